@@ -1,0 +1,40 @@
+# Every install step lives here: `make run` and `make test` work on a fresh clone.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+SUITE   ?= benchmarks/quick.yaml
+OUT     ?= results
+# torch is installed first, pinned, with plain pip (a local wheel cache serves it here);
+# never through uv/poetry, which would download a multi-GB CUDA build.
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: venv install run test test-fast report data clean-results bench
+
+$(BIN)/.installed: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_PINS)
+	$(BIN)/python -m pip install -q -e '.[test,slurm]'
+	touch $@
+
+venv install: $(BIN)/.installed
+
+data: install
+	$(BIN)/vssl-bench data generate
+
+run: install
+	$(BIN)/vssl-bench data generate
+	$(BIN)/vssl-bench run --suite $(SUITE) --out $(OUT)
+	$(BIN)/vssl-bench report --results $(OUT)
+
+report: install
+	$(BIN)/vssl-bench report --results $(OUT)
+
+test: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/make_run_time.py

@@ -1,0 +1,364 @@
+"""The command line: parse, call, print. No logic lives here.
+
+Every user mistake (unknown method / dataset / backbone / suite / config key, bad value,
+missing data root) ends in one line ``error: ...`` naming the valid choices, exit code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+try:  # typer < 0.20 depends on click; newer typer vendors it as typer._click
+    from click.exceptions import Abort as ClickAbort
+    from click.exceptions import UsageError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from typer._click.exceptions import UsageError
+
+    ClickAbort = typer.Abort
+
+from vssl_bench.config import (Config, ConfigError, Suite, apply_overrides, available_suites, choice_error,
+                               load_suite, parse_list, parse_set_options)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="vssl-bench: self-supervised video learning methods compared on one backbone, "
+                       "one dataset and one budget, with honest numbers.")
+data_app = typer.Typer(no_args_is_help=True, help="Generate the embedded dataset (and, later, check real ones).")
+app.add_typer(data_app, name="data")
+console = Console()
+err = Console(stderr=True)
+
+REFERENCES = ("random", "supervised")
+
+
+def _suite_from_options(suite: Optional[str], methods: Optional[str], seeds: Optional[str], dataset: Optional[str],
+                        backbone: Optional[str], steps: Optional[int], epochs: Optional[float],
+                        device: Optional[str], data_root: Optional[Path], sets: list[str],
+                        references: bool) -> Suite:
+    from vssl_bench.methods import METHODS, get_method
+
+    s = load_suite(suite or "quick")
+    if methods is not None:
+        names = parse_list(methods, "method list")
+        if not names:
+            raise ConfigError(f"--methods is empty; valid choices: {', '.join(METHODS)}")
+        for n in names:
+            get_method(n)  # raises with the valid choices
+        if references:
+            names = [r for r in REFERENCES if r not in names] + names
+        s.methods = list(dict.fromkeys(names))
+    for n in s.methods:
+        get_method(n)
+    if seeds is not None:
+        s.seeds = parse_list(seeds, "seed list", int) or [0]
+    overrides: dict = {}
+    for key, val in (("dataset", dataset), ("backbone", backbone), ("steps", steps), ("epochs", epochs),
+                     ("device", device)):
+        if val is not None:
+            overrides[key] = val
+    if data_root is not None:
+        overrides["data_root"] = str(data_root)
+    if epochs is not None and steps is None:
+        overrides["steps"] = 0
+    sets_d = parse_set_options(sets)
+    cfg_sets = {k: v for k, v in sets_d.items() if "." not in k and k in {f.name for f in dataclasses.fields(Config)}}
+    s.base = apply_overrides(s.base, {**overrides, **cfg_sets})
+    for key, val in sets_d.items():
+        if key in cfg_sets:
+            continue
+        if "." in key:  # method.param
+            meth, param = key.split(".", 1)
+            if meth not in s.methods:
+                raise choice_error("method in --set", meth, s.methods)
+            s.method_params.setdefault(meth, {})[param] = val
+        else:  # a bare key: a parameter of every method of the suite that has it
+            users = [m for m in s.methods if key in {f.name for f in dataclasses.fields(get_method(m).Params)}]
+            if not users:
+                valid = sorted({f.name for f in dataclasses.fields(Config)} - {"params"})
+                raise choice_error("key in --set", key, valid + ["<method>.<param>"])
+            for m in users:
+                s.method_params.setdefault(m, {})[key] = val
+    _validate_base(s.base)
+    return s
+
+
+def _validate_base(cfg: Config) -> None:
+    from vssl_bench.data.datasets import DATASETS
+    from vssl_bench.models.backbones import BACKBONES
+    from vssl_bench.utils import resolve_device
+
+    if cfg.dataset not in DATASETS:
+        raise choice_error("dataset", cfg.dataset, list(DATASETS))
+    if cfg.backbone not in BACKBONES:
+        raise choice_error("backbone", cfg.backbone, list(BACKBONES))
+    resolve_device(cfg.device)
+    if cfg.data_root and not DATASETS[cfg.dataset].embedded and not Path(cfg.data_root).expanduser().is_dir():
+        raise ConfigError(f"data root {cfg.data_root!r} does not exist or is not a folder")
+    for name, v, lo in (("batch_size", cfg.batch_size, 1), ("clip_len", cfg.clip_len, 1), ("size", cfg.size, 8),
+                        ("eval_clips", cfg.eval_clips, 1), ("steps", cfg.steps, 0), ("knn_k", cfg.knn_k, 1)):
+        if v < lo:
+            raise ConfigError(f"{name} must be >= {lo}, got {v}")
+    if cfg.lr <= 0:
+        raise ConfigError(f"lr must be > 0, got {cfg.lr}")
+
+
+@app.command()
+def run(
+    methods: Optional[str] = typer.Option(None, "--methods", "-m", help="Comma-separated method slugs (see `list`); "
+                                          "random and supervised are added as references."),
+    suite: Optional[str] = typer.Option(None, "--suite", "-s", help="Suite name or YAML path (default: quick)."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset (see `list`)."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone (see `list`)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Budget in optimiser steps (same for every method)."),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help="Budget in epochs (overrides the suite's steps)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Dataset folder (embedded data: its cache)."),
+    out: Path = typer.Option(Path("results"), "--out", "-o", help="Results folder (runs/, results.csv, leaderboard)."),
+    sets: list[str] = typer.Option([], "--set", help="Override any config field or method parameter: key=value, "
+                                   "method.param=value. Repeatable."),
+    no_references: bool = typer.Option(False, "--no-references", help="Do not add random/supervised to --methods."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run jobs recorded as failed again."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the job matrix and exit."),
+) -> None:
+    """Pretrain every method x seed of the matrix, evaluate each checkpoint, record the results.
+
+    Finished jobs are skipped; a killed job resumes from its last checkpoint.
+    """
+    from vssl_bench.runner import job_status, run_matrix
+
+    s = _suite_from_options(suite, methods, seeds, dataset, backbone, steps, epochs, device, data_root, sets,
+                            not no_references)
+    jobs = s.jobs()
+    console.print(f"[bold]suite[/] {s.name}: {len(s.methods)} methods x {len(s.seeds)} seeds = {len(jobs)} jobs "
+                  f"on {s.base.dataset} / {s.base.backbone}, budget {s.base.steps or s.base.epochs} "
+                  f"{'steps' if s.base.steps else 'epochs'} x batch {s.base.batch_size}; results in {out}/")
+    if dry_run:
+        for cfg in jobs:
+            console.print(f"  {job_status(cfg, out):8s} {cfg.job_name()}")
+        return
+    _prepare_data(s.base)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def on_done(o, secs):
+        m = o.metrics or {}
+        if o.status == "done":
+            console.print(f"[green]done[/]    {m['method']:<11} seed {m['seed']}  linear {100 * m['linear_top1']:5.1f}  "
+                          f"kNN {100 * m['knn_top1']:5.1f}  R@1 {100 * m['retrieval_r1']:5.1f}  "
+                          f"pretext acc {_pct(m.get('pretext_accuracy'))}  "
+                          f"({m['pretrain_seconds']:.0f} s train, {m['eval_seconds']:.0f} s eval)")
+        elif o.status == "skipped-done":
+            console.print(f"[dim]skip[/]    {o.name} (finished earlier)")
+        elif o.status == "skipped-failed":
+            console.print(f"[yellow]skip[/]    {o.name} failed earlier ({o.reason}); --retry-failed to run it again")
+        elif o.status == "locked":
+            console.print(f"[yellow]busy[/]    {o.name}: {o.reason}")
+        else:
+            console.print(f"[red]FAILED[/]  {o.name}: {o.reason}")
+
+    with _progress() as progress:
+        outcomes = run_matrix(jobs, out, progress, retry_failed, on_done)
+    n_failed = sum(o.status == "failed" for o in outcomes)
+    console.print(f"{sum(o.status == 'done' for o in outcomes)} run, "
+                  f"{sum(o.status.startswith('skipped') for o in outcomes)} skipped, {n_failed} failed. "
+                  f"`vssl-bench report --results {out}` for the comparison.")
+    if n_failed:
+        raise typer.Exit(1)
+
+
+def _pct(v) -> str:
+    return "  –  " if v is None else f"{100 * v:5.1f}"
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console,
+                    disable=not console.is_terminal, transient=True)
+
+
+def _prepare_data(cfg: Config) -> None:
+    from vssl_bench.data.datasets import DATASETS, build_dataset
+
+    if DATASETS[cfg.dataset].embedded:
+        with console.status(f"preparing embedded dataset {cfg.dataset} (cached after the first time)"):
+            train, test = build_dataset(cfg)
+        console.print(f"[bold]data[/] {cfg.dataset}: {len(train)} train / {len(test)} test videos, "
+                      f"{len(train.classes)} classes, at {train.root}")
+    else:
+        build_dataset(cfg)
+
+
+@app.command()
+def report(
+    results: Path = typer.Option(Path("results"), "--results", "-r", help="Results folder (or a results.csv)."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Show only this metric (e.g. knn_top1)."),
+    fmt: str = typer.Option("table", "--format", help="table | markdown | csv"),
+    write: bool = typer.Option(True, "--write/--no-write", help="Write leaderboard.md/.csv into the results folder."),
+) -> None:
+    """Comparison tables (mean ± std over seeds, grouped by family) and the leaderboard."""
+    from vssl_bench.report import METRICS, display_frame, leaderboard_markdown, load_results, summarize, write_leaderboard
+
+    if fmt not in ("table", "markdown", "csv"):
+        raise choice_error("format", fmt, ["table", "markdown", "csv"])
+    if metric is not None and metric not in METRICS:
+        raise choice_error("metric", metric, METRICS)
+    try:
+        df = load_results(results)
+    except FileNotFoundError as e:
+        raise ConfigError(str(e)) from None
+    metrics = [metric] if metric else ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1",
+                                       "retrieval_r5", "pretext_accuracy"]
+    summary = summarize(df)
+    out_dir = results if results.is_dir() else results.parent
+    if fmt == "markdown":
+        print(leaderboard_markdown(summary, metrics))
+    elif fmt == "csv":
+        print(summary.table.to_csv(index=False, float_format="%.4f"), end="")
+    else:
+        d = display_frame(summary, metrics) if not summary.table.empty else None
+        if d is not None:
+            for ds, g in d.groupby("dataset", sort=False):
+                t = Table(title=f"{ds}: top-1 / recall %, mean ± std over seeds", show_lines=False)
+                for c in g.columns:
+                    if c != "dataset":
+                        t.add_column(c, justify="left" if c in ("family", "method") else "right")
+                prev = None
+                for _, r in g.iterrows():
+                    if prev is not None and r["family"] != prev:
+                        t.add_section()
+                    prev = r["family"]
+                    t.add_row(*[str(r[c]) for c in g.columns if c != "dataset"])
+                console.print(t)
+        for n in summary.notes:
+            console.print(f"[yellow]note[/] {n}")
+    if write and not summary.table.empty:
+        cmd = "vssl-bench report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        paths = write_leaderboard(summary, out_dir, metrics if metric else METRICS[:-1] + ["pretext_accuracy"],
+                                  cmd.strip())
+        if fmt == "table":
+            console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+@app.command("list")
+def list_(
+    what: str = typer.Argument("all", help="all | methods | datasets | backbones | suites"),
+) -> None:
+    """Methods (family, uses temporal order), datasets, backbones and suites."""
+    from vssl_bench.data.datasets import DATASETS
+    from vssl_bench.methods import METHODS
+    from vssl_bench.models.backbones import BACKBONES
+
+    kinds = ("all", "methods", "datasets", "backbones", "suites")
+    if what not in kinds:
+        raise choice_error("list", what, kinds)
+    if what in ("all", "methods"):
+        t = Table(title="methods")
+        for c in ("method", "family", "uses time", "what", "reference"):
+            t.add_column(c)
+        for name, cls in METHODS.items():
+            t.add_row(name, cls.family, "yes" if cls.uses_time else "no", cls.summary, cls.reference)
+        console.print(t)
+    if what in ("all", "datasets"):
+        t = Table(title="datasets")
+        t.add_column("dataset")
+        t.add_column("description")
+        for name, spec in DATASETS.items():
+            t.add_row(name, spec.description)
+        console.print(t)
+    if what in ("all", "backbones"):
+        t = Table(title="backbones")
+        t.add_column("backbone")
+        t.add_column("description")
+        for name, (desc, _) in BACKBONES.items():
+            t.add_row(name, desc)
+        console.print(t)
+    if what in ("all", "suites"):
+        t = Table(title="suites (benchmarks/*.yaml)")
+        t.add_column("suite")
+        t.add_column("methods x seeds")
+        t.add_column("description")
+        for name, path in available_suites().items():
+            try:
+                s = load_suite(str(path))
+                t.add_row(name, f"{len(s.methods)} x {len(s.seeds)}", s.description)
+            except ConfigError as e:
+                t.add_row(name, "?", f"invalid: {e}")
+        console.print(t)
+
+
+@data_app.command("generate")
+def data_generate(
+    dataset: str = typer.Option("synthetic", "--dataset", help="synthetic | synthetic-biased"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Where to write it (default: user cache)."),
+    size: int = typer.Option(32, "--size", help="Frame side in pixels."),
+) -> None:
+    """Generate (or find cached) the embedded synthetic dataset as H.264 MP4 files."""
+    from vssl_bench.data.datasets import DATASETS, build_dataset
+
+    embedded = [n for n, s in DATASETS.items() if s.embedded]
+    if dataset not in embedded:
+        raise choice_error("embedded dataset", dataset, embedded)
+    cfg = apply_overrides(Config(), {"dataset": dataset, "size": size,
+                                     **({"data_root": str(data_root)} if data_root else {})})
+    _prepare_data(cfg)
+
+
+@app.command()
+def status(
+    suite: Optional[str] = typer.Option(None, "--suite", "-s", help="Suite name or YAML path (default: quick)."),
+    methods: Optional[str] = typer.Option(None, "--methods", "-m"),
+    seeds: Optional[str] = typer.Option(None, "--seeds"),
+    out: Path = typer.Option(Path("results"), "--out", "-o"),
+) -> None:
+    """Which jobs of a matrix are done, running, failed (with the reason) or pending."""
+    from vssl_bench.results import read_metrics
+    from vssl_bench.runner import job_status
+
+    s = _suite_from_options(suite, methods, seeds, None, None, None, None, None, None, [], True)
+    t = Table(title=f"{s.name} in {out}/")
+    for c in ("method", "seed", "status", "detail"):
+        t.add_column(c)
+    counts: dict[str, int] = {}
+    for cfg in s.jobs():
+        st = job_status(cfg, out)
+        counts[st] = counts.get(st, 0) + 1
+        detail = ""
+        if st == "failed":
+            detail = (read_metrics(out / "runs" / cfg.job_name()) or {}).get("failure_reason", "")
+        t.add_row(cfg.method, str(cfg.seed), st, detail)
+    console.print(t)
+    console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    if len(sys.argv) == 1:
+        sys.argv.append("--help")
+    try:
+        rv = app(standalone_mode=False)
+    except UsageError as e:
+        err.print(f"error: {e.format_message()}", highlight=False, soft_wrap=True, markup=False)
+        sys.exit(2)
+    except ConfigError as e:
+        err.print(f"error: {e}", highlight=False, soft_wrap=True, markup=False)
+        sys.exit(2)
+    except (ClickAbort, typer.Abort, KeyboardInterrupt):
+        err.print("interrupted: run the same command again to resume where it stopped")
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

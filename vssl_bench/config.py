@@ -1,0 +1,258 @@
+"""Typed, flat configuration of one job, YAML suites and ``key=value`` overrides.
+
+A *job* is one (method, dataset, backbone, seed) cell of a suite's matrix; its
+:class:`Config` is fully resolved before anything runs and saved with every checkpoint
+and result row (nanoGPT's configurator habit: one flat, typed namespace).
+
+Method hyper-parameters live in each method's own ``Params`` dataclass (see
+``vssl_bench.methods``); they travel in ``Config.params`` as a plain dict, validated
+against that dataclass, so an unknown key is an error naming the valid ones.
+
+Unknown keys anywhere (YAML or ``--set``) raise :class:`ConfigError`, whose message is
+one line naming the valid choices; the CLI turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration mistake (bad key, bad value, bad choice)."""
+
+
+def choice_error(what: str, value: object, valid) -> ConfigError:
+    """One-line error naming the valid choices."""
+    return ConfigError(f"unknown {what} {value!r}; valid choices: {', '.join(map(str, valid))}")
+
+
+@dataclass
+class Config:
+    """Everything that defines one job. Defaults target the embedded CPU benchmark."""
+
+    # --- what runs -------------------------------------------------------------------
+    method: str = "nce"
+    dataset: str = "synthetic"  # see `vssl-bench list`
+    backbone: str = "tiny3d"  # one backbone for every method of a suite
+    seed: int = 0
+    params: dict = field(default_factory=dict)  # method hyper-parameters (method's Params)
+
+    # --- data ------------------------------------------------------------------------
+    data_root: str | None = None  # None: the embedded dataset's cache dir
+    split: int = 1  # official split number (UCF101 / HMDB51: 1-3)
+    clip_len: int = 16  # frames per clip (the backbone's temporal extent)
+    frame_stride: int = 1  # temporal sampling stride of a clip
+    size: int = 32  # spatial crop fed to the backbone (112 for real data)
+    resize: int = 0  # short side before cropping; 0 = keep (synthetic videos are already `size`)
+    num_workers: int = 0  # DataLoader workers; decoded videos are cached per process
+    cache_decoded_mb: int = 1024  # keep decoded videos in RAM up to this budget (0 = off)
+    max_decode_failures: float = 0.05  # fail the job if more than this share of reads fail
+
+    # --- budget: identical for every method of a suite (optimiser steps, never seconds)
+    steps: int = 150
+    epochs: float = 0.0  # if > 0, steps = ceil(epochs * n_train / batch_size)
+    batch_size: int = 32  # videos per optimiser step (all views of a video count as one)
+
+    # --- optimiser: AdamW with linear warm-up and cosine decay to 0 -------------------
+    lr: float = 2e-3  # AdamW; cosine decay (a constant rate collapsed late in the prototype)
+    weight_decay: float = 0.05  # AdamW default used by VideoMAE / MAE recipes
+    warmup_frac: float = 0.05  # share of steps with linear warm-up
+    grad_clip: float = 5.0  # max grad-norm; 0 = off
+    checkpoint_every: int = 50  # optimiser steps between checkpoints (and one at the end)
+
+    # --- device ------------------------------------------------------------------------
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = True  # channels_last_3d memory format (+25-40 % on CPU here)
+    threads: int = 0  # torch intra-op threads on CPU; 0 = torch default
+    deterministic: bool = False
+
+    # --- evaluation on frozen features (backbone in eval mode; BN stats from pretraining)
+    eval_clips: int = 10  # uniform clips per video for retrieval / video-level linear (VCOP: 10)
+    knn_k: int = 20  # reported kNN top-1 uses this k (solo-learn default)
+    knn_ks: tuple = (1, 5, 20, 200)  # sweep, stored in metrics.json
+    knn_temperature: float = 0.07
+    linear_epochs: int = 100
+    linear_lr: float = 1e-2  # SEVERE linear eval: Adam lr 0.01
+    linear_weight_decay: float = 1e-4
+    pretext_eval_batches: int = 4  # held-out batches to measure pretext-task accuracy
+
+    # ------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["knn_ks"] = list(self.knn_ks)
+        return d
+
+    def job_key(self) -> str:
+        """Stable hash of everything that changes the result (not device/threads/workers)."""
+        d = self.to_dict()
+        for k in ("device", "num_workers", "threads", "cache_decoded_mb", "data_root",
+                  "checkpoint_every"):
+            d.pop(k, None)
+        blob = json.dumps(d, sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+    def job_name(self) -> str:
+        return f"{self.method}__{self.dataset}__{self.backbone}__seed{self.seed}__{self.job_key()}"
+
+
+CONFIG_FIELDS: dict[str, Any] = {}
+
+
+def _field_types() -> dict[str, Any]:
+    if not CONFIG_FIELDS:
+        CONFIG_FIELDS.update(get_type_hints(Config))
+    return CONFIG_FIELDS
+
+
+def parse_value(key: str, raw: Any, typ: Any) -> Any:
+    """Coerce a string (from the command line) or YAML value to the field's type."""
+    typ_s = str(typ)
+    try:
+        if isinstance(raw, str):
+            if typ is bool or typ_s == "bool":
+                low = raw.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(raw)
+            if typ is int or typ_s == "int":
+                return int(raw)
+            if typ is float or typ_s == "float":
+                return float(raw)
+            if typ is tuple or typ_s == "tuple":
+                return tuple(int(x) for x in raw.replace("[", "").replace("]", "").split(",") if x)
+            if "None" in typ_s and raw.strip().lower() in ("none", "null", ""):
+                return None
+            return raw
+        if typ is float and isinstance(raw, int) and not isinstance(raw, bool):
+            return float(raw)
+        if typ is tuple and isinstance(raw, list):
+            return tuple(raw)
+        if typ is int and isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+        return raw
+    except ValueError:
+        raise ConfigError(f"invalid value {raw!r} for {key!r} (expected {getattr(typ, '__name__', typ_s)})") from None
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """Return a copy of ``cfg`` with Config fields replaced; unknown keys are an error."""
+    types = _field_types()
+    changes = {}
+    for key, raw in overrides.items():
+        if key not in types or key == "params":
+            raise choice_error("config key", key, sorted(k for k in types if k != "params"))
+        changes[key] = parse_value(key, raw, types[key])
+    return dataclasses.replace(cfg, **changes)
+
+
+def parse_set_options(items: list[str] | None) -> dict[str, str]:
+    """``["lr=0.1", "mae.mask_ratio=0.75"]`` -> dict. Malformed items are an error."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+@dataclass
+class Suite:
+    """A YAML matrix: methods x seeds (x one dataset and one backbone)."""
+
+    name: str
+    methods: list[str]
+    seeds: list[int]
+    base: Config
+    method_params: dict[str, dict] = field(default_factory=dict)
+    evaluations: dict[str, Any] = field(default_factory=dict)  # switches for later evaluations
+    description: str = ""
+    path: str | None = None
+
+    def jobs(self) -> list[Config]:
+        from vssl_bench.methods import resolve_params
+
+        out = []
+        for method in self.methods:
+            params = resolve_params(method, self.method_params.get(method, {}))
+            for seed in self.seeds:
+                out.append(dataclasses.replace(self.base, method=method, seed=seed, params=params))
+        return out
+
+
+SUITE_KEYS = {"name", "description", "methods", "seeds", "dataset", "backbone", "config",
+              "method_params", "evaluations"}
+
+
+def suites_dir() -> Path:
+    """Suites shipped with the repository (benchmarks/*.yaml)."""
+    return Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def available_suites() -> dict[str, Path]:
+    d = suites_dir()
+    return {p.stem: p for p in sorted(d.glob("*.yaml"))} if d.is_dir() else {}
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Load a suite by name (``quick``) or by path (``benchmarks/quick.yaml``)."""
+    p = Path(name_or_path)
+    if not p.is_file():
+        suites = available_suites()
+        if name_or_path not in suites:
+            raise choice_error("suite", name_or_path, list(suites) or ["(no suites found)"])
+        p = suites[name_or_path]
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"suite {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"suite {p} must be a mapping")
+    unknown = set(raw) - SUITE_KEYS
+    if unknown:
+        raise choice_error(f"key in suite {p.name}:", sorted(unknown)[0], sorted(SUITE_KEYS))
+    base = Config()
+    top = {k: raw[k] for k in ("dataset", "backbone") if k in raw}
+    base = apply_overrides(base, {**top, **(raw.get("config") or {})})
+    methods = raw.get("methods") or []
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    seeds = raw.get("seeds", [0])
+    if isinstance(seeds, int):
+        seeds = [seeds]
+    return Suite(
+        name=str(raw.get("name", p.stem)),
+        description=str(raw.get("description", "")),
+        methods=list(methods),
+        seeds=[int(s) for s in seeds],
+        base=base,
+        method_params={k: dict(v or {}) for k, v in (raw.get("method_params") or {}).items()},
+        evaluations=dict(raw.get("evaluations") or {}),
+        path=str(p),
+    )
+
+
+def parse_list(raw: str | None, what: str, cast=str) -> list | None:
+    if raw is None:
+        return None
+    items = [x.strip() for x in raw.split(",") if x.strip()]
+    try:
+        return [cast(x) for x in items]
+    except ValueError:
+        raise ConfigError(f"invalid {what} {raw!r}: expected a comma-separated list") from None
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    from vssl_bench.utils import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

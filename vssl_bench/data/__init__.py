@@ -1,0 +1,1 @@
+"""Video reading, clip samplers, transforms, datasets and the embedded synthetic dataset."""

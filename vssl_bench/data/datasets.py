@@ -1,0 +1,299 @@
+"""Datasets: the registry, split parsing, and the torch Datasets used for training/eval.
+
+A dataset resolves to two :class:`VideoList` (train, test) of ``(path, label)`` entries
+plus its class names. Samples are dicts with fixed keys (pytorchvideo habit):
+``{"index", "label", "skipped", ...views}`` where views are (C, T, H, W) float tensors.
+
+Unreadable videos never crash a run: a failed read is logged once per file, counted in
+the sample's ``skipped`` field (summed by the training loop into the job's metrics) and
+replaced by another video of the same split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vssl_bench.config import Config, ConfigError, choice_error
+from vssl_bench.data import samplers, transforms
+from vssl_bench.data.video import VideoDecodeError, decoded_cache, read_frames, video_info
+
+log = logging.getLogger("vssl_bench.data")
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    path: str
+    label: int
+
+
+@dataclass
+class VideoList:
+    entries: list[VideoEntry]
+    classes: list[str]
+    root: str = ""
+    name: str = ""
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([e.label for e in self.entries], dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------- splits
+def read_ucf_class_index(path: Path) -> list[str]:
+    """``classInd.txt``: lines ``<1-based index> <ClassName>`` -> names by index."""
+    pairs = []
+    for ln, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise ConfigError(f"{path}:{ln}: expected '<index> <ClassName>', got {line!r}")
+        pairs.append((int(parts[0]), parts[1]))
+    pairs.sort()
+    if [i for i, _ in pairs] != list(range(1, len(pairs) + 1)):
+        raise ConfigError(f"{path}: class indices must be 1..{len(pairs)}")
+    return [name for _, name in pairs]
+
+
+def read_ucf_list(path: Path, root: Path, classes: list[str]) -> list[VideoEntry]:
+    """``trainlist0N.txt`` (``Class/v_x.avi <1-based label>``) or ``testlist0N.txt`` (path
+    only; the label is the folder's class)."""
+    by_name = {c: i for i, c in enumerate(classes)}
+    by_lower = {c.lower(): i for i, c in enumerate(classes)}
+    out = []
+    for ln, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.split()
+        rel = parts[0]
+        folder = rel.replace("\\", "/").split("/")[0]
+        if len(parts) >= 2:
+            label = int(parts[1]) - 1  # 1-based in the official files
+            if not 0 <= label < len(classes):
+                raise ConfigError(f"{path}:{ln}: class index {parts[1]} outside 1..{len(classes)}")
+        elif folder in by_name:
+            label = by_name[folder]
+        elif folder.lower() in by_lower:  # UCF101's testlist has 'HandStandPushups' vs 'HandstandPushups'
+            label = by_lower[folder.lower()]
+        else:
+            raise ConfigError(f"{path}:{ln}: folder {folder!r} is not a class of classInd.txt")
+        out.append(VideoEntry(str(root / rel), label))
+    return out
+
+
+# --------------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    description: str
+    build: Callable[[Config], tuple[VideoList, VideoList]]
+    embedded: bool = False
+
+
+def _synthetic_builder(variant: str, test_list: str = "testlist01.txt"):
+    def build(cfg: Config) -> tuple[VideoList, VideoList]:
+        root = synthetic_root(cfg, variant)
+        if not (root / ".complete").exists():
+            from vssl_bench.data import synthetic
+
+            synthetic.generate(root, variant, **synthetic_kwargs(cfg))
+        return ucf_style_lists(root, split_files=("trainlist01.txt", test_list), name=cfg.dataset)
+
+    return build
+
+
+def synthetic_kwargs(cfg: Config) -> dict:
+    """Generator parameters for a job (size follows the crop size)."""
+    return {"size": max(cfg.size, 32), "seed": 0}
+
+
+def synthetic_root(cfg: Config, variant: str) -> Path:
+    from vssl_bench.data import synthetic
+
+    base = Path(cfg.data_root).expanduser() if cfg.data_root else synthetic.default_cache_root()
+    return synthetic.dataset_dir(base, variant, **synthetic_kwargs(cfg))
+
+
+def ucf_style_lists(root: Path, split_files=("trainlist01.txt", "testlist01.txt"),
+                    name: str = "") -> tuple[VideoList, VideoList]:
+    splits = root / "splits"
+    classes = read_ucf_class_index(splits / "classInd.txt")
+    train = read_ucf_list(splits / split_files[0], root, classes)
+    test = read_ucf_list(splits / split_files[1], root, classes)
+    return (VideoList(train, classes, str(root), name), VideoList(test, classes, str(root), name))
+
+
+def _ucf101(cfg: Config) -> tuple[VideoList, VideoList]:
+    root = require_root(cfg)
+    splits = root / "ucfTrainTestlist"
+    if not splits.is_dir():
+        raise ConfigError(f"{root} has no ucfTrainTestlist/ folder (the official UCF101 split files)")
+    if cfg.split not in (1, 2, 3):
+        raise choice_error("split", cfg.split, [1, 2, 3])
+    classes = read_ucf_class_index(splits / "classInd.txt")
+    vids = root / "UCF-101" if (root / "UCF-101").is_dir() else root
+    train = read_ucf_list(splits / f"trainlist0{cfg.split}.txt", vids, classes)
+    test = read_ucf_list(splits / f"testlist0{cfg.split}.txt", vids, classes)
+    return VideoList(train, classes, str(root), "ucf101"), VideoList(test, classes, str(root), "ucf101")
+
+
+def require_root(cfg: Config) -> Path:
+    if not cfg.data_root:
+        raise ConfigError(f"dataset {cfg.dataset!r} needs --data-root DIR (nothing is downloaded)")
+    root = Path(cfg.data_root).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"data root {str(root)!r} does not exist or is not a folder")
+    return root
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "synthetic": DatasetSpec("synthetic", "embedded moving-shapes videos, motion-defined classes, random appearance",
+                             _synthetic_builder("default"), embedded=True),
+    "synthetic-biased": DatasetSpec("synthetic-biased",
+                                    "embedded, appearance correlated with the class (80 %), biased test set",
+                                    _synthetic_builder("appearance-biased"), embedded=True),
+    "synthetic-conflict": DatasetSpec("synthetic-conflict",
+                                      "embedded, biased training set; test appearance belongs to another class",
+                                      _synthetic_builder("appearance-biased", "testlist_conflict01.txt"),
+                                      embedded=True),
+    "ucf101": DatasetSpec("ucf101", "UCF101 (--data-root with UCF-101/ and ucfTrainTestlist/)", _ucf101),
+}
+
+
+def build_dataset(cfg: Config) -> tuple[VideoList, VideoList]:
+    if cfg.dataset not in DATASETS:
+        raise choice_error("dataset", cfg.dataset, list(DATASETS))
+    train, test = DATASETS[cfg.dataset].build(cfg)
+    if not train.entries or not test.entries:
+        raise ConfigError(f"dataset {cfg.dataset!r}: empty split (train {len(train)}, test {len(test)} videos)")
+    return train, test
+
+
+# ----------------------------------------------------------------------------- sources
+class VideoSource:
+    """One video as seen by a method's view builder: ``n_frames`` and ``clip(indices)``."""
+
+    def __init__(self, path: str, cache_mb: int, resize_to: int = 0):
+        self.path = path
+        self.resize_to = resize_to
+        cache = decoded_cache(cache_mb)
+        if cache is not None:
+            self._all = cache.get(path)  # (N, H, W, 3) uint8
+            self.n_frames = int(self._all.shape[0])
+        else:
+            self._all = None
+            self.n_frames = int(video_info(path)["frames"])
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        """uint8 (T, H, W, 3) for frame ``indices``."""
+        if self._all is not None:
+            return self._all[np.asarray(indices) % self.n_frames]
+        return read_frames(self.path, np.asarray(indices) % self.n_frames)
+
+    def clip(self, indices: np.ndarray) -> torch.Tensor:
+        """float (C, T, H, W) in [0, 1], short side resized if configured."""
+        x = transforms.to_tensor(self.read(indices))
+        return transforms.resize_short(x, self.resize_to) if self.resize_to else x
+
+
+MAX_RESAMPLE = 20
+
+
+class PretrainDataset(Dataset):
+    """Training samples: a method's views of one video (built in DataLoader workers).
+
+    Randomness comes from ``np.random.default_rng((seed, epoch, index))`` so a sample is
+    the same whatever the number of workers, and resuming reproduces the stream.
+    """
+
+    def __init__(self, videos: VideoList, view_fn: Callable, cfg: Config, seed: int):
+        self.videos, self.view_fn, self.cfg, self.seed = videos, view_fn, cfg, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> dict:
+        skipped = 0
+        i = index
+        for attempt in range(MAX_RESAMPLE):
+            entry = self.videos.entries[i]
+            rng = np.random.default_rng((self.seed, self.epoch, i, attempt))
+            try:
+                src = VideoSource(entry.path, self.cfg.cache_decoded_mb, self.cfg.resize)
+                views = self.view_fn(src, rng)
+            except VideoDecodeError as e:
+                skipped += 1
+                _warn_once(entry.path, e)
+                i = int(rng.integers(0, len(self.videos)))
+                continue
+            return {"index": i, "label": entry.label, "skipped": skipped, **views}
+        raise VideoDecodeError(f"{MAX_RESAMPLE} consecutive unreadable videos; is the dataset intact?")
+
+
+class EvalDataset(Dataset):
+    """Evaluation samples: ``n_clips`` uniform clips of one video (VCOP protocol),
+    deterministic centre crop. Unreadable videos give ``ok=False`` and are dropped."""
+
+    def __init__(self, videos: VideoList, cfg: Config, n_clips: int):
+        self.videos, self.cfg, self.n_clips = videos, cfg, n_clips
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, index: int) -> dict:
+        entry = self.videos.entries[index]
+        cfg = self.cfg
+        shape = (self.n_clips, 3, cfg.clip_len, cfg.size, cfg.size)
+        try:
+            src = VideoSource(entry.path, cfg.cache_decoded_mb, cfg.resize)
+            idx = samplers.uniform_clips(src.n_frames, cfg.clip_len, cfg.frame_stride, self.n_clips)
+            frames = src.read(idx.reshape(-1))  # (K*T, H, W, 3)
+            video = transforms.to_tensor(frames)  # (C, K*T, H, W)
+            video = transforms.eval_view(video, cfg.size, cfg.resize)
+            clips = video.reshape(3, self.n_clips, cfg.clip_len, cfg.size, cfg.size).transpose(0, 1)
+            return {"index": index, "label": entry.label, "ok": True, "clips": clips.contiguous()}
+        except VideoDecodeError as e:
+            _warn_once(entry.path, e)
+            return {"index": index, "label": entry.label, "ok": False, "clips": torch.zeros(shape)}
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(path: str, err: Exception) -> None:
+    if path not in _WARNED:
+        _WARNED.add(path)
+        log.warning("skipping unreadable video (%s)", err)
+
+
+def worker_init(_: int) -> None:
+    """Bound threads inside DataLoader workers (decord and torch would oversubscribe)."""
+    torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def dataset_summary(name: str) -> str:
+    spec = DATASETS[name]
+    return spec.description
+
+
+def replace_cfg(cfg: Config, **kw) -> Config:
+    return dataclasses.replace(cfg, **kw)

@@ -1,0 +1,140 @@
+"""Frozen-feature extraction (once per checkpoint, cached) and the standard evaluation.
+
+**BatchNorm policy** (one for every method, CALIBRATION.md): the backbone is put in
+``eval()`` mode, so BatchNorm uses the running statistics accumulated during the
+method's own pretraining (for ``random``: the initial identity statistics); statistics
+are never recomputed on the evaluation data and never updated by a probe.
+
+Per video we extract ``eval_clips`` uniformly spaced clips (VCOP's retrieval protocol),
+centre-cropped. With an odd ``eval_clips`` the middle clip is the centre clip (to within
+one frame when ``n_frames - span`` is odd); with an even one a centre clip is added.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from vssl_bench.config import Config
+from vssl_bench.data.datasets import EvalDataset, VideoList, worker_init
+
+
+@dataclass
+class FeatureBank:
+    """Features of one split: ``clips`` (N, K, D), ``centre`` index into K, labels (N,)."""
+
+    clips: torch.Tensor
+    labels: torch.Tensor
+    centre: int
+    failed: int = 0  # unreadable videos left out
+
+    @property
+    def centre_features(self) -> torch.Tensor:
+        return self.clips[:, self.centre]  # (N, D)
+
+    @property
+    def video_features(self) -> torch.Tensor:
+        return self.clips.mean(dim=1)  # (N, D): average over the K clips (retrieval protocol)
+
+
+@torch.no_grad()
+def extract_features(embed, videos: VideoList, cfg: Config, device: torch.device,
+                     n_clips: int | None = None, batch_videos: int = 16) -> FeatureBank:
+    """Run ``embed`` (frozen, eval mode) on ``n_clips`` uniform clips of every video."""
+    k = n_clips or cfg.eval_clips
+    k_total = k if k % 2 == 1 else k + 1  # even: add an explicit centre clip at the end
+    ds = EvalDataset(videos, cfg, k)
+    loader = DataLoader(ds, batch_size=batch_videos, shuffle=False, num_workers=cfg.num_workers,
+                        worker_init_fn=worker_init, pin_memory=device.type == "cuda")
+    feats, labels, failed = [], [], 0
+    for batch in loader:
+        ok = batch["ok"]
+        failed += int((~ok).sum())
+        if not ok.any():
+            continue
+        clips = batch["clips"][ok]  # (b, K, C, T, H, W)
+        if k_total != k:
+            centre = _centre_clips(videos, batch["index"][ok], cfg)
+            clips = torch.cat([clips, centre[:, None]], dim=1)  # (b, K+1, C, T, H, W)
+        b = clips.shape[0]
+        x = clips.flatten(0, 1).to(device, non_blocking=True)  # (b*K, C, T, H, W)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.amp):
+            f = embed(x)
+        feats.append(f.float().cpu().view(b, k_total, -1))
+        labels.append(batch["label"][ok])
+    if not feats:
+        raise RuntimeError(f"no readable video in {videos.name or 'split'} ({len(videos)} listed)")
+    return FeatureBank(torch.cat(feats), torch.cat(labels).long(), centre=k // 2 if k % 2 else k, failed=failed)
+
+
+def _centre_clips(videos: VideoList, indices: torch.Tensor, cfg: Config) -> torch.Tensor:
+    from vssl_bench.data import samplers, transforms
+    from vssl_bench.data.datasets import VideoSource
+
+    out = []
+    for i in indices.tolist():
+        src = VideoSource(videos.entries[i].path, cfg.cache_decoded_mb, cfg.resize)
+        idx = samplers.center_clip(src.n_frames, cfg.clip_len, cfg.frame_stride)
+        out.append(transforms.eval_view(transforms.to_tensor(src.read(idx)), cfg.size, cfg.resize))
+    return torch.stack(out)  # (b, C, T, H, W)
+
+
+def evaluate_banks(train: FeatureBank, test: FeatureBank, cfg: Config, num_classes: int) -> dict:
+    """linear (clip / video level), kNN sweep, retrieval on two feature banks."""
+    from vssl_bench.eval import fit_linear_probe, knn_sweep, retrieval_recall, video_level_accuracy
+
+    t0 = time.perf_counter()
+    probe = fit_linear_probe(train.centre_features, train.labels, num_classes=num_classes,
+                             epochs=cfg.linear_epochs, lr=cfg.linear_lr, weight_decay=cfg.linear_weight_decay,
+                             batch_size=64, seed=cfg.seed)
+    # batch 64: our train sets have ~10^3 videos; at 256 the probe gets too few steps
+    lin = probe.accuracy(test.centre_features, test.labels)
+    n, k, d = test.clips.shape
+    probs = probe.predict_proba(test.clips.reshape(n * k, d))  # (N*K, C)
+    vid = video_level_accuracy(probs, torch.arange(n).repeat_interleave(k), test.labels.repeat_interleave(k))
+    t1 = time.perf_counter()
+    ks = tuple(sorted(set(cfg.knn_ks) | {cfg.knn_k}))
+    knn = knn_sweep(train.centre_features, train.labels, test.centre_features, test.labels, ks=ks,
+                    temperature=cfg.knn_temperature)
+    ret = retrieval_recall(train.video_features, train.labels, test.video_features, test.labels, ks=(1, 5, 10, 20, 50))
+    t2 = time.perf_counter()
+    return {
+        "linear_top1": lin, "linear_video_top1": vid, "knn_top1": knn[cfg.knn_k],
+        "knn_sweep": {str(kk): v for kk, v in knn.items()},
+        **{f"retrieval_r{kk}": v for kk, v in ret.items()},
+        "probe_seconds": t1 - t0, "knn_retrieval_seconds": t2 - t1,
+    }
+
+
+def evaluate_checkpoint(method, train: VideoList, test: VideoList, cfg: Config, device: torch.device,
+                        cache_path: Path | None = None) -> dict:
+    """Features (cached at ``cache_path``) + all frozen-feature protocols for one model."""
+    t0 = time.perf_counter()
+    method.eval()
+    banks = None
+    if cache_path is not None and cache_path.exists():
+        try:
+            banks = torch.load(cache_path, weights_only=False)
+        except Exception:  # a corrupt cache is recomputed, never trusted
+            banks = None
+    if banks is None:
+        banks = {"train": extract_features(method.embed, train, cfg, device),
+                 "test": extract_features(method.embed, test, cfg, device)}
+        if cache_path is not None:
+            from vssl_bench.utils import atomic_torch_save
+
+            atomic_torch_save(banks, cache_path)
+    t1 = time.perf_counter()
+    metrics = evaluate_banks(banks["train"], banks["test"], cfg, num_classes=len(train.classes))
+    metrics["feature_seconds"] = t1 - t0
+    metrics["eval_seconds"] = time.perf_counter() - t0
+    metrics["eval_failed_videos"] = banks["train"].failed + banks["test"].failed
+    metrics["feature_dim"] = int(banks["train"].clips.shape[-1])
+    return metrics
+

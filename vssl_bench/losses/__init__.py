@@ -1,0 +1,11 @@
+"""Losses, one per file: tensors in, scalar out (STYLE.md habit 1)."""
+
+from vssl_bench.losses.contrastive import contrastive_loss
+from vssl_bench.losses.info_nce import info_nce
+from vssl_bench.losses.triplet import triplet_loss
+
+__all__ = [
+    "contrastive_loss",
+    "info_nce",
+    "triplet_loss",
+]

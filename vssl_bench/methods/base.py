@@ -1,0 +1,99 @@
+"""What every method is: a family, a ``uses_time`` flag, views, a loss and an embedding.
+
+A method is a small ``nn.Module`` (STYLE.md: no 900-line base class; the loop lives in
+``train.py``):
+
+- ``views(src, rng, p, cfg) -> dict[str, Tensor]`` (classmethod) builds the method's
+  inputs from one video; it runs in DataLoader workers, so it may only use its arguments;
+- ``loss(batch) -> dict`` returns ``"loss"`` plus anything worth logging; a pretext task
+  also returns ``"acc"`` (its own task accuracy), measured on held-out videos after
+  training and stored as ``pretext_accuracy``;
+- ``embed(video) -> (B, D)`` is the frozen representation every evaluation uses (the
+  backbone's pooled features unless a method says otherwise).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from vssl_bench.config import Config
+from vssl_bench.data import samplers, transforms
+from vssl_bench.models.backbones import Backbone
+
+FAMILIES = ("reference", "pretext", "generative", "contrastive")
+
+
+class Method(nn.Module):
+    name: ClassVar[str]
+    family: ClassVar[str]
+    uses_time: ClassVar[bool]  # does the task depend on temporal order?
+    summary: ClassVar[str]
+    reference: ClassVar[str] = ""
+    trains: ClassVar[bool] = True  # False: evaluated at initialisation (the `random` row)
+
+    @dataclass
+    class Params:
+        """Method hyper-parameters (none by default)."""
+
+    def __init__(self, backbone: Backbone, p: "Method.Params", cfg: Config, num_classes: int):
+        super().__init__()
+        self.backbone, self.p, self.cfg, self.num_classes = backbone, p, cfg, num_classes
+
+    @classmethod
+    def views(cls, src, rng: np.random.Generator, p, cfg: Config) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def embed(self, video: torch.Tensor) -> torch.Tensor:
+        return self.backbone(video)  # (B, D)
+
+    def visualize(self, batch: dict, path) -> None:  # optional: a picture of what it learned
+        return None
+
+
+# ------------------------------------------------------------------- shared view helpers
+def train_clip(src, rng: np.random.Generator, cfg: Config, clip_len: int | None = None,
+               stride: int | None = None) -> torch.Tensor:
+    """A random-start clip, float [0, 1] (C, T, H, W), not yet cropped or normalised."""
+    idx = samplers.random_clip(src.n_frames, clip_len or cfg.clip_len, stride or cfg.frame_stride, rng)
+    return src.clip(idx)
+
+
+def light_augment(video: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """Mild spatial jitter shared by non-contrastive methods: a crop (scale 0.6-1, same box
+    on every frame) resized to ``size``, then normalise. No horizontal flip: a flipped
+    ``move_left`` clip is a ``move_right`` clip, so flips would corrupt motion labels."""
+    x = transforms.random_resized_crop(video, size, rng, scale=(0.6, 1.0))
+    return transforms.normalize(x)
+
+
+def params_from_dict(method_cls: type[Method], raw: dict) -> Method.Params:
+    """Build and validate ``method_cls.Params`` from a dict; unknown keys are an error."""
+    from vssl_bench.config import ConfigError, parse_value
+
+    P = method_cls.Params
+    fields = {f.name: f for f in dataclasses.fields(P)}
+    kw = {}
+    for k, v in (raw or {}).items():
+        if k not in fields:
+            valid = sorted(fields) or ["(this method has no parameters)"]
+            raise ConfigError(f"unknown parameter {k!r} for method {method_cls.name!r}; valid: {', '.join(valid)}")
+        typ = fields[k].type if not isinstance(fields[k].type, str) else {"int": int, "float": float, "bool": bool,
+                                                                         "str": str}.get(fields[k].type, str)
+        kw[k] = parse_value(f"{method_cls.name}.{k}", v, typ)
+    p = P(**kw)
+    check = getattr(p, "validate", None)
+    if check is not None:
+        try:
+            check()
+        except ValueError as e:
+            raise ConfigError(f"method {method_cls.name!r}: {e}") from None
+    return p

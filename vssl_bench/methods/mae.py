@@ -1,0 +1,113 @@
+"""``mae``: masked video modelling with tube masking (VideoMAE [1]) on any backbone.
+
+The clip is cut into ``tubelet x patch x patch`` cubes (VideoMAE: 2x16x16 at 224 px; we
+keep the same 2-frame tubelet and 1/8 of the image side, 4x4 px at 32 px). A **tube mask**
+([1] §3.3) hides the same spatial patches in every frame, ratio 0.9 by default ([1]'s
+default; higher than images because video is redundant in time). The network predicts
+the **per-patch normalised pixels** ([1]; MAE's ``norm_pix_loss``) of the masked cubes
+and the loss is computed **only on masked cubes**.
+
+On a CNN backbone the encoder cannot drop tokens, so masked pixels are replaced by a
+learned mask token (SimMIM [2] / MaskFeat [3] style) and the whole clip is encoded; a
+light decoder (1x1x1 conv, trilinear upsampling to the patch grid, one 3x3x3 conv, a
+linear map to the cube's pixels) predicts every cube. The backbone's pooled features are
+the representation (the decoder is discarded).
+
+MAE-style methods are known to need long schedules (VideoMAE pretrains 800-2400 epochs):
+on the short CPU budget of the quick suite they may stay near or below ``random``; the
+README states the budget measured.
+
+[1] Z. Tong et al., "VideoMAE: Masked Autoencoders are Data-Efficient Learners for
+    Self-Supervised Video Pre-Training", NeurIPS 2022.
+[2] Z. Xie et al., "SimMIM: A Simple Framework for Masked Image Modeling", CVPR 2022.
+[3] C. Wei et al., "Masked Feature Prediction for Self-Supervised Visual Pre-Training",
+    CVPR 2022.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vssl_bench.losses.reconstruction import masked_mse, normalize_patches
+from vssl_bench.methods.base import Method, light_augment, train_clip
+
+
+def tube_mask(grid_h: int, grid_w: int, ratio: float, rng: np.random.Generator) -> torch.Tensor:
+    """Exactly ``round(ratio * grid_h * grid_w)`` masked spatial patches (True = masked);
+    the same mask is applied to every tubelet in time (tube masking)."""
+    n = grid_h * grid_w
+    k = int(round(ratio * n))
+    m = np.zeros(n, dtype=bool)
+    m[rng.permutation(n)[:k]] = True
+    return torch.from_numpy(m.reshape(grid_h, grid_w))
+
+
+def patchify(video: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
+    """(B, C, T, H, W) -> (B, T/t, H/p, W/p, t*p*p, C): the pixels of each cube."""
+    b, c, t, h, w = video.shape
+    x = video.reshape(b, c, t // tubelet, tubelet, h // patch, patch, w // patch, patch)
+    x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # (B, T', H', W', t, p, p, C)
+    return x.reshape(b, t // tubelet, h // patch, w // patch, tubelet * patch * patch, c)
+
+
+class MAE(Method):
+    """VideoMAE-style tube masking on a CNN (SimMIM-style mask token)."""
+
+    name = "mae"
+    family = "generative"
+    uses_time = False  # reconstructing masked tubes does not need the order of frames ("partly")
+    summary = "masked autoencoding: tube masking (0.9), normalised pixels of masked cubes"
+    reference = "Tong et al., VideoMAE, NeurIPS 2022; Xie et al., SimMIM, CVPR 2022"
+
+    @dataclass
+    class Params:
+        mask_ratio: float = 0.9  # VideoMAE default
+        patch: int = 4  # pixels; 1/8 of a 32-px frame (VideoMAE: 16 of 224 = 1/14)
+        tubelet: int = 2  # frames per cube (VideoMAE: 2)
+        decoder_dim: int = 128
+        norm_pix: bool = True  # VideoMAE / MAE norm_pix_loss
+
+        def validate(self):
+            if not 0 < self.mask_ratio < 1:
+                raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
+
+    def __init__(self, backbone, p, cfg, num_classes):
+        super().__init__(backbone, p, cfg, num_classes)
+        if cfg.size % p.patch or cfg.clip_len % p.tubelet:
+            raise ValueError(f"size {cfg.size} / clip_len {cfg.clip_len} must be divisible by patch "
+                             f"{p.patch} / tubelet {p.tubelet}")
+        self.grid = (cfg.clip_len // p.tubelet, cfg.size // p.patch, cfg.size // p.patch)
+        self.mask_token = nn.Parameter(torch.zeros(1, 3, 1, 1, 1))
+        d = p.decoder_dim
+        self.decoder = nn.Sequential(
+            nn.Conv3d(backbone.out_dim, d, 1), nn.Upsample(size=self.grid, mode="trilinear", align_corners=False),
+            nn.Conv3d(d, d, 3, padding=1), nn.BatchNorm3d(d), nn.ReLU(inplace=True),
+            nn.Conv3d(d, 3 * p.tubelet * p.patch * p.patch, 1),
+        )
+
+    @classmethod
+    def views(cls, src, rng, p, cfg):
+        video = light_augment(train_clip(src, rng, cfg), cfg.size, rng)
+        g = cfg.size // p.patch
+        return {"video": video, "mask": tube_mask(g, g, p.mask_ratio, rng)}
+
+    def loss(self, batch):
+        x, m = batch["video"], batch["mask"]  # (B, C, T, H, W), (B, gh, gw)
+        b, c, t, h, w = x.shape
+        p = self.p
+        pix = F.interpolate(m[:, None].float(), scale_factor=p.patch, mode="nearest")  # (B, 1, H, W)
+        pix = pix[:, :, None]  # (B, 1, 1, H, W): same mask on every frame (tube)
+        x_in = x * (1 - pix) + self.mask_token.to(x.dtype) * pix
+        pred = self.decoder(self.backbone.forward_features(x_in))  # (B, t*p*p*C, T', gh, gw)
+        pred = pred.permute(0, 2, 3, 4, 1).reshape(b, -1, pred.shape[1])  # (B, N, P)
+        target = patchify(x, p.tubelet, p.patch)  # (B, T', gh, gw, t*p*p, C)
+        if p.norm_pix:
+            target = normalize_patches(target)
+        target = target.permute(0, 1, 2, 3, 5, 4).reshape(b, -1, pred.shape[-1])  # (B, N, P), channel-major
+        mask = m[:, None].expand(b, self.grid[0], *m.shape[1:]).reshape(b, -1)  # (B, N)
+        return {"loss": masked_mse(pred, target.to(pred.dtype), mask)}

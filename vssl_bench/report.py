@@ -1,0 +1,127 @@
+"""From ``results.csv`` to comparison tables and the leaderboard.
+
+Aggregation is mean +- sample std over seeds of *finished* jobs, per (dataset, backbone,
+method); methods are grouped by family. Failed jobs and missing seeds are flagged in the
+table (``n`` column and a notes list), never silently averaged in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from vssl_bench.utils import atomic_write_text
+
+METRICS = ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5", "retrieval_r10",
+           "retrieval_r20", "pretext_accuracy"]
+FAMILY_ORDER = {"reference": 0, "pretext": 1, "generative": 2, "contrastive": 3}
+NUMERIC = METRICS + ["seed", "steps", "pretrain_seconds", "clips_per_second", "eval_seconds", "clips_seen",
+                     "decode_skipped"]
+
+
+def load_results(path: Path) -> pd.DataFrame:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"no results table at {path}; run `vssl-bench run` first")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for c in NUMERIC:
+        if c in df:
+            df[c] = pd.to_numeric(df[c], errors="coerce")
+    if "uses_time" in df:
+        df["uses_time"] = df["uses_time"].str.lower().eq("true")
+    return df
+
+
+@dataclass
+class Summary:
+    table: pd.DataFrame  # one row per (dataset, backbone, method)
+    notes: list[str] = field(default_factory=list)
+
+
+def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
+    metrics = [m for m in (metrics or METRICS) if m in df]
+    notes: list[str] = []
+    done = df[df["status"] == "done"]
+    failed = df[df["status"] == "failed"]
+    for _, r in failed.iterrows():
+        notes.append(f"FAILED: {r['method']} seed {r['seed']:.0f} on {r['dataset']}: {r.get('failure_reason', '')}")
+    rows = []
+    keys = ["dataset", "backbone", "method"]
+    for (ds, bb, meth), g in done.groupby(keys, sort=False):
+        r = {"dataset": ds, "backbone": bb, "method": meth, "family": g["family"].iloc[0],
+             "uses_time": bool(g["uses_time"].iloc[0]), "n": len(g),
+             "seeds": ",".join(str(int(s)) for s in sorted(g["seed"])),
+             "steps": int(g["steps"].max()), "pretrain_seconds": g["pretrain_seconds"].mean()}
+        for m in metrics:
+            vals = g[m].dropna()
+            r[m] = vals.mean() if len(vals) else math.nan
+            r[m + "_std"] = vals.std(ddof=1) if len(vals) > 1 else math.nan
+        rows.append(r)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return Summary(table, notes or ["no finished jobs in the results table"])
+    # flag methods with fewer seeds than the most complete method of the same dataset/backbone
+    for (ds, bb), g in table.groupby(["dataset", "backbone"]):
+        full = g["n"].max()
+        for _, r in g[g["n"] < full].iterrows():
+            notes.append(f"INCOMPLETE: {r['method']} on {ds}/{bb} has {r['n']} of {full} seeds ({r['seeds']})")
+        if full < 3:
+            notes.append(f"{ds}/{bb}: fewer than 3 seeds; gaps under ~5 points are within seed noise")
+        steps = g[g["method"] != "random"]["steps"].unique()
+        if len(steps) > 1:
+            notes.append(f"UNEQUAL BUDGETS on {ds}/{bb}: steps {sorted(int(s) for s in steps)}")
+    table["_fam"] = table["family"].map(FAMILY_ORDER).fillna(9)
+    table = table.sort_values(["dataset", "backbone", "_fam", "method"]).drop(columns="_fam").reset_index(drop=True)
+    return Summary(table, notes)
+
+
+def fmt_cell(mean: float, std: float, pct: bool = True) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    s = 100 if pct else 1
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return f"{mean * s:.1f}"
+    return f"{mean * s:.1f} ± {std * s:.1f}"
+
+
+def display_frame(summary: Summary, metrics: list[str]) -> pd.DataFrame:
+    t = summary.table
+    out = pd.DataFrame({"dataset": t["dataset"], "family": t["family"], "method": t["method"],
+                        "time": t["uses_time"].map({True: "yes", False: "no"}), "n": t["n"]})
+    for m in metrics:
+        if m in t:
+            out[m] = [fmt_cell(a, b) for a, b in zip(t[m], t[m + "_std"])]
+    out["steps"] = t["steps"]
+    out["s/job"] = t["pretrain_seconds"].round(0)
+    return out
+
+
+def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = "") -> str:
+    d = display_frame(summary, metrics)
+    lines = ["# vssl-bench leaderboard", ""]
+    if command:
+        lines += [f"Produced by: `{command}`", ""]
+    lines += ["Top-1 accuracy / recall in %, mean ± std over seeds (n = seeds). `time`: the method's task "
+              "uses temporal order. Backbone, data and optimiser-step budget are identical within a dataset.", ""]
+    cols = list(d.columns)
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "|".join("---" for _ in cols) + "|")
+    for _, r in d.iterrows():
+        lines.append("| " + " | ".join(str(r[c]) for c in cols) + " |")
+    if summary.notes:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in summary.notes]
+    return "\n".join(lines) + "\n"
+
+
+def write_leaderboard(summary: Summary, out_dir: Path, metrics: list[str], command: str = "") -> list[Path]:
+    out_dir = Path(out_dir)
+    md = out_dir / "leaderboard.md"
+    csv = out_dir / "leaderboard.csv"
+    atomic_write_text(md, leaderboard_markdown(summary, metrics, command))
+    atomic_write_text(csv, summary.table.to_csv(index=False, float_format="%.4f"))
+    return [md, csv]

@@ -1,0 +1,82 @@
+"""Result rows, the results table (``results.csv``) and provenance.
+
+``results.csv`` has exactly one row per job, keyed by ``job_id`` (the job's name, which
+includes a hash of its resolved config). Rows are *upserted* under a file lock and the
+table is rewritten atomically (write-then-rename): a kill at any moment leaves either the
+old or the new table, two processes never interleave writes, and no row is ever written
+twice. Each job's ``metrics.json`` (in its run directory) holds the full record and is
+written before the row, so the table can always be rebuilt from the runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from vssl_bench.utils import atomic_write_text, file_lock
+
+COLUMNS = [
+    "job_id", "status", "method", "family", "uses_time", "backbone", "dataset", "seed", "steps",
+    "batch_size", "clips_seen", "pretrain_seconds", "clips_per_second", "data_wait_share",
+    "linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5", "retrieval_r10",
+    "retrieval_r20", "pretext_accuracy", "pretext_loss_heldout", "eval_seconds", "decode_skipped",
+    "failure_reason", "commit", "device", "torch", "finished_at", "config_key",
+]
+
+
+def results_path(out: Path) -> Path:
+    return Path(out) / "results.csv"
+
+
+def read_rows(path: Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def upsert_row(path: Path, row: dict) -> None:
+    """Insert or replace the row with the same ``job_id``; atomic and process-safe."""
+    path = Path(path)
+    with file_lock(path.with_name(path.name + ".lock")):
+        rows = [r for r in read_rows(path) if r.get("job_id") != row["job_id"]]
+        rows.append({k: _fmt(row.get(k)) for k in COLUMNS})
+        extra = sorted({k for r in rows for k in r} - set(COLUMNS))
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=COLUMNS + extra, extrasaction="ignore")
+        w.writeheader()
+        for r in sorted(rows, key=lambda r: (r.get("dataset", ""), r.get("method", ""), r.get("job_id", ""))):
+            w.writerow(r)
+        atomic_write_text(path, buf.getvalue())
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def read_metrics(run_dir: Path) -> dict | None:
+    p = Path(run_dir) / "metrics.json"
+    if not p.exists():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None  # a partial file cannot exist (atomic writes), but be safe
+
+
+def row_from_metrics(m: dict) -> dict:
+    row = {k: m.get(k) for k in COLUMNS}
+    prov = m.get("provenance", {})
+    row["commit"] = prov.get("commit")
+    row["device"] = prov.get("device")
+    row["torch"] = prov.get("versions", {}).get("torch")
+    return row

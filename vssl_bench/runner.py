@@ -1,0 +1,147 @@
+"""Runs a matrix of jobs: skip what is finished, resume what was killed, record failures.
+
+One job = pretrain (resumable) -> held-out pretext accuracy -> frozen-feature evaluation
+-> ``metrics.json`` (atomic) -> row upserted into ``results.csv`` (atomic, locked).
+
+- A job whose ``metrics.json`` says ``done`` is never re-run (its row is re-upserted, which
+  repairs a kill between the two writes).
+- A job whose lock is held by another live process is skipped by this one (``flock``; the
+  kernel releases it if that process dies, even on ``kill -9``).
+- A failed job (non-finite loss, too many unreadable videos, any error) is recorded with
+  its reason and the matrix carries on; ``--retry-failed`` runs it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from vssl_bench.config import Config, save_config
+from vssl_bench.data.datasets import build_dataset
+from vssl_bench.methods import get_method
+from vssl_bench.methods.base import params_from_dict
+from vssl_bench.models import build_backbone
+from vssl_bench.results import read_metrics, results_path, row_from_metrics, upsert_row
+from vssl_bench.utils import (atomic_write_json, device_description, file_lock, git_commit, package_versions,
+                              resolve_device, seed_everything)
+
+log = logging.getLogger("vssl_bench")
+
+
+@dataclass
+class JobOutcome:
+    name: str
+    status: str  # done | skipped-done | skipped-failed | locked | failed
+    metrics: dict | None = None
+    reason: str = ""
+
+
+def build_method(cfg: Config, num_classes: int, device: torch.device):
+    """Seeded construction: the same seed gives the same initial weights for every run."""
+    cls = get_method(cfg.method)
+    p = params_from_dict(cls, cfg.params)
+    seed_everything(cfg.seed, cfg.deterministic)
+    backbone = build_backbone(cfg.backbone)
+    method = cls(backbone, p, cfg, num_classes).to(device)
+    if cfg.channels_last:
+        method = method.to(memory_format=torch.channels_last_3d)
+    return method
+
+
+def provenance(cfg: Config, device: torch.device) -> dict:
+    return {"commit": git_commit(), "versions": package_versions(), "device": device_description(device),
+            "config": cfg.to_dict(), "hostname": __import__("platform").node()}
+
+
+def run_job(cfg: Config, out: Path, progress=None, retry_failed: bool = False) -> JobOutcome:
+    name = cfg.job_name()
+    run_dir = Path(out) / "runs" / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with file_lock(run_dir / ".lock", blocking=False) as got:
+        if not got:
+            return JobOutcome(name, "locked", reason="another process is running this job")
+        prev = read_metrics(run_dir)
+        if prev is not None and prev.get("status") == "done":
+            upsert_row(results_path(out), row_from_metrics(prev))
+            return JobOutcome(name, "skipped-done", prev)
+        if prev is not None and prev.get("status") == "failed" and not retry_failed:
+            upsert_row(results_path(out), row_from_metrics(prev))
+            return JobOutcome(name, "skipped-failed", prev, prev.get("failure_reason", ""))
+        return _run_locked(cfg, run_dir, out, progress)
+
+
+def _run_locked(cfg: Config, run_dir: Path, out: Path, progress) -> JobOutcome:
+    from vssl_bench.eval.features import evaluate_checkpoint
+    from vssl_bench.train import heldout_pretext, pretrain
+
+    name = cfg.job_name()
+    device = resolve_device(cfg.device)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    save_config(cfg, run_dir / "config.yaml")
+    cls = get_method(cfg.method)
+    base = {"job_id": name, "method": cfg.method, "family": cls.family, "uses_time": cls.uses_time,
+            "backbone": cfg.backbone, "dataset": cfg.dataset, "seed": cfg.seed, "batch_size": cfg.batch_size,
+            "config_key": cfg.job_key(), "provenance": provenance(cfg, device)}
+    state = None
+    try:
+        train, test = build_dataset(cfg)
+        method = build_method(cfg, len(train.classes), device)
+        state = pretrain(method, train, cfg, run_dir, device, progress)
+        pre = heldout_pretext(method, test, cfg, device)
+        ev = evaluate_checkpoint(method, train, test, cfg, device, cache_path=run_dir / f"features_step{state.step}.pt")
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # recorded, and the matrix carries on
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        (run_dir / "error.log").write_text(traceback.format_exc())
+        m = {**base, "status": "failed", "failure_reason": reason, "finished_at": _now(),
+             "steps": state.step if state else None}
+        atomic_write_json(run_dir / "metrics.json", m)
+        upsert_row(results_path(out), row_from_metrics(m))
+        return JobOutcome(name, "failed", m, reason)
+    secs = state.seconds
+    m = {**base, "status": "done", "steps": state.step, "clips_seen": state.clips_seen,
+         "pretrain_seconds": secs, "clips_per_second": state.clips_seen / secs if secs else None,
+         "data_wait_share": state.data_seconds / secs if secs else None, "decode_skipped": state.skipped,
+         "resumed": state.resumed, **pre, **ev, "finished_at": _now()}
+    atomic_write_json(run_dir / "metrics.json", m)
+    upsert_row(results_path(out), row_from_metrics(m))
+    for f in run_dir.glob("features_step*.pt"):  # features are only a cache for a resumed evaluation
+        f.unlink(missing_ok=True)
+    return JobOutcome(name, "done", m)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def job_status(cfg: Config, out: Path) -> str:
+    """done | failed | running | partial (checkpoint, no result) | pending."""
+    run_dir = Path(out) / "runs" / cfg.job_name()
+    m = read_metrics(run_dir)
+    if m is not None:
+        return m.get("status", "pending")
+    if (run_dir / ".lock").exists():
+        with file_lock(run_dir / ".lock", blocking=False) as got:
+            if not got:
+                return "running"
+    return "partial" if (run_dir / "checkpoint.pt").exists() else "pending"
+
+
+def run_matrix(jobs: list[Config], out: Path, progress=None, retry_failed: bool = False,
+               on_done=None) -> list[JobOutcome]:
+    outcomes = []
+    for cfg in jobs:
+        t0 = time.perf_counter()
+        o = run_job(cfg, out, progress, retry_failed)
+        if on_done is not None:
+            on_done(o, time.perf_counter() - t0)
+        outcomes.append(o)
+    return outcomes
