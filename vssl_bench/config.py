@@ -47,6 +47,8 @@ class Config:
     # --- data ------------------------------------------------------------------------
     data_root: str | None = None  # None: the embedded dataset's cache dir
     split: int = 1  # official split number (UCF101 / HMDB51: 1-3)
+    synthetic_train_per_class: int = 48  # embedded dataset size (16 classes): 768 train videos
+    synthetic_test_per_class: int = 16  # 256 test videos
     clip_len: int = 16  # frames per clip (the backbone's temporal extent)
     frame_stride: int = 1  # temporal sampling stride of a clip
     size: int = 32  # spatial crop fed to the backbone (112 for real data)

@@ -179,7 +179,7 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, devic
                                 round(cps, 2), extras])
             if task is not None:
                 progress.update(task, completed=state.step,
-                                info=f"loss {float(loss):.4f}  {state.clips_seen / max(state.seconds, 1e-9):.0f} clips/s")
+                                info=f"loss {float(loss.detach()):.4f}  {state.clips_seen / max(state.seconds, 1e-9):.0f} clips/s")
             if state.step % cfg.checkpoint_every == 0 or state.step == n_steps:
                 save_checkpoint(ckpt_path, method, opt, state, cfg)
             t_last = time.perf_counter()

@@ -118,7 +118,8 @@ def _synthetic_builder(variant: str, test_list: str = "testlist01.txt"):
 
 def synthetic_kwargs(cfg: Config) -> dict:
     """Generator parameters for a job (size follows the crop size)."""
-    return {"size": max(cfg.size, 32), "seed": 0}
+    return {"size": max(cfg.size, 32), "seed": 0, "train_per_class": cfg.synthetic_train_per_class,
+            "test_per_class": cfg.synthetic_test_per_class}
 
 
 def synthetic_root(cfg: Config, variant: str) -> Path:

@@ -92,8 +92,7 @@ def evaluate_banks(train: FeatureBank, test: FeatureBank, cfg: Config, num_class
     t0 = time.perf_counter()
     probe = fit_linear_probe(train.centre_features, train.labels, num_classes=num_classes,
                              epochs=cfg.linear_epochs, lr=cfg.linear_lr, weight_decay=cfg.linear_weight_decay,
-                             batch_size=64, seed=cfg.seed)
-    # batch 64: our train sets have ~10^3 videos; at 256 the probe gets too few steps
+                             seed=cfg.seed)
     lin = probe.accuracy(test.centre_features, test.labels)
     n, k, d = test.clips.shape
     probs = probe.predict_proba(test.clips.reshape(n * k, d))  # (N*K, C)

@@ -8,20 +8,50 @@ from __future__ import annotations
 from vssl_bench.config import choice_error
 from vssl_bench.methods.base import FAMILIES, Method, params_from_dict
 from vssl_bench.methods.mae import MAE
+from vssl_bench.methods.gan import GAN
+from vssl_bench.methods.mme import MME
+from vssl_bench.methods.nextframe import NextFrame
 from vssl_bench.methods.nce import NCE
+from vssl_bench.methods.contrastive import Contrastive
+from vssl_bench.methods.nce_st import NCESpatioTemporal
+from vssl_bench.methods.nce_static import NCEStatic
+from vssl_bench.methods.nce_temporal import NCETemporal
+from vssl_bench.methods.triplet import Triplet
+from vssl_bench.methods.xmodal import XModal
 from vssl_bench.methods.reference import RandomInit, Supervised
 from vssl_bench.methods.sort import Sort
+from vssl_bench.methods.aot import ArrowOfTime
+from vssl_bench.methods.oddoneout import OddOneOut
+from vssl_bench.methods.rotation import Rotation
+from vssl_bench.methods.shuffle import ShuffleLearn
+from vssl_bench.methods.speed import Speed
+from vssl_bench.methods.vcop import VCOP
 
 METHODS: dict[str, type[Method]] = {
     # --- references --------------------------------------------------------------------
     "random": RandomInit,
     "supervised": Supervised,
     # --- pretext -----------------------------------------------------------------------
+    "shuffle": ShuffleLearn,
     "sort": Sort,
+    "vcop": VCOP,
+    "oddoneout": OddOneOut,
+    "speed": Speed,
+    "aot": ArrowOfTime,
+    "rotation": Rotation,
     # --- generative --------------------------------------------------------------------
+    "nextframe": NextFrame,
     "mae": MAE,
+    "mme": MME,
+    "gan": GAN,
     # --- contrastive -------------------------------------------------------------------
+    "contrastive": Contrastive,
+    "triplet": Triplet,
     "nce": NCE,
+    "nce-temporal": NCETemporal,
+    "nce-st": NCESpatioTemporal,
+    "nce-static": NCEStatic,
+    "xmodal": XModal,
 }
 
 

@@ -96,18 +96,55 @@ class MAE(Method):
         g = cfg.size // p.patch
         return {"video": video, "mask": tube_mask(g, g, p.mask_ratio, rng)}
 
-    def loss(self, batch):
-        x, m = batch["video"], batch["mask"]  # (B, C, T, H, W), (B, gh, gw)
-        b, c, t, h, w = x.shape
-        p = self.p
-        pix = F.interpolate(m[:, None].float(), scale_factor=p.patch, mode="nearest")  # (B, 1, H, W)
+    def _predict(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """x: (B, C, T, H, W) normalised clip, m: (B, gh, gw) tube mask -> (B, N, C*t*p*p)
+        predictions for every cube (channel-major), N = T' * gh * gw."""
+        b = x.shape[0]
+        pix = F.interpolate(m[:, None].float(), scale_factor=self.p.patch, mode="nearest")  # (B, 1, H, W)
         pix = pix[:, :, None]  # (B, 1, 1, H, W): same mask on every frame (tube)
         x_in = x * (1 - pix) + self.mask_token.to(x.dtype) * pix
         pred = self.decoder(self.backbone.forward_features(x_in))  # (B, t*p*p*C, T', gh, gw)
-        pred = pred.permute(0, 2, 3, 4, 1).reshape(b, -1, pred.shape[1])  # (B, N, P)
+        return pred.permute(0, 2, 3, 4, 1).reshape(b, -1, pred.shape[1])  # (B, N, P)
+
+    def loss(self, batch):
+        x, m = batch["video"], batch["mask"]  # (B, C, T, H, W), (B, gh, gw)
+        b = x.shape[0]
+        p = self.p
+        pred = self._predict(x, m)  # (B, N, P)
         target = patchify(x, p.tubelet, p.patch)  # (B, T', gh, gw, t*p*p, C)
         if p.norm_pix:
             target = normalize_patches(target)
         target = target.permute(0, 1, 2, 3, 5, 4).reshape(b, -1, pred.shape[-1])  # (B, N, P), channel-major
         mask = m[:, None].expand(b, self.grid[0], *m.shape[1:]).reshape(b, -1)  # (B, N)
-        return {"loss": masked_mse(pred, target.to(pred.dtype), mask)}
+        loss = masked_mse(pred, target.to(pred.dtype), mask)
+        return {"loss": loss, "recon": loss.detach()}
+
+    @torch.no_grad()
+    def visualize(self, batch, path):
+        """Rows per sample: masked input, original, reconstruction (predicted cubes pasted
+        into the masked tubes, visible cubes copied). With ``norm_pix`` the prediction is
+        de-normalised with the true cube's mean/std, as VideoMAE's visualisation does."""
+        from vssl_bench.methods.viz import frame_grid
+
+        x, m = batch["video"][:4].float(), batch["mask"][:4]
+        b, c, t, h, w = x.shape
+        p = self.p
+        pred = self._predict(x, m).float()  # (B, N, C*t*p*p)
+        tg, gh, gw = self.grid
+        pred = pred.reshape(b, tg, gh, gw, c, p.tubelet * p.patch * p.patch).transpose(-1, -2)  # (B,T',gh,gw,tpp,C)
+        true = patchify(x, p.tubelet, p.patch)  # (B, T', gh, gw, tpp, C)
+        if p.norm_pix:
+            mean = true.mean(dim=-2, keepdim=True)
+            std = (true.var(dim=-2, unbiased=True, keepdim=True) + 1e-6).sqrt()
+            pred = pred * std + mean
+        mk = m[:, None, :, :, None, None].to(pred.dtype)  # (B, 1, gh, gw, 1, 1)
+        recon = pred * mk + true * (1 - mk)
+        recon = recon.reshape(b, tg, gh, gw, p.tubelet, p.patch, p.patch, c)
+        recon = recon.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(b, c, t, h, w)  # (B, C, T, H, W)
+        pix = F.interpolate(m[:, None].float(), scale_factor=p.patch, mode="nearest")[:, :, None]
+        grey = torch.zeros_like(x)  # normalised 0 = mean grey
+        rows = []
+        for i in range(b):
+            rows += [(f"{i}: masked", x[i] * (1 - pix[i]) + grey[i] * pix[i]), (f"{i}: original", x[i]),
+                     (f"{i}: recon", recon[i])]
+        frame_grid(rows, path, title=f"mae: tube mask {p.mask_ratio:.2f}, masked cubes predicted")

@@ -23,11 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from vssl_bench.data import samplers, transforms
-from vssl_bench.losses import info_nce
 from vssl_bench.methods.base import Method
+from vssl_bench.methods.contrastive_common import symmetric_nce, top1_match
 from vssl_bench.models.heads import mlp
 
 
@@ -69,8 +68,5 @@ class NCE(Method):
         b = v0.shape[0]
         z = self.projector(self.backbone(torch.cat([v0, v1], dim=0)))  # (2B, proj_dim)
         z0, z1 = z[:b], z[b:]
-        loss = 0.5 * (info_nce(z0, z1, self.p.temperature) + info_nce(z1, z0, self.p.temperature))
-        sim = F.normalize(z0, dim=1) @ F.normalize(z1, dim=1).T  # (B, B)
-        acc = sim.argmax(1).eq(torch.arange(b, device=sim.device)).float().mean()  # positive ranked first
-        return {"loss": loss, "acc": acc}
+        return {"loss": symmetric_nce(z0, z1, self.p.temperature), "acc": top1_match(z0, z1)}
 

@@ -7,15 +7,22 @@ regarded as the same class", since e.g. a swing looks plausible both ways), i.e.
 ``n!/2`` classes (12 for 4 chunks, OPN's setting).
 
 Architecture ([1] §3.2, "order prediction network"): the shared backbone embeds each
-snippet, pairwise features are built for every pair (i < j) of snippets in their shuffled
-order from the *difference* of their embeddings through a small MLP, the pair features
-are concatenated and classified.
+snippet ("fc6"), pairwise features are built for every pair (i < j) of snippets in their
+shuffled order from the *concatenation* of their two embeddings through a small MLP
+("fc7"), the pair features are concatenated and classified ("fc8"). (Concatenation, not
+difference: VCOP's reference code ``models/vcopn.py``, whose pairwise head is described as
+"the same as OPN", uses ``fc7 = Linear(2 * feature_size, 512)``.)
 
 Deviation from [1], stated honestly: OPN sorts single RGB frames with a 2D CNN; our
 backbone is 3D, so each "frame" is a ``chunk_len``-frame snippet (default 4) and the
-window is ``n_chunks x chunk_len`` = 16 frames. OPN picks high-motion windows; here the
-window is random (the embedded data moves everywhere). The same spatial crop is applied
-to all snippets so that crop position cannot give the order away.
+window is ``n_chunks x chunk_len`` = 16 frames. OPN picks high-motion windows (mean
+optical-flow magnitude, [1] §3.1); we score ``n_candidates`` random windows by
+frame-difference energy and keep the largest (the helper shared with ``shuffle``,
+:func:`vssl_bench.methods.shuffle.motion_energy`). OPN also jitters each frame's crop and
+splits colour channels; we apply the same spatial crop to all snippets instead, so that
+crop position cannot give the order away (our snippets are 3D, a per-snippet crop offset
+would be a trivial cue), and skip channel splitting (no chromatic-aberration cue in
+synthetic data). A step consumes 16 frames per video.
 
 [1] H.-Y. Lee, J.-B. Huang, M. Singh, M.-H. Yang, "Unsupervised Representation Learning
     by Sorting Sequences", ICCV 2017.
@@ -35,6 +42,7 @@ import torch.nn.functional as F
 
 from vssl_bench.data import samplers, transforms
 from vssl_bench.methods.base import Method
+from vssl_bench.methods.shuffle import motion_energy, pick_high_motion
 from vssl_bench.models.heads import mlp
 
 
@@ -73,25 +81,29 @@ class Sort(Method):
         n_chunks: int = 4  # OPN sorts 4 frames -> 12 classes
         chunk_len: int = 4  # frames per snippet (3D backbone needs temporal extent); 4x4 = 16-frame window
         pair_dim: int = 256  # OPN's pairwise fc7 has 512 units for a 4096-d fc6; scaled to our D
+        n_candidates: int = 4  # windows scored for motion (OPN's motion-aware window choice); 1 = random
 
         def validate(self):
             if not 2 <= self.n_chunks <= 5:
                 raise ValueError(f"n_chunks must be in 2..5, got {self.n_chunks}")
             if self.chunk_len < 1:
                 raise ValueError(f"chunk_len must be >= 1, got {self.chunk_len}")
+            if self.n_candidates < 1:
+                raise ValueError(f"n_candidates must be >= 1, got {self.n_candidates}")
 
     def __init__(self, backbone, p, cfg, num_classes):
         super().__init__(backbone, p, cfg, num_classes)
         n = p.n_chunks
         self.pairs = list(itertools.combinations(range(n), 2))
-        self.pair_head = mlp(backbone.out_dim, p.pair_dim, p.pair_dim)
+        self.pair_head = mlp(2 * backbone.out_dim, p.pair_dim, p.pair_dim)
         self.classifier = nn.Linear(p.pair_dim * len(self.pairs), len(order_classes(n)))
 
     @classmethod
     def views(cls, src, rng, p, cfg):
         n, L = p.n_chunks, p.chunk_len
-        idx = samplers.random_clip(src.n_frames, n * L, cfg.frame_stride, rng)  # (n*L,)
-        video = src.clip(idx)  # (C, n*L, H, W)
+        clips = [src.clip(samplers.random_clip(src.n_frames, n * L, cfg.frame_stride, rng))
+                 for _ in range(p.n_candidates)]  # each (C, n*L, H, W)
+        video = clips[pick_high_motion([motion_energy(c) for c in clips])]  # (C, n*L, H, W)
         video = transforms.normalize(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
         chunks = video.reshape(3, n, L, cfg.size, cfg.size).transpose(0, 1)  # (n, C, L, H, W)
         perm = rng.permutation(n)
@@ -101,7 +113,7 @@ class Sort(Method):
         x = batch["chunks"]  # (B, n, C, L, H, W)
         b, n = x.shape[:2]
         f = self.backbone(x.flatten(0, 1)).view(b, n, -1)  # (B, n, D)
-        pair = [self.pair_head(f[:, i] - f[:, j]) for i, j in self.pairs]  # each (B, P)
+        pair = [self.pair_head(torch.cat([f[:, i], f[:, j]], dim=1)) for i, j in self.pairs]  # each (B, P)
         logits = self.classifier(F.relu(torch.cat(pair, dim=1)))  # (B, n!/2)
         y = batch["order"]
         return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}

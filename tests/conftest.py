@@ -1,0 +1,62 @@
+"""Shared fixtures: lossless test videos, the real clips of ../shared/videos, and the
+embedded dataset generated once per test session for the end-to-end CLI tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Real clips kept beside the repository (not part of it); tests using them skip when absent.
+SHARED_VIDEOS = (REPO / ".." / "shared" / "videos").resolve()
+
+
+def write_lossless_video(path: Path, frames: np.ndarray, fps: int = 25) -> Path:
+    """Write uint8 (T, H, W, 3) RGB frames losslessly: FFV1 (bgr0, intra-only) in Matroska.
+
+    FFV1 in RGB keeps every pixel (decord reads it back bit-exactly, checked by the tests);
+    ``libx264rgb`` at qp 0 in MP4 works too. pytorchvideo's ``temp_encoded_video`` does the
+    same with a lossless codec (STYLE.md habit 7).
+    """
+    import av
+
+    t, h, w, _ = frames.shape
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("ffv1", rate=fps)
+        s.width, s.height, s.pix_fmt = w, h, "bgr0"
+        for f in frames:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    return Path(path)
+
+
+@pytest.fixture
+def lossless_video(tmp_path):
+    """Factory: ``lossless_video(frames, name="v.mkv") -> Path`` in the test's tmp dir."""
+
+    def make(frames: np.ndarray, name: str = "video.mkv") -> Path:
+        return write_lossless_video(tmp_path / name, frames)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def smoke_data_root(tmp_path_factory) -> Path:
+    """``--data-root`` holding the embedded ``synthetic`` dataset, generated once per session
+    exactly where ``vssl-bench run --data-root`` looks for it, at the size the smoke suite
+    uses (6 train + 3 test videos per class, a few seconds)."""
+    from vssl_bench.config import Config
+    from vssl_bench.data.datasets import build_dataset
+
+    root = tmp_path_factory.mktemp("smoke_data")
+    from vssl_bench.config import load_suite
+
+    smoke = load_suite("smoke").base
+    build_dataset(Config(dataset="synthetic", data_root=str(root),
+                         synthetic_train_per_class=smoke.synthetic_train_per_class,
+                         synthetic_test_per_class=smoke.synthetic_test_per_class))
+    return root

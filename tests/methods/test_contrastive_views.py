@@ -1,0 +1,239 @@
+"""The contrastive family's views keep their promises, on a hand-built video source.
+
+The fake source's frame i is a uniform grey image of value ``5 i / 255``: crops, resizes,
+flips and grayscale leave it unchanged, so the frame index of every frame of a view can
+be read back exactly. Colour jitter (which would rescale the values) is replaced by the
+identity where a method applies it.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vssl_bench.config import Config
+from vssl_bench.data import samplers, transforms
+from vssl_bench.losses import info_nce
+from vssl_bench.methods import METHODS
+from vssl_bench.methods.base import params_from_dict
+from vssl_bench.methods.contrastive import pair_labels
+from vssl_bench.methods.contrastive_common import (cvrl_gap_probs, cvrl_starts, near_far_starts, symmetric_nce,
+                                                   two_distinct_starts)
+from vssl_bench.methods.triplet import mine_triplets
+from vssl_bench.methods.xmodal import frame_differences
+
+N_FRAMES, CLIP = 32, 16
+CFG = Config(clip_len=CLIP, size=16)
+MAX_START = N_FRAMES - CLIP  # 16
+
+
+class IndexSource:
+    """Frame i is uniform grey 5 i / 255 (3 x 24 x 24)."""
+
+    n_frames = N_FRAMES
+
+    def clip(self, indices):
+        v = torch.as_tensor(np.asarray(indices) % self.n_frames, dtype=torch.float32) * 5 / 255
+        return v.view(1, -1, 1, 1).expand(3, -1, 24, 24).clone()  # (C, T, H, W)
+
+
+class RandomSource:
+    n_frames = N_FRAMES
+
+    def __init__(self):
+        self.frames = torch.rand(3, N_FRAMES, 16, 16, generator=torch.Generator().manual_seed(0))
+
+    def clip(self, indices):
+        return self.frames[:, torch.as_tensor(np.asarray(indices) % self.n_frames)].clone()
+
+
+def frame_ids(view: torch.Tensor) -> np.ndarray:
+    """Frame index of every frame of a normalised view built from IndexSource."""
+    x = transforms.denormalize(view) * 255 / 5  # (C, T, H, W)
+    assert torch.allclose(x, x.mean(dim=(0, 2, 3), keepdim=True).expand_as(x), atol=1e-3)
+    ids = x.mean(dim=(0, 2, 3))
+    assert torch.allclose(ids, ids.round(), atol=1e-3)
+    return ids.round().long().numpy()
+
+
+@pytest.fixture
+def no_jitter(monkeypatch):
+    monkeypatch.setattr(transforms, "color_jitter", lambda x, rng, **kw: x)
+
+
+def make_views(name, seed, **params):
+    cls = METHODS[name]
+    return cls.views(IndexSource(), np.random.default_rng(seed), params_from_dict(cls, params), CFG)
+
+
+def start_of(view) -> int:
+    ids = frame_ids(view)
+    assert np.array_equal(ids, ids[0] + np.arange(CLIP)), f"not a contiguous window: {ids}"
+    return int(ids[0])
+
+
+# ---------------------------------------------------------------------------- views
+@pytest.mark.usefixtures("no_jitter")
+def test_nce_views_share_their_window():
+    for seed in range(20):
+        v = make_views("nce", seed)
+        assert start_of(v["view0"]) == start_of(v["view1"])
+
+
+def test_nce_temporal_windows_differ():
+    starts = [tuple(start_of(v) for v in make_views("nce-temporal", seed).values()) for seed in range(40)]
+    assert all(len(s) == 2 and s[0] != s[1] for s in starts)
+    assert len({abs(a - b) for a, b in starts}) > 5  # gaps spread over the video
+
+
+def test_nce_temporal_same_video_negatives():
+    for seed in range(40):
+        v = make_views("nce-temporal", seed, same_video_negatives=True)
+        a, p, n = (start_of(v[f"view{k}"]) for k in range(3))
+        assert 1 <= abs(p - a) <= CLIP // 4
+        assert abs(n - a) >= CLIP // 2
+
+
+def test_window_samplers_edge_cases():
+    rng = np.random.default_rng(0)
+    assert two_distinct_starts(CLIP, CLIP, 1, rng) == (0, 0)  # one window only
+    for _ in range(50):
+        a, p, n = near_far_starts(20, CLIP, 1, rng, pos_max_gap=1, neg_min_gap=100)  # gap capped at 4
+        assert abs(p - a) == 1 and abs(n - a) == 4
+
+
+@pytest.mark.usefixtures("no_jitter")
+def test_nce_static_frames_all_identical():
+    for seed in range(20):
+        v = make_views("nce-static", seed)
+        ids0, ids1 = frame_ids(v["view0"]), frame_ids(v["view1"])
+        assert len(ids0) == CLIP and (ids0 == ids0[0]).all() and (ids1 == ids0[0]).all()
+        assert v["view0"].shape == (3, CLIP, CFG.size, CFG.size)
+
+
+def test_cvrl_gap_distribution_decreasing():
+    p = cvrl_gap_probs(MAX_START)
+    assert p.shape == (MAX_START + 1,) and p.sum() == pytest.approx(1.0)
+    assert (np.diff(p) < 0).all() and p[-1] > 0  # strictly decreasing, every gap possible (c >= T)
+    rng = np.random.default_rng(0)
+    gaps = np.array([b - a for a, b in (cvrl_starts(N_FRAMES, CLIP, 1, rng) for _ in range(20000))])
+    assert gaps.min() >= 0 and gaps.max() <= MAX_START
+    hist = np.bincount(gaps, minlength=MAX_START + 1) / len(gaps)
+    np.testing.assert_allclose(hist, p, atol=0.01)
+    coarse = np.add.reduceat(hist, [0, 4, 8, 12, 16])  # 4-frame bins: noise-free monotonicity
+    assert (np.diff(coarse) < 0).all()
+    assert hist[:4].sum() > 2 * hist[8:12].sum()
+
+
+@pytest.mark.usefixtures("no_jitter")
+def test_nce_st_views_follow_cvrl_sampler():
+    gaps = []
+    for seed in range(300):
+        v = make_views("nce-st", seed)
+        a, b = start_of(v["view0"]), start_of(v["view1"])
+        assert 0 <= b - a <= MAX_START
+        gaps.append(b - a)
+    p = cvrl_gap_probs(MAX_START)
+    expected_mean = float((np.arange(MAX_START + 1) * p).sum())  # 5.33 (uniform: 8)
+    assert abs(np.mean(gaps) - expected_mean) < 1.0
+
+
+def test_xmodal_motion_view_is_frame_difference():
+    src, p = RandomSource(), params_from_dict(METHODS["xmodal"], {"crop_min_scale": 1.0, "jitter_p": 0.0,
+                                                                   "gray_p": 0.0})
+    cfg = Config(clip_len=CLIP, size=16)
+    for seed in range(5):
+        v = METHODS["xmodal"].views(src, np.random.default_rng(seed), p, cfg)
+        idx = samplers.random_clip(N_FRAMES, CLIP + 1, 1, np.random.default_rng(seed))  # replay
+        raw = src.clip(idx)  # (C, T+1, H, W); a full-frame crop at 16 px is the identity
+        torch.testing.assert_close(v["rgb"], transforms.normalize(raw[:, :-1]))
+        expected = (raw[:, 1:] - raw[:, :-1]) / 0.225
+        torch.testing.assert_close(v["motion"], expected)
+        torch.testing.assert_close(frame_differences(raw), expected)
+        assert v["motion"].shape == v["rgb"].shape == (3, CLIP, 16, 16)
+
+
+def test_xmodal_has_two_encoders_of_one_architecture():
+    from vssl_bench.models import build_backbone
+
+    cls = METHODS["xmodal"]
+    m = cls(build_backbone("tiny3d"), params_from_dict(cls, {}), Config(), 16)
+    assert type(m.motion_backbone) is type(m.backbone) and m.motion_backbone is not m.backbone
+    x = torch.randn(2, 3, 4, 16, 16)
+    m.eval()
+    torch.testing.assert_close(m.embed(x), m.backbone(x))  # the RGB encoder is evaluated
+
+
+# ------------------------------------------------------------------ pairs and triplets
+def test_pair_labels():
+    i, j, y = pair_labels(4)
+    assert len(y) == 16 and int((y == 0).sum()) == 4
+    assert torch.equal(y == 0, i == j)
+
+
+def test_contrastive_pairs_weighted_half_half():
+    # loss = mean over similar pairs / 2 + mean over dissimilar pairs / 2
+    from vssl_bench.losses import contrastive_loss
+
+    z0, z1 = torch.randn(5, 3), torch.randn(5, 3)
+    i, j, y = pair_labels(5)
+    sim = y == 0
+    half = 0.5 * (contrastive_loss(z0[i[sim]], z1[j[sim]], y[sim]) + contrastive_loss(z0[i[~sim]], z1[j[~sim]], y[~sim]))
+    slow_sim = np.mean([float((z0[k] - z1[k]).pow(2).sum()) for k in range(5)])
+    slow_dis = np.mean([max(0.0, 1 - float((z0[a] - z1[b]).pow(2).sum())) for a in range(5) for b in range(5) if a != b])
+    assert float(half) == pytest.approx(0.5 * (slow_sim + slow_dis), rel=1e-5)
+
+
+def test_mine_triplets_by_hand():
+    # video 0: rows 0 and 2, video 1: rows 1 and 3; points on a line
+    z = torch.tensor([[0.0], [1.0], [2.0], [3.0], [0.5], [10.0]])
+    video = torch.tensor([0, 1, 0, 1, 2, 2])
+    pos, neg = mine_triplets(z, video, "batch-hard")
+    assert pos.tolist() == [2, 3, 0, 1, 5, 4]
+    assert neg.tolist() == [4, 4, 1, 2, 0, 3]  # the closest row of another video
+    pos, neg = mine_triplets(z, video, "semi-hard")
+    # row 0: d_ap^2 = 4; negatives 0.25 (4), 1 (1), 9 (3), 100 (5): closest farther than 4 -> 3
+    assert neg[0] == 3
+    # row 4 (0.5): positive at 10 (d^2 = 90.25); no negative farther -> farthest negative (3)
+    assert neg[4] == 3
+
+
+def test_symmetric_nce_matches_info_nce_and_slow_loop():
+    g = torch.Generator().manual_seed(0)
+    z0, z1, zn = torch.randn(4, 6, generator=g), torch.randn(4, 6, generator=g), torch.randn(3, 6, generator=g)
+    torch.testing.assert_close(symmetric_nce(z0, z1, 0.1), 0.5 * (info_nce(z0, z1, 0.1) + info_nce(z1, z0, 0.1)))
+    n = lambda v: v / v.norm()  # noqa: E731
+    total = 0.0
+    for a, b in ((z0, z1), (z1, z0)):
+        for i in range(4):
+            cands = [n(b[j]) for j in range(4)] + [n(zn[k]) for k in range(3)]
+            s = [float(n(a[i]) @ c) / 0.1 for c in cands]
+            total += -(s[i] - math.log(sum(math.exp(x) for x in s)))
+    assert float(symmetric_nce(z0, z1, 0.1, zn)) == pytest.approx(total / 8, rel=1e-5)
+
+
+@pytest.mark.parametrize("name,bad", [
+    ("contrastive", {"margin": 0.0}), ("contrastive", {"margin": 5.0}), ("triplet", {"mining": "hardest"}),
+    ("triplet", {"margin": -1.0}), ("nce-temporal", {"temperature": 0.0}),
+    ("nce-temporal", {"pos_max_gap": 8, "neg_min_gap": 4}), ("nce-st", {"flip_p": 2.0}),
+    ("nce-static", {"crop_min_scale": 0.0}), ("xmodal", {"jitter_p": -0.1}),
+])
+def test_params_validation(name, bad):
+    from vssl_bench.config import ConfigError
+
+    with pytest.raises(ConfigError):
+        params_from_dict(METHODS[name], bad)
+    with pytest.raises(ValueError):
+        METHODS[name].Params(**bad).validate()
+
+
+@pytest.mark.usefixtures("no_jitter")
+@pytest.mark.parametrize("name", ["contrastive", "triplet"])
+def test_pair_methods_views_are_two_windows_of_one_video(name, monkeypatch):
+    flips = []
+    monkeypatch.setattr(transforms, "hflip", lambda x: flips.append(1) or x.flip(-1))
+    for seed in range(30):
+        v = make_views(name, seed)
+        assert 0 <= start_of(v["view1"]) - start_of(v["view0"]) <= MAX_START  # CVRL-sampled windows
+    assert not flips  # no horizontal flip by default

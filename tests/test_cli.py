@@ -1,0 +1,191 @@
+"""End-to-end: ``vssl-bench run`` on ``benchmarks/smoke.yaml``, skipping finished jobs,
+``report``, one-line errors (exit 2) for bad input, and resume after ``kill -9``.
+
+The embedded dataset is generated once per session (``smoke_data_root`` in conftest.py).
+``eval_clips=1`` and ``threads=1`` keep the evaluation short on a shared 2-core machine;
+everything else is the smoke suite as shipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+FAST = ["--set", "threads=1", "--set", "eval_clips=1"]
+REQUIRED = ["method", "family", "uses_time", "backbone", "dataset", "seed", "steps", "pretrain_seconds",
+            "clips_per_second", "linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5",
+            "retrieval_r10", "retrieval_r20", "commit", "device"]
+METRICS = ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5", "retrieval_r10",
+           "retrieval_r20"]
+
+
+def _cmd(*args: str) -> list[str]:
+    exe = Path(sys.executable).with_name("vssl-bench")
+    return [str(exe), *args] if exe.exists() else [sys.executable, "-m", "vssl_bench.cli", *args]
+
+
+def _env() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+
+
+def vb(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(_cmd(*args), capture_output=True, text=True, timeout=timeout, env=_env())
+
+
+def _rows(out: Path) -> list[dict]:
+    with open(out / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def smoke_out(smoke_data_root, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("smoke_out")
+    r = vb("run", "--suite", "smoke", "--data-root", str(smoke_data_root), "--out", str(out), *FAST)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    return out
+
+
+def test_smoke_suite_results(smoke_out) -> None:
+    from vssl_bench.config import load_suite
+    from vssl_bench.methods import METHODS
+
+    suite = load_suite("smoke")
+    rows = _rows(smoke_out)
+    assert sorted(r["method"] for r in rows) == sorted(suite.methods)  # one row per job
+    assert len({r["job_id"] for r in rows}) == len(rows)
+    for r in rows:
+        for col in REQUIRED:
+            assert col in r, col
+        m = r["method"]
+        assert r["status"] == "done", r
+        assert r["family"] == METHODS[m].family
+        assert r["uses_time"] == ("true" if METHODS[m].uses_time else "false")
+        assert (r["backbone"], r["dataset"], r["seed"]) == ("tiny3d", "synthetic", "0")
+        assert int(r["steps"]) == (suite.base.steps if METHODS[m].trains else 0)
+        assert float(r["pretrain_seconds"] or 0) >= 0
+        if METHODS[m].trains:
+            assert float(r["clips_per_second"]) > 0
+            assert int(r["clips_seen"]) == suite.base.steps * suite.base.batch_size
+        for col in METRICS:
+            assert 0.0 <= float(r[col]) <= 1.0, (m, col, r[col])
+        assert float(r["retrieval_r1"]) <= float(r["retrieval_r5"]) <= float(r["retrieval_r10"]) \
+            <= float(r["retrieval_r20"])
+        assert r["commit"] and r["device"]
+        run_dir = smoke_out / "runs" / r["job_id"]
+        assert (run_dir / "metrics.json").is_file() and (run_dir / "config.yaml").is_file()
+        if METHODS[m].trains:
+            assert (run_dir / "checkpoint.pt").is_file() and (run_dir / "curve.csv").is_file()
+
+
+def test_rerun_skips_finished_jobs(smoke_out, smoke_data_root) -> None:
+    before = _rows(smoke_out)
+    r = vb("run", "--suite", "smoke", "--data-root", str(smoke_data_root), "--out", str(smoke_out), *FAST)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"0 run, {len(before)} skipped, 0 failed" in " ".join(r.stdout.split())
+    assert _rows(smoke_out) == before  # no duplicate rows, nothing re-measured
+
+
+def test_report_writes_leaderboard(smoke_out) -> None:
+    r = vb("report", "--results", str(smoke_out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    md, lb = smoke_out / "leaderboard.md", smoke_out / "leaderboard.csv"
+    assert md.is_file() and lb.is_file()
+    text = md.read_text()
+    for m in ("random", "supervised", "sort"):
+        assert m in text
+    with open(lb, newline="") as f:
+        assert len(list(csv.DictReader(f))) >= 5
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["run", "--methods", "nosuch"], ["nosuch", "sort", "nce"]),
+    (["run", "--methods", "sort", "--dataset", "imagenet"], ["imagenet", "synthetic", "ucf101"]),
+    (["run", "--methods", "sort", "--backbone", "resnet9000"], ["resnet9000", "tiny3d"]),
+    (["run", "--suite", "nosuch-suite"], ["nosuch-suite", "quick", "smoke"]),
+    (["run", "--methods", "sort", "--set", "bogus_key=1"], ["bogus_key", "batch_size"]),
+    (["run", "--methods", "sort", "--set", "steps=lots"], ["steps"]),
+    (["run", "--methods", "sort", "--dataset", "ucf101", "--data-root", "/nonexistent/ucf"], ["/nonexistent/ucf"]),
+    (["run", "--methods", "sort", "--device", "tpu"], ["tpu", "cpu", "cuda"]),
+    (["report", "--results", "/nonexistent/results"], ["/nonexistent/results"]),
+    (["list", "gizmos"], ["gizmos", "methods"]),
+])
+def test_bad_input_is_one_line_exit_2(args, expect, tmp_path, monkeypatch, capsys) -> None:
+    """In-process (same entry point as the console script; spawning ten interpreters that
+    import torch would cost ~30 s); one case is also checked through a real subprocess below."""
+    from vssl_bench import cli
+
+    monkeypatch.setattr(sys, "argv", ["vssl-bench", *args, *(["--out", str(tmp_path)] if args[0] == "run" else [])])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    cap = capsys.readouterr()
+    assert e.value.code == 2, cap.out + cap.err
+    lines = [ln for ln in cap.err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), cap.err
+    for word in expect:
+        assert word in lines[0], (word, lines[0])
+    assert "Traceback" not in cap.out + cap.err
+    assert not (tmp_path / "results.csv").exists()
+
+
+def test_bad_input_subprocess() -> None:
+    r = vb("run", "--methods", "nosuch", "--out", "/nonexistent/never-created", timeout=120)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stdout + r.stderr
+    err = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(err) == 1 and "nosuch" in err[0] and "sort" in err[0], r.stderr
+
+
+# ------------------------------------------------------------------------------ resume
+# The smoke suite's `sort` job (4 steps, checkpoint every 2): the uninterrupted reference
+# is the row of `smoke_out`, so only the killed run and its resumption cost extra time.
+RESUME = ["run", "--suite", "smoke", "--methods", "sort", "--no-references", *FAST]
+
+
+def _metrics(out: Path, method: str) -> dict:
+    (run_dir,) = (out / "runs").glob(f"{method}__*")
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_resume_after_kill_matches_uninterrupted_run(smoke_out, smoke_data_root, tmp_path) -> None:
+    out = tmp_path / "killed"
+    args = [*RESUME, "--data-root", str(smoke_data_root), "--out", str(out)]
+
+    proc = subprocess.Popen(_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(),
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not list(out.glob("runs/*/checkpoint.pt")):
+            assert proc.poll() is None, f"run ended before its first checkpoint: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, "no checkpoint within 180 s"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)  # checkpoints are written atomically: a kill leaves a whole one
+    finally:
+        proc.kill()
+        proc.wait()
+    (run_dir,) = (out / "runs").iterdir()
+    if (run_dir / "metrics.json").exists():
+        pytest.skip("the job finished before it could be killed (machine too fast for this budget)")
+
+    r = vb(*args)  # resume
+    assert r.returncode == 0, r.stdout + r.stderr
+    got, want = _metrics(out, "sort"), _metrics(smoke_out, "sort")  # want: uninterrupted, same seed
+    assert got["job_id"] == want["job_id"]
+    assert got["resumed"] == 1 and want["resumed"] == 0
+    for k in ("steps", "clips_seen", "decode_skipped"):
+        assert got[k] == want[k], k
+    for k in [*METRICS, "pretext_accuracy", "pretext_loss_heldout"]:
+        assert got[k] == pytest.approx(want[k], abs=1e-6), k
+    rows = _rows(out)
+    assert len(rows) == 1
+    (ref_row,) = [x for x in _rows(smoke_out) if x["method"] == "sort"]
+    for k in METRICS:
+        assert float(rows[0][k]) == pytest.approx(float(ref_row[k]), abs=1e-6), k

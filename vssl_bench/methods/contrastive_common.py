@@ -1,0 +1,116 @@
+"""Small helpers shared by the contrastive family (functions, not a base class).
+
+- window samplers: two distinct windows (``nce-temporal``), CVRL's decreasing-gap
+  sampler (``nce-st``), a near / distant window triple (``nce-temporal`` with TCLR-style
+  same-video negatives);
+- :func:`strong_view`: the SimCLR / CVRL spatial augmentation of one clip, normalised;
+- :func:`symmetric_nce`: symmetric InfoNCE, optionally with extra negatives;
+- :func:`top1_match`: the family's shared "acc", the share of rows of ``z0`` whose
+  nearest row of ``z1`` (cosine) is their own positive.
+
+References:
+    [1] R. Qian et al., "Spatiotemporal Contrastive Video Representation Learning"
+        (CVRL), CVPR 2021, §3.2 (temporal interval from a monotonically decreasing
+        distribution, first clip uniform, second delayed by the interval).
+    [2] I. Dave et al., "TCLR: Temporal Contrastive Learning for Video Representation",
+        CVIU 2022 (non-overlapping clips of the same video as negatives).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from vssl_bench.data import samplers, transforms
+from vssl_bench.losses import info_nce
+
+
+# ------------------------------------------------------------------------ window samplers
+def max_start(n_frames: int, clip_len: int, stride: int) -> int:
+    """Largest start of a clip that fits in the video (0 when the video is too short)."""
+    return max(n_frames - samplers.clip_span(clip_len, stride), 0)
+
+
+def two_distinct_starts(n_frames: int, clip_len: int, stride: int, rng: np.random.Generator) -> tuple[int, int]:
+    """Two different starts drawn uniformly without replacement from every start that fits
+    (rho-MoCo / BYOL samples its clips uniformly from the video, Feichtenhofer et al. 2021).
+    A video with a single fitting window returns it twice (documented degenerate case)."""
+    m = max_start(n_frames, clip_len, stride)
+    if m == 0:
+        return 0, 0
+    s0, s1 = rng.choice(m + 1, size=2, replace=False)
+    return int(s0), int(s1)
+
+
+def cvrl_gap_probs(max_gap: int) -> np.ndarray:
+    """CVRL's interval distribution [1] on {0, ..., max_gap}: ``P(t) ∝ -t + c`` with
+    ``c = max_gap + 1`` (CVRL requires ``c >= T`` so every interval keeps mass): linear,
+    strictly decreasing. Returns (max_gap + 1,) probabilities."""
+    if max_gap < 0:
+        raise ValueError(f"max_gap must be >= 0, got {max_gap}")
+    w = (max_gap + 1 - np.arange(max_gap + 1)).astype(np.float64)  # (max_gap + 1,)
+    return w / w.sum()
+
+
+def cvrl_starts(n_frames: int, clip_len: int, stride: int, rng: np.random.Generator) -> tuple[int, int]:
+    """CVRL [1] §3.2: draw the interval t ~ P(t) (:func:`cvrl_gap_probs`), the first start
+    uniformly in [0, max_start - t], the second start delayed by t."""
+    m = max_start(n_frames, clip_len, stride)
+    t = int(rng.choice(m + 1, p=cvrl_gap_probs(m)))
+    s0 = int(rng.integers(0, m - t + 1))
+    return s0, s0 + t
+
+
+def near_far_starts(n_frames: int, clip_len: int, stride: int, rng: np.random.Generator,
+                    pos_max_gap: int, neg_min_gap: int) -> tuple[int, int, int]:
+    """(anchor, positive, distant negative) starts in one video, for TCLR-style [2]
+    same-video negatives: ``1 <= |pos - anchor| <= pos_max_gap`` and
+    ``|neg - anchor| >= neg_min_gap``. The anchor is drawn uniformly among the starts that
+    admit a distant window; ``neg_min_gap`` is capped at ``max_start`` for short videos."""
+    m = max_start(n_frames, clip_len, stride)
+    if m == 0:
+        return 0, 0, 0
+    g = min(neg_min_gap, m)
+    starts = np.arange(m + 1)
+    anchors = starts[(starts - g >= 0) | (starts + g <= m)]
+    a = int(rng.choice(anchors))
+    pos = starts[(np.abs(starts - a) >= 1) & (np.abs(starts - a) <= max(pos_max_gap, 1))]
+    neg = starts[np.abs(starts - a) >= g]
+    return a, int(rng.choice(pos)), int(rng.choice(neg))
+
+
+# ---------------------------------------------------------------------------- views
+def strong_view(clip: Tensor, size: int, rng: np.random.Generator, p) -> Tensor:
+    """SimCLR / CVRL view of a float [0, 1] clip (C, T, H, W): crop (scale
+    ``p.crop_min_scale``-1), flip (``p.flip_p``), colour jitter, grayscale; one draw per
+    clip, identical on every frame (CVRL's temporally consistent augmentation); normalised."""
+    x = transforms.spatial_augment(clip, size, rng, crop_scale=(p.crop_min_scale, 1.0), flip_p=p.flip_p)
+    return transforms.normalize(x)
+
+
+# ---------------------------------------------------------------------------- losses
+def symmetric_nce(z0: Tensor, z1: Tensor, temperature: float, extra_negatives: Tensor | None = None) -> Tensor:
+    """``(L(z0 -> z1) + L(z1 -> z0)) / 2`` where L is InfoNCE with in-batch negatives.
+
+    ``extra_negatives`` (M, D), if given, are appended to the candidates of *both*
+    directions (TCLR's same-video distant windows [2]); without them this is exactly
+    ``(info_nce(z0, z1) + info_nce(z1, z0)) / 2``.
+    """
+    if extra_negatives is None:
+        return 0.5 * (info_nce(z0, z1, temperature) + info_nce(z1, z0, temperature))
+    z0, z1, zn = F.normalize(z0, dim=1), F.normalize(z1, dim=1), F.normalize(extra_negatives, dim=1)
+    target = torch.arange(z0.shape[0], device=z0.device)  # (B,)
+    loss = 0.0
+    for a, b in ((z0, z1), (z1, z0)):
+        logits = a @ torch.cat([b, zn], dim=0).T / temperature  # (B, B + M)
+        loss = loss + F.cross_entropy(logits, target)
+    return 0.5 * loss
+
+
+@torch.no_grad()
+def top1_match(z0: Tensor, z1: Tensor) -> Tensor:
+    """Share of rows i whose most cosine-similar row of ``z1`` is row i (the positive)."""
+    sim = F.normalize(z0.float(), dim=1) @ F.normalize(z1.float(), dim=1).T  # (B, B)
+    return sim.argmax(1).eq(torch.arange(sim.shape[0], device=sim.device)).float().mean()

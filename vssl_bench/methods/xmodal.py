@@ -1,0 +1,98 @@
+"""``xmodal``: cross-modal agreement between RGB and a motion view (AVID [1], CoCLR [2]).
+
+The second modality is computed from the clip itself (no audio, no pretrained flow
+network): ``clip_len + 1`` consecutive frames are read and cropped once (scale 0.6-1, the
+same box for both modalities, so they stay spatially aligned; no flip), then
+
+- RGB view: frames ``0 .. T-1``, colour jitter p=0.8 and grayscale p=0.2 (SimCLR
+  strengths), normalised;
+- motion view: the **frame differences** ``(x[t+1] - x[t]) / std`` for ``t = 0 .. T-1``
+  of the un-jittered crop, 3 channels (RGB differences), i.e. the difference of
+  consecutive *normalised* frames. Frame differences are the cheap stand-in for the
+  optical flow of CoCLR [2] (cf. "RGB difference" input of TSN, Wang et al. ECCV 2016).
+
+Two encoders of the **same architecture** (``cfg.backbone``; the motion one built with
+``build_backbone(cfg.backbone, in_channels=3)``), one projection MLP each, and the
+symmetric InfoNCE across modalities (RGB clip i vs motion views of the batch, and back):
+the cross-modal instance discrimination of AVID [1] with motion in place of audio.
+``embed`` uses the RGB encoder only (the evaluated backbone).
+
+``uses_time`` True: the motion view is made of temporal differences, so agreement needs
+features of how the frames change.
+
+Defaults: temperature 0.1 and the 128-d projection as the rest of the family.
+
+[1] P. Morgado, N. Vasconcelos, I. Misra, "Audio-Visual Instance Discrimination with
+    Cross-Modal Agreement" (AVID), CVPR 2021.
+[2] T. Han, W. Xie, A. Zisserman, "Self-supervised Co-training for Video Representation
+    Learning" (CoCLR), NeurIPS 2020.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from vssl_bench.data import samplers, transforms
+from vssl_bench.methods.base import Method
+from vssl_bench.methods.contrastive_common import symmetric_nce, top1_match
+from vssl_bench.models import build_backbone
+from vssl_bench.models.heads import mlp
+
+
+def frame_differences(clip: torch.Tensor) -> torch.Tensor:
+    """(C, T+1, H, W) float [0, 1] -> (C, T, H, W) ``(x[t+1] - x[t]) / std``."""
+    std = torch.tensor(transforms.STD, dtype=clip.dtype).view(-1, 1, 1, 1)
+    return (clip[:, 1:] - clip[:, :-1]) / std
+
+
+class XModal(Method):
+    """Symmetric InfoNCE between an RGB encoder and a frame-difference encoder."""
+
+    name = "xmodal"
+    family = "contrastive"
+    uses_time = True
+    summary = "cross-modal agreement: RGB clip vs its frame differences, two encoders, InfoNCE"
+    reference = "Morgado et al. AVID, CVPR 2021; Han et al. CoCLR, NeurIPS 2020"
+
+    @dataclass
+    class Params:
+        temperature: float = 0.1  # CVRL / MoCo-v2 range, as the rest of the family
+        proj_dim: int = 128  # SimCLR
+        proj_hidden: int = 512
+        crop_min_scale: float = 0.6  # mild shared crop (base.light_augment's range)
+        jitter_p: float = 0.8  # SimCLR, RGB view only
+        gray_p: float = 0.2  # SimCLR, RGB view only
+
+        def validate(self):
+            if self.temperature <= 0:
+                raise ValueError(f"temperature must be > 0, got {self.temperature}")
+            if not 0 < self.crop_min_scale <= 1:
+                raise ValueError(f"crop_min_scale must be in (0, 1], got {self.crop_min_scale}")
+            for k in ("jitter_p", "gray_p"):
+                if not 0 <= getattr(self, k) <= 1:
+                    raise ValueError(f"{k} must be in [0, 1], got {getattr(self, k)}")
+
+    def __init__(self, backbone, p, cfg, num_classes):
+        super().__init__(backbone, p, cfg, num_classes)
+        self.motion_backbone = build_backbone(cfg.backbone, in_channels=3)
+        self.projector = mlp(backbone.out_dim, p.proj_hidden, p.proj_dim)
+        self.motion_projector = mlp(self.motion_backbone.out_dim, p.proj_hidden, p.proj_dim)
+
+    @classmethod
+    def views(cls, src, rng, p, cfg):
+        idx = samplers.random_clip(src.n_frames, cfg.clip_len + 1, cfg.frame_stride, rng)
+        x = transforms.random_resized_crop(src.clip(idx), cfg.size, rng, scale=(p.crop_min_scale, 1.0))
+        motion = frame_differences(x)  # (C, T, H, W)
+        rgb = x[:, :-1]  # (C, T, H, W)
+        if rng.random() < p.jitter_p:
+            rgb = transforms.color_jitter(rgb, rng)
+        if rng.random() < p.gray_p:
+            rgb = transforms.grayscale(rgb)
+        return {"rgb": transforms.normalize(rgb), "motion": motion}
+
+    def loss(self, batch):
+        z_rgb = self.projector(self.backbone(batch["rgb"]))  # (B, proj_dim)
+        z_mot = self.motion_projector(self.motion_backbone(batch["motion"]))  # (B, proj_dim)
+        return {"loss": symmetric_nce(z_rgb, z_mot, self.p.temperature), "acc": top1_match(z_rgb, z_mot)}
