@@ -37,4 +37,4 @@ test-all: install
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/python benchmarks/make_run_time.py
+	bash benchmarks/time_make_run.sh

@@ -31,7 +31,7 @@ from vssl_bench.config import (Config, ConfigError, Suite, apply_overrides, avai
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="vssl-bench: self-supervised video learning methods compared on one backbone, "
                        "one dataset and one budget, with honest numbers.")
-data_app = typer.Typer(no_args_is_help=True, help="Generate the embedded dataset (and, later, check real ones).")
+data_app = typer.Typer(no_args_is_help=True, help="Generate the embedded dataset; check real ones.")
 app.add_typer(data_app, name="data")
 console = Console()
 err = Console(stderr=True)
@@ -201,12 +201,18 @@ def _prepare_data(cfg: Config) -> None:
 @app.command()
 def report(
     results: Path = typer.Option(Path("results"), "--results", "-r", help="Results folder (or a results.csv)."),
-    metric: Optional[str] = typer.Option(None, "--metric", help="Show only this metric (e.g. knn_top1)."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Show only this metric (e.g. knn_top1) and answer "
+                                         "the questions with it (default knn_top1)."),
     fmt: str = typer.Option("table", "--format", help="table | markdown | csv"),
-    write: bool = typer.Option(True, "--write/--no-write", help="Write leaderboard.md/.csv into the results folder."),
+    write: bool = typer.Option(True, "--write/--no-write",
+                               help="Write leaderboard.md/.csv, report.html and figures/ into the results folder."),
 ) -> None:
-    """Comparison tables (mean ± std over seeds, grouped by family) and the leaderboard."""
-    from vssl_bench.report import METRICS, display_frame, leaderboard_markdown, load_results, summarize, write_leaderboard
+    """Comparison tables (mean ± std over seeds, grouped by family), verdicts on the five
+    questions (stats.py), the leaderboard, figures and report.html."""
+    from rich.markup import escape
+
+    from vssl_bench.report import METRICS, display_frame, leaderboard_markdown, load_results, summarize, write_report
+    from vssl_bench.stats import DEFAULT_METRIC, QUESTIONS, answer_all
 
     if fmt not in ("table", "markdown", "csv"):
         raise choice_error("format", fmt, ["table", "markdown", "csv"])
@@ -219,9 +225,10 @@ def report(
     metrics = [metric] if metric else ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1",
                                        "retrieval_r5", "pretext_accuracy"]
     summary = summarize(df)
+    verdicts = answer_all(df, metric or DEFAULT_METRIC)
     out_dir = results if results.is_dir() else results.parent
     if fmt == "markdown":
-        print(leaderboard_markdown(summary, metrics))
+        print(leaderboard_markdown(summary, metrics, verdicts=verdicts))
     elif fmt == "csv":
         print(summary.table.to_csv(index=False, float_format="%.4f"), end="")
     else:
@@ -240,11 +247,16 @@ def report(
                     t.add_row(*[str(r[c]) for c in g.columns if c != "dataset"])
                 console.print(t)
         for n in summary.notes:
-            console.print(f"[yellow]note[/] {n}")
+            console.print(f"[yellow]note[/] {escape(n)}")
+        colour = {"yes": "green", "no": "red", "no evidence": "yellow", "not enough data": "yellow"}
+        for q, title in QUESTIONS.items():
+            console.print(f"\n[bold]{q}. {escape(title)}[/]")
+            for v in (v for v in verdicts if v.question == q):
+                console.print(f"  [dim]{escape(v.setting)}[/] [{colour.get(v.answer, 'white')}]{escape(v.text)}[/]")
     if write and not summary.table.empty:
         cmd = "vssl-bench report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        paths = write_leaderboard(summary, out_dir, metrics if metric else METRICS[:-1] + ["pretext_accuracy"],
-                                  cmd.strip())
+        paths = write_report(df, summary, out_dir, metrics if metric else METRICS[:-1] + ["pretext_accuracy"],
+                             verdicts, metric or DEFAULT_METRIC, cmd.strip())
         if fmt == "table":
             console.print("wrote " + ", ".join(str(p) for p in paths))
 
@@ -311,6 +323,46 @@ def data_generate(
     cfg = apply_overrides(Config(), {"dataset": dataset, "size": size,
                                      **({"data_root": str(data_root)} if data_root else {})})
     _prepare_data(cfg)
+
+
+@data_app.command("check")
+def data_check(
+    dataset: str = typer.Option(..., "--dataset", help="ucf101 | hmdb51 | kinetics | ssv2 | folder | ..."),
+    data_root: Path = typer.Option(..., "--data-root", help="The dataset's folder (nothing is downloaded)."),
+    split: int = typer.Option(1, "--split", help="Official split number (1-3) or folder split seed."),
+    sets: list[str] = typer.Option([], "--set", help="Config override key=value (clip_len, frame_stride, ...)."),
+    show: int = typer.Option(30, "--show", help="How many problems to list (all are counted)."),
+) -> None:
+    """Scan every video of a split: readable, frames, fps, resolution; exit 1 if unusable."""
+    from vssl_bench.data.check import CACHE_NAME, check_dataset
+
+    cfg = apply_overrides(Config(), {**parse_set_options(sets), "dataset": dataset, "data_root": str(data_root),
+                                     "split": split})
+    with _progress() as prog:
+        task = prog.add_task("checking videos", total=None, info="")
+        rep = check_dataset(cfg, lambda i, n: prog.update(task, completed=i, total=n))
+    sm = rep.summary()
+    t = Table(title=f"{dataset} split {split} at {data_root}")
+    for c in ("", "listed", "readable", "missing", "unreadable"):
+        t.add_column(c)
+    for s_ in ("train", "test"):
+        t.add_row(s_, *(str(sm[f"{s_}_{k}"]) for k in ("listed", "ok", "missing", "unreadable")))
+    console.print(t)
+    console.print(f"{sm['classes']} classes; frames min/median/max {sm['frames_min']}/{sm['frames_median']:.0f}/"
+                  f"{sm['frames_max']}; {sm['short']} shorter than a clip ({sm['min_frames_for_a_clip']} frames); "
+                  f"{sm['hours']} h; resolutions {sm['resolutions']}; fps {sm['fps']}; "
+                  f"{rep.cached} answered from {CACHE_NAME}", highlight=False)
+    if rep.problems:
+        console.print(f"[bold]{len(rep.problems)} problem(s)[/]")
+        for line in rep.problems[:show]:
+            console.print("  " + line, highlight=False, markup=False)
+        if len(rep.problems) > show:
+            console.print(f"  ... {len(rep.problems) - show} more (--show N)")
+    for reason in rep.fatal:
+        err.print(f"unusable: {reason}", highlight=False, markup=False)
+    if not rep.usable:
+        raise typer.Exit(1)
+    console.print("[green]usable[/]")
 
 
 @app.command()

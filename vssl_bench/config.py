@@ -47,6 +47,7 @@ class Config:
     # --- data ------------------------------------------------------------------------
     data_root: str | None = None  # None: the embedded dataset's cache dir
     split: int = 1  # official split number (UCF101 / HMDB51: 1-3)
+    folder_test_ratio: float = 0.3  # `folder` dataset without list files: share of test videos per class (HMDB51's 70/30)
     synthetic_train_per_class: int = 48  # embedded dataset size (16 classes): 768 train videos
     synthetic_test_per_class: int = 16  # 256 test videos
     clip_len: int = 16  # frames per clip (the backbone's temporal extent)

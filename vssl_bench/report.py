@@ -101,7 +101,7 @@ def display_frame(summary: Summary, metrics: list[str]) -> pd.DataFrame:
     return out
 
 
-def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = "") -> str:
+def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = "", verdicts: list | None = None) -> str:
     d = display_frame(summary, metrics)
     lines = ["# vssl-bench leaderboard", ""]
     if command:
@@ -115,13 +115,40 @@ def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = ""
         lines.append("| " + " | ".join(str(r[c]) for c in cols) + " |")
     if summary.notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in summary.notes]
+    if verdicts:
+        from vssl_bench.stats import verdicts_markdown
+
+        lines += ["", "## Verdicts", "", "Computed from `results.csv` by `vssl_bench/stats.py` (bootstrap 95% CIs "
+                  "resample seeds within methods; fixed seed).", "", verdicts_markdown(verdicts).rstrip()]
     return "\n".join(lines) + "\n"
 
 
-def write_leaderboard(summary: Summary, out_dir: Path, metrics: list[str], command: str = "") -> list[Path]:
+def write_leaderboard(summary: Summary, out_dir: Path, metrics: list[str], command: str = "",
+                      verdicts: list | None = None) -> list[Path]:
     out_dir = Path(out_dir)
     md = out_dir / "leaderboard.md"
     csv = out_dir / "leaderboard.csv"
-    atomic_write_text(md, leaderboard_markdown(summary, metrics, command))
+    atomic_write_text(md, leaderboard_markdown(summary, metrics, command, verdicts))
     atomic_write_text(csv, summary.table.to_csv(index=False, float_format="%.4f"))
     return [md, csv]
+
+
+def write_report(df: pd.DataFrame, summary: Summary, out_dir: Path, metrics: list[str], verdicts: list,
+                 metric: str, command: str = "") -> list[Path]:
+    """Everything ``vssl-bench report`` writes: leaderboard.md/.csv (with verdicts), the PNG
+    figures under ``figures/`` (stale ones of this report removed first) and the
+    self-contained ``report.html``."""
+    from vssl_bench import html_report, plots
+
+    out_dir = Path(out_dir)
+    paths = write_leaderboard(summary, out_dir, metrics, command, verdicts) if not summary.table.empty else []
+    fig_dir = out_dir / "figures"
+    if fig_dir.is_dir():  # figures of settings that no longer exist must not linger
+        for old in fig_dir.glob("*.png"):
+            if old.name.startswith(("bars_", "pretext_vs_", "lowshot_")):
+                old.unlink()
+    figures = plots.write_figures(df, fig_dir, metric)
+    display = display_frame(summary, metrics) if not summary.table.empty else None
+    page = out_dir / "report.html"
+    atomic_write_text(page, html_report.render(display, verdicts, summary.notes, figures, command, metric))
+    return paths + figures + [page]

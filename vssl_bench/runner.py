@@ -95,6 +95,7 @@ def _run_locked(cfg: Config, run_dir: Path, out: Path, progress) -> JobOutcome:
         method = build_method(cfg, len(train.classes), device)
         state = pretrain(method, train, cfg, run_dir, device, progress)
         pre = heldout_pretext(method, test, cfg, device)
+        _save_picture(method, test, cfg, run_dir)
         ev = evaluate_checkpoint(method, train, test, cfg, device, cache_path=run_dir / f"features_step{state.step}.pt")
     except KeyboardInterrupt:
         raise
@@ -116,6 +117,20 @@ def _run_locked(cfg: Config, run_dir: Path, out: Path, progress) -> JobOutcome:
     for f in run_dir.glob("features_step*.pt"):  # features are only a cache for a resumed evaluation
         f.unlink(missing_ok=True)
     return JobOutcome(name, "done", m)
+
+
+def _save_picture(method, test, cfg: Config, run_dir: Path) -> None:
+    """Generative methods draw what they produce (reconstructions / samples) next to the run."""
+    from vssl_bench.methods.base import Method
+
+    if type(method).visualize is Method.visualize:
+        return
+    from vssl_bench.methods.viz import save_visualization, visualization_batch
+
+    try:
+        save_visualization(method, visualization_batch(method, test, cfg, n=4, seed=cfg.seed), run_dir)
+    except Exception as e:  # a picture is never worth a failed job
+        log.warning("could not draw %s's reconstructions: %s", cfg.method, e)
 
 
 def _now() -> str:

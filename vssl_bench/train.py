@@ -40,6 +40,59 @@ class TooManyDecodeFailures(RuntimeError):
     """More unreadable videos than ``max_decode_failures`` allows."""
 
 
+class Prefetcher:
+    """Iterates a DataLoader in a background thread, ``depth`` batches ahead.
+
+    With ``num_workers=0`` (the default on small CPUs, where worker processes would fight
+    the training step for the same cores and each need their own decoded-video cache), the
+    views of the next batch are built while the current step runs: torch ops release the
+    GIL, so the two overlap. Exceptions in the thread are re-raised in the caller.
+    """
+
+    _END = object()
+
+    def __init__(self, loader, depth: int = 2):
+        import queue
+        import threading
+
+        self.q: "queue.Queue" = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(loader,), daemon=True)
+        self.thread.start()
+
+    def _run(self, loader) -> None:
+        try:
+            for batch in loader:
+                while not self.stop.is_set():
+                    try:
+                        self.q.put(batch, timeout=0.1)
+                        break
+                    except Exception:  # queue.Full
+                        continue
+                if self.stop.is_set():
+                    return
+            self.q.put(self._END)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            self.q.put(e)
+
+    def __iter__(self):
+        while True:
+            item = self.q.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
+        while self.thread.is_alive():
+            try:
+                self.q.get_nowait()
+            except Exception:
+                self.thread.join(timeout=0.05)
+
+
 class EpochSampler(Sampler):
     """Permutation of ``range(n)`` seeded by (seed, epoch), starting at ``start`` (resume)."""
 
@@ -147,49 +200,62 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, devic
     while state.step < n_steps:
         loader = make_loader(train, type(method), method.p, cfg, cfg.seed, state.epoch,
                              state.batch_in_epoch * cfg.batch_size, device)
+        batches = Prefetcher(loader) if cfg.num_workers == 0 else loader
         t_last = time.perf_counter()
-        for batch in loader:
-            t_data = time.perf_counter()
-            state.data_seconds += t_data - t_last
-            lr = lr_at(state.step, n_steps, cfg)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            batch = to_device(batch, device, cfg.channels_last)
-            with autocast(device, cfg):
-                out = method.loss(batch)
-            loss = out["loss"]
-            if not torch.isfinite(loss.detach()).item():
-                raise NonFiniteLoss(f"non-finite loss {loss.item()} at step {state.step}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
-            opt.step()
-            state.step += 1
-            state.batch_in_epoch += 1
-            state.clips_seen += int(batch["label"].shape[0])
-            state.skipped += int(batch["skipped"].sum())
-            if state.skipped > max_skips:
-                raise TooManyDecodeFailures(f"{state.skipped} unreadable videos skipped (limit {int(max_skips)})")
-            t_now = time.perf_counter()
-            state.seconds += t_now - t_last
-            extras = {k: round(float(v.detach()), 5) for k, v in out.items() if k != "loss"}
-            cps = batch["label"].shape[0] / max(t_now - t_last, 1e-9)
-            state.curve.append([state.step, state.epoch, round(float(loss.detach()), 6), round(lr, 8),
-                                round(cps, 2), extras])
-            if task is not None:
-                progress.update(task, completed=state.step,
-                                info=f"loss {float(loss.detach()):.4f}  {state.clips_seen / max(state.seconds, 1e-9):.0f} clips/s")
-            if state.step % cfg.checkpoint_every == 0 or state.step == n_steps:
-                save_checkpoint(ckpt_path, method, opt, state, cfg)
-            t_last = time.perf_counter()
-            if state.step >= n_steps:
-                break
-        if state.batch_in_epoch >= batches_per_epoch:
+        try:
+            epoch_done = _train_epoch(batches, method, opt, state, cfg, n_steps, device, ckpt_path, progress,
+                                      task, max_skips, t_last)
+        finally:
+            if isinstance(batches, Prefetcher):
+                batches.close()
+        if epoch_done or state.batch_in_epoch >= batches_per_epoch:
             state.epoch += 1
             state.batch_in_epoch = 0
     write_curve(run_dir / "curve.csv", state.curve)
     return state
+
+
+def _train_epoch(batches, method, opt, state: TrainState, cfg: Config, n_steps: int, device, ckpt_path: Path,
+                 progress, task, max_skips: float, t_last: float) -> bool:
+    """One pass over ``batches`` (or until the budget is spent); True if the epoch ended."""
+    for batch in batches:
+        t_data = time.perf_counter()
+        state.data_seconds += t_data - t_last
+        lr = lr_at(state.step, n_steps, cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        batch = to_device(batch, device, cfg.channels_last)
+        with autocast(device, cfg):
+            out = method.loss(batch)
+        loss = out["loss"]
+        if not torch.isfinite(loss.detach()).item():
+            raise NonFiniteLoss(f"non-finite loss {loss.item()} at step {state.step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
+        opt.step()
+        state.step += 1
+        state.batch_in_epoch += 1
+        state.clips_seen += int(batch["label"].shape[0])
+        state.skipped += int(batch["skipped"].sum())
+        if state.skipped > max_skips:
+            raise TooManyDecodeFailures(f"{state.skipped} unreadable videos skipped (limit {int(max_skips)})")
+        t_now = time.perf_counter()
+        state.seconds += t_now - t_last
+        extras = {k: round(float(v.detach()), 5) for k, v in out.items() if k != "loss"}
+        cps = batch["label"].shape[0] / max(t_now - t_last, 1e-9)
+        state.curve.append([state.step, state.epoch, round(float(loss.detach()), 6), round(lr, 8),
+                            round(cps, 2), extras])
+        if task is not None:
+            progress.update(task, completed=state.step,
+                            info=f"loss {float(loss.detach()):.4f}  {state.clips_seen / max(state.seconds, 1e-9):.0f} clips/s")
+        if state.step % cfg.checkpoint_every == 0 or state.step == n_steps:
+            save_checkpoint(ckpt_path, method, opt, state, cfg)
+        t_last = time.perf_counter()
+        if state.step >= n_steps:
+            return False
+    return True
 
 
 def save_checkpoint(path: Path, method: Method, opt, state: TrainState, cfg: Config) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -24,15 +24,11 @@ from torch.utils.data import Dataset
 
 from vssl_bench.config import Config, ConfigError, choice_error
 from vssl_bench.data import samplers, transforms
+from vssl_bench.data.splits import (VideoEntry, folder_classes, folder_split, read_hmdb_splits,  # noqa: F401
+                                    read_kinetics_csv, read_ssv2, read_ucf_class_index, read_ucf_list)
 from vssl_bench.data.video import VideoDecodeError, decoded_cache, read_frames, video_info
 
 log = logging.getLogger("vssl_bench.data")
-
-
-@dataclass(frozen=True)
-class VideoEntry:
-    path: str
-    label: int
 
 
 @dataclass
@@ -41,6 +37,7 @@ class VideoList:
     classes: list[str]
     root: str = ""
     name: str = ""
+    missing: list[str] = field(default_factory=list)  # files named by the split but absent (dropped)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -48,51 +45,6 @@ class VideoList:
     @property
     def labels(self) -> np.ndarray:
         return np.array([e.label for e in self.entries], dtype=np.int64)
-
-
-# ----------------------------------------------------------------------------- splits
-def read_ucf_class_index(path: Path) -> list[str]:
-    """``classInd.txt``: lines ``<1-based index> <ClassName>`` -> names by index."""
-    pairs = []
-    for ln, line in enumerate(Path(path).read_text().splitlines(), 1):
-        line = line.strip()
-        if not line:
-            continue
-        parts = line.split()
-        if len(parts) != 2 or not parts[0].isdigit():
-            raise ConfigError(f"{path}:{ln}: expected '<index> <ClassName>', got {line!r}")
-        pairs.append((int(parts[0]), parts[1]))
-    pairs.sort()
-    if [i for i, _ in pairs] != list(range(1, len(pairs) + 1)):
-        raise ConfigError(f"{path}: class indices must be 1..{len(pairs)}")
-    return [name for _, name in pairs]
-
-
-def read_ucf_list(path: Path, root: Path, classes: list[str]) -> list[VideoEntry]:
-    """``trainlist0N.txt`` (``Class/v_x.avi <1-based label>``) or ``testlist0N.txt`` (path
-    only; the label is the folder's class)."""
-    by_name = {c: i for i, c in enumerate(classes)}
-    by_lower = {c.lower(): i for i, c in enumerate(classes)}
-    out = []
-    for ln, line in enumerate(Path(path).read_text().splitlines(), 1):
-        line = line.strip()
-        if not line:
-            continue
-        parts = line.split()
-        rel = parts[0]
-        folder = rel.replace("\\", "/").split("/")[0]
-        if len(parts) >= 2:
-            label = int(parts[1]) - 1  # 1-based in the official files
-            if not 0 <= label < len(classes):
-                raise ConfigError(f"{path}:{ln}: class index {parts[1]} outside 1..{len(classes)}")
-        elif folder in by_name:
-            label = by_name[folder]
-        elif folder.lower() in by_lower:  # UCF101's testlist has 'HandStandPushups' vs 'HandstandPushups'
-            label = by_lower[folder.lower()]
-        else:
-            raise ConfigError(f"{path}:{ln}: folder {folder!r} is not a class of classInd.txt")
-        out.append(VideoEntry(str(root / rel), label))
-    return out
 
 
 # --------------------------------------------------------------------------- registry
@@ -143,13 +95,98 @@ def _ucf101(cfg: Config) -> tuple[VideoList, VideoList]:
     splits = root / "ucfTrainTestlist"
     if not splits.is_dir():
         raise ConfigError(f"{root} has no ucfTrainTestlist/ folder (the official UCF101 split files)")
-    if cfg.split not in (1, 2, 3):
-        raise choice_error("split", cfg.split, [1, 2, 3])
+    _check_split(cfg)
     classes = read_ucf_class_index(splits / "classInd.txt")
     vids = root / "UCF-101" if (root / "UCF-101").is_dir() else root
     train = read_ucf_list(splits / f"trainlist0{cfg.split}.txt", vids, classes)
     test = read_ucf_list(splits / f"testlist0{cfg.split}.txt", vids, classes)
     return VideoList(train, classes, str(root), "ucf101"), VideoList(test, classes, str(root), "ucf101")
+
+
+def _check_split(cfg: Config) -> None:
+    if cfg.split not in (1, 2, 3):
+        raise choice_error("split", cfg.split, [1, 2, 3])
+
+
+def _hmdb51(cfg: Config) -> tuple[VideoList, VideoList]:
+    """HMDB51: ``<root>/testTrainMulti_7030_splits/`` and the videos in ``<root>/<class>/``
+    or ``<root>/hmdb51_org/<class>/`` (the official RAR extracts to one folder per class)."""
+    root = require_root(cfg)
+    splits = root / "testTrainMulti_7030_splits"
+    if not splits.is_dir():
+        raise ConfigError(f"{root} has no testTrainMulti_7030_splits/ folder (the official HMDB51 split files)")
+    _check_split(cfg)
+    vids = root / "hmdb51_org" if (root / "hmdb51_org").is_dir() else root
+    train, test, classes = read_hmdb_splits(splits, vids, cfg.split)
+    return VideoList(train, classes, str(root), "hmdb51"), VideoList(test, classes, str(root), "hmdb51")
+
+
+def _first(paths: list[Path], what: str) -> Path:
+    for p in paths:
+        if p.exists():
+            return p
+    raise ConfigError(f"no {what}; looked for {', '.join(str(p) for p in paths)}")
+
+
+def _kinetics(cfg: Config) -> tuple[VideoList, VideoList]:
+    """Kinetics: CSVs ``{train,validate|val}.csv`` in ``<root>/annotations/`` or ``<root>/``;
+    clips in ``<root>/{train,val|validate}/[<label>/]``. Clips named in the CSV but absent
+    (deleted from YouTube) are dropped, counted in ``VideoList.missing`` and logged."""
+    root = require_root(cfg)
+    lists = []
+    classes = None
+    for split, names in (("train", ("train",)), ("val", ("validate", "val"))):
+        csv_path = _first([root / d / f"{n}.csv" for d in ("annotations", ".") for n in names],
+                          f"Kinetics {split} CSV")
+        vdir = next((root / n for n in names if (root / n).is_dir()), root / names[0])
+        found, missing, classes = read_kinetics_csv(csv_path, vdir, classes)
+        if missing:
+            log.warning("kinetics %s: %d of %d clips named in %s are missing (skipped; see `vssl-bench data "
+                        "check`)", split, len(missing), len(found) + len(missing), csv_path.name)
+        lists.append(VideoList(found, classes, str(root), "kinetics", missing))
+    return lists[0], lists[1]
+
+
+def _ssv2(cfg: Config) -> tuple[VideoList, VideoList]:
+    """Something-Something v2: the three JSON files in ``<root>/`` or ``<root>/labels/``;
+    videos ``<root>/videos/<id>.webm`` (or ``.mp4``; ``20bn-something-something-v2/`` also
+    accepted). The validation set is the test split (the test labels were never released)."""
+    root = require_root(cfg)
+    ann = _first([root / "labels", root / "annotations", root], "SSv2 annotation folder")
+    if not (ann / "something-something-v2-labels.json").exists() and (root / "something-something-v2-labels.json").exists():
+        ann = root
+    vids = _first([root / "videos", root / "20bn-something-something-v2", root], "SSv2 videos folder")
+    labels = ann / "something-something-v2-labels.json"
+    out = []
+    for split, fname in (("train", "something-something-v2-train.json"),
+                         ("validation", "something-something-v2-validation.json")):
+        found, missing, classes = read_ssv2(ann / fname, labels, vids)
+        if missing:
+            log.warning("ssv2 %s: %d of %d videos missing (skipped)", split, len(missing), len(found) + len(missing))
+        out.append(VideoList(found, classes, str(root), "ssv2", missing))
+    return out[0], out[1]
+
+
+def _folder(cfg: Config) -> tuple[VideoList, VideoList]:
+    """Any folder of videos, one sub-folder per class. Split by ``trainlist.txt`` /
+    ``testlist.txt`` (UCF format; labels refer to ``classInd.txt`` if present, else to the
+    sorted class folders, 1-based) when present in ``<root>/`` or ``<root>/splits/``;
+    otherwise per class at random with ratio ``folder_test_ratio`` and seed ``split``
+    (splits 1, 2, 3 are three different draws; the job seed does not change the split)."""
+    root = require_root(cfg)
+    lists = next((d for d in (root, root / "splits") if (d / "trainlist.txt").is_file()), None)
+    if lists is not None:
+        cind = lists / "classInd.txt"
+        classes = read_ucf_class_index(cind) if cind.is_file() else folder_classes(root)
+        if not (lists / "testlist.txt").is_file():
+            raise ConfigError(f"{lists} has trainlist.txt but no testlist.txt")
+        train = read_ucf_list(lists / "trainlist.txt", root, classes)
+        test = read_ucf_list(lists / "testlist.txt", root, classes)
+    else:
+        train, test, classes = folder_split(root, cfg.folder_test_ratio, cfg.split)
+    if not classes:
+        raise ConfigError(f"{root} has no class sub-folders (expected <root>/<class>/<video>)")
+    return VideoList(train, classes, str(root), "folder"), VideoList(test, classes, str(root), "folder")
 
 
 def require_root(cfg: Config) -> Path:
@@ -172,6 +209,13 @@ DATASETS: dict[str, DatasetSpec] = {
                                       _synthetic_builder("appearance-biased", "testlist_conflict01.txt"),
                                       embedded=True),
     "ucf101": DatasetSpec("ucf101", "UCF101 (--data-root with UCF-101/ and ucfTrainTestlist/)", _ucf101),
+    "hmdb51": DatasetSpec("hmdb51", "HMDB51 (--data-root with testTrainMulti_7030_splits/ and <class>/ or "
+                          "hmdb51_org/<class>/)", _hmdb51),
+    "kinetics": DatasetSpec("kinetics", "Kinetics (--data-root with {train,validate}.csv and train/, val/ clips)",
+                            _kinetics),
+    "ssv2": DatasetSpec("ssv2", "Something-Something v2 (--data-root with the 3 JSON files and videos/)", _ssv2),
+    "folder": DatasetSpec("folder", "any folder of videos, one sub-folder per class (seeded split or "
+                          "trainlist.txt/testlist.txt)", _folder),
 }
 
 

@@ -41,7 +41,8 @@ def resize(video: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if (h, w) == tuple(size):
         return video
     x = video.permute(1, 0, 2, 3)  # (T, C, H, W)
-    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    shrink = size[0] < h or size[1] < w  # antialiasing only matters (and only costs) when shrinking
+    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
     return x.permute(1, 0, 2, 3).contiguous()
 
 

@@ -69,7 +69,7 @@ class MAE(Method):
         mask_ratio: float = 0.9  # VideoMAE default
         patch: int = 4  # pixels; 1/8 of a 32-px frame (VideoMAE: 16 of 224 = 1/14)
         tubelet: int = 2  # frames per cube (VideoMAE: 2)
-        decoder_dim: int = 128
+        decoder_dim: int = 64  # light decoder (MAE: decoder ~10 % of encoder FLOPs); 128 made the decoder cost 3x the tiny3d encoder
         norm_pix: bool = True  # VideoMAE / MAE norm_pix_loss
 
         def validate(self):

@@ -54,7 +54,7 @@ class NextFrame(Method):
         n_past: int = 8  # first half of a 16-frame window ([1] conditions on 10 frames, predicts 10)
         n_future: int = 8  # second half
         patch: int = 4  # decoder output cell (pixel-shuffled), as mae's patch
-        decoder_dim: int = 128  # as mae
+        decoder_dim: int = 64  # as mae
         loss: str = "mse"  # [1]; "l1" as in Mathieu et al. 2016
 
         def validate(self):

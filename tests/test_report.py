@@ -1,0 +1,140 @@
+"""Rendering of the report (terminal, markdown, HTML, figures) on full and partial tables."""
+
+from __future__ import annotations
+
+import sys
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_stats import METHODS, make_table  # noqa: E402
+
+from vssl_bench import html_report, plots, stats  # noqa: E402
+from vssl_bench.report import display_frame, leaderboard_markdown, load_results, summarize, write_report  # noqa: E402
+
+@pytest.fixture(autouse=True)
+def _low_dpi(monkeypatch):
+    monkeypatch.setattr(plots, "DPI", 40)  # same code path, a quarter of the pixels: faster tests
+
+
+SHOWN = ["linear_top1", "knn_top1", "retrieval_r1", "pretext_accuracy"]
+
+
+def _table(kind: str) -> pd.DataFrame:
+    full = make_table({m: 0.4 + 0.02 * i for i, m in enumerate(METHODS)}, pretext=lambda mu: mu)
+    if kind == "full":
+        return full
+    if kind == "references_only":
+        return full[full["family"] == "reference"]
+    if kind == "failed_row":
+        df = full.copy()
+        i = df.index[(df["method"] == "sort") & (df["seed"] == 2)][0]
+        df.loc[i, "status"], df.loc[i, "failure_reason"] = "failed", "loss is not finite <nan> & co"
+        df.loc[i, METRICS_ALL] = np.nan
+        return df
+    if kind == "one_seed":
+        return full[full["seed"] == 0]
+    if kind == "no_pretext_accuracy":
+        return full.drop(columns="pretext_accuracy")
+    raise ValueError(kind)
+
+
+METRICS_ALL = ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5", "pretext_accuracy"]
+KINDS = ["full", "references_only", "failed_row", "one_seed", "no_pretext_accuracy"]
+
+
+class _Balanced(HTMLParser):
+    """Checks that every non-void element is closed in order."""
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):  # <img .../>: opens and closes itself
+        assert tag in self.VOID, f"self-closed non-void <{tag}/>"
+
+    def handle_endtag(self, tag):
+        assert self.stack and self.stack.pop() == tag, f"unbalanced </{tag}>"
+
+
+def check_html(text: str) -> ET.Element:
+    assert text.startswith("<!DOCTYPE html>")
+    p = _Balanced()
+    p.feed(text)
+    p.close()
+    assert p.stack == []
+    return ET.fromstring(text.split("\n", 1)[1])  # strict XML parser: well-formed, only XML entities
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_report_renders_on_partial_tables(kind, tmp_path) -> None:
+    df = _table(kind)
+    df.to_csv(tmp_path / "results.csv", index=False)
+    df = load_results(tmp_path)
+    summary = summarize(df)
+    verdicts = stats.answer_all(df)
+    assert {v.question for v in verdicts} == set(stats.QUESTIONS)
+    md = leaderboard_markdown(summary, SHOWN, "vssl-bench report", verdicts)
+    assert "## Verdicts" in md and "Q5" in md
+    paths = write_report(df, summary, tmp_path, SHOWN, verdicts, "knn_top1", "vssl-bench report")
+    page = tmp_path / "report.html"
+    assert page in paths
+    root = check_html(page.read_text())
+    imgs = [e for e in root.iter("img")]
+    pngs = sorted((tmp_path / "figures").glob("*.png"))
+    assert len(imgs) == len(pngs)
+    assert all(i.get("src").startswith("data:image/png;base64,") for i in imgs)
+    if kind == "failed_row":
+        assert any("FAILED: sort" in n for n in summary.notes)
+        assert "FAILED: sort" in page.read_text() and "&lt;nan&gt; &amp; co" in page.read_text()
+        assert any("INCOMPLETE: sort" in n for n in summary.notes)
+    if kind in ("full", "failed_row"):
+        assert len(pngs) == 2  # bars + pretext scatter (no lowshot columns)
+    if kind == "no_pretext_accuracy":
+        assert [p.name for p in pngs] == ["bars_synthetic_tiny3d_150_steps.png"]
+
+
+def test_figures_include_lowshot_only_when_present(tmp_path) -> None:
+    df = _table("full")
+    for n in (10, 100, 1000):
+        df[f"lowshot_{n}"] = df["knn_top1"] * (0.5 + 0.1 * np.log10(n))
+    names = sorted(p.name for p in plots.write_figures(df, tmp_path))
+    assert names == ["bars_synthetic_tiny3d_150_steps.png", "lowshot_synthetic_tiny3d_150_steps.png",
+                     "pretext_vs_knn_top1_synthetic_tiny3d_150_steps.png"]
+    assert all((tmp_path / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
+
+
+def test_html_escapes_hostile_text() -> None:
+    df = _table("full")
+    summary = summarize(df)
+    v = stats.Verdict("Q1", "<script>alert(1)</script>", "yes", 'a "quoted" <b> & \'x\'')
+    text = html_report.render(display_frame(summary, SHOWN), [v], ["<i>note</i>"], [], "cmd --x '<y>'", "knn_top1")
+    check_html(text)
+    assert "<script>" not in text and "&lt;script&gt;" in text and "<i>note" not in text
+
+
+def test_cli_report_prints_verdicts_and_writes_html(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from vssl_bench.cli import app
+
+    _table("failed_row").to_csv(tmp_path / "results.csv", index=False)
+    r = CliRunner().invoke(app, ["report", "--results", str(tmp_path), "--metric", "linear_top1"])
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "Q2. Are time-related tasks more helpful?" in out and "FAILED: sort" in out
+    assert "linear_top1" in out
+    assert (tmp_path / "report.html").is_file() and (tmp_path / "figures").is_dir()
+    assert "## Verdicts" in (tmp_path / "leaderboard.md").read_text()
+    r = CliRunner().invoke(app, ["report", "--results", str(tmp_path), "--format", "markdown", "--no-write"])
+    assert r.exit_code == 0 and "## Verdicts" in r.output

@@ -1,0 +1,125 @@
+"""The report's statistics on synthetic result tables with known answers (stats.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vssl_bench import stats
+
+# method -> (family, uses_time), as registered in vssl_bench/methods (copied: importing the
+# registry pulls in torch, and these tests must stay fast)
+METHODS = {"random": ("reference", False), "supervised": ("reference", True), "shuffle": ("pretext", True),
+           "sort": ("pretext", True), "vcop": ("pretext", True), "oddoneout": ("pretext", True),
+           "speed": ("pretext", True), "aot": ("pretext", True), "rotation": ("pretext", False),
+           "nextframe": ("generative", True), "mae": ("generative", False), "nce": ("contrastive", False),
+           "nce-temporal": ("contrastive", True), "nce-st": ("contrastive", True),
+           "nce-static": ("contrastive", False), "xmodal": ("contrastive", True)}
+METRICS = ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5"]
+
+
+def make_table(means: dict[str, float] | None = None, seeds=(0, 1, 2), noise: float = 0.01,
+               datasets=("synthetic",), pretext=None, seed: int = 1) -> pd.DataFrame:
+    """A results table as load_results returns it: one done row per (dataset, method, seed),
+    every metric = the method's planted mean + N(0, noise)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for ds in datasets:
+        for m, (fam, ut) in METHODS.items():
+            mu = (means or {}).get(m, 0.5)
+            for s in seeds:
+                r = {"job_id": f"{ds}-{m}-{s}", "status": "done", "method": m, "family": fam, "uses_time": ut,
+                     "backbone": "tiny3d", "dataset": ds, "seed": float(s), "steps": 0.0 if m == "random" else 150.0,
+                     "pretrain_seconds": 10.0, "failure_reason": ""}
+                for k in METRICS:
+                    r[k] = mu + rng.normal(0, noise)
+                px = pretext(mu) if pretext else np.nan
+                r["pretext_accuracy"] = np.nan if fam == "reference" else px
+                rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def by_q(verdicts, q):
+    return [v for v in verdicts if v.question == q]
+
+
+def test_planted_time_effect_is_found_with_ci_excluding_zero() -> None:
+    means = {m: 0.60 if ut else 0.50 for m, (_, ut) in METHODS.items()}
+    q2 = by_q(stats.answer_all(make_table(means)), "Q2")
+    assert len(q2) == 2  # within pretext, overall vs controls
+    for v in q2:
+        assert v.answer == "yes", v.text
+        assert v.stats["lo"] > 0 and abs(v.stats["diff"] - 0.10) < 0.02
+        assert v.text.startswith("Yes") and "95% CI" in v.text
+    assert q2[0].stats["n_a"] == 6 and q2[0].stats["n_b"] == 1  # 6 time-related vs rotation
+    assert q2[1].stats["b"] == ["nce-static", "rotation"]
+
+
+def test_identical_groups_give_no_evidence() -> None:
+    vs = stats.answer_all(make_table(noise=0.02))
+    for v in by_q(vs, "Q2"):
+        assert v.answer == "no evidence", v.text
+        assert v.stats["lo"] < 0 < v.stats["hi"]
+    assert by_q(vs, "Q1")[0].answer == "no evidence"
+    assert by_q(vs, "Q4")[0].answer == "no evidence"
+
+
+def test_kruskal_wallis_finds_planted_method_differences() -> None:
+    pre = [m for m, (f, _) in METHODS.items() if f == "pretext"]
+    v = by_q(stats.answer_all(make_table({m: 0.3 + 0.05 * i for i, m in enumerate(pre)})), "Q1")[0]
+    assert v.answer == "yes", v.text
+    assert v.stats["p_kruskal"] < 0.01 and v.stats["p_perm"] < 0.01
+    assert v.stats["between_sd"] > 5 * v.stats["seed_sd"]
+    assert "Kruskal-Wallis" in v.text
+
+
+def test_spearman_on_monotone_relation_is_about_one() -> None:
+    pre = [m for m, (f, _) in METHODS.items() if f != "reference"]
+    means = {m: 0.2 + 0.04 * i for i, m in enumerate(pre)}
+    v = by_q(stats.answer_all(make_table(means, pretext=lambda mu: 1 - mu / 2)), "Q5")[0]
+    assert v.stats["rho"] < -0.95 and v.answer == "no"  # inverse monotone: higher pretext acc, worse
+    v = by_q(stats.answer_all(make_table(means, pretext=lambda mu: mu ** 2)), "Q5")[0]
+    assert v.stats["rho"] > 0.95 and v.stats["lo"] > 0.5 and v.answer == "yes"
+    rho, lo, hi = stats.spearman_ci(np.arange(10.0), np.arange(10.0) ** 3)
+    assert rho == pytest.approx(1.0) and lo == pytest.approx(1.0)
+
+
+def test_family_and_augmentation_winners() -> None:
+    means = {"nce": 0.5, "nce-temporal": 0.55, "nce-st": 0.70, "xmodal": 0.52, "nce-static": 0.5,
+             "sort": 0.3, "rotation": 0.3, "mae": 0.2, "nextframe": 0.2}
+    vs = stats.answer_all(make_table(means))
+    q3, q4 = by_q(vs, "Q3")[0], by_q(vs, "Q4")[0]
+    assert q3.answer == "yes" and q3.stats["knn_top1"]["best"] == "contrastive", q3.text
+    assert q4.answer == "yes" and q4.stats["ranking"][0] == "nce-st" and "Spatio-temporal" in q4.text
+
+
+def test_deterministic_and_metric_choice() -> None:
+    df = make_table({"sort": 0.6})
+    a = [v.text for v in stats.answer_all(df, "linear_top1")]
+    assert a == [v.text for v in stats.answer_all(df, "linear_top1")]
+    assert all("linear_top1" in t or "Not enough data" in t for t in a if "Kruskal" in t)
+
+
+def test_missing_inputs_say_what_to_run() -> None:
+    refs = make_table()
+    refs = refs[refs["family"] == "reference"]
+    vs = stats.answer_all(refs)
+    assert [v.question for v in vs] == list(stats.QUESTIONS)
+    assert all(v.answer == "not enough data" and "vssl-bench run --suite" in v.text for v in vs)
+    one_seed = stats.answer_all(make_table({"sort": 0.9}, seeds=(0,)))
+    assert all(v.answer in ("not enough data", "no evidence") for v in one_seed if v.question != "Q5")
+    assert "--seeds 0,1,2" in by_q(one_seed, "Q1")[0].text
+    no_pretext = stats.answer_all(make_table(pretext=None))
+    assert by_q(no_pretext, "Q5")[0].answer == "not enough data"
+    assert stats.answer_all(make_table(), "no_such_metric")[0].answer == "not enough data"
+
+
+def test_settings_split_by_dataset_and_budget() -> None:
+    df = make_table(datasets=("synthetic", "synthetic-conflict"))
+    df.loc[(df["dataset"] == "synthetic") & (df["method"] == "sort"), "steps"] = 300.0
+    names = [s for s, _ in stats.settings(df)]
+    assert sorted(names) == sorted(["synthetic-conflict/tiny3d/150 steps", "synthetic/tiny3d/150 steps",
+                                    "synthetic/tiny3d/300 steps"])
+    assert all("random" not in set(d["method"]) for _, d in stats.settings(df))
+    assert all("random" in set(d["method"]) for _, d in stats.settings(df, with_references=True))

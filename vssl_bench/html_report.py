@@ -1,0 +1,82 @@
+"""``report.html``: one self-contained page (no external files, no scripts) with the
+leaderboard tables, the verdicts, the notes and every figure embedded as a base64 PNG.
+
+All text from the results table is escaped (``html.escape``) and the markup is
+well-formed XHTML-compatible HTML (void elements self-closed, only XML entities), so a
+strict XML parser reads it; the tests check that.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from vssl_bench.stats import QUESTIONS, Verdict
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 7px}
+th{background:#f3f3f3}td.num{text-align:right}.yes{color:#1a7f37}.no{color:#b42318}
+.noev,.nodata{color:#8a6d00}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}code{background:#f5f5f5}
+li{margin:.3em 0}"""
+
+ANSWER_CLASS = {"yes": "yes", "no": "no", "no evidence": "noev", "not enough data": "nodata"}
+
+
+def e(x) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def table_html(d: pd.DataFrame) -> str:
+    head = "".join(f"<th>{e(c)}</th>" for c in d.columns)
+    rows = []
+    for _, r in d.iterrows():
+        cells = "".join(f'<td class="num">{e(v)}</td>' if c not in ("dataset", "family", "method") else
+                        f"<td>{e(v)}</td>" for c, v in r.items())
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def verdicts_html(verdicts: list[Verdict]) -> str:
+    parts = []
+    for q, title in QUESTIONS.items():
+        vs = [v for v in verdicts if v.question == q]
+        if not vs:
+            continue
+        items = "".join(f'<li><code>{e(v.setting)}</code>: <span class="{ANSWER_CLASS.get(v.answer, "")}">'
+                        f"{e(v.text)}</span></li>" for v in vs)
+        parts.append(f"<h3>{e(q)}. {e(title)}</h3><ul>{items}</ul>")
+    return "".join(parts)
+
+
+def figure_html(path: Path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return (f'<figure><img alt="{e(Path(path).stem)}" src="data:image/png;base64,{data}"/>'
+            f"<figcaption>{e(Path(path).name)}</figcaption></figure>")
+
+
+def render(display: pd.DataFrame | None, verdicts: list[Verdict], notes: list[str], figures: list[Path],
+           command: str = "", metric: str = "") -> str:
+    body = ["<h1>vssl-bench report</h1>"]
+    if command:
+        body.append(f"<p>Produced by: <code>{e(command)}</code></p>")
+    body.append(f"<h2>Verdicts</h2><p>Computed from <code>results.csv</code> by <code>vssl_bench/stats.py</code>; "
+                f"metric <code>{e(metric)}</code>; bootstrap 95% CIs resample seeds within methods "
+                f"(fixed seed, deterministic).</p>")
+    body.append(verdicts_html(verdicts))
+    if notes:
+        body.append("<h2>Notes (stale or partial results)</h2><ul>"
+                    + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+    body.append("<h2>Leaderboard</h2>")
+    if display is not None and not display.empty:
+        body.append("<p>Top-1 accuracy / recall in %, mean ± std over seeds (n = seeds).</p>")
+        for ds, g in display.groupby("dataset", sort=False):
+            body.append(f"<h3>{e(ds)}</h3>" + table_html(g.drop(columns="dataset")))
+    else:
+        body.append("<p>No finished jobs.</p>")
+    if figures:
+        body.append("<h2>Figures</h2>" + "".join(figure_html(p) for p in figures))
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"/><title>vssl-bench report</title>'
+            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")

@@ -1,0 +1,179 @@
+"""Report figures (matplotlib, headless Agg backend), one PNG per setting:
+
+- ``bars_<setting>.png``: per-method means with 95% CIs, one panel per main metric,
+  bars coloured by family (references grey). CI = mean +- t(0.975, n-1) * sd / sqrt(n)
+  over seeds (Student t: honest with 3 seeds); one seed: no error bar.
+- ``pretext_vs_<metric>_<setting>.png``: pretext accuracy vs downstream metric, one
+  labelled point per method, Spearman rho (with bootstrap CI) in the title.
+- ``lowshot_<setting>.png``: accuracy vs number of labels, only when the results table
+  has ``lowshot_<n>`` columns (skipped otherwise).
+
+Every function returns the paths it wrote; none raises on a partial table.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display on CI or the nightly runner
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from vssl_bench import stats  # noqa: E402
+
+FAMILY_COLORS = {"reference": "#9e9e9e", "pretext": "#1f77b4", "generative": "#2ca02c", "contrastive": "#d62728"}
+FAMILY_ORDER = ["reference", "pretext", "generative", "contrastive"]
+BAR_METRICS = ["linear_top1", "knn_top1", "retrieval_r1", "retrieval_r5"]
+DPI = 110
+
+
+def slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", s).strip("_")
+
+
+def method_stats(d: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """method, family, mean, half (95% t half-width, nan for one seed), n; family order."""
+    from scipy.stats import t as student_t
+
+    rows = []
+    for m, g in d.groupby("method", sort=False):
+        v = pd.to_numeric(g[metric], errors="coerce").dropna().to_numpy(dtype=float)
+        if not len(v):
+            continue
+        half = student_t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else math.nan
+        rows.append({"method": m, "family": g["family"].iloc[0], "mean": v.mean(), "half": half, "n": len(v)})
+    out = pd.DataFrame(rows, columns=["method", "family", "mean", "half", "n"])
+    if out.empty:
+        return out
+    out["_f"] = out["family"].map({f: i for i, f in enumerate(FAMILY_ORDER)}).fillna(9)
+    return out.sort_values(["_f", "method"]).drop(columns="_f").reset_index(drop=True)
+
+
+def _seeds_label(n: pd.Series) -> str:
+    lo, hi = int(n.min()), int(n.max())
+    return f"{lo} seed{'s' if hi > 1 else ''}" if lo == hi else f"{lo}-{hi} seeds"
+
+
+def _family_legend(ax, families, fig=None) -> None:
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=FAMILY_COLORS.get(f, "k"), label=f) for f in FAMILY_ORDER if f in set(families)]
+    if fig is not None:  # below the panels, where it cannot hide a bar
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=9, frameon=False)
+    else:
+        ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
+
+
+def bars(d: pd.DataFrame, setting: str, out_dir: Path, metrics: list[str] | None = None) -> list[Path]:
+    metrics = [m for m in (metrics or BAR_METRICS) if m in d and pd.to_numeric(d[m], errors="coerce").notna().any()]
+    if not metrics:
+        return []
+    tabs = {m: method_stats(d, m) for m in metrics}
+    methods = list(dict.fromkeys(x for t in tabs.values() for x in t["method"]))
+    order = method_stats(d, metrics[0])
+    methods = list(order["method"]) + [m for m in methods if m not in set(order["method"])]
+    fam = d.groupby("method")["family"].first().to_dict()
+    y = np.arange(len(methods))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 + 2.9 * len(metrics), 1.2 + 0.32 * len(methods)),
+                             sharey=True, squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        t = tabs[m].set_index("method").reindex(methods)
+        colors = [FAMILY_COLORS.get(fam.get(k, ""), "k") for k in methods]
+        ax.barh(y, 100 * t["mean"].fillna(0), xerr=100 * t["half"].fillna(0), color=colors,
+                error_kw={"elinewidth": 1, "capsize": 2}, height=0.7)
+        for yi, v, h in zip(y, t["mean"], t["half"].fillna(0)):
+            if np.isfinite(v):
+                ax.text(100 * (v + h) + 1, yi, f"{100 * v:.1f}", va="center", ha="left", fontsize=7)
+        ax.set_title(m, fontsize=10)
+        ax.set_xlabel("%")
+        ax.set_xlim(0, 100)
+        ax.grid(axis="x", alpha=0.3)
+    ax0 = axes[0][0]
+    ax0.set_yticks(y, methods, fontsize=8)
+    ax0.invert_yaxis()
+    _family_legend(axes[0][-1], fam.values(), fig)
+    n = pd.concat([t["n"] for t in tabs.values()])
+    fig.suptitle(f"{setting}: mean over {_seeds_label(n)}, 95% CI (t)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
+    path = Path(out_dir) / f"bars_{slug(setting)}.png"
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return [path]
+
+
+def pretext_scatter(d: pd.DataFrame, setting: str, out_dir: Path, metric: str) -> list[Path]:
+    p = stats.pretext_points(d[~d["method"].isin(stats.REFERENCES)], metric)
+    if len(p) < 2:
+        return []
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    for f, g in p.groupby("family"):
+        ax.scatter(100 * g["x"], 100 * g["y"], color=FAMILY_COLORS.get(f, "k"), label=f, s=36, zorder=3)
+    for i, (_, r) in enumerate(p.sort_values("x").iterrows()):  # alternate label sides: fewer overlaps
+        ax.annotate(r["method"], (100 * r["x"], 100 * r["y"]), xytext=(5, 3 if i % 2 else -9),
+                    textcoords="offset points", fontsize=8)
+    title = f"{setting}\npretext accuracy vs {metric}, {len(p)} methods"
+    if len(p) >= 3:
+        rho, lo, hi = stats.spearman_ci(p["x"].to_numpy(), p["y"].to_numpy())
+        title += f", Spearman rho {rho:.2f} [{lo:.2f}, {hi:.2f}]"
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("pretext-task accuracy (held-out), % (chance differs per task)")
+    ax.set_ylabel(f"{metric}, %")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    path = Path(out_dir) / f"pretext_vs_{metric}_{slug(setting)}.png"
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return [path]
+
+
+def lowshot_columns(df: pd.DataFrame) -> dict[int, str]:
+    """{labels per class or total: column} for columns named ``lowshot_<n>`` (any suffix)."""
+    out = {}
+    for c in df.columns:
+        m = re.fullmatch(r"lowshot_(\d+)(?:_.*)?", c)
+        if m and pd.to_numeric(df[c], errors="coerce").notna().any():
+            out.setdefault(int(m.group(1)), c)
+    return dict(sorted(out.items()))
+
+
+def lowshot_curves(d: pd.DataFrame, setting: str, out_dir: Path) -> list[Path]:
+    cols = lowshot_columns(d)
+    if len(cols) < 2:
+        return []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fam = d.groupby("method")["family"].first().to_dict()
+    for m, g in d.groupby("method"):
+        ys = [pd.to_numeric(g[c], errors="coerce").mean() for c in cols.values()]
+        ax.plot(list(cols), [100 * v for v in ys], marker="o", color=FAMILY_COLORS.get(fam[m], "k"), alpha=0.8)
+        if np.isfinite(ys[-1]):
+            ax.annotate(m, (list(cols)[-1], 100 * ys[-1]), xytext=(4, 0), textcoords="offset points", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled examples (log scale)")
+    ax.set_ylabel("top-1, %")
+    ax.set_title(f"{setting}: accuracy vs labels (mean over seeds)", fontsize=10)
+    ax.grid(alpha=0.3)
+    _family_legend(ax, fam.values())
+    fig.tight_layout()
+    path = Path(out_dir) / f"lowshot_{slug(setting)}.png"
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return [path]
+
+
+def write_figures(df: pd.DataFrame, out_dir: Path, metric: str = stats.DEFAULT_METRIC) -> list[Path]:
+    """All figures for every setting of ``df`` into ``out_dir`` (created)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for setting, d in stats.settings(df, with_references=True):
+        metrics = [metric] + [m for m in BAR_METRICS if m != metric]
+        paths += bars(d, setting, out_dir, metrics)
+        paths += pretext_scatter(d, setting, out_dir, metric)
+        paths += lowshot_curves(d, setting, out_dir)
+    return paths

@@ -1,0 +1,425 @@
+"""The five questions of the report, answered from ``results.csv`` alone, with numbers.
+
+Each answer is a :class:`Verdict`: a one-sentence ``text`` whose numbers are computed here,
+never typed by hand, plus the numbers themselves (``stats``) for tables and tests.
+
+Unit of analysis. A *setting* is one (dataset, backbone, steps) cell of finished jobs;
+questions are answered per setting, never pooled across datasets or budgets. Reference
+rows (``random``, ``supervised``) are excluded: they are bounds, not SSL methods. A
+method's score is the mean over its seeds; a group's score is the unweighted mean of its
+methods' scores (every method counts once, whatever its number of seeds).
+
+Uncertainty. Group differences get a percentile bootstrap 95% CI that resamples *seeds
+within each method* (Efron & Tibshirani 1993, ch. 13; the hierarchical scheme keeps the
+method structure fixed): it measures seed-to-seed noise of these methods, not how the
+verdict would generalise to other methods. With one seed per method the CI cannot see seed
+noise, so the verdict says "not enough data". Q1 uses the Kruskal-Wallis H test over the
+per-seed values (Kruskal & Wallis 1952, ``scipy.stats.kruskal``) and a permutation test of
+the between-method variance (labels shuffled across seeds). Q5 uses Spearman's rank
+correlation over methods with a bootstrap CI over methods. All resampling uses a fixed
+seed (:data:`SEED`): the report is deterministic.
+
+Decision rule: "Yes" when the 95% CI excludes 0 in the asked direction (or p < 0.05),
+"No" when it excludes 0 in the other direction, otherwise "No evidence".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+SEED = 0  # fixed RNG seed of every bootstrap / permutation: deterministic report
+N_BOOT = 2000  # bootstrap resamples (percentile CI; 2000 is Efron & Tibshirani's advice for CIs)
+N_PERM = 2000  # permutations of the Q1 test
+ALPHA = 0.05
+DEFAULT_METRIC = "knn_top1"  # CALIBRATION.md: kNN separates methods better than the linear probe
+REFERENCES = ("random", "supervised")
+TIME_BLIND_CONTROLS = ("rotation", "nce-static")
+AUGMENTATION = {"nce": "view", "nce-temporal": "temporal", "nce-st": "spatio-temporal", "xmodal": "cross-modal"}
+FAMILIES = ("pretext", "generative", "contrastive")
+COMPARE_METRICS = ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5"]
+SUITE_FOR = {"Q1": "pretext", "Q2": "pretext", "Q3": "quick", "Q4": "contrastive", "Q5": "pretext"}
+
+
+@dataclass
+class Verdict:
+    question: str  # "Q1" .. "Q5"
+    setting: str  # "synthetic/tiny3d/150 steps"
+    answer: str  # "yes" | "no" | "no evidence" | "not enough data" | "info"
+    text: str  # the one-sentence verdict
+    stats: dict = field(default_factory=dict)
+
+
+QUESTIONS = {
+    "Q1": "Do different pretext tasks make any difference?",
+    "Q2": "Are time-related tasks more helpful?",
+    "Q3": "Pretext vs generative vs contrastive: which family wins, on which evaluation?",
+    "Q4": "Which contrastive augmentation helps most?",
+    "Q5": "Does a higher pretext-task accuracy predict a better downstream result?",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def pts(x: float) -> str:
+    """A fraction as points (percent) with one decimal, sign kept."""
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f}"
+
+
+def spts(x: float) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:+.1f}"
+
+
+def seed_values(df: pd.DataFrame, metric: str) -> dict[str, np.ndarray]:
+    """method -> per-seed values of ``metric`` (finished jobs, finite values only)."""
+    out: dict[str, np.ndarray] = {}
+    if metric not in df:
+        return out
+    for m, g in df.groupby("method", sort=True):
+        v = pd.to_numeric(g[metric], errors="coerce").to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        if len(v):
+            out[m] = v
+    return out
+
+
+def bootstrap_group_means(groups: list[dict[str, np.ndarray]], n_boot: int = N_BOOT,
+                          rng: np.random.Generator | None = None) -> np.ndarray:
+    """Bootstrap distribution of each group's mean-of-method-means, resampling seeds within
+    each method. ``groups[i]`` maps method -> per-seed values. Returns (n_boot, n_groups)."""
+    rng = rng or np.random.default_rng(SEED)
+    out = np.empty((n_boot, len(groups)))
+    for j, g in enumerate(groups):
+        per_method = []
+        for v in g.values():
+            idx = rng.integers(0, len(v), size=(n_boot, len(v)))  # (n_boot, n_seeds)
+            per_method.append(v[idx].mean(axis=1))  # (n_boot,)
+        out[:, j] = np.mean(per_method, axis=0)
+    return out
+
+
+def group_mean(g: dict[str, np.ndarray]) -> float:
+    return float(np.mean([v.mean() for v in g.values()])) if g else math.nan
+
+
+def ci(samples: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(samples, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
+    return float(lo), float(hi)
+
+
+def diff_ci(a: dict[str, np.ndarray], b: dict[str, np.ndarray], seed: int = SEED) -> tuple[float, float, float]:
+    """Difference of group means a - b and its bootstrap 95% CI (seeds resampled within methods)."""
+    boot = bootstrap_group_means([a, b], rng=np.random.default_rng(seed))
+    lo, hi = ci(boot[:, 0] - boot[:, 1])
+    return group_mean(a) - group_mean(b), lo, hi
+
+
+def min_seeds(*groups: dict[str, np.ndarray]) -> int:
+    return min((len(v) for g in groups for v in g.values()), default=0)
+
+
+def shape(*groups: dict[str, np.ndarray]) -> str:
+    """'6 vs 1 methods x 3 seeds' (seed count as a range when unequal)."""
+    counts = [len(v) for g in groups for v in g.values()]
+    seeds = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+    return " vs ".join(str(len(g)) for g in groups) + f" method{'s' if len(groups[-1]) != 1 else ''} x {seeds} seed" \
+        + ("s" if max(counts) != 1 else "")
+
+
+def settings(df: pd.DataFrame, with_references: bool = False) -> list[tuple[str, pd.DataFrame]]:
+    """Finished, non-reference rows split by (dataset, backbone, steps). With
+    ``with_references`` the reference rows of the same dataset/backbone join every split
+    (their budgets differ by design: ``random`` trains 0 steps)."""
+    if "status" not in df or "method" not in df:
+        return []
+    done = df[df["status"] == "done"]
+    is_ref = done["method"].isin(REFERENCES)
+    d, refs = done[~is_ref], done[is_ref]
+    out = []
+    if d.empty:
+        return out
+    steps = pd.to_numeric(d["steps"], errors="coerce").fillna(-1).astype(int)
+    for (ds, bb, st), g in d.assign(_steps=steps).groupby(["dataset", "backbone", "_steps"], sort=True):
+        g = g.drop(columns="_steps")
+        if with_references:
+            g = pd.concat([refs[(refs["dataset"] == ds) & (refs["backbone"] == bb)], g])
+        out.append((f"{ds}/{bb}/{st} steps", g))
+    return out
+
+
+def _label(answer: str, direction_ok: bool | None = None) -> str:
+    return {"yes": "Yes", "no": "No", "no evidence": "No evidence", "not enough data": "Not enough data"}[answer]
+
+
+def _decide(est: float, lo: float, hi: float, n_seeds: int) -> str:
+    if n_seeds < 2:
+        return "not enough data"
+    if lo > 0:
+        return "yes"
+    if hi < 0:
+        return "no"
+    return "no evidence"
+
+
+def _seed_hint(n_seeds: int, suite: str) -> str:
+    return f" (1 seed per method: the CI cannot see seed noise; run `vssl-bench run --suite {suite} --seeds 0,1,2`)" \
+        if n_seeds < 2 else ""
+
+
+def _missing(q: str, setting: str, what: str) -> Verdict:
+    suite = SUITE_FOR[q]
+    return Verdict(q, setting, "not enough data",
+                   f"Not enough data: {what}; run `vssl-bench run --suite {suite}`.")
+
+
+# --------------------------------------------------------------------------- Q1
+
+def permutation_test(values: dict[str, np.ndarray], n_perm: int = N_PERM, seed: int = SEED) -> float:
+    """p-value of the between-method variance of means under random relabelling of seeds."""
+    labels = np.concatenate([[i] * len(v) for i, v in enumerate(values.values())])
+    x = np.concatenate(list(values.values()))
+    k = len(values)
+
+    def stat(lab: np.ndarray) -> float:
+        means = np.array([x[lab == i].mean() for i in range(k)])
+        return float(means.var())
+
+    obs = stat(labels)
+    rng = np.random.default_rng(seed)
+    hits = sum(stat(rng.permutation(labels)) >= obs - 1e-15 for _ in range(n_perm))
+    return (hits + 1) / (n_perm + 1)
+
+
+def q1_pretext_differ(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
+    vals = seed_values(d[d["family"] == "pretext"], metric)
+    if len(vals) < 2:
+        return _missing("Q1", setting, f"{len(vals)} pretext method(s) with {metric}, need 2")
+    means = {m: v.mean() for m, v in vals.items()}
+    best, worst = max(means, key=means.get), min(means, key=means.get)
+    between = float(np.std(list(means.values()), ddof=1))
+    within = [v.std(ddof=1) for v in vals.values() if len(v) > 1]
+    seed_sd = float(np.sqrt(np.mean(np.square(within)))) if within else math.nan
+    n = min_seeds(vals)
+    st = {"metric": metric, "n_methods": len(vals), "min_seeds": n, "between_sd": between, "seed_sd": seed_sd,
+          "best": best, "worst": worst, "range": means[best] - means[worst]}
+    head = (f"pretext methods span {pts(means[best] - means[worst])} points {metric} ({best} {pts(means[best])} "
+            f"to {worst} {pts(means[worst])}), between-method sd {pts(between)} vs seed sd {pts(seed_sd)}")
+    if n < 2:
+        return Verdict("Q1", setting, "not enough data",
+                       f"Not enough data: {head}, {shape(vals)}; run `vssl-bench run --suite pretext --seeds 0,1,2`.",
+                       st)
+    from scipy.stats import kruskal
+
+    x = np.concatenate(list(vals.values()))
+    if np.ptp(x) == 0:
+        h, p_kw = 0.0, 1.0
+    else:
+        h, p_kw = kruskal(*vals.values())
+    p_perm = permutation_test(vals)
+    st.update(H=float(h), p_kruskal=float(p_kw), p_perm=float(p_perm))
+    ans = "yes" if max(p_kw, p_perm) < ALPHA else "no evidence"
+    text = (f"{_label(ans)}: {head}; Kruskal-Wallis H = {h:.1f}, p = {p_kw:.3g}, permutation p = {p_perm:.3g}, "
+            f"{shape(vals)}.")
+    return Verdict("Q1", setting, ans, text, st)
+
+
+# --------------------------------------------------------------------------- Q2
+
+def _contrast(q: str, setting: str, metric: str, a: dict, b: dict, what: str, names: tuple[str, str],
+              suite: str) -> Verdict:
+    if not a or not b:
+        missing = names[0] if not a else names[1]
+        return _missing(q, setting, f"no {missing} method with {metric} for {what}")
+    est, lo, hi = diff_ci(a, b)
+    n = min_seeds(a, b)
+    ans = _decide(est, lo, hi, n)
+    st = {"metric": metric, "diff": est, "lo": lo, "hi": hi, "n_a": len(a), "n_b": len(b), "min_seeds": n,
+          "mean_a": group_mean(a), "mean_b": group_mean(b), "a": sorted(a), "b": sorted(b)}
+    text = (f"{_label(ans)} ({what}): {spts(est)} points {metric} for {names[0]} ({pts(group_mean(a))}) over "
+            f"{names[1]} ({', '.join(sorted(b))}: {pts(group_mean(b))}), 95% CI [{pts(lo)}, {pts(hi)}], "
+            f"{shape(a, b)}{_seed_hint(n, suite)}.")
+    return Verdict(q, setting, ans, text, st)
+
+
+def q2_time(d: pd.DataFrame, setting: str, metric: str) -> list[Verdict]:
+    vals = seed_values(d, metric)
+    fam = d.groupby("method")["family"].first().to_dict()
+    ut = d.groupby("method")["uses_time"].first().astype(bool).to_dict()
+    out = []
+    pre_t = {m: v for m, v in vals.items() if fam[m] == "pretext" and ut[m]}
+    pre_b = {m: v for m, v in vals.items() if fam[m] == "pretext" and not ut[m]}
+    out.append(_contrast("Q2", setting, metric, pre_t, pre_b, "within pretext", ("time-related pretext",
+                         "time-blind pretext"), "pretext"))
+    all_t = {m: v for m, v in vals.items() if ut[m]}
+    ctrl = {m: v for m, v in vals.items() if m in TIME_BLIND_CONTROLS}
+    out.append(_contrast("Q2", setting, metric, all_t, ctrl, "overall, vs the time-blind controls",
+                         ("time-related methods", "controls"), "quick"))
+    return out
+
+
+# --------------------------------------------------------------------------- Q3
+
+def family_table(d: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Family mean-of-method-means with its bootstrap 95% CI (seeds resampled within methods)."""
+    vals = seed_values(d, metric)
+    fam = d.groupby("method")["family"].first().to_dict()
+    groups = {f: {m: v for m, v in vals.items() if fam[m] == f} for f in FAMILIES}
+    groups = {f: g for f, g in groups.items() if g}
+    if not groups:
+        return pd.DataFrame(columns=["family", "metric", "mean", "lo", "hi", "n_methods", "min_seeds"])
+    boot = bootstrap_group_means(list(groups.values()))
+    rows = []
+    for j, (f, g) in enumerate(groups.items()):
+        lo, hi = ci(boot[:, j])
+        rows.append({"family": f, "metric": metric, "mean": group_mean(g), "lo": lo, "hi": hi,
+                     "n_methods": len(g), "min_seeds": min_seeds(g)})
+    return pd.DataFrame(rows)
+
+
+def q3_families(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
+    metrics = [metric] + [m for m in COMPARE_METRICS if m != metric]
+    parts, st, answers = [], {}, []
+    fam = d.groupby("method")["family"].first().to_dict()
+    for m in metrics:
+        vals = seed_values(d, m)
+        groups = {f: {k: v for k, v in vals.items() if fam[k] == f} for f in FAMILIES}
+        groups = {f: g for f, g in groups.items() if g}
+        if len(groups) < 2:
+            continue
+        ranked = sorted(groups, key=lambda f: group_mean(groups[f]), reverse=True)
+        best, second = ranked[0], ranked[1]
+        est, lo, hi = diff_ci(groups[best], groups[second])
+        n = min_seeds(*groups.values())
+        clear = n >= 2 and lo > 0
+        answers.append(clear)
+        st[m] = {"best": best, "second": second, "diff": est, "lo": lo, "hi": hi, "min_seeds": n,
+                 "means": {f: group_mean(g) for f, g in groups.items()}}
+        parts.append(f"{m}: {best} {pts(group_mean(groups[best]))}{'' if clear else ' (tie)'}, "
+                     f"{spts(est)} over {second} [{pts(lo)}, {pts(hi)}]")
+    if not parts:
+        return _missing("Q3", setting, "fewer than 2 families have finished methods")
+    n = min((v["min_seeds"] for v in st.values()), default=0)
+    if n < 2:
+        ans = "not enough data"
+    else:
+        ans = "yes" if st.get(metric, {}).get("lo", -1) > 0 else "no evidence"
+    counts = d.groupby("family")["method"].nunique().to_dict()
+    lead = {"yes": f"{st[metric]['best'].capitalize()} wins on {metric}",
+            "no evidence": f"No family wins clearly on {metric}",
+            "not enough data": "Not enough data (1 seed per method)"}[ans] if metric in st else \
+        f"No evidence on {metric}"
+    fam_shape = ", ".join(f"{counts.get(f, 0)} {f}" for f in FAMILIES)
+    text = (f"{lead}; best family and its margin over the runner-up, 95% CI: " + "; ".join(parts)
+            + f" ({fam_shape} methods x {n}+ seeds).")
+    return Verdict("Q3", setting, ans if metric in st else "no evidence", text, st)
+
+
+# --------------------------------------------------------------------------- Q4
+
+def q4_augmentation(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
+    vals = {m: v for m, v in seed_values(d, metric).items() if m in AUGMENTATION}
+    if len(vals) < 2:
+        have = ", ".join(AUGMENTATION[m] for m in vals) or "none"
+        return _missing("Q4", setting, f"{len(vals)} of 4 augmentation variants ({have}) have {metric}")
+    ranked = sorted(vals, key=lambda m: vals[m].mean(), reverse=True)
+    best, second = ranked[0], ranked[1]
+    est, lo, hi = diff_ci({best: vals[best]}, {second: vals[second]})
+    n = min_seeds(vals)
+    ans = _decide(est, lo, hi, n)
+    ans = {"no": "no evidence"}.get(ans, ans)  # best - second >= 0 by construction
+    order = ", ".join(f"{AUGMENTATION[m]} ({m}) {pts(vals[m].mean())}" for m in ranked)
+    lead = {"yes": f"{AUGMENTATION[best].capitalize()} augmentation helps most",
+            "no evidence": f"No clear winner ({AUGMENTATION[best]} leads)",
+            "not enough data": f"Not enough data ({AUGMENTATION[best]} leads)"}[ans]
+    text = (f"{lead}: {order} {metric}; {spts(est)} over {AUGMENTATION[second]}, 95% CI [{pts(lo)}, {pts(hi)}], "
+            f"{len(vals)} variants x {n}+ seeds{_seed_hint(n, 'contrastive')}.")
+    return Verdict("Q4", setting, ans, text, {"metric": metric, "ranking": ranked, "diff": est, "lo": lo, "hi": hi,
+                                              "means": {m: float(v.mean()) for m, v in vals.items()}})
+
+
+# --------------------------------------------------------------------------- Q5
+
+def spearman_ci(x: np.ndarray, y: np.ndarray, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[float, float, float]:
+    """Spearman's rho over paired points and a percentile bootstrap 95% CI resampling points.
+    Resamples with a constant variable (rho undefined) are dropped."""
+    from scipy.stats import rankdata, spearmanr
+
+    rho = float(spearmanr(x, y).statistic) if np.ptp(x) > 0 and np.ptp(y) > 0 else math.nan
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(x), size=(n_boot, len(x)))  # (n_boot, n_points)
+    rx = rankdata(x[idx], axis=1)  # (n_boot, n_points), ties get average ranks
+    ry = rankdata(y[idx], axis=1)
+    rx = rx - rx.mean(axis=1, keepdims=True)
+    ry = ry - ry.mean(axis=1, keepdims=True)
+    den = np.sqrt((rx ** 2).sum(axis=1) * (ry ** 2).sum(axis=1))
+    ok = den > 0
+    boots = (rx * ry).sum(axis=1)[ok] / den[ok]
+    if len(boots) < n_boot // 2:
+        return rho, math.nan, math.nan
+    lo, hi = ci(boots)
+    return rho, lo, hi
+
+
+def pretext_points(d: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per method with both a pretext accuracy and ``metric``: method, family, x, y."""
+    if "pretext_accuracy" not in d or metric not in d:
+        return pd.DataFrame(columns=["method", "family", "x", "y"])
+    g = d.assign(x=pd.to_numeric(d["pretext_accuracy"], errors="coerce"),
+                 y=pd.to_numeric(d[metric], errors="coerce"))
+    g = g.groupby("method").agg(family=("family", "first"), x=("x", "mean"), y=("y", "mean")).reset_index()
+    return g[np.isfinite(g["x"]) & np.isfinite(g["y"])].reset_index(drop=True)
+
+
+def q5_pretext_predicts(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
+    p = pretext_points(d, metric)
+    if len(p) < 3:
+        return _missing("Q5", setting, f"{len(p)} method(s) report a pretext accuracy and {metric}, need 3")
+    rho, lo, hi = spearman_ci(p["x"].to_numpy(), p["y"].to_numpy())
+    if not np.isfinite(lo):
+        ans = "no evidence"
+    else:
+        ans = "yes" if lo > 0 else "no" if hi < 0 else "no evidence"
+    lead = {"yes": "Yes", "no": "No, the opposite", "no evidence": "No evidence"}[ans]
+    text = (f"{lead}: Spearman rho = {rho:.2f} between pretext accuracy and {metric}, 95% CI "
+            f"[{lo:.2f}, {hi:.2f}] (bootstrap over methods), {len(p)} methods "
+            f"(pretext accuracies of different tasks have different chance levels).")
+    return Verdict("Q5", setting, ans, text, {"metric": metric, "rho": rho, "lo": lo, "hi": hi, "n": len(p)})
+
+
+# --------------------------------------------------------------------------- all
+
+def answer_all(df: pd.DataFrame, metric: str = DEFAULT_METRIC) -> list[Verdict]:
+    """Every question for every setting, in question order; a missing metric or an empty
+    table yields "not enough data" verdicts that say what to run."""
+    sets = settings(df)
+    if not sets:
+        return [_missing(q, "all", "no finished SSL job in the results table") for q in QUESTIONS]
+    if metric not in df:
+        return [_missing(q, "all", f"the results table has no column {metric}") for q in QUESTIONS]
+    out: list[Verdict] = []
+    for s, d in sets:
+        out.append(q1_pretext_differ(d, s, metric))
+    for s, d in sets:
+        out.extend(q2_time(d, s, metric))
+    for s, d in sets:
+        out.append(q3_families(d, s, metric))
+    for s, d in sets:
+        out.append(q4_augmentation(d, s, metric))
+    for s, d in sets:
+        out.append(q5_pretext_predicts(d, s, metric))
+    return out
+
+
+def verdicts_markdown(verdicts: list[Verdict]) -> str:
+    lines = []
+    for q, title in QUESTIONS.items():
+        vs = [v for v in verdicts if v.question == q]
+        if not vs:
+            continue
+        lines += [f"**{q}. {title}**", ""]
+        lines += [f"- `{v.setting}`: {v.text}" for v in vs]
+        lines.append("")
+    return "\n".join(lines)
