@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
-from vssl_bench.data import samplers, transforms
+from vssl_bench.data import samplers
 from vssl_bench.methods.base import Method
-from vssl_bench.methods.contrastive_common import symmetric_nce, top1_match
+from vssl_bench.methods.contrastive_common import strong_view, symmetric_nce, top1_match
 from vssl_bench.models.heads import mlp
 
 
@@ -50,6 +50,10 @@ class NCE(Method):
         def validate(self):
             if self.temperature <= 0:
                 raise ValueError(f"temperature must be > 0, got {self.temperature}")
+            if not 0 <= self.flip_p <= 1:
+                raise ValueError(f"flip_p must be in [0, 1], got {self.flip_p}")
+            if not 0 < self.crop_min_scale <= 1:
+                raise ValueError(f"crop_min_scale must be in (0, 1], got {self.crop_min_scale}")
 
     def __init__(self, backbone, p, cfg, num_classes):
         super().__init__(backbone, p, cfg, num_classes)
@@ -59,9 +63,7 @@ class NCE(Method):
     def views(cls, src, rng, p, cfg):
         idx = samplers.random_clip(src.n_frames, cfg.clip_len, cfg.frame_stride, rng)
         clip = src.clip(idx)  # (C, T, H, W), one window for both views
-        aug = [transforms.spatial_augment(clip, cfg.size, rng, crop_scale=(p.crop_min_scale, 1.0),
-                                          flip_p=p.flip_p) for _ in range(2)]
-        return {"view0": transforms.normalize(aug[0]), "view1": transforms.normalize(aug[1])}
+        return {"view0": strong_view(clip, cfg.size, rng, p), "view1": strong_view(clip, cfg.size, rng, p)}
 
     def loss(self, batch):
         v0, v1 = batch["view0"], batch["view1"]  # (B, C, T, H, W) each

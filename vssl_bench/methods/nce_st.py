@@ -25,17 +25,12 @@ Defaults: temperature 0.1 ([1] §4), 2-layer 128-d projection (SimCLR [2]).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import torch
-
 from vssl_bench.data import samplers
-from vssl_bench.methods.base import Method
-from vssl_bench.methods.contrastive_common import cvrl_starts, strong_view, symmetric_nce, top1_match
-from vssl_bench.models.heads import mlp
+from vssl_bench.methods.nce import NCE
+from vssl_bench.methods.contrastive_common import cvrl_starts, strong_view
 
 
-class NCESpatioTemporal(Method):
+class NCESpatioTemporal(NCE):
     """InfoNCE between two CVRL-sampled windows, each spatially augmented."""
 
     name = "nce-st"
@@ -44,36 +39,9 @@ class NCESpatioTemporal(Method):
     summary = "InfoNCE, spatio-temporal augmentation (CVRL): decreasing-gap windows + spatial aug"
     reference = "Qian et al. CVRL, CVPR 2021"
 
-    @dataclass
-    class Params:
-        temperature: float = 0.1  # CVRL
-        proj_dim: int = 128  # SimCLR
-        proj_hidden: int = 512
-        flip_p: float = 0.5  # CVRL / SimCLR
-        crop_min_scale: float = 0.3  # CVRL video crop
-
-        def validate(self):
-            if self.temperature <= 0:
-                raise ValueError(f"temperature must be > 0, got {self.temperature}")
-            if not 0 <= self.flip_p <= 1:
-                raise ValueError(f"flip_p must be in [0, 1], got {self.flip_p}")
-            if not 0 < self.crop_min_scale <= 1:
-                raise ValueError(f"crop_min_scale must be in (0, 1], got {self.crop_min_scale}")
-
-    def __init__(self, backbone, p, cfg, num_classes):
-        super().__init__(backbone, p, cfg, num_classes)
-        self.projector = mlp(backbone.out_dim, p.proj_hidden, p.proj_dim)
-
     @classmethod
     def views(cls, src, rng, p, cfg):
         n, t, s = src.n_frames, cfg.clip_len, cfg.frame_stride
         starts = cvrl_starts(n, t, s, rng)
         return {f"view{k}": strong_view(src.clip(samplers.clip_at(st, t, s, n)), cfg.size, rng, p)
                 for k, st in enumerate(starts)}
-
-    def loss(self, batch):
-        v0, v1 = batch["view0"], batch["view1"]  # (B, C, T, H, W) each
-        b = v0.shape[0]
-        z = self.projector(self.backbone(torch.cat([v0, v1], dim=0)))  # (2B, proj_dim)
-        z0, z1 = z[:b], z[b:]
-        return {"loss": symmetric_nce(z0, z1, self.p.temperature), "acc": top1_match(z0, z1)}
