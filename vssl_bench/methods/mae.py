@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from vssl_bench.losses.reconstruction import masked_mse, normalize_patches
 from vssl_bench.methods.base import Method, light_augment, train_clip
+from vssl_bench.models.heads import cube_decoder
 
 
 def tube_mask(grid_h: int, grid_w: int, ratio: float, rng: np.random.Generator) -> torch.Tensor:
@@ -45,6 +46,15 @@ def tube_mask(grid_h: int, grid_w: int, ratio: float, rng: np.random.Generator) 
     m = np.zeros(n, dtype=bool)
     m[rng.permutation(n)[:k]] = True
     return torch.from_numpy(m.reshape(grid_h, grid_w))
+
+
+def cube_grid(cfg, patch: int, tubelet: int) -> tuple[int, int, int]:
+    """(T', H', W') grid of ``tubelet x patch x patch`` cubes of a clip; a ValueError if the clip
+    does not divide into cubes."""
+    if cfg.size % patch or cfg.clip_len % tubelet:
+        raise ValueError(f"size {cfg.size} / clip_len {cfg.clip_len} must be divisible by patch "
+                         f"{patch} / tubelet {tubelet}")
+    return (cfg.clip_len // tubelet, cfg.size // patch, cfg.size // patch)
 
 
 def patchify(video: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
@@ -78,17 +88,9 @@ class MAE(Method):
 
     def __init__(self, backbone, p, cfg, num_classes):
         super().__init__(backbone, p, cfg, num_classes)
-        if cfg.size % p.patch or cfg.clip_len % p.tubelet:
-            raise ValueError(f"size {cfg.size} / clip_len {cfg.clip_len} must be divisible by patch "
-                             f"{p.patch} / tubelet {p.tubelet}")
-        self.grid = (cfg.clip_len // p.tubelet, cfg.size // p.patch, cfg.size // p.patch)
+        self.grid = cube_grid(cfg, p.patch, p.tubelet)
         self.mask_token = nn.Parameter(torch.zeros(1, 3, 1, 1, 1))
-        d = p.decoder_dim
-        self.decoder = nn.Sequential(
-            nn.Conv3d(backbone.out_dim, d, 1), nn.Upsample(size=self.grid, mode="trilinear", align_corners=False),
-            nn.Conv3d(d, d, 3, padding=1), nn.BatchNorm3d(d), nn.ReLU(inplace=True),
-            nn.Conv3d(d, 3 * p.tubelet * p.patch * p.patch, 1),
-        )
+        self.decoder = cube_decoder(backbone.out_dim, p.decoder_dim, self.grid, 3 * p.tubelet * p.patch * p.patch)
 
     @classmethod
     def views(cls, src, rng, p, cfg):

@@ -40,7 +40,8 @@ import torch.nn.functional as F
 from vssl_bench.data.motion import track_blocks
 from vssl_bench.losses.reconstruction import masked_mse
 from vssl_bench.methods.base import Method, light_augment, train_clip
-from vssl_bench.methods.mae import tube_mask
+from vssl_bench.methods.mae import cube_grid, tube_mask
+from vssl_bench.models.heads import cube_decoder
 
 
 def cube_trajectories(video: torch.Tensor, clip_len: int, tubelet: int, patch: int, traj_len: int,
@@ -87,17 +88,9 @@ class MME(Method):
 
     def __init__(self, backbone, p, cfg, num_classes):
         super().__init__(backbone, p, cfg, num_classes)
-        if cfg.size % p.patch or cfg.clip_len % p.tubelet:
-            raise ValueError(f"size {cfg.size} / clip_len {cfg.clip_len} must be divisible by patch "
-                             f"{p.patch} / tubelet {p.tubelet}")
-        self.grid = (cfg.clip_len // p.tubelet, cfg.size // p.patch, cfg.size // p.patch)
+        self.grid = cube_grid(cfg, p.patch, p.tubelet)
         self.mask_token = nn.Parameter(torch.zeros(1, 3, 1, 1, 1))
-        d = p.decoder_dim
-        self.decoder = nn.Sequential(
-            nn.Conv3d(backbone.out_dim, d, 1), nn.Upsample(size=self.grid, mode="trilinear", align_corners=False),
-            nn.Conv3d(d, d, 3, padding=1), nn.BatchNorm3d(d), nn.ReLU(inplace=True),
-            nn.Conv3d(d, 2 * p.traj_len, 1),
-        )
+        self.decoder = cube_decoder(backbone.out_dim, p.decoder_dim, self.grid, 2 * p.traj_len)
 
     @classmethod
     def views(cls, src, rng, p, cfg):
