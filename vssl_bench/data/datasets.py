@@ -26,7 +26,7 @@ from vssl_bench.config import Config, ConfigError, choice_error
 from vssl_bench.data import samplers, transforms
 from vssl_bench.data.splits import (VideoEntry, folder_classes, folder_split, read_hmdb_splits,  # noqa: F401
                                     read_kinetics_csv, read_ssv2, read_ucf_class_index, read_ucf_list)
-from vssl_bench.data.video import VideoDecodeError, decoded_cache, read_frames, video_info
+from vssl_bench.data.video import VideoDecodeError, decode_frames, decoded_cache, open_video
 
 log = logging.getLogger("vssl_bench.data")
 
@@ -236,18 +236,19 @@ class VideoSource:
         self.path = path
         self.resize_to = resize_to
         cache = decoded_cache(cache_mb)
+        self._all, self._vr = None, None
         if cache is not None:
             self._all = cache.get(path)  # (N, H, W, 3) uint8
             self.n_frames = int(self._all.shape[0])
-        else:
-            self._all = None
-            self.n_frames = int(video_info(path)["frames"])
+        else:  # one reader for every read of this sample (no re-open, no frame-0 probe)
+            self._vr = open_video(path)
+            self.n_frames = len(self._vr)
 
     def read(self, indices: np.ndarray) -> np.ndarray:
         """uint8 (T, H, W, 3) for frame ``indices``."""
         if self._all is not None:
             return self._all[np.asarray(indices) % self.n_frames]
-        return read_frames(self.path, np.asarray(indices) % self.n_frames)
+        return decode_frames(self._vr, self.path, np.asarray(indices) % self.n_frames)
 
     def clip(self, indices: np.ndarray) -> torch.Tensor:
         """float (C, T, H, W) in [0, 1], short side resized if configured."""

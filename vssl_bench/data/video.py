@@ -30,20 +30,23 @@ def _open(path: str | Path):
 
 def video_info(path: str | Path) -> dict:
     """Frame count, fps and (height, width) of a video."""
-    vr = _open(path)
+    vr = open_video(path)
     n = len(vr)
-    if n <= 0:
-        raise VideoDecodeError(f"{path}: no frames")
-    h, w = vr[0].shape[:2] if n else (0, 0)
+    h, w = vr[0].shape[:2]
     return {"frames": n, "fps": float(vr.get_avg_fps()), "height": int(h), "width": int(w)}
 
 
-def read_frames(path: str | Path, indices: np.ndarray | list[int] | None = None) -> np.ndarray:
-    """Decode frames ``indices`` (all if None) -> uint8 array (T, H, W, 3)."""
+def open_video(path: str | Path):
+    """An open decord reader with at least one frame (one per sample; never shared)."""
     vr = _open(path)
-    n = len(vr)
-    if n <= 0:
+    if len(vr) <= 0:
         raise VideoDecodeError(f"{path}: no frames")
+    return vr
+
+
+def decode_frames(vr, path: str | Path, indices: np.ndarray | list[int] | None = None) -> np.ndarray:
+    """Decode frames ``indices`` (all if None) of an open reader -> uint8 (T, H, W, 3)."""
+    n = len(vr)
     idx = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise VideoDecodeError(f"{path}: frame index out of range [0, {n})")
@@ -55,6 +58,11 @@ def read_frames(path: str | Path, indices: np.ndarray | list[int] | None = None)
     if frames.ndim != 4 or frames.shape[0] != len(uniq):
         raise VideoDecodeError(f"{path}: decoder returned {frames.shape}")
     return frames[inverse]  # (T, H, W, 3)
+
+
+def read_frames(path: str | Path, indices: np.ndarray | list[int] | None = None) -> np.ndarray:
+    """Open ``path`` and decode frames ``indices`` (all if None) -> uint8 (T, H, W, 3)."""
+    return decode_frames(open_video(path), path, indices)
 
 
 class DecodedCache:
