@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from vssl_bench.data import samplers
 from vssl_bench.losses import contrastive_loss
 from vssl_bench.methods.base import Method
-from vssl_bench.methods.contrastive_common import cvrl_starts, strong_view, top1_match
+from vssl_bench.methods.contrastive_common import cvrl_starts, project_views, strong_view, top1_match
 from vssl_bench.models.heads import mlp
 
 
@@ -120,9 +120,8 @@ class Contrastive(Method):
         return two_clip_views(src, rng, p, cfg)
 
     def loss(self, batch):
-        v0, v1 = batch["view0"], batch["view1"]  # (B, C, T, H, W) each
-        b = v0.shape[0]
-        z = self.projector(self.backbone(torch.cat([v0, v1], dim=0))).float()  # (2B, proj_dim)
+        b = batch["view0"].shape[0]
+        z = project_views(self, batch).float()  # (2B, proj_dim)
         if self.p.normalize:
             z = F.normalize(z, dim=1)
         z0, z1 = z[:b], z[b:]

@@ -90,6 +90,13 @@ def strong_view(clip: Tensor, size: int, rng: np.random.Generator, p) -> Tensor:
     return transforms.normalize(x)
 
 
+def project_views(method, batch: dict) -> Tensor:
+    """``view0`` and ``view1`` (B, C, T, H, W) through backbone + ``method.projector`` in one
+    pass (one BatchNorm batch for both views) -> (2B, proj_dim), view0's rows first."""
+    v0, v1 = batch["view0"], batch["view1"]
+    return method.projector(method.backbone(torch.cat([v0, v1], dim=0)))
+
+
 # ---------------------------------------------------------------------------- losses
 def symmetric_nce(z0: Tensor, z1: Tensor, temperature: float, extra_negatives: Tensor | None = None) -> Tensor:
     """``(L(z0 -> z1) + L(z1 -> z0)) / 2`` where L is InfoNCE with in-batch negatives.

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 
 from vssl_bench.data import samplers
 from vssl_bench.methods.base import Method
-from vssl_bench.methods.contrastive_common import strong_view, symmetric_nce, top1_match
+from vssl_bench.methods.contrastive_common import project_views, strong_view, symmetric_nce, top1_match
 from vssl_bench.models.heads import mlp
 
 
@@ -66,9 +65,8 @@ class NCE(Method):
         return {"view0": strong_view(clip, cfg.size, rng, p), "view1": strong_view(clip, cfg.size, rng, p)}
 
     def loss(self, batch):
-        v0, v1 = batch["view0"], batch["view1"]  # (B, C, T, H, W) each
-        b = v0.shape[0]
-        z = self.projector(self.backbone(torch.cat([v0, v1], dim=0)))  # (2B, proj_dim)
+        b = batch["view0"].shape[0]
+        z = project_views(self, batch)  # (2B, proj_dim)
         z0, z1 = z[:b], z[b:]
         return {"loss": symmetric_nce(z0, z1, self.p.temperature), "acc": top1_match(z0, z1)}
 

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from vssl_bench.losses import triplet_loss
 from vssl_bench.methods.base import Method
 from vssl_bench.methods.contrastive import check_view_params, two_clip_views
-from vssl_bench.methods.contrastive_common import top1_match
+from vssl_bench.methods.contrastive_common import project_views, top1_match
 from vssl_bench.models.heads import mlp
 
 MINING = ("batch-hard", "semi-hard")
@@ -115,9 +115,8 @@ class Triplet(Method):
         return two_clip_views(src, rng, p, cfg)
 
     def loss(self, batch):
-        v0, v1 = batch["view0"], batch["view1"]  # (B, C, T, H, W) each
-        b = v0.shape[0]
-        z = F.normalize(self.projector(self.backbone(torch.cat([v0, v1], dim=0))).float(), dim=1)  # (2B, D)
+        b = batch["view0"].shape[0]
+        z = F.normalize(project_views(self, batch).float(), dim=1)  # (2B, D)
         video = torch.arange(b, device=z.device).repeat(2)  # (2B,)
         pos, neg = mine_triplets(z.detach(), video, self.p.mining)
         loss = triplet_loss(z, z[pos], z[neg], self.p.margin)
