@@ -8,7 +8,7 @@ OUT     ?= results
 # never through uv/poetry, which would download a multi-GB CUDA build.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: venv install run test test-fast report data clean-results bench
+.PHONY: venv install data run report test test-all bench
 
 $(BIN)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
