@@ -23,27 +23,43 @@ def to_tensor(frames_thwc: np.ndarray | torch.Tensor) -> torch.Tensor:
     return x.permute(3, 0, 1, 2).float().div_(255.0)  # (C, T, H, W)
 
 
+_CONST: dict = {}
+
+
+def _channel_const(name: str, values, dtype: torch.dtype, device) -> torch.Tensor:
+    """(3, 1, 1, 1) constants built once per dtype/device (a fresh tensor per call costs
+    more than the arithmetic on a 32x32 clip)."""
+    key = (name, dtype, str(device))
+    if key not in _CONST:
+        _CONST[key] = torch.tensor(values, dtype=dtype, device=device).view(-1, 1, 1, 1)
+    return _CONST[key]
+
+
 def normalize(video: torch.Tensor) -> torch.Tensor:
-    mean = torch.tensor(MEAN, dtype=video.dtype).view(-1, 1, 1, 1)
-    std = torch.tensor(STD, dtype=video.dtype).view(-1, 1, 1, 1)
-    return (video - mean) / std
+    mean = _channel_const("mean", MEAN, video.dtype, video.device)
+    inv_std = _channel_const("inv_std", tuple(1.0 / s for s in STD), video.dtype, video.device)
+    return (video - mean).mul_(inv_std)
 
 
 def denormalize(video: torch.Tensor) -> torch.Tensor:
-    mean = torch.tensor(MEAN, dtype=video.dtype, device=video.device).view(-1, 1, 1, 1)
-    std = torch.tensor(STD, dtype=video.dtype, device=video.device).view(-1, 1, 1, 1)
+    mean = _channel_const("mean", MEAN, video.dtype, video.device)
+    std = _channel_const("std", STD, video.dtype, video.device)
     return video * std + mean
 
 
 def resize(video: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(C, T, H, W) -> (C, T, h, w), bilinear, antialiased when shrinking."""
+    """(C, T, H, W) -> (C, T, h, w), bilinear, antialiased when shrinking.
+
+    The C x T planes are resized as the channels of one image (no permute, no copy of a
+    cropped view: C and T of a crop stay mergeable), which is exactly the per-frame resize.
+    """
     c, t, h, w = video.shape
     if (h, w) == tuple(size):
         return video
-    x = video.permute(1, 0, 2, 3)  # (T, C, H, W)
     shrink = size[0] < h or size[1] < w  # antialiasing only matters (and only costs) when shrinking
-    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
-    return x.permute(1, 0, 2, 3).contiguous()
+    x = F.interpolate(video.reshape(1, c * t, h, w), size=size, mode="bilinear", align_corners=False,
+                      antialias=shrink)  # (1, C*T, h, w)
+    return x.view(c, t, *size)
 
 
 def resize_short(video: torch.Tensor, short: int) -> torch.Tensor:
@@ -89,9 +105,22 @@ def hflip(video: torch.Tensor) -> torch.Tensor:
     return video.flip(-1)
 
 
+GRAY = np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma, as torchvision's rgb_to_grayscale
+YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+YIQ_INV = np.linalg.inv(YIQ)
+
+
+def apply_color_matrix(video: torch.Tensor, a: np.ndarray, b: np.ndarray | None = None) -> torch.Tensor:
+    """``a @ pixel + b`` for every pixel of a (3, T, H, W) clip, as one matrix product."""
+    x = video.reshape(3, -1)  # (3, T*H*W)
+    at = torch.as_tensor(a, dtype=video.dtype)
+    if b is None:
+        return (at @ x).view_as(video)
+    return torch.addmm(torch.as_tensor(b, dtype=video.dtype).view(3, 1), at, x).view_as(video)
+
+
 def grayscale(video: torch.Tensor) -> torch.Tensor:
-    w = torch.tensor([0.299, 0.587, 0.114], dtype=video.dtype).view(3, 1, 1, 1)
-    return (video * w).sum(0, keepdim=True).expand_as(video).contiguous()
+    return apply_color_matrix(video, np.tile(GRAY, (3, 1)))  # every channel = luma
 
 
 def color_jitter(video: torch.Tensor, rng: np.random.Generator, brightness: float = 0.4,
@@ -99,27 +128,33 @@ def color_jitter(video: torch.Tensor, rng: np.random.Generator, brightness: floa
     """SimCLR-style jitter with one draw per clip (temporally consistent, as in CVRL).
 
     Hue is shifted by rotating the chroma plane in YIQ space (cheap, exact for small angles).
+    The four operations, applied in a random order, are all affine in the colour of a pixel
+    (contrast pulls towards the clip's mean grey, which is an affine function of the
+    channel means), so they are composed into one 3x3 matrix + offset and applied in one
+    pass, then clamped to [0, 1]: the same result as applying them one after another.
     """
-    x = video
-    order = rng.permutation(4)
-    for op in order:
+    a, b = np.eye(3), np.zeros(3)
+    mu = None
+    for op in rng.permutation(4):
         if op == 0 and brightness > 0:
-            x = x * rng.uniform(1 - brightness, 1 + brightness)
+            f = rng.uniform(1 - brightness, 1 + brightness)
+            a, b = f * a, f * b
         elif op == 1 and contrast > 0:
-            m = x.mean()
-            x = (x - m) * rng.uniform(1 - contrast, 1 + contrast) + m
+            if mu is None:
+                mu = video.mean(dim=(1, 2, 3)).double().numpy()  # (3,) channel means
+            m = float((a @ mu + b).mean())  # mean of the current clip
+            f = rng.uniform(1 - contrast, 1 + contrast)
+            a, b = f * a, f * b + (1 - f) * m
         elif op == 2 and saturation > 0:
-            g = grayscale(x)
-            x = (x - g) * rng.uniform(1 - saturation, 1 + saturation) + g
+            f = rng.uniform(1 - saturation, 1 + saturation)
+            s = f * np.eye(3) + (1 - f) * np.tile(GRAY, (3, 1))  # (x - gray) * f + gray
+            a, b = s @ a, s @ b
         elif op == 3 and hue > 0:
             theta = rng.uniform(-hue, hue) * 2 * math.pi
-            yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-                               dtype=x.dtype)
-            c, s = math.cos(theta), math.sin(theta)
-            rot = torch.tensor([[1, 0, 0], [0, c, -s], [0, s, c]], dtype=x.dtype)
-            m = torch.linalg.inv(yiq) @ rot @ yiq  # (3, 3)
-            x = torch.einsum("ij,jthw->ithw", m, x)
-    return x.clamp_(0, 1)
+            c, sn = math.cos(theta), math.sin(theta)
+            m3 = YIQ_INV @ np.array([[1, 0, 0], [0, c, -sn], [0, sn, c]]) @ YIQ
+            a, b = m3 @ a, m3 @ b
+    return apply_color_matrix(video, a, b).clamp_(0, 1)
 
 
 def spatial_augment(video: torch.Tensor, size: int, rng: np.random.Generator, *,
