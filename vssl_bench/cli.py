@@ -31,7 +31,7 @@ from vssl_bench.config import (Config, ConfigError, Suite, apply_overrides, avai
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="vssl-bench: self-supervised video learning methods compared on one backbone, "
                        "one dataset and one budget, with honest numbers.")
-data_app = typer.Typer(no_args_is_help=True, help="Generate the embedded dataset; check real ones.")
+data_app = typer.Typer(no_args_is_help=True, help="Generate the embedded dataset; check and prepare real ones.")
 app.add_typer(data_app, name="data")
 console = Console()
 err = Console(stderr=True)
@@ -363,6 +363,44 @@ def data_check(
     if not rep.usable:
         raise typer.Exit(1)
     console.print("[green]usable[/]")
+
+
+@data_app.command("prepare")
+def data_prepare(
+    dataset: str = typer.Option(..., "--dataset", help="ucf101 | hmdb51 | kinetics | ssv2 | folder"),
+    data_root: Path = typer.Option(..., "--data-root", help="The dataset's folder (read only)."),
+    out: Path = typer.Option(..., "--out", help="Where the prepared copy goes: a drop-in --data-root."),
+    short_side: int = typer.Option(128, "--short-side", help="Short side in pixels (the suites' resize: 128)."),
+    workers: int = typer.Option(1, "--workers", help="Parallel encoding processes."),
+    show: int = typer.Option(30, "--show", help="How many unreadable / failed videos to list (all are counted)."),
+) -> None:
+    """Re-encode every video of a dataset at a small short side (H.264) into a mirror tree;
+    resumable (run it again to finish or update); exit 1 only if nothing could be prepared.
+    Every split's videos are prepared (ucf101 / hmdb51: splits 1-3)."""
+    from vssl_bench.data.prepare import MANIFEST, prepare_dataset
+
+    cfg = apply_overrides(Config(), {"dataset": dataset, "data_root": str(data_root)})
+    with _progress() as prog:
+        task = prog.add_task("preparing videos", total=None, info="")
+        rep = prepare_dataset(cfg, out, short_side, workers,
+                              lambda i, n, rel: prog.update(task, completed=i, total=n, info=rel[-40:]))
+    mb = 2**20
+    console.print(f"{rep.total} videos named by the splits: {rep.encoded} encoded now "
+                  f"({rep.in_bytes / mb:.1f} MB -> {rep.out_bytes / mb:.1f} MB), {rep.up_to_date} already done, "
+                  f"{len(rep.unreadable)} unreadable (kept as they are), {len(rep.failed)} failed, "
+                  f"{len(rep.missing)} missing; {len(rep.copied)} split/annotation files in place; "
+                  f"{rep.seconds:.1f} s; manifest {out / MANIFEST}", highlight=False)
+    problems = ([f"unreadable {r}: {e}" for r, e in rep.unreadable] + [f"failed     {r}: {e}" for r, e in rep.failed]
+                + [f"missing    {r}" for r in rep.missing] + [f"not copied {r} (archive or > 256 MB)"
+                                                              for r in rep.not_copied])
+    for line in problems[:show]:
+        console.print("  " + line, highlight=False, markup=False)
+    if len(problems) > show:
+        console.print(f"  ... {len(problems) - show} more (--show N)")
+    if not rep.ok:
+        err.print("error: no video could be prepared", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"[green]prepared[/]: use --data-root {out} --dataset {dataset}", highlight=False)
 
 
 @app.command()
