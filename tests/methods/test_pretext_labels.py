@@ -11,7 +11,8 @@ import torch
 
 from vssl_bench.config import Config, ConfigError
 from vssl_bench.methods import get_method
-from vssl_bench.methods.aot import BACKWARD, FORWARD, ArrowOfTime, aot_clip_indices, reverse_time
+from vssl_bench.methods.aot import (BACKWARD, FORWARD, ArrowOfTime, aot_clip_indices, aot_segment_indices,
+                                   reverse_time)
 from vssl_bench.methods.base import params_from_dict
 from vssl_bench.methods.oddoneout import OddOneOut, make_question, random_derangement_order, sum_of_differences
 from vssl_bench.methods.rotation import Rotation, rotate
@@ -177,17 +178,68 @@ def test_reversed_clip_is_really_reversed():
 
 
 def test_aot_views_direction_and_no_first_frame():
-    cfg, p = Config(), params_from_dict(ArrowOfTime, {})
+    cfg, p = Config(clip_len=8, frame_stride=2), params_from_dict(ArrowOfTime, {"segments": 1})
     seen = set()
     for seed in range(30):
         out = ArrowOfTime.views(FrameIdSource(), np.random.default_rng(seed), p, cfg)
         ids, y = frame_ids(out["video"]), int(out["direction"])
-        assert 0 not in ids  # the H.264 I-frame is never sampled
-        assert np.all(np.diff(ids) == (1 if y == FORWARD else -1))
+        assert len(ids) == 8 and 0 not in ids  # the H.264 I-frame is never sampled
+        assert np.all(np.diff(ids) == (2 if y == FORWARD else -2))
         seen.add(y)
     assert seen == {FORWARD, BACKWARD}
     idx = aot_clip_indices(32, 16, 1, np.random.default_rng(0))
     assert idx.min() >= 1 and idx.max() <= 31
+
+
+def test_aot_segment_indices_hand_computed():
+    rng = np.random.default_rng(0)
+    # quick suite: 2 x 8 frames at stride 2 fit exactly in frames 1..31 (the whole video but the I-frame)
+    assert aot_segment_indices(32, 8, 2, 2, rng).tolist() == list(range(1, 32, 2))
+    # 2 x 16 frames at stride 1 do not fit in 31 frames: spread evenly, overlapping by one frame
+    assert aot_segment_indices(32, 16, 1, 2, rng).tolist() == list(range(1, 17)) + list(range(16, 32))
+    one = aot_segment_indices(32, 8, 1, 1, np.random.default_rng(3), skip_first=0)  # one segment = one clip
+    assert one.tolist() == aot_clip_indices(32, 8, 1, np.random.default_rng(3), skip_first=0).tolist()
+    for seed in range(20):  # a long video: consecutive segments = one clip of K*L frames at a random start
+        idx = aot_segment_indices(100, 8, 2, 3, np.random.default_rng(seed))
+        assert len(idx) == 24 and idx.min() >= 1 and idx.max() <= 99 and np.all(np.diff(idx) == 2)
+
+
+def test_aot_views_reverse_the_whole_footage():
+    cfg, p = Config(clip_len=8, frame_stride=2), params_from_dict(ArrowOfTime, {})
+    assert p.segments == 2
+    seen = set()
+    for seed in range(30):
+        out = ArrowOfTime.views(FrameIdSource(), np.random.default_rng(seed), p, cfg)
+        ids, y = frame_ids(out["video"]), int(out["direction"])
+        assert out["video"].shape == (3, 16, cfg.size, cfg.size)
+        # backward = the forward sequence reversed: segments swapped and each played backwards
+        assert ids == (list(range(1, 32, 2)) if y == FORWARD else list(range(31, 0, -2)))
+        seen.add(y)
+    assert seen == {FORWARD, BACKWARD}
+
+
+class _MeanBackbone(torch.nn.Module):
+    """Stand-in backbone: the clip's mean value and its frame count, (B, 2)."""
+
+    out_dim = 2
+
+    def forward(self, x):
+        return torch.stack([x.mean(dim=(1, 2, 3, 4)), torch.full((x.shape[0],), float(x.shape[2]))], 1)
+
+
+def test_aot_fuses_segment_features_in_time_order():
+    cfg = Config(clip_len=4, frame_stride=1)
+    m = ArrowOfTime(_MeanBackbone(), params_from_dict(ArrowOfTime, {"segments": 3}), cfg, 16)
+    with torch.no_grad():
+        m.classifier.weight.copy_(torch.eye(2, 6))  # logit j = feature j of the concatenation
+        m.classifier.weight[1].zero_()
+        m.classifier.weight[1, 4] = 1.0  # logit 1 = mean of the last segment
+        m.classifier.bias.zero_()
+    video = torch.arange(12, dtype=torch.float32).view(1, 1, 12, 1, 1).expand(2, 3, 12, 2, 2).clone()
+    video[1] = video[1] * 10
+    logits = m.logits(video)  # segments hold frames 0-3, 4-7, 8-11
+    torch.testing.assert_close(logits, torch.tensor([[1.5, 9.5], [15.0, 95.0]]))
+    assert m.loss({"video": video, "direction": torch.tensor([1, 1])})["acc"] == 1.0
 
 
 # ----------------------------------------------------------------- rotation
@@ -212,7 +264,8 @@ def test_rotation_views_and_flags():
 
 
 @pytest.mark.parametrize("name,bad", [("vcop", {"n_clips": 5}), ("oddoneout", {"element_len": 1}),
-                                      ("shuffle", {"positive_frac": 1.0}), ("aot", {"skip_first": -1})])
+                                      ("shuffle", {"positive_frac": 1.0}), ("aot", {"skip_first": -1}),
+                                      ("aot", {"segments": 0})])
 def test_invalid_params_raise(name, bad):
     with pytest.raises(ConfigError):
         params_from_dict(get_method(name), bad)
