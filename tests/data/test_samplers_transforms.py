@@ -228,3 +228,9 @@ def test_pretrain_dataset_all_unreadable_raises(tmp_path) -> None:
     ds = PretrainDataset(vl, lambda src, rng: {}, CFG, seed=0)
     with pytest.raises(VideoDecodeError, match="consecutive unreadable"):
         ds[0]
+
+
+def test_one_uniform_clip_is_the_centre_clip():
+    for n, clip_len, stride in [(32, 8, 2), (32, 16, 1), (50, 8, 3), (40, 8, 3)]:
+        np.testing.assert_array_equal(samplers.uniform_clips(n, clip_len, stride, 1)[0],
+                                      samplers.center_clip(n, clip_len, stride))

@@ -42,12 +42,14 @@ def uniform_clips(n_frames: int, clip_len: int, stride: int, n_clips: int) -> np
     ``np.linspace(span/2, n_frames - span/2, n_clips)``. Returns (n_clips, clip_len).
 
     With an odd ``n_clips`` the middle clip is exactly :func:`center_clip` (for even
-    ``n_frames - span``), which lets evaluation reuse it.
+    ``n_frames - span``), which lets evaluation reuse it; ``n_clips=1`` is the centre clip.
     """
     span = clip_span(clip_len, stride)
     if n_frames <= span:
         starts = np.zeros(n_clips, dtype=np.int64)
     else:
+        if n_clips == 1:  # the centre clip (np.linspace with num=1 would give the first one)
+            return center_clip(n_frames, clip_len, stride)[None]  # (1, clip_len)
         centres = np.linspace(span / 2, n_frames - span / 2, n_clips)
         starts = np.clip(np.round(centres - span / 2).astype(np.int64), 0, n_frames - span)
     return np.stack([clip_at(int(s), clip_len, stride, n_frames) for s in starts])  # (n_clips, clip_len)
