@@ -128,6 +128,16 @@ def run(
     no_references: bool = typer.Option(False, "--no-references", help="Do not add random/supervised to --methods."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run jobs recorded as failed again."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the job matrix and exit."),
+    n_jobs: int = typer.Option(1, "--jobs", "-j", help="Jobs run at a time on this machine, each in its own process "
+                               "(cores shared evenly, one GPU each round robin)."),
+    launcher: str = typer.Option("local", "--launcher", help="local | slurm (one SLURM job per matrix job, "
+                                 "through submitit; needs the `slurm` extra)."),
+    partition: Optional[str] = typer.Option(None, "--partition", help="slurm: partition (default: the suite's "
+                                            "slurm: mapping, else the cluster's default)."),
+    time_min: Optional[int] = typer.Option(None, "--time", help="slurm: time limit per job in minutes (default 720)."),
+    gpus_per_job: Optional[int] = typer.Option(None, "--gpus-per-job", help="slurm: GPUs per job (default 1; "
+                                               "0 with --device cpu)."),
+    cpus_per_job: Optional[int] = typer.Option(None, "--cpus-per-job", help="slurm: CPUs per job (default 8)."),
 ) -> None:
     """Pretrain every method x seed of the matrix, evaluate each checkpoint, record the results.
 
@@ -135,9 +145,21 @@ def run(
     """
     from vssl_bench.runner import job_status, run_matrix
 
+    if launcher not in ("local", "slurm"):
+        raise choice_error("launcher", launcher, ["local", "slurm"])
+    if n_jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {n_jobs}")
+    if n_jobs > 1 and launcher == "slurm":
+        raise ConfigError("--jobs is for --launcher local (SLURM runs the submitted jobs side by side itself)")
     s = _suite_from_options(suite, methods, seeds, dataset, backbone, steps, epochs, device, data_root, sets,
                             not no_references)
     jobs = s.jobs()
+    slurm = None
+    if launcher == "slurm":  # checked before any work: options, then sbatch (one-line error, exit 2)
+        from vssl_bench.launch import slurm_cluster, slurm_options
+
+        slurm = (slurm_options(s.slurm, partition=partition, time=time_min, gpus_per_job=gpus_per_job,
+                               cpus_per_job=cpus_per_job), slurm_cluster())
     console.print(f"[bold]suite[/] {s.name}: {len(s.methods)} methods x {len(s.seeds)} seeds = {len(jobs)} jobs "
                   f"on {s.base.dataset} / {s.base.backbone}, budget {s.base.steps or s.base.epochs} "
                   f"{'steps' if s.base.steps else 'epochs'} x batch {s.base.batch_size}; results in {out}/")
@@ -164,14 +186,28 @@ def run(
         else:
             console.print(f"[red]FAILED[/]  {o.name}: {o.reason}")
 
+    if slurm is not None:
+        _submit_slurm(jobs, out, retry_failed, lambda o: on_done(o, 0.0), *slurm)
+        return
     with _progress() as progress:
-        outcomes = run_matrix(jobs, out, progress, retry_failed, on_done)
+        outcomes = run_matrix(jobs, out, progress, retry_failed, on_done, n_jobs)
     n_failed = sum(o.status == "failed" for o in outcomes)
     console.print(f"{sum(o.status == 'done' for o in outcomes)} run, "
                   f"{sum(o.status.startswith('skipped') for o in outcomes)} skipped, {n_failed} failed. "
                   f"`vssl-bench report --results {out}` for the comparison.")
     if n_failed:
         raise typer.Exit(1)
+
+
+def _submit_slurm(jobs: list[Config], out: Path, retry_failed: bool, on_skip, opts: dict, cluster: str) -> None:
+    """``run --launcher slurm``: submit the unfinished jobs, print their SLURM job ids."""
+    from vssl_bench.launch import submit_slurm
+
+    subs = submit_slurm(jobs, out, opts, cluster, retry_failed, on_skip)
+    for sub in subs:
+        console.print(f"[cyan]submitted[/] {sub.cfg.job_name()} as job {sub.job_id}", highlight=False)
+    console.print(f"{len(subs)} submitted, {len(jobs) - len(subs)} not submitted (finished, failed or running); "
+                  f"logs in {out / 'slurm'}/; `vssl-bench status --out {out}` to follow them.", highlight=False)
 
 
 def _pct(v) -> str:
@@ -406,28 +442,56 @@ def data_prepare(
 @app.command()
 def status(
     suite: Optional[str] = typer.Option(None, "--suite", "-s", help="Suite name or YAML path (default: quick)."),
-    methods: Optional[str] = typer.Option(None, "--methods", "-m"),
-    seeds: Optional[str] = typer.Option(None, "--seeds"),
-    out: Path = typer.Option(Path("results"), "--out", "-o"),
+    methods: Optional[str] = typer.Option(None, "--methods", "-m", help="As for `run`."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="As for `run`."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="As for `run`."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="As for `run`."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="As for `run`."),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help="As for `run`."),
+    sets: list[str] = typer.Option([], "--set", help="As for `run` (the options that change a job's key)."),
+    no_references: bool = typer.Option(False, "--no-references", help="As for `run`."),
+    out: Path = typer.Option(Path("results"), "--out", "-o", help="Results folder."),
 ) -> None:
-    """Which jobs of a matrix are done, running, failed (with the reason) or pending."""
+    """Which jobs of a matrix are done, running, failed (with the reason), partial (a
+    checkpoint, no result yet: resumes on the next run) or pending. Give the options the
+    `run` had: they decide the jobs' names."""
     from vssl_bench.results import read_metrics
     from vssl_bench.runner import job_status
 
-    s = _suite_from_options(suite, methods, seeds, None, None, None, None, None, None, [], True)
+    s = _suite_from_options(suite, methods, seeds, dataset, backbone, steps, epochs, None, None, sets,
+                            not no_references)
     t = Table(title=f"{s.name} in {out}/")
     for c in ("method", "seed", "status", "detail"):
-        t.add_column(c)
+        t.add_column(c, overflow="fold")
     counts: dict[str, int] = {}
+    names = set()
     for cfg in s.jobs():
+        run_dir = out / "runs" / cfg.job_name()
+        names.add(cfg.job_name())
         st = job_status(cfg, out)
         counts[st] = counts.get(st, 0) + 1
-        detail = ""
-        if st == "failed":
-            detail = (read_metrics(out / "runs" / cfg.job_name()) or {}).get("failure_reason", "")
+        m = read_metrics(run_dir) or {}
+        detail = {"failed": m.get("failure_reason", ""),
+                  "done": "linear {}  kNN {}  R@1 {}".format(*(_pct(m.get(k)).strip() for k in
+                                                                ("linear_top1", "knn_top1", "retrieval_r1"))),
+                  "running": _lock_holder(run_dir / ".lock"),
+                  "partial": "checkpoint, no result: resumes on the next run"}.get(st, "")
         t.add_row(cfg.method, str(cfg.seed), st, detail)
     console.print(t)
-    console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())), highlight=False)
+    others = [d for d in (out / "runs").glob("*") if d.is_dir() and d.name not in names]
+    if others:
+        console.print(f"{len(others)} other run(s) in {out / 'runs'} are not in this matrix (other suite, "
+                      f"methods or --set options)", highlight=False)
+
+
+def _lock_holder(lock: Path) -> str:
+    """``pid P on HOST`` of the process that last took a job's lock (see utils.file_lock)."""
+    try:
+        pid, host = lock.read_text().split()[:2]
+        return f"pid {pid} on {host}"
+    except (OSError, ValueError):
+        return ""
 
 
 def main() -> None:

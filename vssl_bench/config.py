@@ -76,6 +76,7 @@ class Config:
     channels_last: bool = True  # channels_last_3d memory format (+25-40 % on CPU here)
     threads: int = 0  # torch intra-op threads on CPU; 0 = torch default
     deterministic: bool = False
+    compile: bool = False  # torch.compile the backbone (meant for CUDA; first steps pay the compilation)
 
     # --- evaluation on frozen features (backbone in eval mode; BN stats from pretraining)
     eval_clips: int = 10  # uniform clips per video for retrieval / video-level linear (VCOP: 10)
@@ -86,24 +87,101 @@ class Config:
     linear_lr: float = 1e-2  # SEVERE linear eval: Adam lr 0.01
     linear_weight_decay: float = 1e-4
     pretext_eval_batches: int = 4  # held-out batches to measure pretext-task accuracy
+    # --- evaluations beyond linear / kNN / retrieval (vssl_bench/eval/, issue 6; SEVERE,
+    # Thoker et al. ECCV 2022). Switches and their parameters are NOT part of job_key():
+    # enabling one later runs only that evaluation on the finished job's checkpoint.
+    evaluations: tuple[str, ...] = ()  # any of EVALUATIONS; off by default (suites switch them on)
+    lowshot_shots: tuple = (1, 5, 10)  # labelled train videos per class (SEVERE's low-shot axis)
+    lowshot_draws: int = 5  # seeded class-balanced draws per shot count (mean and std reported)
+    finetune_steps: int = 100  # whole-network fine-tuning budget, same for every method
+    finetune_lr: float = 1e-3  # AdamW, warm-up + cosine (half the pretraining lr: starts from trained weights)
+    budget_fracs: tuple[float, ...] = (0.25, 0.5)  # weights snapshots at round(f * steps), evaluated after
+    shift_dataset: str = ""  # "" = the embedded pair (synthetic <-> synthetic-biased); e.g. hmdb51
+    shift_data_root: str | None = None  # data root of shift_dataset (None: the job's data_root)
+
+    def __post_init__(self) -> None:
+        """Normalise and check the evaluation switches (``--set evaluations=lowshot,temporal``,
+        a YAML list, or a tuple): unknown names are a :class:`ConfigError`."""
+        self.evaluations = tuple(_str_items(self.evaluations))
+        for name in self.evaluations:
+            if name not in EVALUATIONS:
+                raise choice_error("evaluation", name, EVALUATIONS)
+        self.budget_fracs = tuple(float(x) for x in _str_items(self.budget_fracs))
+        self.lowshot_shots = tuple(int(x) for x in _str_items(self.lowshot_shots))
+        if any(n < 1 for n in self.lowshot_shots) or self.lowshot_draws < 1:
+            raise ConfigError(f"lowshot_shots and lowshot_draws must be >= 1, got {list(self.lowshot_shots)}, "
+                              f"{self.lowshot_draws}")
+        if any(not 0 < f < 1 for f in self.budget_fracs):
+            raise ConfigError(f"budget_fracs must be in (0, 1), got {list(self.budget_fracs)}")
 
     # ------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["knn_ks"] = list(self.knn_ks)
+        for k in EVAL_ONLY_FIELDS:  # tuples -> lists (YAML-safe; JSON, hence job_key, is unchanged)
+            if isinstance(d[k], tuple):
+                d[k] = list(d[k])
         return d
 
     def job_key(self) -> str:
         """Stable hash of everything that changes the result (not device/threads/workers)."""
         d = self.to_dict()
         for k in ("device", "num_workers", "threads", "cache_decoded_mb", "data_root",
-                  "checkpoint_every"):
+                  "checkpoint_every", "compile", *EVAL_ONLY_FIELDS):
             d.pop(k, None)
         blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
     def job_name(self) -> str:
         return f"{self.method}__{self.dataset}__{self.backbone}__seed{self.seed}__{self.job_key()}"
+
+
+# Extra evaluations (vssl_bench/eval/); the prefix maps a suite's `evaluations:` block
+# (`lowshot: {shots: [1, 5]}`) onto Config fields (`lowshot_shots`).
+EVALUATIONS = ("lowshot", "temporal", "budgets", "finetune", "shift")
+EVALUATION_PREFIX = {"lowshot": "lowshot_", "temporal": "temporal_", "budgets": "budget_",
+                     "finetune": "finetune_", "shift": "shift_"}
+# Fields that choose or parametrise those evaluations, kept out of Config.job_key().
+EVAL_ONLY_FIELDS = ("evaluations", "lowshot_shots", "lowshot_draws", "finetune_steps", "finetune_lr",
+                    "budget_fracs", "shift_dataset", "shift_data_root")
+
+
+def _str_items(raw: Any) -> list:
+    """``"a, b"`` / ``["a", "b"]`` / ``("a",)`` -> list of items (``none`` / ``""`` -> [])."""
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        raw = raw.replace("[", "").replace("]", "")
+        if raw.strip().lower() in ("", "none", "null"):
+            return []
+        return [x.strip().strip("'\"") for x in raw.split(",") if x.strip()]
+    return list(raw)
+
+
+def evaluations_overrides(block: Any) -> dict[str, Any]:
+    """A suite's ``evaluations:`` block -> Config overrides. Either a list of names, or a
+    mapping ``name: true | false | {param: value}`` where ``param`` is the Config field
+    without its prefix (``lowshot: {shots: [1, 5], draws: 3}`` -> ``lowshot_shots``...)."""
+    if isinstance(block, (list, tuple, str)):
+        return {"evaluations": tuple(_str_items(block))}
+    if not isinstance(block, dict):
+        raise ConfigError(f"suite key 'evaluations' must be a list or a mapping, got {block!r}")
+    names, out = [], {}
+    fields_ = _field_types()
+    for name, val in block.items():
+        if name not in EVALUATIONS:
+            raise choice_error("evaluation", name, EVALUATIONS)
+        if val is False or val is None:
+            continue
+        names.append(name)
+        for param, v in (val if isinstance(val, dict) else {}).items():
+            key = EVALUATION_PREFIX[name] + str(param)
+            if key not in fields_:
+                valid = [f[len(EVALUATION_PREFIX[name]):] for f in fields_ if f.startswith(EVALUATION_PREFIX[name])]
+                raise ConfigError(f"unknown parameter {param!r} of evaluation {name!r}; valid: "
+                                  f"{', '.join(valid) or '(none)'}")
+            out[key] = v
+    return {"evaluations": tuple(names), **out}
 
 
 CONFIG_FIELDS: dict[str, Any] = {}
@@ -178,7 +256,8 @@ class Suite:
     seeds: list[int]
     base: Config
     method_params: dict[str, dict] = field(default_factory=dict)
-    evaluations: dict[str, Any] = field(default_factory=dict)  # switches for later evaluations
+    evaluations: dict[str, Any] = field(default_factory=dict)  # evaluation -> its params (also in base)
+    slurm: dict[str, Any] = field(default_factory=dict)  # `run --launcher slurm` defaults (launch.SLURM_DEFAULTS)
     description: str = ""
     path: str | None = None
 
@@ -194,7 +273,7 @@ class Suite:
 
 
 SUITE_KEYS = {"name", "description", "methods", "seeds", "dataset", "backbone", "config",
-              "method_params", "evaluations"}
+              "method_params", "evaluations", "slurm"}
 
 
 def suites_dir() -> Path:
@@ -227,6 +306,8 @@ def load_suite(name_or_path: str) -> Suite:
     base = Config()
     top = {k: raw[k] for k in ("dataset", "backbone") if k in raw}
     base = apply_overrides(base, {**top, **(raw.get("config") or {})})
+    if raw.get("evaluations") is not None:  # the suite-level switches (Config evaluation fields)
+        base = apply_overrides(base, evaluations_overrides(raw["evaluations"]))
     methods = raw.get("methods") or []
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
@@ -240,9 +321,25 @@ def load_suite(name_or_path: str) -> Suite:
         seeds=[int(s) for s in seeds],
         base=base,
         method_params={k: dict(v or {}) for k, v in (raw.get("method_params") or {}).items()},
-        evaluations=dict(raw.get("evaluations") or {}),
+        evaluations={n: {k[len(EVALUATION_PREFIX[n]):]: getattr(base, k) for k in EVAL_ONLY_FIELDS
+                         if k.startswith(EVALUATION_PREFIX[n])} for n in base.evaluations},
+        slurm=_slurm_mapping(raw.get("slurm"), p),
         path=str(p),
     )
+
+
+def _slurm_mapping(raw: Any, p: Path) -> dict:
+    """The suite's ``slurm:`` mapping (partition, time, gpus_per_job, cpus_per_job)."""
+    from vssl_bench.launch import SLURM_KEYS
+
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"'slurm' in suite {p.name} must be a mapping of {', '.join(SLURM_KEYS)}")
+    unknown = sorted(set(raw) - set(SLURM_KEYS))
+    if unknown:
+        raise choice_error(f"key in the slurm: mapping of suite {p.name}:", unknown[0], SLURM_KEYS)
+    return dict(raw)
 
 
 def parse_list(raw: str | None, what: str, cast=str) -> list | None:

@@ -5,8 +5,12 @@
   over seeds (Student t: honest with 3 seeds); one seed: no error bar.
 - ``pretext_vs_<metric>_<setting>.png``: pretext accuracy vs downstream metric, one
   labelled point per method, Spearman rho (with bootstrap CI) in the title.
-- ``lowshot_<setting>.png``: accuracy vs number of labels, only when the results table
-  has ``lowshot_<n>`` columns (skipped otherwise).
+- ``lowshot_<setting>.png``: accuracy vs labelled videos per class (linear and kNN
+  panels), only when the results table has ``lowshot_<n>_<probe>`` columns (or bare
+  ``lowshot_<n>``) for at least two shot counts (skipped otherwise).
+- ``budgets_<setting>.png``: accuracy vs pretraining steps per method (linear and kNN
+  panels) from the ``budget_<probe>_top1_at<p>`` columns and the final ``<probe>_top1``;
+  only when those columns hold numbers. ``random`` (flat by construction) is left out.
 
 Every function returns the paths it wrote; none raises on a partial table.
 """
@@ -132,35 +136,87 @@ def pretext_scatter(d: pd.DataFrame, setting: str, out_dir: Path, metric: str) -
     return [path]
 
 
-def lowshot_columns(df: pd.DataFrame) -> dict[int, str]:
-    """{labels per class or total: column} for columns named ``lowshot_<n>`` (any suffix)."""
+LOWSHOT_KINDS = ("linear", "knn", "")  # lowshot_<n>_linear / lowshot_<n>_knn (eval/lowshot.py); bare lowshot_<n>
+
+
+def lowshot_columns(df: pd.DataFrame, kind: str = "") -> dict[int, str]:
+    """{labelled videos per class: column} for the columns ``lowshot_<n>_<kind>`` (``kind``
+    "" = bare ``lowshot_<n>``) that hold at least one number; ``_std`` columns excluded."""
     out = {}
+    suffix = f"_{kind}" if kind else ""
     for c in df.columns:
-        m = re.fullmatch(r"lowshot_(\d+)(?:_.*)?", c)
+        m = re.fullmatch(rf"lowshot_(\d+){suffix}", c)
         if m and pd.to_numeric(df[c], errors="coerce").notna().any():
-            out.setdefault(int(m.group(1)), c)
+            out[int(m.group(1))] = c
     return dict(sorted(out.items()))
 
 
-def lowshot_curves(d: pd.DataFrame, setting: str, out_dir: Path) -> list[Path]:
-    cols = lowshot_columns(d)
-    if len(cols) < 2:
-        return []
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    fam = d.groupby("method")["family"].first().to_dict()
+def _method_lines(ax, d: pd.DataFrame, xs: list, cols: list[str], fam: dict) -> None:
+    """One line per method: mean over seeds of ``cols`` at ``xs``, labelled at its end."""
     for m, g in d.groupby("method"):
-        ys = [pd.to_numeric(g[c], errors="coerce").mean() for c in cols.values()]
-        ax.plot(list(cols), [100 * v for v in ys], marker="o", color=FAMILY_COLORS.get(fam[m], "k"), alpha=0.8)
+        ys = [pd.to_numeric(g[c], errors="coerce").mean() for c in cols]
+        ax.plot(xs, [100 * v for v in ys], marker="o", color=FAMILY_COLORS.get(fam[m], "k"), alpha=0.8)
         if np.isfinite(ys[-1]):
-            ax.annotate(m, (list(cols)[-1], 100 * ys[-1]), xytext=(4, 0), textcoords="offset points", fontsize=7)
-    ax.set_xscale("log")
-    ax.set_xlabel("labelled examples (log scale)")
+            ax.annotate(m, (xs[-1], 100 * ys[-1]), xytext=(4, 0), textcoords="offset points", fontsize=7)
     ax.set_ylabel("top-1, %")
-    ax.set_title(f"{setting}: accuracy vs labels (mean over seeds)", fontsize=10)
     ax.grid(alpha=0.3)
-    _family_legend(ax, fam.values())
-    fig.tight_layout()
+
+
+def lowshot_curves(d: pd.DataFrame, setting: str, out_dir: Path) -> list[Path]:
+    """Accuracy vs labelled videos per class, one panel per probe (linear, kNN), one line
+    per method (mean over seeds); needs at least two shot counts."""
+    panels = {k: c for k in LOWSHOT_KINDS if len(c := lowshot_columns(d, k)) >= 2}
+    if not panels:
+        return []
+    fam = d.groupby("method")["family"].first().to_dict()
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+    for ax, (kind, cols) in zip(axes[0], panels.items()):
+        _method_lines(ax, d, list(cols), list(cols.values()), fam)
+        ax.set_xscale("log")
+        ax.set_xticks(list(cols), [str(n) for n in cols])
+        ax.set_xlabel("labelled videos per class (log scale)" if kind else "labelled examples (log scale)")
+        ax.set_title(f"{kind or 'accuracy'} vs labels", fontsize=10)
+    _family_legend(axes[0][-1], fam.values(), fig)  # below the panels: never over a line's label
+    fig.suptitle(f"{setting}: low-shot, mean over seeds and draws", fontsize=11)
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
     path = Path(out_dir) / f"lowshot_{slug(setting)}.png"
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return [path]
+
+
+def budget_columns(df: pd.DataFrame, kind: str) -> dict[int, str]:
+    """{percent of the budget: column} for ``budget_<kind>_top1_at<p>`` (eval/budgets.py)
+    with at least one number, plus 100: the final ``<kind>_top1``."""
+    out = {}
+    for c in df.columns:
+        m = re.fullmatch(rf"budget_{kind}_top1_at(\d+)", c)
+        if m and pd.to_numeric(df[c], errors="coerce").notna().any():
+            out[int(m.group(1))] = c
+    if out and f"{kind}_top1" in df:
+        out[100] = f"{kind}_top1"
+    return dict(sorted(out.items()))
+
+
+def budget_curves(d: pd.DataFrame, setting: str, out_dir: Path) -> list[Path]:
+    """Accuracy vs pretraining steps, one panel per probe (linear, kNN), one line per
+    method (mean over seeds); x = percent of the budget x the setting's steps."""
+    panels = {k: c for k in ("linear", "knn") if len(c := budget_columns(d, k)) >= 2}
+    if not panels:
+        return []
+    fam = d.groupby("method")["family"].first().to_dict()
+    steps = pd.to_numeric(d["steps"], errors="coerce").max() if "steps" in d else math.nan
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+    for ax, (kind, cols) in zip(axes[0], panels.items()):
+        xs = [p * steps / 100 if np.isfinite(steps) and steps > 0 else p for p in cols]
+        _method_lines(ax, d[d["method"] != "random"] if (d["method"] != "random").any() else d, xs,
+                      list(cols.values()), fam)
+        ax.set_xlabel("pretraining steps" if np.isfinite(steps) and steps > 0 else "% of the budget")
+        ax.set_title(f"{kind} top-1 vs training steps", fontsize=10)
+    _family_legend(axes[0][-1], fam.values(), fig)  # below the panels: never over a line's label
+    fig.suptitle(f"{setting}: budget curves (snapshots of one run each), mean over seeds", fontsize=11)
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
+    path = Path(out_dir) / f"budgets_{slug(setting)}.png"
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return [path]
@@ -176,4 +232,5 @@ def write_figures(df: pd.DataFrame, out_dir: Path, metric: str = stats.DEFAULT_M
         paths += bars(d, setting, out_dir, metrics)
         paths += pretext_scatter(d, setting, out_dir, metric)
         paths += lowshot_curves(d, setting, out_dir)
+        paths += budget_curves(d, setting, out_dir)
     return paths

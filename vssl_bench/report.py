@@ -15,8 +15,21 @@ import pandas as pd
 
 from vssl_bench.utils import atomic_write_text
 
+# Columns of the evaluations beyond linear / kNN / retrieval (eval/extra.py) shown in the
+# leaderboard when the results hold them (full records: results.csv and metrics.json).
+EVAL_METRICS = ["lowshot_1_linear", "lowshot_10_linear", "temporal_pair_top1", "temporal_reverse_to_partner",
+                "finetune_top1", "shift_linear_top1"]
+EVAL_LEGEND = {
+    "lowshot_1_linear": "linear probe with 1 labelled video per class (mean over draws)",
+    "lowshot_10_linear": "linear probe with 10 labelled videos per class",
+    "temporal_pair_top1": "linear probe within time-reversal class pairs (chance 50)",
+    "temporal_reverse_to_partner": "reversed test clips that kNN puts in the partner class (chance 50)",
+    "finetune_top1": "whole network fine-tuned with labels, same recipe for all (random = from scratch)",
+    "shift_linear_top1": "frozen features probed on the shifted dataset (synthetic <-> synthetic-biased)",
+}
+EVAL_PREFIXES = ("lowshot_", "temporal_", "budget_", "finetune_", "shift_")
 METRICS = ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5", "retrieval_r10",
-           "retrieval_r20", "pretext_accuracy"]
+           "retrieval_r20", *EVAL_METRICS, "pretext_accuracy"]  # pretext_accuracy last (cli.py relies on it)
 FAMILY_ORDER = {"reference": 0, "pretext": 1, "generative": 2, "contrastive": 3}
 NUMERIC = METRICS + ["seed", "steps", "pretrain_seconds", "clips_per_second", "eval_seconds", "clips_seen",
                      "decode_skipped"]
@@ -29,7 +42,7 @@ def load_results(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"no results table at {path}; run `vssl-bench run` first")
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    for c in NUMERIC:
+    for c in NUMERIC + [c for c in df.columns if c.startswith(EVAL_PREFIXES) and c != "shift_dataset"]:
         if c in df:
             df[c] = pd.to_numeric(df[c], errors="coerce")
     if "uses_time" in df:
@@ -94,7 +107,7 @@ def display_frame(summary: Summary, metrics: list[str]) -> pd.DataFrame:
     out = pd.DataFrame({"dataset": t["dataset"], "family": t["family"], "method": t["method"],
                         "time": t["uses_time"].map({True: "yes", False: "no"}), "n": t["n"]})
     for m in metrics:
-        if m in t:
+        if m in t and (m not in EVAL_METRICS or t[m].notna().any()):  # an evaluation never run: no column
             out[m] = [fmt_cell(a, b) for a, b in zip(t[m], t[m + "_std"])]
     out["steps"] = t["steps"]
     out["s/job"] = t["pretrain_seconds"].round(0)
@@ -108,6 +121,10 @@ def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = ""
         lines += [f"Produced by: `{command}`", ""]
     lines += ["Top-1 accuracy / recall in %, mean ± std over seeds (n = seeds). `time`: the method's task "
               "uses temporal order. Backbone, data and optimiser-step budget are identical within a dataset.", ""]
+    legend = [f"`{m}`: {EVAL_LEGEND[m]}" for m in EVAL_METRICS if m in d.columns]
+    if legend:
+        lines += ["Further evaluations (`vssl_bench/eval/`; parameters in each job's metrics.json): "
+                  + "; ".join(legend) + ".", ""]
     cols = list(d.columns)
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join("---" for _ in cols) + "|")
@@ -145,7 +162,7 @@ def write_report(df: pd.DataFrame, summary: Summary, out_dir: Path, metrics: lis
     fig_dir = out_dir / "figures"
     if fig_dir.is_dir():  # figures of settings that no longer exist must not linger
         for old in fig_dir.glob("*.png"):
-            if old.name.startswith(("bars_", "pretext_vs_", "lowshot_")):
+            if old.name.startswith(("bars_", "pretext_vs_", "lowshot_", "budgets_")):
                 old.unlink()
     figures = plots.write_figures(df, fig_dir, metric)
     display = display_frame(summary, metrics) if not summary.table.empty else None

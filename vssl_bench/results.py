@@ -24,6 +24,19 @@ COLUMNS = [
     "retrieval_r20", "pretext_accuracy", "pretext_loss_heldout", "eval_seconds", "decode_skipped",
     "failure_reason", "commit", "device", "torch", "finished_at", "config_key",
 ]
+# Columns of the evaluations beyond linear / kNN / retrieval (vssl_bench/eval/extra.py), at
+# their default parameters; other shot counts / fractions are appended as extra columns.
+# Empty where an evaluation was not run; the full record is in metrics.json "evaluations".
+EVAL_COLUMNS = [
+    *(f"lowshot_{n}_{k}{s}" for n in (1, 5, 10) for k in ("linear", "knn") for s in ("", "_std")),
+    "temporal_pair_top1", "temporal_pair_chance", "temporal_reverse_cosine", "temporal_reverse_to_partner",
+    "temporal_forward_knn",
+    *(f"budget_{k}_top1_at{p}" for p in (25, 50) for k in ("linear", "knn")),
+    "finetune_top1", "finetune_video_top1", "finetune_train_seconds",
+    "shift_dataset", "shift_linear_top1", "shift_knn_top1",
+    "lowshot_seconds", "temporal_seconds", "budgets_seconds", "finetune_seconds", "shift_seconds",
+]
+COLUMNS = COLUMNS + EVAL_COLUMNS
 
 
 def results_path(out: Path) -> Path:
@@ -43,7 +56,7 @@ def upsert_row(path: Path, row: dict) -> None:
     path = Path(path)
     with file_lock(path.with_name(path.name + ".lock")):
         rows = [r for r in read_rows(path) if r.get("job_id") != row["job_id"]]
-        rows.append({k: _fmt(row.get(k)) for k in COLUMNS})
+        rows.append({k: _fmt(row.get(k)) for k in dict.fromkeys([*COLUMNS, *row])})  # + non-default eval columns
         extra = sorted({k for r in rows for k in r} - set(COLUMNS))
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=COLUMNS + extra, extrasaction="ignore")
@@ -74,7 +87,10 @@ def read_metrics(run_dir: Path) -> dict | None:
 
 
 def row_from_metrics(m: dict) -> dict:
+    from vssl_bench.eval.extra import result_columns
+
     row = {k: m.get(k) for k in COLUMNS}
+    row.update(result_columns(m.get("evaluations")))
     prov = m.get("provenance", {})
     row["commit"] = prov.get("commit")
     row["device"] = prov.get("device")

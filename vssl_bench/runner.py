@@ -13,7 +13,10 @@ One job = pretrain (resumable) -> held-out pretext accuracy -> frozen-feature ev
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import time
 import traceback
 from dataclasses import dataclass
@@ -22,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from vssl_bench.config import Config, save_config
+from vssl_bench import distributed
+from vssl_bench.config import Config, ConfigError, save_config
 from vssl_bench.data.datasets import build_dataset
 from vssl_bench.methods import get_method
 from vssl_bench.methods.base import params_from_dict
@@ -60,59 +64,95 @@ def provenance(cfg: Config, device: torch.device) -> dict:
 
 
 def run_job(cfg: Config, out: Path, progress=None, retry_failed: bool = False) -> JobOutcome:
+    """Run one job, or skip it. Under torchrun every rank calls this (docs/scaling.md):
+    rank 0 alone takes the lock and decides skip / run, every rank follows its decision,
+    trains its shard, and gets rank 0's outcome (rank 0 alone evaluates and writes)."""
+    distributed.init_from_env(cfg.device)  # no-op outside torchrun
+    distributed.shard_batch_size(cfg.batch_size)  # a launch mistake (ConfigError), not a failed job
     name = cfg.job_name()
     run_dir = Path(out) / "runs" / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    with file_lock(run_dir / ".lock", blocking=False) as got:
-        if not got:
-            return JobOutcome(name, "locked", reason="another process is running this job")
-        prev = read_metrics(run_dir)
-        if prev is not None and prev.get("status") == "done":
-            upsert_row(results_path(out), row_from_metrics(prev))
-            return JobOutcome(name, "skipped-done", prev)
-        if prev is not None and prev.get("status") == "failed" and not retry_failed:
-            upsert_row(results_path(out), row_from_metrics(prev))
-            return JobOutcome(name, "skipped-failed", prev, prev.get("failure_reason", ""))
-        return _run_locked(cfg, run_dir, out, progress)
+    main = distributed.is_main()
+    with file_lock(run_dir / ".lock", blocking=False) if main else contextlib.nullcontext(True) as got:
+        early = _skip_outcome(got, run_dir, out, name, retry_failed, cfg, progress) if main else None
+        early = distributed.broadcast_object(early)  # identity in one process
+        if early is not None:
+            return early
+        return distributed.broadcast_object(_run_locked(cfg, run_dir, out, progress if main else None))
+
+
+def _skip_outcome(got: bool, run_dir: Path, out: Path, name: str, retry_failed: bool, cfg: Config | None = None,
+                  progress=None) -> JobOutcome | None:
+    """Why this job does not run now (locked, done, failed earlier), or None: run it.
+    A done job still gets the evaluations switched on since it finished (or whose
+    parameters changed), on its saved checkpoint, without retraining (eval/extra.py)."""
+    if not got:
+        return JobOutcome(name, "locked", reason="another process is running this job")
+    prev = read_metrics(run_dir)
+    if prev is not None and prev.get("status") == "done":
+        from vssl_bench.eval.extra import evaluate_finished_job, pending_evaluations
+
+        todo = pending_evaluations(cfg, prev, retry_failed) if cfg is not None else []
+        if todo:
+            prev = evaluate_finished_job(cfg, run_dir, prev, todo, progress)
+        upsert_row(results_path(out), row_from_metrics(prev))
+        return JobOutcome(name, "done" if todo else "skipped-done", prev)
+    if prev is not None and prev.get("status") == "failed" and not retry_failed:
+        upsert_row(results_path(out), row_from_metrics(prev))
+        return JobOutcome(name, "skipped-failed", prev, prev.get("failure_reason", ""))
+    return None
 
 
 def _run_locked(cfg: Config, run_dir: Path, out: Path, progress) -> JobOutcome:
+    from vssl_bench.eval.extra import run_evaluations
     from vssl_bench.eval.features import evaluate_checkpoint
-    from vssl_bench.train import heldout_pretext, pretrain
+    from vssl_bench.train import NonFiniteLoss, TooManyDecodeFailures, heldout_pretext, pretrain
 
     name = cfg.job_name()
     device = resolve_device(cfg.device)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    save_config(cfg, run_dir / "config.yaml")
+    if distributed.is_main():
+        save_config(cfg, run_dir / "config.yaml")
     cls = get_method(cfg.method)
     base = {"job_id": name, "method": cfg.method, "family": cls.family, "uses_time": cls.uses_time,
             "backbone": cfg.backbone, "dataset": cfg.dataset, "seed": cfg.seed, "batch_size": cfg.batch_size,
             "config_key": cfg.job_key(), "provenance": provenance(cfg, device)}
     state = None
     try:
-        train, test = build_dataset(cfg)
+        with distributed.main_first():  # rank 0 generates / checks the data, then the others read it
+            train, test = build_dataset(cfg)
         method = build_method(cfg, len(train.classes), device)
         state = pretrain(method, train, cfg, run_dir, device, progress)
+        if not distributed.is_main():
+            return None  # rank 0 evaluates alone; run_job hands its outcome to this rank
         pre = heldout_pretext(method, test, cfg, device)
         _save_picture(method, test, cfg, run_dir)
-        ev = evaluate_checkpoint(method, train, test, cfg, device, cache_path=run_dir / f"features_step{state.step}.pt")
+        kill_point("eval")  # test hook: dies after training, before the frozen-feature evaluation
+        banks: dict = {}  # the main evaluation's features, reused by lowshot / temporal
+        ev = evaluate_checkpoint(method, train, test, cfg, device, cache_path=run_dir / f"features_step{state.step}.pt",
+                                 banks_out=banks)
+        evs = run_evaluations(method, train, test, cfg, device, run_dir, banks=banks, final=ev, progress=progress)
     except KeyboardInterrupt:
         raise
     except Exception as e:  # recorded, and the matrix carries on
         reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        (run_dir / "error.log").write_text(traceback.format_exc())
         m = {**base, "status": "failed", "failure_reason": reason, "finished_at": _now(),
              "steps": state.step if state else None}
-        atomic_write_json(run_dir / "metrics.json", m)
-        upsert_row(results_path(out), row_from_metrics(m))
+        if distributed.is_main():
+            (run_dir / "error.log").write_text(traceback.format_exc())
+            atomic_write_json(run_dir / "metrics.json", m)
+            upsert_row(results_path(out), row_from_metrics(m))
+        if distributed.world_size() > 1 and not isinstance(e, (NonFiniteLoss, TooManyDecodeFailures, ConfigError)):
+            raise  # only this rank knows (the others wait in a collective): torchrun stops them all
         return JobOutcome(name, "failed", m, reason)
     secs = state.seconds
     m = {**base, "status": "done", "steps": state.step, "clips_seen": state.clips_seen,
          "pretrain_seconds": secs, "clips_per_second": state.clips_seen / secs if secs else None,
          "data_wait_share": state.data_seconds / secs if secs else None, "decode_skipped": state.skipped,
-         "resumed": state.resumed, **pre, **ev, "finished_at": _now()}
+         "resumed": state.resumed, **pre, **ev, "evaluations": evs, "finished_at": _now()}
     atomic_write_json(run_dir / "metrics.json", m)
+    kill_point("results")  # test hook: dies between metrics.json and the results.csv row
     upsert_row(results_path(out), row_from_metrics(m))
     for f in run_dir.glob("features_step*.pt"):  # features are only a cache for a resumed evaluation
         f.unlink(missing_ok=True)
@@ -151,7 +191,13 @@ def job_status(cfg: Config, out: Path) -> str:
 
 
 def run_matrix(jobs: list[Config], out: Path, progress=None, retry_failed: bool = False,
-               on_done=None) -> list[JobOutcome]:
+               on_done=None, n_jobs: int = 1) -> list[JobOutcome]:
+    """Every job of the matrix, in order; ``n_jobs > 1``: that many at a time, each in its
+    own process (:func:`vssl_bench.launch.run_parallel`). ``on_done(outcome, seconds)``."""
+    if n_jobs > 1:
+        from vssl_bench.launch import run_parallel
+
+        return run_parallel(jobs, out, n_jobs, retry_failed, on_done, progress)
     outcomes = []
     for cfg in jobs:
         t0 = time.perf_counter()
@@ -160,3 +206,22 @@ def run_matrix(jobs: list[Config], out: Path, progress=None, retry_failed: bool 
             on_done(o, time.perf_counter() - t0)
         outcomes.append(o)
     return outcomes
+
+
+KILL_ENV = "VSSL_BENCH_KILL_AT"
+
+
+def kill_point(stage: str, step: int | None = None) -> None:
+    """Fault-injection hook for the tests: ``SIGKILL`` this process at a named point.
+
+    ``VSSL_BENCH_KILL_AT`` = ``train:K`` (after optimiser step K and its checkpoint, if any),
+    ``eval`` (trained, before the frozen-feature evaluation) or ``results`` (``metrics.json``
+    written, ``results.csv`` row not yet). Unset (always, outside tests/test_fault_tolerance.py):
+    nothing happens. ``kill -9`` cannot be caught, so this is exactly a crash at that line.
+    """
+    want = os.environ.get(KILL_ENV)
+    if not want:
+        return
+    name, _, at = want.partition(":")
+    if name == stage and (not at or step == int(at)):
+        os.kill(os.getpid(), signal.SIGKILL)

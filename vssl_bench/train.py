@@ -4,7 +4,10 @@
   prototype, CALIBRATION.md), gradient-norm clipping;
 - a budget in **optimiser steps** (x batch size = clips seen), identical for every method
   of a suite; never in seconds (throughput varies +-10 % run to run);
-- bf16 autocast on CUDA, channels-last-3d;
+- bf16 autocast on CUDA, channels-last-3d, cudnn autotuning (off when ``deterministic``),
+  optional ``torch.compile`` (``compile``), persistent workers when ``num_workers > 0``;
+- under torchrun, DDP over a sharded global batch with global BatchNorm; only rank 0
+  writes (``vssl_bench.distributed``, docs/scaling.md);
 - a checkpoint every ``checkpoint_every`` steps and at the end, written atomically, with
   the optimiser, schedule, RNG state and the position inside the epoch, so a killed job
   resumes exactly where it stopped (the data order is a pure function of seed and epoch);
@@ -26,9 +29,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from vssl_bench import distributed
 from vssl_bench.config import Config
 from vssl_bench.data.datasets import PretrainDataset, VideoList, worker_init
+from vssl_bench.eval.budgets import maybe_save_snapshot
 from vssl_bench.methods.base import Method
+from vssl_bench.runner import kill_point
 from vssl_bench.utils import atomic_torch_save, atomic_write_text
 
 
@@ -51,18 +57,25 @@ class Prefetcher:
 
     _END = object()
 
-    def __init__(self, loader, depth: int = 2):
+    def __init__(self, loader, depth: int = 2, prepare=None):
         import queue
         import threading
 
         self.q: "queue.Queue" = queue.Queue(maxsize=depth)
+        self.prepare = prepare  # e.g. the channels-last conversion, done here rather than in the step
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(loader,), daemon=True)
         self.thread.start()
 
     def _run(self, loader) -> None:
+        # One intra-op thread here (OpenMP's thread count is per calling thread): with the
+        # default, a batch-sized op in this thread (collate, a large crop) opens a second
+        # OpenMP team next to the training step's and the two oversubscribe the cores.
+        torch.set_num_threads(1)
         try:
             for batch in loader:
+                if self.prepare is not None:
+                    batch = self.prepare(batch)
                 while not self.stop.is_set():
                     try:
                         self.q.put(batch, timeout=0.1)
@@ -94,17 +107,54 @@ class Prefetcher:
 
 
 class EpochSampler(Sampler):
-    """Permutation of ``range(n)`` seeded by (seed, epoch), starting at ``start`` (resume)."""
+    """Permutation of ``range(n)`` seeded by (seed, epoch), starting at ``start`` (resume).
 
-    def __init__(self, n: int, seed: int, epoch: int, start: int = 0):
+    Data-parallel (``world > 1``): global batch i is ``perm[start + i*B : start + (i+1)*B]``
+    (``B = batch_size``, the global batch) and rank r yields its contiguous slice
+    ``[r*B/world, (r+1)*B/world)`` of each, full global batches only; so N ranks together
+    see exactly the samples (and views, seeded per sample) of the 1-process run.
+    ``with_epoch`` yields ``(epoch, index)`` pairs for :class:`EpochItems` (persistent workers).
+    """
+
+    def __init__(self, n: int, seed: int, epoch: int, start: int = 0, batch_size: int = 0, rank: int = 0,
+                 world: int = 1, with_epoch: bool = False):
         self.n, self.seed, self.epoch, self.start = n, seed, epoch, start
+        self.batch_size, self.rank, self.world, self.with_epoch = batch_size, rank, world, with_epoch
+
+    def _indices(self) -> list[int]:
+        perm = np.random.default_rng((self.seed, self.epoch, 7)).permutation(self.n)
+        if self.world == 1:
+            return perm[self.start:].tolist()
+        b = self.batch_size // self.world  # per-rank batch
+        n_batches = (self.n - self.start) // self.batch_size
+        glob = perm[self.start:self.start + n_batches * self.batch_size].reshape(n_batches, self.batch_size)
+        return glob[:, self.rank * b:(self.rank + 1) * b].reshape(-1).tolist()  # (n_batches * b,)
 
     def __iter__(self):
-        perm = np.random.default_rng((self.seed, self.epoch, 7)).permutation(self.n)
-        return iter(perm[self.start:].tolist())
+        idx = self._indices()
+        return iter([(self.epoch, i) for i in idx] if self.with_epoch else idx)
 
     def __len__(self) -> int:
-        return self.n - self.start
+        if self.world == 1:
+            return self.n - self.start
+        return (self.n - self.start) // self.batch_size * (self.batch_size // self.world)
+
+
+class EpochItems(torch.utils.data.Dataset):
+    """``(epoch, index) -> dataset[index]`` at that epoch. Persistent DataLoader workers
+    keep their own copy of the dataset (and its decoded-video cache) across epochs, so a
+    ``set_epoch`` in the main process never reaches them: the epoch travels with the index."""
+
+    def __init__(self, ds: PretrainDataset):
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, item: tuple[int, int]) -> dict:
+        epoch, index = item
+        self.ds.set_epoch(epoch)
+        return self.ds[index]
 
 
 def total_steps(cfg: Config, n_train: int) -> int:
@@ -135,12 +185,21 @@ def to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
 
 def make_loader(videos: VideoList, method_cls: type[Method], p, cfg: Config, seed: int, epoch: int,
                 start: int, device: torch.device) -> DataLoader:
+    """The rank's share of the epoch (per-rank batch ``batch_size // world``, see
+    :class:`EpochSampler`). With workers they persist across epochs (the loader is built
+    once and re-pointed with :func:`set_loader_epoch`), keeping their decoded-video cache."""
     ds = PretrainDataset(videos, partial(method_cls.views, p=p, cfg=cfg), cfg, seed)
     ds.set_epoch(epoch)
-    return DataLoader(ds, batch_size=cfg.batch_size, sampler=EpochSampler(len(ds), seed, epoch, start),
-                      num_workers=cfg.num_workers, drop_last=True, worker_init_fn=worker_init,
-                      pin_memory=device.type == "cuda",
-                      persistent_workers=False)
+    world, workers = distributed.world_size(), cfg.num_workers > 0
+    sampler = EpochSampler(len(ds), seed, epoch, start, cfg.batch_size, distributed.rank(), world, with_epoch=workers)
+    return DataLoader(EpochItems(ds) if workers else ds, batch_size=distributed.shard_batch_size(cfg.batch_size),
+                      sampler=sampler, num_workers=cfg.num_workers, drop_last=True, worker_init_fn=worker_init,
+                      pin_memory=device.type == "cuda", persistent_workers=workers)
+
+
+def set_loader_epoch(loader: DataLoader, epoch: int, start: int) -> None:
+    """Point a (persistent-worker) loader of :func:`make_loader` at another epoch / start."""
+    loader.sampler.epoch, loader.sampler.start = epoch, start
 
 
 def autocast(device: torch.device, cfg: Config):
@@ -183,6 +242,13 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, devic
         return state
     if len(train) < cfg.batch_size:
         raise ValueError(f"batch_size {cfg.batch_size} is larger than the training set ({len(train)} videos)")
+    distributed.shard_batch_size(cfg.batch_size)  # ConfigError if the global batch does not split evenly
+    if distributed.world_size() > 1:  # global-batch BN statistics (SimCLR's global BN; docs/scaling.md)
+        distributed.convert_sync_batchnorm(method, device)
+    if device.type == "cuda":  # autotuned conv algorithms: fast, not bit-reproducible
+        torch.backends.cudnn.benchmark = not cfg.deterministic
+    if cfg.compile:  # in place: parameter names (checkpoints) unchanged
+        method.backbone.compile()
     opt = build_optimizer(method, cfg)
     ckpt_path = run_dir / "checkpoint.pt"
     if ckpt_path.exists():
@@ -193,31 +259,44 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, devic
         state = TrainState(**ck["state"])
         state.resumed += 1
     batches_per_epoch = len(train) // cfg.batch_size
+    forward = distributed.data_parallel(method, device) if distributed.world_size() > 1 else method.loss
     method.train()
     task = progress.add_task(f"{cfg.method} seed {cfg.seed}", total=n_steps, completed=state.step,
                              info="") if progress is not None else None
     max_skips = cfg.max_decode_failures * max(1, n_steps * cfg.batch_size)
+    loader = None
     while state.step < n_steps:
-        loader = make_loader(train, type(method), method.p, cfg, cfg.seed, state.epoch,
-                             state.batch_in_epoch * cfg.batch_size, device)
-        batches = Prefetcher(loader) if cfg.num_workers == 0 else loader
+        if loader is None or cfg.num_workers == 0:
+            loader = make_loader(train, type(method), method.p, cfg, cfg.seed, state.epoch,
+                                 state.batch_in_epoch * cfg.batch_size, device)
+        else:  # persistent workers: same loader, next epoch
+            set_loader_epoch(loader, state.epoch, state.batch_in_epoch * cfg.batch_size)
+        # On CPU the thread also converts the batch to channels-last (then a no-op in the step).
+        prepare = partial(to_device, device=device, channels_last=cfg.channels_last) if device.type == "cpu" else None
+        batches = Prefetcher(loader, prepare=prepare) if cfg.num_workers == 0 else loader
         t_last = time.perf_counter()
         try:
             epoch_done = _train_epoch(batches, method, opt, state, cfg, n_steps, device, ckpt_path, progress,
-                                      task, max_skips, t_last)
+                                      task, max_skips, t_last, forward=forward)
         finally:
             if isinstance(batches, Prefetcher):
                 batches.close()
         if epoch_done or state.batch_in_epoch >= batches_per_epoch:
             state.epoch += 1
             state.batch_in_epoch = 0
-    write_curve(run_dir / "curve.csv", state.curve)
+    if distributed.is_main():
+        write_curve(run_dir / "curve.csv", state.curve)
     return state
 
 
 def _train_epoch(batches, method, opt, state: TrainState, cfg: Config, n_steps: int, device, ckpt_path: Path,
-                 progress, task, max_skips: float, t_last: float) -> bool:
-    """One pass over ``batches`` (or until the budget is spent); True if the epoch ended."""
+                 progress, task, max_skips: float, t_last: float, forward=None) -> bool:
+    """One pass over ``batches`` (or until the budget is spent); True if the epoch ended.
+
+    ``forward(batch) -> dict`` is ``method.loss`` (default) or its DDP wrapper. What is
+    logged (loss, extras, skipped videos, clips) is the agreed value over every rank.
+    """
+    world = distributed.world_size()
     for batch in batches:
         t_data = time.perf_counter()
         state.data_seconds += t_data - t_last
@@ -226,10 +305,11 @@ def _train_epoch(batches, method, opt, state: TrainState, cfg: Config, n_steps: 
             g["lr"] = lr
         batch = to_device(batch, device, cfg.channels_last)
         with autocast(device, cfg):
-            out = method.loss(batch)
+            out = (forward or method.loss)(batch)
         loss = out["loss"]
-        if not torch.isfinite(loss.detach()).item():
-            raise NonFiniteLoss(f"non-finite loss {loss.item()} at step {state.step}")
+        logged, n_skipped = distributed.step_stats(out, batch["skipped"])  # rank means; detached `out` in one process
+        if not torch.isfinite(logged["loss"]).item():
+            raise NonFiniteLoss(f"non-finite loss {logged['loss'].item()} at step {state.step}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
@@ -237,21 +317,24 @@ def _train_epoch(batches, method, opt, state: TrainState, cfg: Config, n_steps: 
         opt.step()
         state.step += 1
         state.batch_in_epoch += 1
-        state.clips_seen += int(batch["label"].shape[0])
-        state.skipped += int(batch["skipped"].sum())
+        state.clips_seen += int(batch["label"].shape[0]) * world  # global batch
+        state.skipped += n_skipped
         if state.skipped > max_skips:
             raise TooManyDecodeFailures(f"{state.skipped} unreadable videos skipped (limit {int(max_skips)})")
         t_now = time.perf_counter()
         state.seconds += t_now - t_last
-        extras = {k: round(float(v.detach()), 5) for k, v in out.items() if k != "loss"}
-        cps = batch["label"].shape[0] / max(t_now - t_last, 1e-9)
-        state.curve.append([state.step, state.epoch, round(float(loss.detach()), 6), round(lr, 8),
+        extras = {k: round(float(v), 5) for k, v in logged.items() if k != "loss"}
+        cps = batch["label"].shape[0] * world / max(t_now - t_last, 1e-9)
+        state.curve.append([state.step, state.epoch, round(float(logged["loss"]), 6), round(lr, 8),
                             round(cps, 2), extras])
         if task is not None:
             progress.update(task, completed=state.step,
-                            info=f"loss {float(loss.detach()):.4f}  {state.clips_seen / max(state.seconds, 1e-9):.0f} clips/s")
-        if state.step % cfg.checkpoint_every == 0 or state.step == n_steps:
+                            info=f"loss {float(logged['loss']):.4f}  {state.clips_seen / max(state.seconds, 1e-9):.0f} clips/s")
+        if distributed.is_main() and (state.step % cfg.checkpoint_every == 0 or state.step == n_steps):
             save_checkpoint(ckpt_path, method, opt, state, cfg)
+        if distributed.is_main():  # `budgets` evaluation: weights-only snapshots at round(f * n_steps)
+            maybe_save_snapshot(method, cfg, state.step, n_steps, ckpt_path.parent)
+        kill_point("train", state.step)  # test hook: VSSL_BENCH_KILL_AT=train:K dies here after step K
         t_last = time.perf_counter()
         if state.step >= n_steps:
             return False

@@ -73,6 +73,56 @@ def extract_features(embed, videos: VideoList, cfg: Config, device: torch.device
     return FeatureBank(torch.cat(feats), torch.cat(labels).long(), centre=k // 2 if k % 2 else k, failed=failed)
 
 
+class CentreClipDataset(torch.utils.data.Dataset):
+    """The centre clip of every video (``samplers.center_clip``, centre crop), optionally
+    played backwards (``reverse=True``: frame order flipped, for the temporal evaluation).
+    Unreadable videos give ``ok=False`` and are dropped, as in ``EvalDataset``."""
+
+    def __init__(self, videos: VideoList, cfg: Config, reverse: bool = False):
+        self.videos, self.cfg, self.reverse = videos, cfg, reverse
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, index: int) -> dict:
+        from vssl_bench.data.video import VideoDecodeError
+
+        label = self.videos.entries[index].label
+        try:
+            clip = _centre_clips(self.videos, torch.tensor([index]), self.cfg)[0]  # (C, T, H, W)
+        except VideoDecodeError:
+            shape = (3, self.cfg.clip_len, self.cfg.size, self.cfg.size)
+            return {"index": index, "label": label, "ok": False, "clips": torch.zeros((1, *shape))}
+        if self.reverse:
+            clip = clip.flip(1)  # (C, T, H, W), time reversed
+        return {"index": index, "label": label, "ok": True, "clips": clip[None].contiguous()}  # (1, C, T, H, W)
+
+
+@torch.no_grad()
+def extract_centre_features(embed, videos: VideoList, cfg: Config, device: torch.device, reverse: bool = False,
+                            batch_videos: int = 32) -> FeatureBank:
+    """Features of the centre clip of every video only (K = 1): the cheap path used by the
+    budget, temporal and shift evaluations. ``embed`` must be frozen (caller: ``eval()``)."""
+    loader = DataLoader(CentreClipDataset(videos, cfg, reverse), batch_size=batch_videos, shuffle=False,
+                        num_workers=cfg.num_workers, worker_init_fn=worker_init, pin_memory=device.type == "cuda")
+    feats, labels, failed = [], [], 0
+    for batch in loader:
+        ok = batch["ok"]
+        failed += int((~ok).sum())
+        if not ok.any():
+            continue
+        x = batch["clips"][ok][:, 0].to(device, non_blocking=True)  # (b, C, T, H, W)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.amp):
+            f = embed(x)
+        feats.append(f.float().cpu()[:, None])  # (b, 1, D)
+        labels.append(batch["label"][ok])
+    if not feats:
+        raise RuntimeError(f"no readable video in {videos.name or 'split'} ({len(videos)} listed)")
+    return FeatureBank(torch.cat(feats), torch.cat(labels).long(), centre=0, failed=failed)
+
+
 def _centre_clips(videos: VideoList, indices: torch.Tensor, cfg: Config) -> torch.Tensor:
     from vssl_bench.data import samplers, transforms
     from vssl_bench.data.datasets import VideoSource
@@ -112,8 +162,10 @@ def evaluate_banks(train: FeatureBank, test: FeatureBank, cfg: Config, num_class
 
 
 def evaluate_checkpoint(method, train: VideoList, test: VideoList, cfg: Config, device: torch.device,
-                        cache_path: Path | None = None) -> dict:
-    """Features (cached at ``cache_path``) + all frozen-feature protocols for one model."""
+                        cache_path: Path | None = None, banks_out: dict | None = None) -> dict:
+    """Features (cached at ``cache_path``) + all frozen-feature protocols for one model.
+    ``banks_out``, if given, receives the ``{"train", "test"}`` :class:`FeatureBank` s (the
+    low-shot and temporal evaluations reuse them)."""
     t0 = time.perf_counter()
     method.eval()
     banks = None
@@ -129,6 +181,8 @@ def evaluate_checkpoint(method, train: VideoList, test: VideoList, cfg: Config, 
             from vssl_bench.utils import atomic_torch_save
 
             atomic_torch_save(banks, cache_path)
+    if banks_out is not None:
+        banks_out.update(banks)
     t1 = time.perf_counter()
     metrics = evaluate_banks(banks["train"], banks["test"], cfg, num_classes=len(train.classes))
     metrics["feature_seconds"] = t1 - t0

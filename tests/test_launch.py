@@ -1,0 +1,195 @@
+"""Matrix execution: ``run --jobs N`` (spawned worker processes, cores and GPUs shared out)
+and ``run --launcher slurm`` (submitit; here its local executor, which runs each submitted
+job as a detached process on this machine exactly as SLURM would run it on a node).
+
+Slot planning and the option handling are checked on hand-built cases; the two launchers
+run the smoke suite's tiny jobs for real.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_cli import _cmd, _env, _rows
+
+from vssl_bench.config import ConfigError, load_suite
+from vssl_bench.launch import (CLUSTER_ENV, SLURM_DEFAULTS, Slot, cpu_cores, plan_slots, slurm_options,
+                               visible_gpus)
+
+FAST = ["--set", "eval_clips=1"]  # threads left unset: --jobs decides them
+
+
+def _run(args: list[str], kill_at: str | None = None, cluster: str | None = None, timeout: float = 120):
+    import subprocess
+
+    env = _env()
+    for k, v in (("VSSL_BENCH_KILL_AT", kill_at), (CLUSTER_ENV, cluster)):
+        env.pop(k, None)
+        if v:
+            env[k] = v
+    return subprocess.run(_cmd(*args), capture_output=True, text=True, timeout=timeout, env=env)
+
+
+# ------------------------------------------------------------------------ slot planning
+def test_plan_slots_known_answers() -> None:
+    assert plan_slots(2, 16, []) == [Slot(8, None), Slot(8, None)]
+    assert plan_slots(3, 2, ["0", "1"]) == [Slot(1, "0"), Slot(1, "1"), Slot(1, "0")]  # round robin, >= 1 thread
+    assert plan_slots(4, 18, ["2", "5"]) == [Slot(4, "2"), Slot(4, "5"), Slot(4, "2"), Slot(4, "5")]
+    assert plan_slots(1, 8, ["GPU-a1"]) == [Slot(8, "GPU-a1")]
+    with pytest.raises(ConfigError, match="--jobs"):
+        plan_slots(0, 8, [])
+
+
+def test_visible_gpus(monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3, 1")
+    assert visible_gpus("auto") == ["3", "1"] and visible_gpus("cuda") == ["3", "1"]
+    assert visible_gpus("cpu") == [] and visible_gpus("cuda:1") == []  # an explicit device is not re-pinned
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus("auto") == []
+
+
+# ------------------------------------------------------------------------ SLURM options
+def test_slurm_options_suite_then_command_line(tmp_path) -> None:
+    p = tmp_path / "gpu.yaml"
+    p.write_text("name: gpu\nmethods: [sort]\nslurm:\n  partition: gpu\n  time: 30\n  gpus_per_job: 2\n")
+    s = load_suite(str(p))
+    assert s.slurm == {"partition": "gpu", "time": 30, "gpus_per_job": 2}
+    assert slurm_options(s.slurm) == {"partition": "gpu", "time": 30, "gpus_per_job": 2, "cpus_per_job": 8}
+    assert slurm_options(s.slurm, partition="big", time=None, gpus_per_job=0, cpus_per_job=None) == {
+        "partition": "big", "time": 30, "gpus_per_job": 0, "cpus_per_job": 8}
+    assert slurm_options({}) == SLURM_DEFAULTS
+    with pytest.raises(ConfigError, match="time must be >= 1"):
+        slurm_options({}, time=0)
+    with pytest.raises(ConfigError, match="cpus_per_job must be an integer"):
+        slurm_options({"cpus_per_job": "many"})
+
+
+def test_suite_slurm_mapping_unknown_key(tmp_path) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text("methods: [sort]\nslurm:\n  partiton: gpu\n")
+    with pytest.raises(ConfigError) as e:
+        load_suite(str(p))
+    msg = str(e.value)
+    assert "partiton" in msg and "partition" in msg and "cpus_per_job" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["--launcher", "slurm"], ["sbatch", "--launcher local"]),
+    (["--launcher", "pbs"], ["pbs", "local", "slurm"]),
+    (["--jobs", "0"], ["--jobs", "1"]),
+    (["--jobs", "2", "--launcher", "slurm"], ["--jobs", "local"]),
+    (["--launcher", "slurm", "--time", "0"], ["time", ">= 1"]),
+])
+def test_launcher_mistakes_are_one_line_exit_2(args, expect, tmp_path, monkeypatch, capsys) -> None:
+    from vssl_bench import cli
+
+    monkeypatch.delenv(CLUSTER_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here (nor anywhere on this machine)
+    monkeypatch.setattr(sys, "argv", ["vssl-bench", "run", "--suite", "smoke", *args, "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    cap = capsys.readouterr()
+    lines = [ln for ln in cap.err.splitlines() if ln.strip()]
+    assert e.value.code == 2 and len(lines) == 1 and lines[0].startswith("error:"), cap.out + cap.err
+    for word in expect:
+        assert word in lines[0], (word, lines[0])
+    assert not (tmp_path / "o").exists()  # nothing started
+
+
+# ------------------------------------------------------------------------ --jobs N, for real
+def _par_args(smoke_data_root: Path, out: Path) -> list[str]:
+    return ["run", "--suite", "smoke", "--methods", "random,sort", "--no-references", *FAST, "--jobs", "2",
+            "--data-root", str(smoke_data_root), "--out", str(out)]
+
+
+def test_parallel_jobs_one_line_and_one_row_each(smoke_data_root, tmp_path) -> None:
+    out = tmp_path / "par"
+    r = _run(_par_args(smoke_data_root, out))
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 run, 0 skipped, 0 failed" in text
+    assert text.count("done random seed 0") == 1 and text.count("done sort seed 0") == 1
+    for bar in ("━", "╸", "clips/s"):  # no progress bar from workers (nor the parent: not a terminal)
+        assert bar not in r.stdout + r.stderr
+    rows = _rows(out)
+    assert sorted(row["method"] for row in rows) == ["random", "sort"] and all(x["status"] == "done" for x in rows)
+    threads = max(1, cpu_cores() // 2)  # the cores shared by the two slots (threads not set)
+    assert all(f"{threads} threads" in row["device"] for row in rows), [row["device"] for row in rows]
+
+    r = _run(_par_args(smoke_data_root, out))  # all finished: answered without starting a worker
+    assert r.returncode == 0 and "0 run, 2 skipped, 0 failed" in " ".join(r.stdout.split()), r.stdout + r.stderr
+    assert _rows(out) == rows
+
+
+@pytest.mark.slow
+def test_parallel_jobs_survive_a_killed_worker_and_resume(smoke_data_root, tmp_path) -> None:
+    """``--jobs 2`` on random + sort; the ``sort`` worker is SIGKILLed after step 3 (random
+    does not train, so it finishes): the parent reports the dead worker, records nothing for
+    it, and the same command resumes it in a new worker."""
+    out = tmp_path / "par"
+    args = _par_args(smoke_data_root, out)
+    r = _run(args, kill_at="train:3")
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert text.count("done random seed 0") == 1
+    assert re.search(r"FAILED sort__\S+: worker process died \(killed by signal 9\); run again to resume", text), text
+    assert "1 run, 0 skipped, 1 failed" in text
+    assert [row["method"] for row in _rows(out)] == ["random"]  # nothing recorded for the killed job
+    (sort_dir,) = (out / "runs").glob("sort__*")
+    assert (sort_dir / "checkpoint.pt").is_file() and not (sort_dir / "metrics.json").exists()
+
+    r = _run(args)
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 run, 1 skipped, 0 failed" in text and text.count("done sort seed 0") == 1
+    assert sorted(row["method"] for row in _rows(out)) == ["random", "sort"]
+    m = json.loads((sort_dir / "metrics.json").read_text())
+    assert m["resumed"] == 1 and m["steps"] == 4 and m["status"] == "done"
+
+
+# ------------------------------------------------------------------------ SLURM via submitit, for real
+def test_slurm_launcher_with_submitit_local_executor(smoke_data_root, tmp_path) -> None:
+    out = tmp_path / "slurm_out"
+    args = ["run", "--suite", "smoke", "--methods", "sort", "--no-references", *FAST, "--launcher", "slurm",
+            "--time", "5", "--cpus-per-job", "1", "--gpus-per-job", "0",
+            "--data-root", str(smoke_data_root), "--out", str(out)]
+    r = _run(args, cluster="local")
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = " ".join(r.stdout.split())
+    (job_id,) = re.findall(r"submitted sort__\S+ as job (\S+)", text)
+    assert "1 submitted, 0 not submitted" in text
+
+    result = out / "slurm" / f"{job_id}_0_result.pkl"
+    deadline = time.monotonic() + 150
+    while not result.exists():
+        assert time.monotonic() < deadline, (out / "slurm" / f"{job_id}_0_log.err").read_text()
+        time.sleep(0.5)
+    time.sleep(0.2)  # written by submitit after run_job returned
+    kind, outcome = pickle.loads(result.read_bytes())
+    assert kind == "success" and outcome.status == "done", (kind, outcome)
+    assert (out / "slurm" / f"{job_id}_0_log.out").exists()  # logs under <out>/slurm/
+    rows = _rows(out)
+    assert len(rows) == 1 and rows[0]["method"] == "sort" and rows[0]["status"] == "done"
+    assert rows[0]["job_id"] == outcome.name and "1 threads" in rows[0]["device"]  # --cpus-per-job 1
+
+    r = _run(args, cluster="local")  # finished: not submitted again, still one row
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 0 and "0 submitted, 1 not submitted" in text and "skip sort__" in text, text
+    assert len(_rows(out)) == 1
+    assert not list((out / "slurm").glob("*_submitted.pkl"))[1:]  # one submission in all
+
+
+def test_parallel_and_slurm_need_no_torch_in_launch_import() -> None:
+    """launch.py imports torch lazily: a spawned worker sets CUDA_VISIBLE_DEVICES and
+    OMP_NUM_THREADS before torch loads in it."""
+    import subprocess
+
+    code = "import sys, vssl_bench.launch; print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "False", r.stdout + r.stderr

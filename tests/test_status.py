@@ -1,0 +1,97 @@
+"""``vssl-bench status`` on a hand-made results folder: one job done, one failed (with its
+reason), one pending, one partial (a checkpoint, no result) and one running (its lock held).
+
+Nothing is trained: the run folders are written by the test, as ``runner.run_job`` would
+leave them (``metrics.json``, ``checkpoint.pt``, ``.lock``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from vssl_bench.config import load_suite
+from vssl_bench.runner import job_status
+from vssl_bench.utils import file_lock
+
+REASON = "NonFiniteLoss: non-finite loss nan at step 3"
+
+
+def _jobs():
+    """The smoke suite's five jobs (random, supervised, sort, mae, nce; seed 0) by method."""
+    return {cfg.method: cfg for cfg in load_suite("smoke").jobs()}
+
+
+@pytest.fixture
+def results_dir(tmp_path) -> Path:
+    jobs = _jobs()
+    runs = tmp_path / "runs"
+    done = runs / jobs["sort"].job_name()
+    done.mkdir(parents=True)
+    (done / "metrics.json").write_text(json.dumps({
+        "job_id": done.name, "status": "done", "method": "sort", "seed": 0,
+        "linear_top1": 0.25, "knn_top1": 0.125, "retrieval_r1": 0.5}))
+    failed = runs / jobs["mae"].job_name()
+    failed.mkdir()
+    (failed / "metrics.json").write_text(json.dumps({
+        "job_id": failed.name, "status": "failed", "method": "mae", "seed": 0, "failure_reason": REASON}))
+    partial = runs / jobs["supervised"].job_name()
+    partial.mkdir()
+    (partial / "checkpoint.pt").write_bytes(b"")  # a killed job's last checkpoint
+    (partial / ".lock").write_text("99999999 elsewhere\n")  # its (dead) holder's lock file, unlocked
+    (runs / jobs["random"].job_name()).mkdir()  # started, nothing written yet: pending
+    (runs / "nce__synthetic__tiny3d__seed7__0123456789").mkdir()  # another matrix's run
+    return tmp_path  # nce (seed 0) has no folder at all: pending
+
+
+def test_job_status_each_state(results_dir) -> None:
+    jobs = _jobs()
+    want = {"sort": "done", "mae": "failed", "supervised": "partial", "random": "pending", "nce": "pending"}
+    assert {m: job_status(cfg, results_dir) for m, cfg in jobs.items()} == want
+    lock = results_dir / "runs" / jobs["nce"].job_name() / ".lock"
+    with file_lock(lock) as got:  # a live holder (another open file description): running
+        assert got
+        assert job_status(jobs["nce"], results_dir) == "running"
+    assert job_status(jobs["nce"], results_dir) == "pending"  # released: nothing ran
+
+
+def test_status_command_table(results_dir, monkeypatch, capsys) -> None:
+    from vssl_bench import cli
+
+    monkeypatch.setattr(cli, "console", Console(width=200, force_terminal=False))
+    monkeypatch.setattr(sys, "argv", ["vssl-bench", "status", "--suite", "smoke", "--out", str(results_dir)])
+    jobs = _jobs()
+    lock = results_dir / "runs" / jobs["nce"].job_name() / ".lock"
+    with file_lock(lock):
+        with pytest.raises(SystemExit) as e:
+            cli.main()
+    out = capsys.readouterr().out
+    assert e.value.code == 0, out
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]  # │ method │ seed │ status │ detail │
+        if len(cells) == 4 and cells[0] in jobs:
+            rows[cells[0]] = cells
+    assert set(rows) == set(jobs), out
+    assert rows["sort"][1:3] == ["0", "done"] and rows["sort"][3] == "linear 25.0  kNN 12.5  R@1 50.0"
+    assert rows["mae"][2:] == ["failed", REASON]
+    assert rows["supervised"][2] == "partial" and "resumes" in rows["supervised"][3]
+    assert rows["random"][2:] == ["pending", ""]
+    assert rows["nce"][2] == "running" and rows["nce"][3].startswith("pid ")
+    assert "1 done, 1 failed, 1 partial, 1 pending, 1 running" in out
+    assert "1 other run(s)" in out
+
+
+def test_status_bad_input_is_one_line(tmp_path, monkeypatch, capsys) -> None:
+    from vssl_bench import cli
+
+    monkeypatch.setattr(sys, "argv", ["vssl-bench", "status", "--suite", "smoke", "--set", "bogus=1",
+                                      "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert e.value.code == 2 and len(err) == 1 and "bogus" in err[0], err

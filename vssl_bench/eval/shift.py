@@ -1,0 +1,79 @@
+"""Domain shift: frozen features of a model pretrained on one dataset, probed on another.
+
+SEVERE (Thoker et al., ECCV 2022) measures how video SSL rankings change when the
+downstream domain differs from the pretraining one (Kinetics -> UCF101 / Something-Something
+/ FineGym / EPIC-Kitchens). Here the backbone stays frozen (``eval()`` mode, BatchNorm keeps
+the pretraining statistics, as for every frozen evaluation) and the linear probe and kNN
+of the main protocol are trained *and* tested on the target dataset's own splits
+(centre-clip features, same hyper-parameters). What changes is only what the features
+were learned on.
+
+Target (:func:`shift_target`):
+
+* ``cfg.shift_dataset`` empty: the embedded pair, ``synthetic`` <-> ``synthetic-biased``
+  (appearance random vs appearance going with the class 80 % of the time;
+  ``synthetic-conflict`` -> ``synthetic``). Pretraining on the biased variant and probing
+  on the default one asks whether the method learned the appearance shortcut
+  (``benchmarks/shift.yaml``); the other direction is the default suite with ``shift`` on.
+* ``cfg.shift_dataset`` set (e.g. ``hmdb51`` after ``ucf101``): that dataset, read from
+  ``cfg.shift_data_root`` (required for a real dataset; an embedded target without one
+  uses the job's cache).
+* a real source dataset without ``shift_dataset``: no target, the evaluation is skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from vssl_bench.config import Config, ConfigError, choice_error
+
+EMBEDDED_SHIFT = {"synthetic": "synthetic-biased", "synthetic-biased": "synthetic", "synthetic-conflict": "synthetic"}
+
+
+def shift_target(cfg: Config) -> Config | None:
+    """The config whose dataset the shifted probe uses, or None when there is none."""
+    from vssl_bench.data.datasets import DATASETS
+
+    target = cfg.shift_dataset or EMBEDDED_SHIFT.get(cfg.dataset)
+    if target is None:
+        return None
+    if target not in DATASETS:
+        raise choice_error("shift_dataset", target, list(DATASETS))
+    if cfg.shift_data_root:
+        root = cfg.shift_data_root
+    elif DATASETS[target].embedded:
+        root = cfg.data_root if DATASETS[cfg.dataset].embedded else None  # the embedded cache
+    else:
+        raise ConfigError(f"shift_dataset {target!r} needs shift_data_root DIR (nothing is downloaded)")
+    return dataclasses.replace(cfg, dataset=target, data_root=root)
+
+
+def shift_eval(embed, target_cfg: Config, device: torch.device) -> dict:
+    """Linear probe + kNN on the target dataset's splits, with frozen ``embed``.
+
+    Args:
+        embed: the frozen representation ``(B, C, T, H, W) -> (B, D)`` (caller: ``eval()``).
+        target_cfg: from :func:`shift_target` (dataset, data root; the probe's settings).
+        device: where ``embed`` runs.
+
+    Returns:
+        ``{"shift_linear_top1", "shift_knn_top1", "shift_dataset", "n_train", "n_test"}``.
+    """
+    from vssl_bench.data.datasets import build_dataset
+    from vssl_bench.eval.features import extract_centre_features
+    from vssl_bench.eval.knn import knn_accuracy
+    from vssl_bench.eval.linear import fit_linear_probe
+
+    train, test = build_dataset(target_cfg)
+    tr = extract_centre_features(embed, train, target_cfg, device)
+    te = extract_centre_features(embed, test, target_cfg, device)
+    probe = fit_linear_probe(tr.centre_features, tr.labels, num_classes=len(train.classes),
+                             epochs=target_cfg.linear_epochs, lr=target_cfg.linear_lr,
+                             weight_decay=target_cfg.linear_weight_decay, seed=target_cfg.seed)
+    return {"shift_linear_top1": probe.accuracy(te.centre_features, te.labels),
+            "shift_knn_top1": knn_accuracy(tr.centre_features, tr.labels, te.centre_features, te.labels,
+                                           k=target_cfg.knn_k, temperature=target_cfg.knn_temperature),
+            "shift_dataset": target_cfg.dataset, "n_train": len(tr.labels), "n_test": len(te.labels),
+            "failed_videos": tr.failed + te.failed}

@@ -1,0 +1,274 @@
+"""Running the jobs of a matrix: several at a time on one machine, or one SLURM job each.
+
+Both launchers only decide *where* :func:`vssl_bench.runner.run_job` runs; everything that
+makes a job safe to run anywhere stays in the runner: the per-job ``flock`` (two
+processes never run one job), the atomic ``metrics.json`` and the locked, atomic upsert of
+``results.csv`` (one row per job), resume from the last checkpoint after a kill.
+
+- :func:`run_parallel` (``vssl-bench run --jobs N``): N jobs at a time, each in a fresh
+  *spawned* process (no fork after torch has started threads; a crashed or killed job
+  takes only its own process down). Each process gets ``threads = max(1, cores // N)``
+  unless the config sets ``threads``, and one GPU through ``CUDA_VISIBLE_DEVICES``, round
+  robin over the visible ones (several jobs share a GPU when N > GPUs). Workers draw no
+  progress bar; the parent prints one line per finished job.
+- :func:`submit_slurm` (``vssl-bench run --launcher slurm``): one SLURM job per matrix job
+  through submitit's ``AutoExecutor`` [1], logs in ``<out>/slurm/``; finished (and failed,
+  unless retried) jobs are not submitted. ``VSSL_BENCH_SUBMITIT_CLUSTER=local`` forces
+  submitit's local executor (a detached process per job on this machine): for the tests
+  and for trying it without a cluster.
+
+[1] submitit, https://github.com/facebookincubator/submitit (AutoExecutor, job arrays).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from vssl_bench.config import Config, ConfigError, choice_error
+
+log = logging.getLogger("vssl_bench")
+
+CLUSTER_ENV = "VSSL_BENCH_SUBMITIT_CLUSTER"  # test/debug only: "local" (submitit's local executor)
+
+# Defaults of the `slurm:` mapping of a suite and of `run --partition/--time/...`.
+SLURM_DEFAULTS = {
+    "partition": None,  # None: the cluster's default partition
+    "time": 720,  # minutes per job: a UCF101 job at ~100 clips/s takes ~8 h (docs/real_datasets.md)
+    "gpus_per_job": None,  # None: 1, or 0 with --device cpu
+    "cpus_per_job": 8,  # decoding feeds the GPU (docs/real_datasets.md: the GPU waits for data)
+}
+
+
+# ------------------------------------------------------------------------ parallel (local)
+@dataclass(frozen=True)
+class Slot:
+    """Resources of one of the N concurrent worker slots."""
+
+    threads: int  # torch intra-op threads of a job in this slot
+    gpu: str | None  # CUDA_VISIBLE_DEVICES of a job in this slot; None: leave as is (CPU)
+
+
+def cpu_cores() -> int:
+    """Cores this process may use (the affinity mask, e.g. a SLURM or taskset allocation)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def visible_gpus(device: str) -> list[str]:
+    """GPU ids a job may be pinned to: none for ``cpu`` or an explicit ``cuda:K``, else the
+    entries of ``CUDA_VISIBLE_DEVICES`` if set (ids or UUIDs), else ``0 .. count-1``."""
+    if device == "cpu" or device.startswith("cuda:"):
+        return []
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def plan_slots(n_jobs: int, cores: int, gpus: list[str]) -> list[Slot]:
+    """N slots sharing ``cores`` evenly (at least one thread each), GPUs round robin."""
+    if n_jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {n_jobs}")
+    threads = max(1, cores // n_jobs)
+    return [Slot(threads, gpus[i % len(gpus)] if gpus else None) for i in range(n_jobs)]
+
+
+def _worker(cfg: Config, out: Path, retry_failed: bool, gpu: str | None, conn) -> None:
+    """Body of one spawned job process: pin its GPU and threads, run the job, send the outcome."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before CUDA initialises in this process
+    if cfg.threads > 0:
+        os.environ["OMP_NUM_THREADS"] = str(cfg.threads)  # before torch is imported here
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    from vssl_bench.runner import run_job
+
+    try:
+        outcome = run_job(cfg, out, None, retry_failed)  # no progress bar in workers
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
+        return
+    conn.send(outcome)
+    conn.close()
+
+
+def _finished_before(cfg: Config, out: Path, retry_failed: bool) -> bool:
+    """Recorded as done (or failed, without --retry-failed), with no evaluation switched on
+    since (eval/extra.py): answered here, without a new process or a SLURM job."""
+    from vssl_bench.results import read_metrics
+
+    m = read_metrics(Path(out) / "runs" / cfg.job_name())
+    if m is None or m.get("status") not in ("done", "failed"):
+        return False
+    if m["status"] == "failed":
+        return not retry_failed
+    if getattr(cfg, "evaluations", ()):
+        from vssl_bench.eval.extra import pending_evaluations
+
+        return not pending_evaluations(cfg, m, retry_failed)
+    return True
+
+
+def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool = False, on_done=None,
+                 progress=None) -> list:
+    """Run ``jobs`` with at most ``n_jobs`` at a time; outcomes in matrix order.
+
+    ``on_done(outcome, seconds)`` is called in the parent as each job finishes. A worker that
+    dies without reporting (killed, out of memory) gives a ``failed`` outcome that is *not*
+    recorded: the job resumes from its last checkpoint on the next run.
+    """
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    from vssl_bench.runner import JobOutcome, run_job
+
+    ctx = mp.get_context("spawn")
+    gpus = visible_gpus(jobs[0].device) if jobs else []
+    slots = plan_slots(n_jobs, cpu_cores(), gpus)
+    free = list(range(len(slots)))
+    todo = deque(enumerate(jobs))
+    running: dict = {}  # receiving end of the job's pipe -> (process, index, cfg, slot, start time)
+    outcomes: list = [None] * len(jobs)
+    task = progress.add_task("matrix", total=len(jobs), info="") if progress is not None else None
+
+    def finish(i: int, o, t0: float) -> None:
+        outcomes[i] = o
+        if on_done is not None:
+            on_done(o, time.perf_counter() - t0)
+        if task is not None:
+            progress.update(task, advance=1, info=f"{len(running)} running")
+
+    try:
+        while todo or running:
+            while todo and free:
+                i, cfg = todo.popleft()
+                t0 = time.perf_counter()
+                if _finished_before(cfg, out, retry_failed):  # repairs its row, no process needed
+                    finish(i, run_job(cfg, out, None, retry_failed), t0)
+                    continue
+                slot = free.pop(0)
+                wcfg = dataclasses.replace(cfg, threads=slots[slot].threads) if cfg.threads <= 0 else cfg
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_worker, args=(wcfg, Path(out), retry_failed, slots[slot].gpu, send),
+                                   name=f"vssl-bench {cfg.job_name()}")
+                proc.start()
+                send.close()  # the child holds the only writer: EOF here when it dies
+                running[recv] = (proc, i, cfg, slot, t0)
+            for conn in (wait(list(running)) if running else []):  # readable: an outcome, or the worker died
+                proc, i, cfg, slot, t0 = running.pop(conn)
+                try:
+                    o = conn.recv()
+                except EOFError:
+                    o = None
+                conn.close()
+                proc.join()
+                free.append(slot)
+                if o is None:  # nothing recorded: the next run resumes it from its last checkpoint
+                    how = (f"killed by signal {-proc.exitcode}" if (proc.exitcode or 0) < 0
+                           else f"exited with code {proc.exitcode}, traceback above")
+                    o = JobOutcome(cfg.job_name(), "failed", reason=f"worker process died ({how}); run again to resume")
+                finish(i, o, t0)
+    finally:
+        for conn, (proc, *_rest) in running.items():  # interrupted: stop the workers still running
+            proc.terminate()
+            proc.join(timeout=10)
+            conn.close()
+    return outcomes
+
+
+# ------------------------------------------------------------------------------ SLURM
+SLURM_KEYS = tuple(SLURM_DEFAULTS)
+
+
+def slurm_options(suite_slurm: dict | None, **cli) -> dict:
+    """Suite ``slurm:`` mapping, overridden by command-line options that are not None."""
+    opts = dict(SLURM_DEFAULTS)
+    for k, v in (suite_slurm or {}).items():
+        if k not in SLURM_DEFAULTS:
+            raise choice_error("key in the suite's slurm: mapping", k, SLURM_KEYS)
+        opts[k] = v
+    opts.update({k: v for k, v in cli.items() if v is not None})
+    for k in ("time", "gpus_per_job", "cpus_per_job"):
+        if opts[k] is not None:
+            try:
+                opts[k] = int(opts[k])
+            except (TypeError, ValueError):
+                raise ConfigError(f"slurm {k} must be an integer, got {opts[k]!r}") from None
+            if opts[k] < (1 if k != "gpus_per_job" else 0):
+                raise ConfigError(f"slurm {k} must be >= {1 if k != 'gpus_per_job' else 0}, got {opts[k]}")
+    return opts
+
+
+def slurm_cluster() -> str:
+    """``slurm``, or the executor forced by ``VSSL_BENCH_SUBMITIT_CLUSTER``; a one-line
+    :class:`ConfigError` when ``sbatch`` is absent (or submitit is not installed)."""
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        raise ConfigError("--launcher slurm needs submitit: pip install 'vssl-bench[slurm]'") from None
+    forced = os.environ.get(CLUSTER_ENV)
+    if forced:
+        if forced not in ("local", "slurm"):
+            raise choice_error(CLUSTER_ENV, forced, ["local", "slurm"])
+        return forced
+    if shutil.which("sbatch") is None:
+        raise ConfigError("--launcher slurm needs `sbatch` on PATH (not found here); run it on a SLURM login node "
+                          "or use --launcher local")
+    return "slurm"
+
+
+@dataclass
+class Submitted:
+    cfg: Config
+    job: object  # submitit.Job
+
+    @property
+    def job_id(self) -> str:
+        return str(self.job.job_id)
+
+
+def submit_slurm(jobs: list[Config], out: Path, opts: dict, cluster: str = "slurm", retry_failed: bool = False,
+                 on_skip=None) -> list[Submitted]:
+    """Submit every job of the matrix that is not finished (nor failed, nor running) as one
+    SLURM job running ``runner.run_job(cfg, out)``; ``on_skip(outcome)`` for the others."""
+    import submitit
+
+    from vssl_bench.runner import JobOutcome, job_status, run_job
+
+    todo = []
+    for cfg in jobs:
+        if _finished_before(cfg, out, retry_failed):
+            o = run_job(cfg, out, None, retry_failed)  # re-upserts its row (repairs a kill between writes)
+        elif job_status(cfg, out) == "running":
+            o = JobOutcome(cfg.job_name(), "locked", reason="another process is running this job")
+        else:
+            todo.append(cfg)
+            continue
+        if on_skip is not None:
+            on_skip(o)
+    if not todo:
+        return []
+    gpus = opts["gpus_per_job"]
+    if gpus is None:
+        gpus = 0 if todo[0].device == "cpu" else 1
+    ex = submitit.AutoExecutor(folder=Path(out) / "slurm", cluster=cluster)
+    params = {"name": "vssl-bench", "timeout_min": opts["time"], "nodes": 1, "tasks_per_node": 1,
+              "cpus_per_task": opts["cpus_per_job"], "gpus_per_node": gpus}
+    if opts["partition"]:
+        params["slurm_partition"] = opts["partition"]
+    ex.update_parameters(**params)
+    submitted = []
+    with ex.batch():  # one job array, one sbatch call
+        for cfg in todo:
+            wcfg = dataclasses.replace(cfg, threads=opts["cpus_per_job"]) if cfg.threads <= 0 else cfg
+            submitted.append(Submitted(cfg, ex.submit(run_job, wcfg, Path(out))))  # no progress bar there
+    return submitted
