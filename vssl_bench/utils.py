@@ -124,14 +124,17 @@ def device_description(device: torch.device) -> str:
 
 
 def git_commit(repo: Path | None = None) -> str:
-    """Current commit, with ``-dirty`` if the tracked tree has changes; 'unknown' outside git."""
+    """Current commit, with ``-dirty`` if tracked files outside ``results/`` have changes
+    (the committed results table changes while a run writes it; that is not the code);
+    'unknown' outside git."""
     repo = repo or Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True,
                              text=True, timeout=10).stdout.strip()
         if not sha:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)results"], cwd=repo,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
