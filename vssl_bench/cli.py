@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -33,8 +34,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                        "one dataset and one budget, with honest numbers.")
 data_app = typer.Typer(no_args_is_help=True, help="Generate the embedded dataset; check and prepare real ones.")
 app.add_typer(data_app, name="data")
-console = Console()
-err = Console(stderr=True)
+# Piped or logged (CI, `make run | tee`), rich would squeeze tables to 80 columns and
+# truncate every header; a wide console keeps them readable ($COLUMNS still wins).
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 180
+console = Console(width=_WIDTH)
+err = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 180)
 
 REFERENCES = ("random", "supervised")
 
