@@ -95,3 +95,42 @@ def test_status_bad_input_is_one_line(tmp_path, monkeypatch, capsys) -> None:
         cli.main()
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert e.value.code == 2 and len(err) == 1 and "bogus" in err[0], err
+
+
+def test_a_brief_probe_of_the_lock_does_not_turn_a_run_away(tmp_path) -> None:
+    """`status` holds a job's lock for an instant; a run starting the job at that instant
+    waits (wait_s) instead of taking it for a running job; a really held lock still says no."""
+    import threading
+    import time
+
+    from vssl_bench.utils import file_lock
+
+    lock = tmp_path / ".lock"
+    with file_lock(lock) as held:  # the running job writes its pid
+        assert held
+    pid_line = lock.read_text()
+    probe_holding, release = threading.Event(), threading.Event()
+
+    def probe(hold_s: float) -> None:
+        with file_lock(lock, blocking=False, record_pid=False) as got:
+            assert got
+            probe_holding.set()
+            release.wait(hold_s)
+
+    t = threading.Thread(target=probe, args=(0.1,))
+    t.start()
+    probe_holding.wait(5)
+    with file_lock(lock, blocking=False, wait_s=2.0) as got:
+        assert got  # the probe let go after 0.1 s
+    t.join()
+    assert lock.read_text() != "" and pid_line.split()[0].isdigit()
+    probe_holding.clear()
+    t = threading.Thread(target=probe, args=(5.0,))
+    t.start()
+    probe_holding.wait(5)
+    t0 = time.monotonic()
+    with file_lock(lock, blocking=False, wait_s=0.2) as got:
+        assert not got  # held longer than wait_s: busy
+    assert time.monotonic() - t0 >= 0.2
+    release.set()
+    t.join()

@@ -73,7 +73,8 @@ def run_job(cfg: Config, out: Path, progress=None, retry_failed: bool = False) -
     run_dir = Path(out) / "runs" / name
     run_dir.mkdir(parents=True, exist_ok=True)
     main = distributed.is_main()
-    with file_lock(run_dir / ".lock", blocking=False) if main else contextlib.nullcontext(True) as got:
+    # wait_s: a `status` probe holds the lock for microseconds; it is not a running job
+    with file_lock(run_dir / ".lock", blocking=False, wait_s=0.5) if main else contextlib.nullcontext(True) as got:
         early = _skip_outcome(got, run_dir, out, name, retry_failed, cfg, progress) if main else None
         early = distributed.broadcast_object(early)  # identity in one process
         if early is not None:
@@ -184,7 +185,7 @@ def job_status(cfg: Config, out: Path) -> str:
     if m is not None:
         return m.get("status", "pending")
     if (run_dir / ".lock").exists():
-        with file_lock(run_dir / ".lock", blocking=False) as got:
+        with file_lock(run_dir / ".lock", blocking=False, record_pid=False) as got:
             if not got:
                 return "running"
     return "partial" if (run_dir / "checkpoint.pt").exists() else "pending"

@@ -10,6 +10,7 @@ import platform
 import random
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -69,26 +70,35 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
+def file_lock(path: Path, blocking: bool = True, wait_s: float = 0.0, record_pid: bool = True) -> Iterator[bool]:
     """An advisory ``flock`` on ``path``; yields False if non-blocking and already held.
 
     The kernel drops the lock when the holder dies (even on ``kill -9``), so a stale lock
-    file never blocks a later run.
+    file never blocks a later run. Non-blocking, ``wait_s`` keeps trying that long before
+    giving up: a probe (``vssl-bench status``) holds a job's lock for microseconds, and a
+    run starting that job at the same instant must not take it for a running job.
+    ``record_pid=False`` (probes) leaves the holder's ``pid host`` line in the file alone.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()} {platform.node()}\n".encode())
-        except OSError:
-            pass
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.05)
+        if record_pid:
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()} {platform.node()}\n".encode())
+            except OSError:
+                pass
         yield True
     finally:
         os.close(fd)  # releases the lock
