@@ -50,6 +50,15 @@ def extract_features(embed, videos: VideoList, cfg: Config, device: torch.device
     ds = EvalDataset(videos, cfg, k)
     loader = DataLoader(ds, batch_size=batch_videos, shuffle=False, num_workers=cfg.num_workers,
                         worker_init_fn=worker_init, pin_memory=device.type == "cuda")
+    centre = None if k_total == k else (lambda idx: _centre_clips(videos, idx, cfg))  # even K: + centre clip
+    clips, labels, failed = _embed_loader(embed, loader, videos, cfg, device, extra_clip=centre)
+    return FeatureBank(clips, labels, centre=k // 2 if k % 2 else k, failed=failed)
+
+
+def _embed_loader(embed, loader, videos: VideoList, cfg: Config, device: torch.device, extra_clip=None):
+    """Embed every readable video of ``loader`` (batches of ``clips`` (b, K, C, T, H, W),
+    ``ok``, ``label``, ``index``) -> features (N, K', D), labels (N,), unreadable count.
+    ``extra_clip(indices) -> (b, C, T, H, W)`` appends one more clip per video (K' = K + 1)."""
     feats, labels, failed = [], [], 0
     for batch in loader:
         ok = batch["ok"]
@@ -57,20 +66,19 @@ def extract_features(embed, videos: VideoList, cfg: Config, device: torch.device
         if not ok.any():
             continue
         clips = batch["clips"][ok]  # (b, K, C, T, H, W)
-        if k_total != k:
-            centre = _centre_clips(videos, batch["index"][ok], cfg)
-            clips = torch.cat([clips, centre[:, None]], dim=1)  # (b, K+1, C, T, H, W)
-        b = clips.shape[0]
+        if extra_clip is not None:
+            clips = torch.cat([clips, extra_clip(batch["index"][ok])[:, None]], dim=1)  # (b, K+1, C, T, H, W)
+        b, k = clips.shape[:2]
         x = clips.flatten(0, 1).to(device, non_blocking=True)  # (b*K, C, T, H, W)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.amp):
             f = embed(x)
-        feats.append(f.float().cpu().view(b, k_total, -1))
+        feats.append(f.float().cpu().view(b, k, -1))  # (b, K, D)
         labels.append(batch["label"][ok])
     if not feats:
         raise RuntimeError(f"no readable video in {videos.name or 'split'} ({len(videos)} listed)")
-    return FeatureBank(torch.cat(feats), torch.cat(labels).long(), centre=k // 2 if k % 2 else k, failed=failed)
+    return torch.cat(feats), torch.cat(labels).long(), failed
 
 
 class CentreClipDataset(torch.utils.data.Dataset):
@@ -105,22 +113,8 @@ def extract_centre_features(embed, videos: VideoList, cfg: Config, device: torch
     budget, temporal and shift evaluations. ``embed`` must be frozen (caller: ``eval()``)."""
     loader = DataLoader(CentreClipDataset(videos, cfg, reverse), batch_size=batch_videos, shuffle=False,
                         num_workers=cfg.num_workers, worker_init_fn=worker_init, pin_memory=device.type == "cuda")
-    feats, labels, failed = [], [], 0
-    for batch in loader:
-        ok = batch["ok"]
-        failed += int((~ok).sum())
-        if not ok.any():
-            continue
-        x = batch["clips"][ok][:, 0].to(device, non_blocking=True)  # (b, C, T, H, W)
-        if cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last_3d)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.amp):
-            f = embed(x)
-        feats.append(f.float().cpu()[:, None])  # (b, 1, D)
-        labels.append(batch["label"][ok])
-    if not feats:
-        raise RuntimeError(f"no readable video in {videos.name or 'split'} ({len(videos)} listed)")
-    return FeatureBank(torch.cat(feats), torch.cat(labels).long(), centre=0, failed=failed)
+    clips, labels, failed = _embed_loader(embed, loader, videos, cfg, device)  # (N, 1, D)
+    return FeatureBank(clips, labels, centre=0, failed=failed)
 
 
 def _centre_clips(videos: VideoList, indices: torch.Tensor, cfg: Config) -> torch.Tensor:
