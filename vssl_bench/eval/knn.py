@@ -75,6 +75,20 @@ def _check_same_dim(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
         )
 
 
+def _check_banks(train_features: Any, train_labels: Any, test_features: Any, test_labels: Any,
+                 names: tuple[str, str] = ("train", "test")) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Validate two labelled feature banks (the arguments of every evaluation function):
+    ``(train (N, D) float, train labels (N,) int64, test (M, D) float, test labels (M,))``.
+    ``names`` word the errors (``retrieval_recall``: gallery / query)."""
+    a, b = names
+    train = _to_features(train_features, f"{a}_features")
+    test = _to_features(test_features, f"{b}_features")
+    _check_same_dim(train, test, f"{a}_features", f"{b}_features")
+    y_train = _to_labels(train_labels, f"{a}_labels", train.shape[0])
+    y_test = _to_labels(test_labels, f"{b}_labels", test.shape[0])
+    return train, y_train, test, y_test
+
+
 def _chunk_rows(n_cols: int) -> int:
     """Rows per chunk so that a (rows, n_cols) block has at most _MAX_SIM_ELEMENTS."""
     return max(1, _MAX_SIM_ELEMENTS // max(1, n_cols))
@@ -123,11 +137,7 @@ def knn_sweep(
     ks = _check_ks(ks)
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    train = _to_features(train_features, "train_features")
-    test = _to_features(test_features, "test_features")
-    _check_same_dim(train, test, "train_features", "test_features")
-    y_train = _to_labels(train_labels, "train_labels", train.shape[0])
-    y_test = _to_labels(test_labels, "test_labels", test.shape[0])
+    train, y_train, test, y_test = _check_banks(train_features, train_labels, test_features, test_labels)
 
     dtype = torch.promote_types(train.dtype, test.dtype)
     device = train.device

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vssl_bench.eval.knn import _check_same_dim, _to_features, _to_labels
+from vssl_bench.eval.knn import _check_banks, _to_features, _to_labels
 
 # A train-feature dimension whose std is below this is treated as constant (only centred).
 _MIN_STD = 1e-8
@@ -190,11 +190,7 @@ def linear_probe(
         :func:`fit_linear_probe`, :meth:`LinearProbe.predict_proba` and
         :func:`video_level_accuracy`.
     """
-    train = _to_features(train_features, "train_features")
-    test = _to_features(test_features, "test_features")
-    _check_same_dim(train, test, "train_features", "test_features")
-    y_train = _to_labels(train_labels, "train_labels", train.shape[0])
-    y_test = _to_labels(test_labels, "test_labels", test.shape[0])
+    train, y_train, test, y_test = _check_banks(train_features, train_labels, test_features, test_labels)
     if num_classes is None:
         num_classes = int(max(y_train.max(), y_test.max())) + 1
     elif num_classes <= int(y_test.max()):

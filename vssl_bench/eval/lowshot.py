@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vssl_bench.eval.knn import _check_same_dim, _to_features, _to_labels, knn_accuracy
+from vssl_bench.eval.knn import _check_banks, _to_labels, knn_accuracy
 from vssl_bench.eval.linear import fit_linear_probe
 
 
@@ -84,11 +84,7 @@ def lowshot_eval(
     """
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise ValueError(f"draws must be an integer >= 1, got {draws!r}")
-    x = _to_features(train_features, "train_features")
-    xt = _to_features(test_features, "test_features")
-    _check_same_dim(x, xt, "train_features", "test_features")
-    y = _to_labels(train_labels, "train_labels", x.shape[0])
-    yt = _to_labels(test_labels, "test_labels", xt.shape[0])
+    x, y, xt, yt = _check_banks(train_features, train_labels, test_features, test_labels)
     if num_classes is None:
         num_classes = int(max(y.max(), yt.max())) + 1
     out: dict = {"per_draw": {}}

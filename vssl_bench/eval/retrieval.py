@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from vssl_bench.eval.knn import _check_ks, _check_same_dim, _chunk_rows, _to_features, _to_labels
+from vssl_bench.eval.knn import _check_banks, _check_ks, _chunk_rows
 
 
 def retrieval_recall(
@@ -52,11 +52,8 @@ def retrieval_recall(
     query finds itself (pass disjoint splits, as the protocol does).
     """
     ks = _check_ks(ks)
-    gallery = _to_features(gallery_features, "gallery_features")
-    query = _to_features(query_features, "query_features")
-    _check_same_dim(gallery, query, "gallery_features", "query_features")
-    y_gallery = _to_labels(gallery_labels, "gallery_labels", gallery.shape[0])
-    y_query = _to_labels(query_labels, "query_labels", query.shape[0])
+    gallery, y_gallery, query, y_query = _check_banks(gallery_features, gallery_labels, query_features,
+                                                      query_labels, names=("gallery", "query"))
 
     dtype = torch.promote_types(gallery.dtype, query.dtype)
     device = gallery.device

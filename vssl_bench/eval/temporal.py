@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vssl_bench.eval.knn import _check_same_dim, _to_features, _to_labels, knn_sweep
+from vssl_bench.eval.knn import _check_banks, _to_features, knn_sweep
 from vssl_bench.eval.linear import fit_linear_probe
 
 
@@ -83,11 +83,7 @@ def reversal_pair_probe(
         ``{"pair_top1": mean over pairs, "chance": 0.5, "per_pair": {"a-b": top1}}``.
     """
     pairs = _check_pairs(pairs)
-    x = _to_features(train_features, "train_features")
-    xt = _to_features(test_features, "test_features")
-    _check_same_dim(x, xt, "train_features", "test_features")
-    y = _to_labels(train_labels, "train_labels", x.shape[0])
-    yt = _to_labels(test_labels, "test_labels", xt.shape[0])
+    x, y, xt, yt = _check_banks(train_features, train_labels, test_features, test_labels)
     per_pair = {}
     for a, b in pairs:
         tr = (y == a) | (y == b)  # (N_train,)
@@ -132,15 +128,11 @@ def reversal_consistency(
         0.5 / 0.5; one that encodes order as the labels define it, 1.0 / 1.0.
     """
     pairs = _check_pairs(pairs)
-    x = _to_features(train_features, "train_features")
-    xt = _to_features(test_features, "test_features")
+    x, y, xt, yt = _check_banks(train_features, train_labels, test_features, test_labels)
     xr = _to_features(reversed_features, "reversed_features")
-    _check_same_dim(x, xt, "train_features", "test_features")
     if xr.shape != xt.shape:
         raise ValueError(f"reversed_features must have the shape of test_features {tuple(xt.shape)}, "
                          f"got {tuple(xr.shape)}")
-    y = _to_labels(train_labels, "train_labels", x.shape[0])
-    yt = _to_labels(test_labels, "test_labels", xt.shape[0])
     mu = x.mean(dim=0)  # (D,): centre on the train bank (raw cosines of ReLU features are all near 1)
     cos_sum, to_partner, forward, n = 0.0, 0.0, 0.0, 0
     for a, b in pairs:
