@@ -70,9 +70,7 @@ def budget_eval(method, train, test, cfg: Config, device: torch.device, run_dir:
         ``{"budget_linear_top1_at25": ..., "budget_knn_top1_at25": ..., ...,
         "curve": [{"frac", "step", "linear_top1", "knn_top1"}, ...], "missing": [steps]}``.
     """
-    from vssl_bench.eval.features import extract_centre_features
-    from vssl_bench.eval.knn import knn_accuracy
-    from vssl_bench.eval.linear import fit_linear_probe
+    from vssl_bench.eval.features import centre_clip_probe
 
     out: dict = {"curve": [], "missing": []}
     trains = type(method).trains and total_steps > 0
@@ -91,14 +89,8 @@ def budget_eval(method, train, test, cfg: Config, device: torch.device, run_dir:
                 model = copy.deepcopy(method)
             model.load_state_dict(torch.load(path, map_location=device, weights_only=False)["model"])
             model.eval()  # frozen: BatchNorm keeps the snapshot's statistics
-            tr = extract_centre_features(model.embed, train, cfg, device)
-            te = extract_centre_features(model.embed, test, cfg, device)
-            probe = fit_linear_probe(tr.centre_features, tr.labels, num_classes=len(train.classes),
-                                     epochs=cfg.linear_epochs, lr=cfg.linear_lr,
-                                     weight_decay=cfg.linear_weight_decay, seed=cfg.seed)
-            lin = probe.accuracy(te.centre_features, te.labels)
-            knn = knn_accuracy(tr.centre_features, tr.labels, te.centre_features, te.labels, k=cfg.knn_k,
-                               temperature=cfg.knn_temperature)
+            res = centre_clip_probe(model.embed, train, test, cfg, device)
+            lin, knn = res["linear_top1"], res["knn_top1"]
         out[f"budget_linear_top1_{label}"] = lin
         out[f"budget_knn_top1_{label}"] = knn
         out["curve"].append({"frac": float(f), "step": step, "linear_top1": lin, "knn_top1": knn})

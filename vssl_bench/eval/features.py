@@ -117,6 +117,24 @@ def extract_centre_features(embed, videos: VideoList, cfg: Config, device: torch
     return FeatureBank(clips, labels, centre=0, failed=failed)
 
 
+def centre_clip_probe(embed, train: VideoList, test: VideoList, cfg: Config, device: torch.device) -> dict:
+    """The main protocol's linear probe and weighted kNN (``cfg``'s settings) on centre-clip
+    features only: the cheap evaluation of the budget snapshots and of the shifted dataset.
+    ``embed`` must be frozen (caller: ``eval()``). Returns ``{"linear_top1", "knn_top1",
+    "train", "test"}`` (the two :class:`FeatureBank`)."""
+    from vssl_bench.eval.knn import knn_accuracy
+    from vssl_bench.eval.linear import fit_linear_probe
+
+    tr = extract_centre_features(embed, train, cfg, device)
+    te = extract_centre_features(embed, test, cfg, device)
+    probe = fit_linear_probe(tr.centre_features, tr.labels, num_classes=len(train.classes), epochs=cfg.linear_epochs,
+                             lr=cfg.linear_lr, weight_decay=cfg.linear_weight_decay, seed=cfg.seed)
+    return {"linear_top1": probe.accuracy(te.centre_features, te.labels),
+            "knn_top1": knn_accuracy(tr.centre_features, tr.labels, te.centre_features, te.labels, k=cfg.knn_k,
+                                     temperature=cfg.knn_temperature),
+            "train": tr, "test": te}
+
+
 def _centre_clips(videos: VideoList, indices: torch.Tensor, cfg: Config) -> torch.Tensor:
     from vssl_bench.data import samplers, transforms
     from vssl_bench.data.datasets import VideoSource

@@ -62,18 +62,11 @@ def shift_eval(embed, target_cfg: Config, device: torch.device) -> dict:
         ``{"shift_linear_top1", "shift_knn_top1", "shift_dataset", "n_train", "n_test"}``.
     """
     from vssl_bench.data.datasets import build_dataset
-    from vssl_bench.eval.features import extract_centre_features
-    from vssl_bench.eval.knn import knn_accuracy
-    from vssl_bench.eval.linear import fit_linear_probe
+    from vssl_bench.eval.features import centre_clip_probe
 
     train, test = build_dataset(target_cfg)
-    tr = extract_centre_features(embed, train, target_cfg, device)
-    te = extract_centre_features(embed, test, target_cfg, device)
-    probe = fit_linear_probe(tr.centre_features, tr.labels, num_classes=len(train.classes),
-                             epochs=target_cfg.linear_epochs, lr=target_cfg.linear_lr,
-                             weight_decay=target_cfg.linear_weight_decay, seed=target_cfg.seed)
-    return {"shift_linear_top1": probe.accuracy(te.centre_features, te.labels),
-            "shift_knn_top1": knn_accuracy(tr.centre_features, tr.labels, te.centre_features, te.labels,
-                                           k=target_cfg.knn_k, temperature=target_cfg.knn_temperature),
+    res = centre_clip_probe(embed, train, test, target_cfg, device)
+    tr, te = res["train"], res["test"]
+    return {"shift_linear_top1": res["linear_top1"], "shift_knn_top1": res["knn_top1"],
             "shift_dataset": target_cfg.dataset, "n_train": len(tr.labels), "n_test": len(te.labels),
             "failed_videos": tr.failed + te.failed}
