@@ -2,7 +2,7 @@
 gives, exactly once; two ``run`` processes on one results folder run each job once.
 
 The kill is a real ``SIGKILL`` of the ``vssl-bench run`` process at a controlled point:
-``VSSL_BENCH_KILL_AT`` (``runner.kill_point``) = ``train:3`` (after optimiser step 3; the
+``VSSL_BENCH_KILL_AT`` (``utils.kill_point``) = ``train:3`` (after optimiser step 3; the
 last checkpoint is step 2, so step 3 is lost and redone), ``eval`` (trained, before the
 frozen-feature evaluation) or ``results`` (``metrics.json`` written, no ``results.csv`` row
 yet). On CPU with one thread the resumed job is bit-identical to the uninterrupted one, so

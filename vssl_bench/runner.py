@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import signal
 import time
 import traceback
 from dataclasses import dataclass
@@ -32,8 +30,8 @@ from vssl_bench.methods import get_method
 from vssl_bench.methods.base import params_from_dict
 from vssl_bench.models import build_backbone
 from vssl_bench.results import read_metrics, results_path, row_from_metrics, upsert_row
-from vssl_bench.utils import (atomic_write_json, device_description, file_lock, git_commit, package_versions,
-                              resolve_device, seed_everything)
+from vssl_bench.utils import (atomic_write_json, device_description, file_lock, git_commit, kill_point,
+                              package_versions, resolve_device, seed_everything)
 
 log = logging.getLogger("vssl_bench")
 
@@ -208,21 +206,3 @@ def run_matrix(jobs: list[Config], out: Path, progress=None, retry_failed: bool 
         outcomes.append(o)
     return outcomes
 
-
-KILL_ENV = "VSSL_BENCH_KILL_AT"
-
-
-def kill_point(stage: str, step: int | None = None) -> None:
-    """Fault-injection hook for the tests: ``SIGKILL`` this process at a named point.
-
-    ``VSSL_BENCH_KILL_AT`` = ``train:K`` (after optimiser step K and its checkpoint, if any),
-    ``eval`` (trained, before the frozen-feature evaluation) or ``results`` (``metrics.json``
-    written, ``results.csv`` row not yet). Unset (always, outside tests/test_fault_tolerance.py):
-    nothing happens. ``kill -9`` cannot be caught, so this is exactly a crash at that line.
-    """
-    want = os.environ.get(KILL_ENV)
-    if not want:
-        return
-    name, _, at = want.partition(":")
-    if name == stage and (not at or step == int(at)):
-        os.kill(os.getpid(), signal.SIGKILL)

@@ -34,8 +34,7 @@ from vssl_bench.config import Config
 from vssl_bench.data.datasets import PretrainDataset, VideoList, worker_init
 from vssl_bench.eval.budgets import maybe_save_snapshot
 from vssl_bench.methods.base import Method
-from vssl_bench.runner import kill_point
-from vssl_bench.utils import atomic_torch_save, atomic_write_text
+from vssl_bench.utils import atomic_torch_save, atomic_write_text, kill_point
 
 
 class NonFiniteLoss(RuntimeError):
@@ -265,14 +264,14 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, devic
                              info="") if progress is not None else None
     max_skips = cfg.max_decode_failures * max(1, n_steps * cfg.batch_size)
     loader = None
+    # On CPU the prefetch thread also converts each batch to channels-last (then a no-op in the step).
+    prepare = partial(to_device, device=device, channels_last=cfg.channels_last) if device.type == "cpu" else None
     while state.step < n_steps:
         if loader is None or cfg.num_workers == 0:
             loader = make_loader(train, type(method), method.p, cfg, cfg.seed, state.epoch,
                                  state.batch_in_epoch * cfg.batch_size, device)
         else:  # persistent workers: same loader, next epoch
             set_loader_epoch(loader, state.epoch, state.batch_in_epoch * cfg.batch_size)
-        # On CPU the thread also converts the batch to channels-last (then a no-op in the step).
-        prepare = partial(to_device, device=device, channels_last=cfg.channels_last) if device.type == "cpu" else None
         batches = Prefetcher(loader, prepare=prepare) if cfg.num_workers == 0 else loader
         t_last = time.perf_counter()
         try:

@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import random
+import signal
 import subprocess
 import tempfile
 import time
@@ -161,3 +162,22 @@ def package_versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             out[pkg] = "absent"
     return out
+
+
+KILL_ENV = "VSSL_BENCH_KILL_AT"
+
+
+def kill_point(stage: str, step: int | None = None) -> None:
+    """Fault-injection hook for the tests: ``SIGKILL`` this process at a named point.
+
+    ``VSSL_BENCH_KILL_AT`` = ``train:K`` (after optimiser step K and its checkpoint, if any),
+    ``eval`` (trained, before the frozen-feature evaluation) or ``results`` (``metrics.json``
+    written, ``results.csv`` row not yet). Unset (always, outside tests/test_fault_tolerance.py):
+    nothing happens. ``kill -9`` cannot be caught, so this is exactly a crash at that line.
+    """
+    want = os.environ.get(KILL_ENV)
+    if not want:
+        return
+    name, _, at = want.partition(":")
+    if name == stage and (not at or step == int(at)):
+        os.kill(os.getpid(), signal.SIGKILL)
