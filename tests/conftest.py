@@ -34,6 +34,25 @@ def write_lossless_video(path: Path, frames: np.ndarray, fps: int = 25) -> Path:
     return Path(path)
 
 
+def write_lossless_mp4(path: Path, frames: np.ndarray, rotation: int = 0, fps: int = 25) -> Path:
+    """Lossless H.264 (``libx264rgb``, qp 0) in MP4, optionally with a display rotation
+    (degrees). The index (moov) is written last, so a truncated copy has none, like a
+    download cut short."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264rgb", rate=fps, options={"qp": "0"})
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "rgb24"
+        if rotation:
+            s.set_display_rotation(rotation)
+        for f in frames:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    return path
+
+
 @pytest.fixture
 def lossless_video(tmp_path):
     """Factory: ``lossless_video(frames, name="v.mkv") -> Path`` in the test's tmp dir."""

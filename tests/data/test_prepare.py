@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from conftest import write_lossless_video
+from conftest import write_lossless_mp4, write_lossless_video
 from vssl_bench.config import Config, ConfigError
 from vssl_bench.data import prepare
 from vssl_bench.data.datasets import PretrainDataset, VideoEntry, VideoList, build_dataset, worker_init
@@ -35,23 +35,6 @@ def _halves(t: int, h: int = H, w: int = W) -> np.ndarray:
     return f
 
 
-def _write_mp4(path, frames: np.ndarray, rotation: int = 0):
-    """Lossless H.264 (libx264rgb qp 0) in MP4, optionally with a display rotation."""
-    import av
-
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264rgb", rate=25, options={"qp": "0"})
-        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "rgb24"
-        if rotation:
-            s.set_display_rotation(rotation)
-        for f in frames:
-            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(pkt)
-        for pkt in s.encode():
-            c.mux(pkt)
-    return path
-
-
 @pytest.fixture
 def src(tmp_path):
     """folder dataset: 2 classes x 2 videos of known frames, one truncated MP4, a notes file."""
@@ -59,7 +42,7 @@ def src(tmp_path):
     for rel, t in LENGTHS.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         write_lossless_video(root / rel, _halves(t))
-    good = _write_mp4(tmp_path / "good.mp4", _halves(30))
+    good = write_lossless_mp4(tmp_path / "good.mp4", _halves(30))
     data = good.read_bytes()
     (root / "run" / "trunc.mp4").write_bytes(data[: len(data) // 2])  # no moov index: unreadable
     (root / "README.txt").write_text("notes travel with the tree\n")
@@ -155,7 +138,7 @@ def test_rotated_and_odd_sized_sources(tmp_path) -> None:
     (root / "b").mkdir()
     f = np.zeros((6, 96, 128, 3), np.uint8)  # (T, H, W, 3) as stored
     f[:, :16, :16] = 255  # white top-left corner of the stored frame
-    _write_mp4(root / "a" / "rot.mp4", f, rotation=90)
+    write_lossless_mp4(root / "a" / "rot.mp4", f, rotation=90)
     write_lossless_video(root / "b" / "odd.mkv", _halves(5, 49, 67))
     shown = read_frames(root / "a" / "rot.mp4")
     assert shown.shape == (6, 128, 96, 3)  # displayed portrait

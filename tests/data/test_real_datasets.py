@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import SHARED_VIDEOS, write_lossless_video
+from conftest import SHARED_VIDEOS, write_lossless_mp4, write_lossless_video
 from vssl_bench.config import Config, ConfigError
 from vssl_bench.data import splits
 from vssl_bench.data.check import CACHE_NAME, check_dataset
@@ -27,22 +27,6 @@ REAL = {"mmaction2_tests_data_test.avi": 164, "mmaction2_tests_data_test.mp4": 3
 
 def _frames(t: int, seed: int = 0, size: int = 32) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (t, size, size, 3), dtype=np.uint8)
-
-
-def _write_mp4(path, frames: np.ndarray):
-    """Lossless H.264 (libx264rgb, qp 0) in MP4: the index (moov) is written last, so a
-    truncated copy has none, like a download cut short."""
-    import av
-
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264rgb", rate=25, options={"qp": "0"})
-        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "rgb24"
-        for f in frames:
-            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(pkt)
-        for pkt in s.encode():
-            c.mux(pkt)
-    return path
 
 
 # ------------------------------------------------------------------------- UCF101
@@ -183,7 +167,7 @@ def test_folder_list_files(folder_root):
 
 
 def test_check_counts_corrupt_and_short(folder_root):
-    good = _write_mp4(folder_root / "run" / "good.mp4", _frames(30, 7))
+    good = write_lossless_mp4(folder_root / "run" / "good.mp4", _frames(30, 7))
     data = good.read_bytes()
     (folder_root / "run" / "trunc.mp4").write_bytes(data[: len(data) // 2])  # no index: unreadable
     write_lossless_video(folder_root / "walk" / "short.mkv", _frames(5, 9))
