@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import fcntl
 import json
 import os
 import shutil
@@ -51,6 +50,7 @@ from typing import Callable
 from vssl_bench.config import Config, ConfigError, choice_error
 from vssl_bench.data.splits import VIDEO_EXTS
 from vssl_bench.data.video import VideoDecodeError, decode_frames, open_video
+from vssl_bench.utils import atomic_write_json, file_lock
 
 MANIFEST = ".vssl-prepare.json"
 LOCK = ".vssl-prepare.lock"
@@ -262,9 +262,7 @@ def _load_manifest(path: Path, settings: dict) -> dict:
 
 
 def _save_manifest(path: Path, settings: dict, files: dict) -> None:
-    tmp = path.with_name(path.name + PART)
-    tmp.write_text(json.dumps({"version": MANIFEST_VERSION, "settings": settings, "files": files}, indent=0))
-    os.replace(tmp, path)
+    atomic_write_json(path, {"version": MANIFEST_VERSION, "settings": settings, "files": files})
 
 
 def prepare_dataset(cfg: Config, out: str | Path, short_side: int = 128, workers: int = 1,
@@ -291,13 +289,9 @@ def prepare_dataset(cfg: Config, out: str | Path, short_side: int = 128, workers
         raise ConfigError(f"--out {str(out)!r} must not be the data root, a folder above it or inside it")
     videos, missing = listed_videos(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    lock = open(out / LOCK, "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock.close()
-        raise ConfigError(f"another `vssl-bench data prepare` is writing to {out}") from None
-    try:
+    with file_lock(out / LOCK, blocking=False) as got:
+        if not got:
+            raise ConfigError(f"another `vssl-bench data prepare` is writing to {out}")
         report = PrepareReport(cfg.dataset, str(out), total=len(videos) + len(missing), missing=missing)
         _mirror_tree(root, out, report)
         settings = {**CODEC, "short_side": short_side}
@@ -377,6 +371,3 @@ def prepare_dataset(cfg: Config, out: str | Path, short_side: int = 128, workers
         report.unreadable.sort()
         report.seconds = time.perf_counter() - t0
         return report
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
