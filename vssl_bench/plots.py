@@ -162,6 +162,16 @@ def _method_lines(ax, d: pd.DataFrame, xs: list, cols: list[str], fam: dict) -> 
     ax.grid(alpha=0.3)
 
 
+def _save_panels(fig, axes, fam: dict, title: str, path: Path) -> Path:
+    """Family legend below a row of panels, a title, saved to ``path`` and closed."""
+    _family_legend(axes[0][-1], fam.values(), fig)  # below the panels: never over a line's label
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
 def lowshot_curves(d: pd.DataFrame, setting: str, out_dir: Path) -> list[Path]:
     """Accuracy vs labelled videos per class, one panel per probe (linear, kNN), one line
     per method (mean over seeds); needs at least two shot counts."""
@@ -176,13 +186,8 @@ def lowshot_curves(d: pd.DataFrame, setting: str, out_dir: Path) -> list[Path]:
         ax.set_xticks(list(cols), [str(n) for n in cols])
         ax.set_xlabel("labelled videos per class (log scale)" if kind else "labelled examples (log scale)")
         ax.set_title(f"{kind or 'accuracy'} vs labels", fontsize=10)
-    _family_legend(axes[0][-1], fam.values(), fig)  # below the panels: never over a line's label
-    fig.suptitle(f"{setting}: low-shot, mean over seeds and draws", fontsize=11)
-    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
-    path = Path(out_dir) / f"lowshot_{slug(setting)}.png"
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return [path]
+    return [_save_panels(fig, axes, fam, f"{setting}: low-shot, mean over seeds and draws",
+                         Path(out_dir) / f"lowshot_{slug(setting)}.png")]
 
 
 def budget_columns(df: pd.DataFrame, kind: str) -> dict[int, str]:
@@ -213,13 +218,8 @@ def budget_curves(d: pd.DataFrame, setting: str, out_dir: Path) -> list[Path]:
                       list(cols.values()), fam)
         ax.set_xlabel("pretraining steps" if np.isfinite(steps) and steps > 0 else "% of the budget")
         ax.set_title(f"{kind} top-1 vs training steps", fontsize=10)
-    _family_legend(axes[0][-1], fam.values(), fig)  # below the panels: never over a line's label
-    fig.suptitle(f"{setting}: budget curves (snapshots of one run each), mean over seeds", fontsize=11)
-    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
-    path = Path(out_dir) / f"budgets_{slug(setting)}.png"
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return [path]
+    return [_save_panels(fig, axes, fam, f"{setting}: budget curves (snapshots of one run each), mean over seeds",
+                         Path(out_dir) / f"budgets_{slug(setting)}.png")]
 
 
 def write_figures(df: pd.DataFrame, out_dir: Path, metric: str = stats.DEFAULT_METRIC) -> list[Path]:
