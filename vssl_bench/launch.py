@@ -101,23 +101,6 @@ def _worker(cfg: Config, out: Path, retry_failed: bool, gpu: str | None, conn) -
     conn.close()
 
 
-def _finished_before(cfg: Config, out: Path, retry_failed: bool) -> bool:
-    """Recorded as done (or failed, without --retry-failed), with no evaluation switched on
-    since (eval/extra.py): answered here, without a new process or a SLURM job."""
-    from vssl_bench.results import read_metrics
-
-    m = read_metrics(Path(out) / "runs" / cfg.job_name())
-    if m is None or m.get("status") not in ("done", "failed"):
-        return False
-    if m["status"] == "failed":
-        return not retry_failed
-    if getattr(cfg, "evaluations", ()):
-        from vssl_bench.eval.extra import pending_evaluations
-
-        return not pending_evaluations(cfg, m, retry_failed)
-    return True
-
-
 def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool = False, on_done=None,
                  progress=None) -> list:
     """Run ``jobs`` with at most ``n_jobs`` at a time; outcomes in matrix order.
@@ -129,7 +112,7 @@ def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool 
     import multiprocessing as mp
     from multiprocessing.connection import wait
 
-    from vssl_bench.runner import JobOutcome, run_job
+    from vssl_bench.runner import JobOutcome, nothing_to_do, run_job
 
     ctx = mp.get_context("spawn")
     gpus = visible_gpus(jobs[0].device) if jobs else []
@@ -152,7 +135,7 @@ def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool 
             while todo and free:
                 i, cfg = todo.popleft()
                 t0 = time.perf_counter()
-                if _finished_before(cfg, out, retry_failed):  # repairs its row, no process needed
+                if nothing_to_do(cfg, out, retry_failed):  # repairs its row, no process needed
                     finish(i, run_job(cfg, out, None, retry_failed), t0)
                     continue
                 slot = free.pop(0)
@@ -242,11 +225,11 @@ def submit_slurm(jobs: list[Config], out: Path, opts: dict, cluster: str = "slur
     SLURM job running ``runner.run_job(cfg, out)``; ``on_skip(outcome)`` for the others."""
     import submitit
 
-    from vssl_bench.runner import JobOutcome, job_status, run_job
+    from vssl_bench.runner import JobOutcome, job_status, nothing_to_do, run_job
 
     todo = []
     for cfg in jobs:
-        if _finished_before(cfg, out, retry_failed):
+        if nothing_to_do(cfg, out, retry_failed):
             o = run_job(cfg, out, None, retry_failed)  # re-upserts its row (repairs a kill between writes)
         elif job_status(cfg, out) == "running":
             o = JobOutcome(cfg.job_name(), "locked", reason="another process is running this job")

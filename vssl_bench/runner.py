@@ -102,6 +102,22 @@ def _skip_outcome(got: bool, run_dir: Path, out: Path, name: str, retry_failed: 
     return None
 
 
+def nothing_to_do(cfg: Config, out: Path, retry_failed: bool = False) -> bool:
+    """True when :func:`run_job` would only skip this job (the rules of :func:`_skip_outcome`):
+    done with every switched-on evaluation current, or failed and not ``retry_failed``. The
+    parallel pool and the SLURM launcher answer such a job without a process or a submission."""
+    prev = read_metrics(Path(out) / "runs" / cfg.job_name())
+    if prev is None:
+        return False
+    if prev.get("status") == "failed":
+        return not retry_failed
+    if prev.get("status") == "done":
+        from vssl_bench.eval.extra import pending_evaluations
+
+        return not pending_evaluations(cfg, prev, retry_failed)
+    return False
+
+
 def _run_locked(cfg: Config, run_dir: Path, out: Path, progress) -> JobOutcome:
     from vssl_bench.eval.extra import run_evaluations
     from vssl_bench.eval.features import evaluate_checkpoint
