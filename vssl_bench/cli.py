@@ -195,6 +195,9 @@ def run(
         return
     with _progress() as progress:
         outcomes = run_matrix(jobs, out, progress, retry_failed, on_done, n_jobs)
+    from vssl_bench import distributed
+
+    distributed.shutdown()  # under torchrun: every rank is done with the matrix; no-op otherwise
     n_failed = sum(o.status == "failed" for o in outcomes)
     console.print(f"{sum(o.status == 'done' for o in outcomes)} run, "
                   f"{sum(o.status.startswith('skipped') for o in outcomes)} skipped, {n_failed} failed. "

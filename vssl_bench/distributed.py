@@ -102,6 +102,16 @@ def destroy() -> None:
     _CPU_GROUP = None
 
 
+def shutdown() -> None:
+    """End of a torchrun command on every rank: wait for the others, then close the
+    process group. Without it the group's threads are torn down at interpreter exit, which
+    aborts a rank now and then ("terminate called without an active exception", exit -6).
+    Only on the normal path: a rank that raises leaves the others to torchrun."""
+    if is_initialized():
+        barrier()
+        destroy()
+
+
 def barrier() -> None:
     """Every rank waits here (on the long-timeout gloo group); no-op in one process."""
     if is_initialized() and world_size() > 1:
