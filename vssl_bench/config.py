@@ -55,6 +55,8 @@ class Config:
     size: int = 32  # spatial crop fed to the backbone (112 for real data)
     resize: int = 0  # short side before cropping; 0 = keep (synthetic videos are already `size`)
     num_workers: int = 0  # DataLoader workers; decoded videos are cached per process
+    prefetch: str = "auto"  # workers = 0: next batch built in a thread ("thread") or between steps ("off"); auto: thread on CUDA only
+    raw_views: bool = True  # training views from uint8 frames, normalised per batch (False: per-sample float, as before v0.2)
     cache_decoded_mb: int = 1024  # keep decoded videos in RAM up to this budget (0 = off)
     max_decode_failures: float = 0.05  # fail the job if more than this share of reads fail
 
@@ -102,6 +104,8 @@ class Config:
     def __post_init__(self) -> None:
         """Normalise and check the evaluation switches (``--set evaluations=lowshot,temporal``,
         a YAML list, or a tuple): unknown names are a :class:`ConfigError`."""
+        if self.prefetch not in PREFETCH:
+            raise choice_error("prefetch", self.prefetch, PREFETCH)
         self.evaluations = tuple(_str_items(self.evaluations))
         for name in self.evaluations:
             if name not in EVALUATIONS:
@@ -127,7 +131,7 @@ class Config:
         """Stable hash of everything that changes the result (not device/threads/workers)."""
         d = self.to_dict()
         for k in ("device", "num_workers", "threads", "cache_decoded_mb", "data_root",
-                  "checkpoint_every", "compile", *EVAL_ONLY_FIELDS):
+                  "checkpoint_every", "compile", "prefetch", *EVAL_ONLY_FIELDS):
             d.pop(k, None)
         blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:10]
@@ -135,6 +139,8 @@ class Config:
     def job_name(self) -> str:
         return f"{self.method}__{self.dataset}__{self.backbone}__seed{self.seed}__{self.job_key()}"
 
+
+PREFETCH = ("auto", "thread", "off")
 
 # Extra evaluations (vssl_bench/eval/); the prefix maps a suite's `evaluations:` block
 # (`lowshot: {shots: [1, 5]}`) onto Config fields (`lowshot_shots`).

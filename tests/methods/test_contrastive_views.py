@@ -59,7 +59,10 @@ def frame_ids(view: torch.Tensor) -> np.ndarray:
 
 @pytest.fixture
 def no_jitter(monkeypatch):
+    """Colour jitter off (so frame ids survive): the float path's per-clip colour step, and
+    xmodal's direct ``color_jitter`` call."""
     monkeypatch.setattr(transforms, "color_jitter", lambda x, rng, **kw: x)
+    monkeypatch.setattr(transforms, "apply_color", lambda x, color: x)
 
 
 def make_views(name, seed, **params):

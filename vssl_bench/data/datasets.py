@@ -232,9 +232,11 @@ def build_dataset(cfg: Config) -> tuple[VideoList, VideoList]:
 class VideoSource:
     """One video as seen by a method's view builder: ``n_frames`` and ``clip(indices)``."""
 
-    def __init__(self, path: str, cache_mb: int, resize_to: int = 0):
+    def __init__(self, path: str, cache_mb: int, resize_to: int = 0, raw: bool = True):
         self.path = path
         self.resize_to = resize_to
+        if not raw:  # no raw clips: views take the per-sample float path (``Config.raw_views``)
+            self.raw = None
         cache = decoded_cache(cache_mb)
         self._all, self._vr = None, None
         if cache is not None:
@@ -253,6 +255,12 @@ class VideoSource:
     def clip(self, indices: np.ndarray) -> torch.Tensor:
         """float (C, T, H, W) in [0, 1], short side resized if configured."""
         x = transforms.to_tensor(self.read(indices))
+        return transforms.resize_short(x, self.resize_to) if self.resize_to else x
+
+    def raw(self, indices: np.ndarray) -> torch.Tensor:
+        """The same frames as a raw clip: uint8 (C, T, H, W), a view of the decoded
+        (T, H, W, 3) frames (no copy, no float conversion; see ``transforms`` on raw clips)."""
+        x = torch.from_numpy(np.ascontiguousarray(self.read(indices))).permute(3, 0, 1, 2)
         return transforms.resize_short(x, self.resize_to) if self.resize_to else x
 
 
@@ -283,7 +291,7 @@ class PretrainDataset(Dataset):
             entry = self.videos.entries[i]
             rng = np.random.default_rng((self.seed, self.epoch, i, attempt))
             try:
-                src = VideoSource(entry.path, self.cfg.cache_decoded_mb, self.cfg.resize)
+                src = VideoSource(entry.path, self.cfg.cache_decoded_mb, self.cfg.resize, self.cfg.raw_views)
                 views = self.view_fn(src, rng)
             except VideoDecodeError as e:
                 skipped += 1

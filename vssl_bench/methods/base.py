@@ -4,7 +4,11 @@ A method is a small ``nn.Module`` (STYLE.md: no 900-line base class; the loop li
 ``train.py``):
 
 - ``views(src, rng, p, cfg) -> dict[str, Tensor]`` (classmethod) builds the method's
-  inputs from one video; it runs in DataLoader workers, so it may only use its arguments;
+  inputs from one video; it runs in DataLoader workers, so it may only use its arguments.
+  A view is a normalised float clip, or (the fast path, :func:`raw_clip`) a raw uint8
+  clip that the training loop normalises with its whole batch (``transforms.finish_batch``;
+  a raw view ``k`` may carry colour augmentation as ``k + transforms.COLOR_SUFFIX``);
+  either way ``loss`` receives normalised float clips;
 - ``loss(batch) -> dict`` returns ``"loss"`` plus anything worth logging; a pretext task
   also returns ``"acc"`` (its own task accuracy), measured on held-out videos after
   training and stored as ``pretext_accuracy``;
@@ -60,19 +64,29 @@ class Method(nn.Module):
 
 
 # ------------------------------------------------------------------- shared view helpers
+def raw_clip(src, indices: np.ndarray) -> torch.Tensor:
+    """Frames ``indices`` of ``src`` for a view that only crops, resizes, flips, reorders
+    and normalises them: a raw uint8 clip when the source offers one (``VideoSource.raw``,
+    normalised later with the whole batch), else the source's float clip."""
+    raw = getattr(src, "raw", None)
+    return raw(indices) if raw is not None else src.clip(indices)
+
+
 def train_clip(src, rng: np.random.Generator, cfg: Config, clip_len: int | None = None,
-               stride: int | None = None) -> torch.Tensor:
-    """A random-start clip, float [0, 1] (C, T, H, W), not yet cropped or normalised."""
+               stride: int | None = None, raw: bool = False) -> torch.Tensor:
+    """A random-start clip (C, T, H, W), not yet cropped or normalised: float [0, 1], or
+    with ``raw`` a :func:`raw_clip` (for views that never compute on the pixels)."""
     idx = samplers.random_clip(src.n_frames, clip_len or cfg.clip_len, stride or cfg.frame_stride, rng)
-    return src.clip(idx)
+    return raw_clip(src, idx) if raw else src.clip(idx)
 
 
 def light_augment(video: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
     """Mild spatial jitter shared by non-contrastive methods: a crop (scale 0.6-1, same box
-    on every frame) resized to ``size``, then normalise. No horizontal flip: a flipped
-    ``move_left`` clip is a ``move_right`` clip, so flips would corrupt motion labels."""
+    on every frame) resized to ``size``, then normalise (a raw clip: with its batch). No
+    horizontal flip: a flipped ``move_left`` clip is a ``move_right`` clip, so flips would
+    corrupt motion labels."""
     x = transforms.random_resized_crop(video, size, rng, scale=(0.6, 1.0))
-    return transforms.normalize(x)
+    return transforms.normalize_or_defer(x)
 
 
 def params_from_dict(method_cls: type[Method], raw: dict) -> Method.Params:

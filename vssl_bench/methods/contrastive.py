@@ -58,8 +58,8 @@ import torch.nn.functional as F
 
 from vssl_bench.data import samplers
 from vssl_bench.losses import contrastive_loss
-from vssl_bench.methods.base import Method
-from vssl_bench.methods.contrastive_common import cvrl_starts, project_views, strong_view, top1_match
+from vssl_bench.methods.base import Method, raw_clip
+from vssl_bench.methods.contrastive_common import cvrl_starts, project_views, strong_views, top1_match
 from vssl_bench.models.heads import mlp
 
 
@@ -67,8 +67,8 @@ def two_clip_views(src, rng, p, cfg) -> dict[str, torch.Tensor]:
     """Two clips of one video: CVRL-sampled windows, each with its own spatial augmentation
     (``p.crop_min_scale``, ``p.flip_p``), as ``nce-st``."""
     n, t, s = src.n_frames, cfg.clip_len, cfg.frame_stride
-    return {f"view{k}": strong_view(src.clip(samplers.clip_at(st, t, s, n)), cfg.size, rng, p)
-            for k, st in enumerate(cvrl_starts(n, t, s, rng))}
+    return strong_views([raw_clip(src, samplers.clip_at(st, t, s, n)) for st in cvrl_starts(n, t, s, rng)],
+                        cfg.size, rng, p)
 
 
 def check_view_params(p) -> None:

@@ -3,7 +3,7 @@
 - window samplers: two distinct windows (``nce-temporal``), CVRL's decreasing-gap
   sampler (``nce-st``), a near / distant window triple (``nce-temporal`` with TCLR-style
   same-video negatives);
-- :func:`strong_view`: the SimCLR / CVRL spatial augmentation of one clip, normalised;
+- :func:`strong_views`: the SimCLR / CVRL spatial augmentation of each clip (raw clips: colour at batch level);
 - :func:`symmetric_nce`: symmetric InfoNCE, optionally with extra negatives;
 - :func:`top1_match`: the family's shared "acc", the share of rows of ``z0`` whose
   nearest row of ``z1`` (cosine) is their own positive.
@@ -82,12 +82,21 @@ def near_far_starts(n_frames: int, clip_len: int, stride: int, rng: np.random.Ge
 
 
 # ---------------------------------------------------------------------------- views
-def strong_view(clip: Tensor, size: int, rng: np.random.Generator, p) -> Tensor:
-    """SimCLR / CVRL view of a float [0, 1] clip (C, T, H, W): crop (scale
-    ``p.crop_min_scale``-1), flip (``p.flip_p``), colour jitter, grayscale; one draw per
-    clip, identical on every frame (CVRL's temporally consistent augmentation); normalised."""
-    x = transforms.spatial_augment(clip, size, rng, crop_scale=(p.crop_min_scale, 1.0), flip_p=p.flip_p)
-    return transforms.normalize(x)
+def strong_views(clips: list[Tensor], size: int, rng: np.random.Generator, p) -> dict[str, Tensor]:
+    """``{"view0": ..., "view1": ...}``: one SimCLR / CVRL view of each clip (C, T, H, W),
+    drawn in order: crop (scale ``p.crop_min_scale``-1), flip (``p.flip_p``), colour jitter,
+    grayscale; one draw per clip, identical on every frame (CVRL's temporally consistent
+    augmentation). A float [0, 1] clip comes out normalised; a raw clip (``base.raw_clip``)
+    comes out cropped and flipped, its colour draws in ``"view{k}@color"`` for the batch
+    (``transforms.finish_batch``: the same colours, applied to the whole batch at once)."""
+    out = {}
+    for k, clip in enumerate(clips):
+        x, color = transforms.augment_draws(clip, size, rng, crop_scale=(p.crop_min_scale, 1.0), flip_p=p.flip_p)
+        if x.dtype == torch.uint8:
+            out[f"view{k}"], out[f"view{k}{transforms.COLOR_SUFFIX}"] = x, torch.from_numpy(color)  # (COLOR_PARAMS,) f64
+        else:
+            out[f"view{k}"] = transforms.normalize(transforms.apply_color(x, color))
+    return out
 
 
 def project_views(method, batch: dict) -> Tensor:

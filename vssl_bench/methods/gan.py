@@ -126,7 +126,7 @@ class GAN(Method):
 
     @classmethod
     def views(cls, src, rng, p, cfg):
-        return {"video": light_augment(train_clip(src, rng, cfg), cfg.size, rng)}
+        return {"video": light_augment(train_clip(src, rng, cfg, raw=True), cfg.size, rng)}
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, z_dim) -> normalised clip (B, 3, T, H, W), same scale as real inputs."""

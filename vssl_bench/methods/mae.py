@@ -94,7 +94,7 @@ class MAE(Method):
 
     @classmethod
     def views(cls, src, rng, p, cfg):
-        video = light_augment(train_clip(src, rng, cfg), cfg.size, rng)
+        video = light_augment(train_clip(src, rng, cfg, raw=True), cfg.size, rng)
         g = cfg.size // p.patch
         return {"video": video, "mask": tube_mask(g, g, p.mask_ratio, rng)}
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 
 from vssl_bench.data import samplers
-from vssl_bench.methods.base import Method
-from vssl_bench.methods.contrastive_common import project_views, strong_view, symmetric_nce, top1_match
+from vssl_bench.methods.base import Method, raw_clip
+from vssl_bench.methods.contrastive_common import project_views, strong_views, symmetric_nce, top1_match
 from vssl_bench.models.heads import mlp
 
 
@@ -61,8 +61,8 @@ class NCE(Method):
     @classmethod
     def views(cls, src, rng, p, cfg):
         idx = samplers.random_clip(src.n_frames, cfg.clip_len, cfg.frame_stride, rng)
-        clip = src.clip(idx)  # (C, T, H, W), one window for both views
-        return {"view0": strong_view(clip, cfg.size, rng, p), "view1": strong_view(clip, cfg.size, rng, p)}
+        clip = raw_clip(src, idx)  # (C, T, H, W), one window for both views
+        return strong_views([clip, clip], cfg.size, rng, p)
 
     def loss(self, batch):
         b = batch["view0"].shape[0]

@@ -26,8 +26,9 @@ Defaults: temperature 0.1 ([1] §4), 2-layer 128-d projection (SimCLR [2]).
 from __future__ import annotations
 
 from vssl_bench.data import samplers
+from vssl_bench.methods.base import raw_clip
 from vssl_bench.methods.nce import NCE
-from vssl_bench.methods.contrastive_common import cvrl_starts, strong_view
+from vssl_bench.methods.contrastive_common import cvrl_starts, strong_views
 
 
 class NCESpatioTemporal(NCE):
@@ -43,5 +44,4 @@ class NCESpatioTemporal(NCE):
     def views(cls, src, rng, p, cfg):
         n, t, s = src.n_frames, cfg.clip_len, cfg.frame_stride
         starts = cvrl_starts(n, t, s, rng)
-        return {f"view{k}": strong_view(src.clip(samplers.clip_at(st, t, s, n)), cfg.size, rng, p)
-                for k, st in enumerate(starts)}
+        return strong_views([raw_clip(src, samplers.clip_at(st, t, s, n)) for st in starts], cfg.size, rng, p)

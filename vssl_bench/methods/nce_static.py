@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from vssl_bench.methods.base import raw_clip
 from vssl_bench.methods.nce import NCE
-from vssl_bench.methods.contrastive_common import strong_view
+from vssl_bench.methods.contrastive_common import strong_views
 
 
 class NCEStatic(NCE):
@@ -39,5 +40,5 @@ class NCEStatic(NCE):
     @classmethod
     def views(cls, src, rng, p, cfg):
         f = int(rng.integers(0, src.n_frames))
-        clip = src.clip(np.full(cfg.clip_len, f, dtype=np.int64))  # (C, T, H, W), T copies of frame f
-        return {"view0": strong_view(clip, cfg.size, rng, p), "view1": strong_view(clip, cfg.size, rng, p)}
+        clip = raw_clip(src, np.full(cfg.clip_len, f, dtype=np.int64))  # (C, T, H, W), T copies of frame f
+        return strong_views([clip, clip], cfg.size, rng, p)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 
 from vssl_bench.data import samplers
-from vssl_bench.methods.base import Method, light_augment
+from vssl_bench.methods.base import Method, light_augment, raw_clip
 from vssl_bench.methods.contrastive_common import near_far_starts, symmetric_nce, top1_match, two_distinct_starts
 from vssl_bench.models.heads import mlp
 
@@ -77,7 +77,7 @@ class NCETemporal(Method):
             starts = near_far_starts(n, t, s, rng, p.pos_max_gap or max(t // 4, 1), p.neg_min_gap or max(t // 2, 2))
         else:
             starts = two_distinct_starts(n, t, s, rng)
-        out = {f"view{k}": light_augment(src.clip(samplers.clip_at(st, t, s, n)), cfg.size, rng)
+        out = {f"view{k}": light_augment(raw_clip(src, samplers.clip_at(st, t, s, n)), cfg.size, rng)
                for k, st in enumerate(starts)}  # view2 = the distant same-video negative
         return out
 

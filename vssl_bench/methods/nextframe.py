@@ -78,7 +78,7 @@ class NextFrame(Method):
 
     @classmethod
     def views(cls, src, rng, p, cfg):
-        return {"video": light_augment(train_clip(src, rng, cfg, clip_len=p.n_past + p.n_future), cfg.size, rng)}
+        return {"video": light_augment(train_clip(src, rng, cfg, clip_len=p.n_past + p.n_future, raw=True), cfg.size, rng)}
 
     def predict(self, past: torch.Tensor) -> torch.Tensor:
         """past: (B, C, n_past, H, W) -> predicted future (B, C, n_future, H, W), normalised pixels."""

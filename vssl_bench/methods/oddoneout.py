@@ -35,7 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vssl_bench.data import samplers, transforms
-from vssl_bench.methods.base import Method
+from vssl_bench.methods.base import Method, raw_clip
 
 
 def random_derangement_order(length: int, rng: np.random.Generator) -> np.ndarray:
@@ -95,8 +95,8 @@ class OddOneOut(Method):
     def views(cls, src, rng, p, cfg):
         n, L = p.n_elements, p.element_len
         idx = np.concatenate([samplers.random_clip(src.n_frames, L, cfg.frame_stride, rng) for _ in range(n)])  # (n*L,)
-        video = src.clip(idx)  # (C, n*L, H, W)
-        video = transforms.normalize(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
+        video = raw_clip(src, idx)  # (C, n*L, H, W)
+        video = transforms.normalize_or_defer(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
         elements = video.reshape(3, n, L, cfg.size, cfg.size).transpose(0, 1)  # (n, C, L, H, W)
         odd = int(rng.integers(0, n))
         question = make_question(elements, odd, random_derangement_order(L, rng))

@@ -24,7 +24,7 @@ class RandomInit(Method):
 
     @classmethod
     def views(cls, src, rng, p, cfg):
-        return {"video": light_augment(train_clip(src, rng, cfg), cfg.size, rng)}
+        return {"video": light_augment(train_clip(src, rng, cfg, raw=True), cfg.size, rng)}
 
     def loss(self, batch):  # never trained; defined so the method is uniform
         z = self.backbone(batch["video"])
@@ -48,7 +48,7 @@ class Supervised(Method):
 
     @classmethod
     def views(cls, src, rng, p, cfg):
-        return {"video": light_augment(train_clip(src, rng, cfg), cfg.size, rng)}
+        return {"video": light_augment(train_clip(src, rng, cfg, raw=True), cfg.size, rng)}
 
     def loss(self, batch):
         logits = self.head(self.backbone(batch["video"]))  # (B, K)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from vssl_bench.data import samplers, transforms
-from vssl_bench.methods.base import Method
+from vssl_bench.methods.base import Method, raw_clip
 from vssl_bench.models.heads import mlp
 
 POSITIVE, NEGATIVE = 1, 0
@@ -57,6 +57,29 @@ def motion_energy(video: torch.Tensor) -> float:
 def pick_high_motion(energies) -> int:
     """Index of the candidate window with the largest motion energy (first one on ties)."""
     return int(np.argmax(np.asarray(energies, dtype=np.float64)))
+
+
+def high_motion_clip(src, windows: list[np.ndarray]) -> torch.Tensor:
+    """The candidate window of largest :func:`motion_energy` (first on ties) as a
+    ``raw_clip`` of ``src``: the same choice as ``pick_high_motion([motion_energy(c) for c
+    in clips])`` (on 0-255 grey levels for raw clips), computed once per distinct frame and
+    frame pair (overlapping candidates share most of theirs)."""
+    if len(windows) == 1 or len(windows[0]) < 2:
+        return raw_clip(src, windows[0])
+    idx = np.stack(windows)  # (K, L)
+    uniq, inv = np.unique(idx, return_inverse=True)
+    inv = inv.reshape(idx.shape)
+    frames = raw_clip(src, uniq)  # (C, U, H, W)
+    if frames.dtype == torch.uint8:  # exact integer grey x 3 (0-765) from the (U, H, W, C) frames
+        f = frames.permute(1, 2, 3, 0).numpy()
+        grey = f[..., 0].astype(np.int16) + f[..., 1] + f[..., 2]  # (U, H, W)
+    else:
+        grey = frames.mean(0).numpy()  # (U, H, W)
+    u = len(uniq)
+    pairs, pair_of = np.unique(inv[:, :-1] * u + inv[:, 1:], return_inverse=True)  # distinct (a, b) as a*U + b
+    diff = np.abs(grey[pairs % u] - grey[pairs // u]).mean(axis=(1, 2))  # (P,) per distinct pair
+    energy = diff[pair_of.reshape(idx.shape[0], -1)].mean(axis=1)  # (K,) = motion_energy of each window
+    return raw_clip(src, windows[pick_high_motion(energy)])
 
 
 def make_tuple(label: int, which_negative: int) -> list[int]:
@@ -103,9 +126,8 @@ class ShuffleLearn(Method):
     def views(cls, src, rng, p, cfg):
         L = p.chunk_len
         windows = [samplers.random_clip(src.n_frames, 5 * L, cfg.frame_stride, rng) for _ in range(p.n_candidates)]
-        clips = [src.clip(w) for w in windows]  # each (C, 5L, H, W)
-        video = clips[pick_high_motion([motion_energy(c) for c in clips])]
-        video = transforms.normalize(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
+        video = high_motion_clip(src, windows)  # (C, 5L, H, W)
+        video = transforms.normalize_or_defer(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
         chunks = video.reshape(3, 5, L, cfg.size, cfg.size).transpose(0, 1)  # (5, C, L, H, W)
         label = POSITIVE if rng.random() < p.positive_frac else NEGATIVE
         order = make_tuple(label, int(rng.integers(0, 2)))

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from vssl_bench.data import samplers, transforms
 from vssl_bench.methods.base import Method
-from vssl_bench.methods.shuffle import motion_energy, pick_high_motion
+from vssl_bench.methods.shuffle import high_motion_clip
 from vssl_bench.models.heads import mlp
 
 
@@ -101,13 +101,12 @@ class Sort(Method):
     @classmethod
     def views(cls, src, rng, p, cfg):
         n, L = p.n_chunks, p.chunk_len
-        clips = [src.clip(samplers.random_clip(src.n_frames, n * L, cfg.frame_stride, rng))
-                 for _ in range(p.n_candidates)]  # each (C, n*L, H, W)
-        video = clips[pick_high_motion([motion_energy(c) for c in clips])]  # (C, n*L, H, W)
-        video = transforms.normalize(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
+        windows = [samplers.random_clip(src.n_frames, n * L, cfg.frame_stride, rng) for _ in range(p.n_candidates)]
+        video = high_motion_clip(src, windows)  # (C, n*L, H, W)
+        video = transforms.normalize_or_defer(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
         chunks = video.reshape(3, n, L, cfg.size, cfg.size).transpose(0, 1)  # (n, C, L, H, W)
         perm = rng.permutation(n)
-        return {"chunks": chunks[perm].contiguous(), "order": torch.tensor(permutation_to_class(perm, n))}
+        return {"chunks": chunks.index_select(0, torch.from_numpy(perm)), "order": torch.tensor(permutation_to_class(perm, n))}
 
     def loss(self, batch):
         x = batch["chunks"]  # (B, n, C, L, H, W)

@@ -46,7 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vssl_bench.data import transforms
-from vssl_bench.methods.base import Method
+from vssl_bench.methods.base import Method, raw_clip
 
 
 @lru_cache(maxsize=None)
@@ -125,8 +125,8 @@ class VCOP(Method):
         n, L = p.n_clips, p.clip_len
         starts = tuple_starts(src.n_frames, n, L, p.interval, rng)  # (n,)
         idx = (starts[:, None] + np.arange(L)[None, :]).reshape(-1)  # (n*L,)
-        video = src.clip(idx)  # (C, n*L, H, W)
-        video = transforms.normalize(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
+        video = raw_clip(src, idx)  # (C, n*L, H, W)
+        video = transforms.normalize_or_defer(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
         clips = video.reshape(3, n, L, cfg.size, cfg.size).transpose(0, 1)  # (n, C, L, H, W)
         perm = rng.permutation(n)
         return {"clips": clips[perm].contiguous(), "order": torch.tensor(permutation_to_index(perm, n))}
