@@ -59,27 +59,55 @@ def pick_high_motion(energies) -> int:
     return int(np.argmax(np.asarray(energies, dtype=np.float64)))
 
 
+_PAIR_ENERGY: dict = {}  # video key -> {frame a * 2**20 + frame b: mean |grey_b - grey_a|}, per process
+_PAIR_ENERGY_MAX = 100_000  # videos (a few dozen pairs each); cleared when full
+
+
+def _video_key(src):
+    """What identifies a source's frames for :data:`_PAIR_ENERGY` (None: do not memoise)."""
+    path = getattr(src, "path", None)
+    return None if path is None else (path, getattr(src, "resize_to", 0), getattr(src, "raw", None) is not None)
+
+
+def _pair_energies(src, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean absolute grey difference between frames ``a[i]`` and ``b[i]`` of ``src``,
+    computed once per distinct frame and frame pair (0-765 integer grey x 3 on raw clips,
+    exact; [0, 1] grey on float clips) and, for a video file, memoised per process: each
+    pair's value depends only on the video, and the candidate windows of every epoch reuse
+    the same few dozen pairs."""
+    key = _video_key(src)
+    codes = (a.astype(np.int64) << 20) + b  # one int per pair (frame indices < 2**20)
+    if key is None:
+        memo = {}
+    else:
+        if key not in _PAIR_ENERGY and len(_PAIR_ENERGY) >= _PAIR_ENERGY_MAX:
+            _PAIR_ENERGY.clear()
+        memo = _PAIR_ENERGY.setdefault(key, {})
+    todo = [c for c in set(codes.tolist()) if c not in memo]
+    if todo:
+        ca = np.array(todo, dtype=np.int64)
+        ta, tb = ca >> 20, ca & ((1 << 20) - 1)
+        uniq, inv = np.unique(np.concatenate([ta, tb]), return_inverse=True)
+        frames = raw_clip(src, uniq)  # (C, U, H, W)
+        if frames.dtype == torch.uint8:  # exact integer grey x 3 (0-765) from the (U, H, W, C) frames
+            f = frames.permute(1, 2, 3, 0).numpy()
+            grey = f[..., 0].astype(np.int16) + f[..., 1] + f[..., 2]  # (U, H, W)
+        else:
+            grey = frames.mean(0).numpy()  # (U, H, W)
+        diff = np.abs(grey[inv[len(todo):]] - grey[inv[:len(todo)]]).mean(axis=(1, 2))  # (P,) per distinct pair
+        memo.update(zip(todo, diff.tolist()))
+    return np.array([memo[c] for c in codes.tolist()])
+
+
 def high_motion_clip(src, windows: list[np.ndarray]) -> torch.Tensor:
     """The candidate window of largest :func:`motion_energy` (first on ties) as a
     ``raw_clip`` of ``src``: the same choice as ``pick_high_motion([motion_energy(c) for c
-    in clips])`` (on 0-255 grey levels for raw clips), computed once per distinct frame and
-    frame pair (overlapping candidates share most of theirs)."""
+    in clips])`` (on 0-255 grey levels for raw clips), from :func:`_pair_energies`."""
     if len(windows) == 1 or len(windows[0]) < 2:
         return raw_clip(src, windows[0])
     idx = np.stack(windows)  # (K, L)
-    uniq, inv = np.unique(idx, return_inverse=True)
-    inv = inv.reshape(idx.shape)
-    frames = raw_clip(src, uniq)  # (C, U, H, W)
-    if frames.dtype == torch.uint8:  # exact integer grey x 3 (0-765) from the (U, H, W, C) frames
-        f = frames.permute(1, 2, 3, 0).numpy()
-        grey = f[..., 0].astype(np.int16) + f[..., 1] + f[..., 2]  # (U, H, W)
-    else:
-        grey = frames.mean(0).numpy()  # (U, H, W)
-    u = len(uniq)
-    pairs, pair_of = np.unique(inv[:, :-1] * u + inv[:, 1:], return_inverse=True)  # distinct (a, b) as a*U + b
-    diff = np.abs(grey[pairs % u] - grey[pairs // u]).mean(axis=(1, 2))  # (P,) per distinct pair
-    energy = diff[pair_of.reshape(idx.shape[0], -1)].mean(axis=1)  # (K,) = motion_energy of each window
-    return raw_clip(src, windows[pick_high_motion(energy)])
+    energy = _pair_energies(src, idx[:, :-1].ravel(), idx[:, 1:].ravel()).reshape(len(windows), -1).mean(axis=1)
+    return raw_clip(src, windows[pick_high_motion(energy)])  # (K,) energies = motion_energy of each window
 
 
 def make_tuple(label: int, which_negative: int) -> list[int]:
