@@ -6,6 +6,9 @@
   of a suite; never in seconds (throughput varies +-10 % run to run);
 - bf16 autocast on CUDA, channels-last-3d, cudnn autotuning (off when ``deterministic``),
   optional ``torch.compile`` (``compile``), persistent workers when ``num_workers > 0``;
+- raw (uint8) views finished per batch on the device (:func:`to_device`); with no workers
+  the next batch is built in a thread during the step on CUDA, between steps on CPU
+  (:func:`use_prefetch_thread`);
 - under torchrun, DDP over a sharded global batch with global BatchNorm; only rank 0
   writes (``vssl_bench.distributed``, docs/scaling.md);
 - a checkpoint every ``checkpoint_every`` steps and at the end, written atomically, with
@@ -49,10 +52,9 @@ class TooManyDecodeFailures(RuntimeError):
 class Prefetcher:
     """Iterates a DataLoader in a background thread, ``depth`` batches ahead.
 
-    With ``num_workers=0`` (the default on small CPUs, where worker processes would fight
-    the training step for the same cores and each need their own decoded-video cache), the
-    views of the next batch are built while the current step runs: torch ops release the
-    GIL, so the two overlap. Exceptions in the thread are re-raised in the caller.
+    With ``num_workers=0`` and a GPU step (:func:`use_prefetch_thread`), the views of the
+    next batch are built while the current step runs: torch ops release the GIL, so the
+    two overlap. Exceptions in the thread are re-raised in the caller.
     """
 
     _END = object()
