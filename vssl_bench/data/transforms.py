@@ -8,7 +8,7 @@ is the last step (Kinetics mean/std, as in PySlowFast / VideoMAE).
 also take a *raw clip*: uint8 (C, T, H, W) pixels 0-255, as
 :meth:`vssl_bench.data.datasets.VideoSource.raw` returns them (a view of the decoded
 (T, H, W, 3) frames). A view builder that ends with :func:`normalize_or_defer` leaves a
-raw clip as it is, and its colour augmentation as drawn parameters (:func:`spatial_augment_raw`);
+raw clip as it is, and its colour augmentation as drawn parameters (:func:`augment_draws`);
 :func:`finish_batch` then converts, colour-transforms and normalises the whole batch in a
 few batched passes, on the training device, straight into the channels-last layout the
 step wants. Per sample that is ~4 small uint8 ops instead of ~10 float ones; on a 2-core
@@ -141,6 +141,7 @@ def grayscale(video: torch.Tensor) -> torch.Tensor:
 
 JITTER_OPS = 4  # brightness, contrast, saturation, hue
 COLOR_PARAMS = 2 + JITTER_OPS + 4  # jitter on, gray on, op order (4), brightness, contrast, saturation, hue angle
+NO_JITTER = np.array([0, 1, 2, 3, 1.0, 1.0, 1.0, 0.0])  # identity order, neutral factors (the unused draws of a clip)
 
 
 def jitter_draws(rng: np.random.Generator, brightness: float = 0.4, contrast: float = 0.4,
@@ -219,7 +220,7 @@ def augment_draws(video: torch.Tensor, size: int, rng: np.random.Generator, *,
     if rng.random() < flip_p:
         x = hflip(x)
     jitter = rng.random() < jitter_p
-    draws = jitter_draws(rng) if jitter else np.array([0, 1, 2, 3, 1.0, 1.0, 1.0, 0.0])
+    draws = jitter_draws(rng) if jitter else NO_JITTER
     gray = rng.random() < gray_p
     return x, np.concatenate([[float(jitter), float(gray)], draws])
 
@@ -268,8 +269,9 @@ def _color_affines(color: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, ...]:
     a1, b1 = jitter_affines(color[:, 2:], mu)
     off = color[:, 0] == 0  # no jitter: identity
     a1[off], b1[off] = np.eye(3), 0.0
-    a2 = np.tile(np.diag(1.0 / np.asarray(STD)), (n, 1, 1))
-    a2[color[:, 1] != 0] = np.diag(1.0 / np.asarray(STD)) @ np.tile(GRAY, (3, 1))
+    inv_std = np.diag(1.0 / np.asarray(STD))
+    a2 = np.tile(inv_std, (n, 1, 1))
+    a2[color[:, 1] != 0] = inv_std @ np.tile(GRAY, (3, 1))
     b2 = np.tile(-np.asarray(MEAN) / np.asarray(STD), (n, 1))
     return a1, b1, a2, b2
 

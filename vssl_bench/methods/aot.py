@@ -64,8 +64,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vssl_bench.data import samplers, transforms
-from vssl_bench.methods.base import Method, raw_clip
+from vssl_bench.data import samplers
+from vssl_bench.methods.base import Method, light_augment, raw_clip
 
 FORWARD, BACKWARD = 0, 1
 
@@ -133,7 +133,7 @@ class ArrowOfTime(Method):
     @classmethod
     def views(cls, src, rng, p, cfg):
         idx = aot_segment_indices(src.n_frames, cfg.clip_len, cfg.frame_stride, p.segments, rng, p.skip_first)
-        video = transforms.normalize_or_defer(transforms.random_resized_crop(raw_clip(src, idx), cfg.size, rng, scale=(0.6, 1.0)))
+        video = light_augment(raw_clip(src, idx), cfg.size, rng)
         y = int(rng.integers(0, 2))
         if y == BACKWARD:
             video = reverse_time(video)

@@ -34,8 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vssl_bench.data import samplers, transforms
-from vssl_bench.methods.base import Method, raw_clip
+from vssl_bench.data import samplers
+from vssl_bench.methods.base import Method, light_augment, raw_clip
 
 
 def random_derangement_order(length: int, rng: np.random.Generator) -> np.ndarray:
@@ -96,7 +96,7 @@ class OddOneOut(Method):
         n, L = p.n_elements, p.element_len
         idx = np.concatenate([samplers.random_clip(src.n_frames, L, cfg.frame_stride, rng) for _ in range(n)])  # (n*L,)
         video = raw_clip(src, idx)  # (C, n*L, H, W)
-        video = transforms.normalize_or_defer(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
+        video = light_augment(video, cfg.size, rng)
         elements = video.reshape(3, n, L, cfg.size, cfg.size).transpose(0, 1)  # (n, C, L, H, W)
         odd = int(rng.integers(0, n))
         question = make_question(elements, odd, random_derangement_order(L, rng))

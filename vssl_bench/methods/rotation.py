@@ -30,8 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vssl_bench.data import samplers, transforms
-from vssl_bench.methods.base import Method, raw_clip
+from vssl_bench.data import samplers
+from vssl_bench.methods.base import Method, light_augment, raw_clip
 
 N_ROTATIONS = 4
 
@@ -69,7 +69,7 @@ class Rotation(Method):
     @classmethod
     def views(cls, src, rng, p, cfg):
         idx = samplers.random_clip(src.n_frames, cfg.clip_len, cfg.frame_stride, rng)
-        video = transforms.normalize_or_defer(transforms.random_resized_crop(raw_clip(src, idx), cfg.size, rng, scale=(0.6, 1.0)))
+        video = light_augment(raw_clip(src, idx), cfg.size, rng)
         k = int(rng.integers(0, N_ROTATIONS))
         return {"video": rotate(video, k).contiguous(), "rotation": torch.tensor(k)}
 

@@ -39,8 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vssl_bench.data import samplers, transforms
-from vssl_bench.methods.base import Method, raw_clip
+from vssl_bench.data import samplers
+from vssl_bench.methods.base import Method, light_augment, raw_clip
 from vssl_bench.models.heads import mlp
 
 POSITIVE, NEGATIVE = 1, 0
@@ -155,7 +155,7 @@ class ShuffleLearn(Method):
         L = p.chunk_len
         windows = [samplers.random_clip(src.n_frames, 5 * L, cfg.frame_stride, rng) for _ in range(p.n_candidates)]
         video = high_motion_clip(src, windows)  # (C, 5L, H, W)
-        video = transforms.normalize_or_defer(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
+        video = light_augment(video, cfg.size, rng)
         chunks = video.reshape(3, 5, L, cfg.size, cfg.size).transpose(0, 1)  # (5, C, L, H, W)
         label = POSITIVE if rng.random() < p.positive_frac else NEGATIVE
         order = make_tuple(label, int(rng.integers(0, 2)))

@@ -35,13 +35,12 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vssl_bench.data import samplers, transforms
-from vssl_bench.methods.base import Method
+from vssl_bench.data import samplers
+from vssl_bench.methods.base import Method, light_augment
 from vssl_bench.methods.shuffle import high_motion_clip
 from vssl_bench.models.heads import mlp
 
@@ -103,7 +102,7 @@ class Sort(Method):
         n, L = p.n_chunks, p.chunk_len
         windows = [samplers.random_clip(src.n_frames, n * L, cfg.frame_stride, rng) for _ in range(p.n_candidates)]
         video = high_motion_clip(src, windows)  # (C, n*L, H, W)
-        video = transforms.normalize_or_defer(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
+        video = light_augment(video, cfg.size, rng)
         chunks = video.reshape(3, n, L, cfg.size, cfg.size).transpose(0, 1)  # (n, C, L, H, W)
         perm = rng.permutation(n)
         return {"chunks": chunks.index_select(0, torch.from_numpy(perm)), "order": torch.tensor(permutation_to_class(perm, n))}

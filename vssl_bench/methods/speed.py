@@ -46,8 +46,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vssl_bench.data import samplers, transforms
-from vssl_bench.methods.base import Method, raw_clip
+from vssl_bench.data import samplers
+from vssl_bench.methods.base import Method, light_augment, raw_clip
 
 
 def stride_indices(start: int, clip_len: int, stride: int) -> np.ndarray:
@@ -113,7 +113,7 @@ class Speed(Method):
             start = int(rng.integers(0, max(src.n_frames - span, 0) + 1))
             idx.append(stride_indices(start, L, strides[y]))
         video = raw_clip(src, np.concatenate(idx))  # (C, n*L, H, W)
-        video = transforms.normalize_or_defer(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
+        video = light_augment(video, cfg.size, rng)
         clips = video.reshape(3, p.n_clips, L, cfg.size, cfg.size).transpose(0, 1)  # (n, C, L, H, W)
         return {"clips": clips.contiguous(), "stride_class": torch.tensor(labels)}
 

@@ -45,8 +45,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vssl_bench.data import transforms
-from vssl_bench.methods.base import Method, raw_clip
+from vssl_bench.methods.base import Method, light_augment, raw_clip
 
 
 @lru_cache(maxsize=None)
@@ -126,7 +125,7 @@ class VCOP(Method):
         starts = tuple_starts(src.n_frames, n, L, p.interval, rng)  # (n,)
         idx = (starts[:, None] + np.arange(L)[None, :]).reshape(-1)  # (n*L,)
         video = raw_clip(src, idx)  # (C, n*L, H, W)
-        video = transforms.normalize_or_defer(transforms.random_resized_crop(video, cfg.size, rng, scale=(0.6, 1.0)))
+        video = light_augment(video, cfg.size, rng)
         clips = video.reshape(3, n, L, cfg.size, cfg.size).transpose(0, 1)  # (n, C, L, H, W)
         perm = rng.permutation(n)
         return {"clips": clips[perm].contiguous(), "order": torch.tensor(permutation_to_index(perm, n))}
