@@ -81,6 +81,12 @@ def test_smoke_suite_results(smoke_out) -> None:
             <= float(r["retrieval_r20"])
         assert r["commit"] and r["device"]
         run_dir = smoke_out / "runs" / r["job_id"]
+        # the data it was computed on: the generator's digest of the videos' bytes
+        data = json.loads((run_dir / "metrics.json").read_text())["provenance"]["data"]
+        meta = json.loads((Path(data["root"]) / "meta.json").read_text())
+        assert data["content_sha256"] == meta["content_sha256"] and r["data_digest"] == data["digest"]
+        assert data["digest"] == meta["content_sha256"][:16]
+        assert data["videos"] == meta["counts"]["train"] + meta["counts"]["test"]
         assert (run_dir / "metrics.json").is_file() and (run_dir / "config.yaml").is_file()
         if METHODS[m].trains:
             assert (run_dir / "checkpoint.pt").is_file() and (run_dir / "curve.csv").is_file()

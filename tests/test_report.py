@@ -138,3 +138,41 @@ def test_cli_report_prints_verdicts_and_writes_html(tmp_path) -> None:
     assert "## Verdicts" in (tmp_path / "leaderboard.md").read_text()
     r = CliRunner().invoke(app, ["report", "--results", str(tmp_path), "--format", "markdown", "--no-write"])
     assert r.exit_code == 0 and "## Verdicts" in r.output
+
+
+def test_rows_of_different_data_are_flagged(tmp_path) -> None:
+    """Rows computed on different versions of the data (an older generator, another
+    --data-root) in one table: the report says so instead of ranking them together."""
+    df = _table("full")
+    df["data_digest"] = "aaaa"
+    df.to_csv(tmp_path / "results.csv", index=False)
+    assert not any("MIXED DATA" in n for n in summarize(load_results(tmp_path)).notes)
+    df.loc[df["method"] == "sort", "data_digest"] = "bbbb"
+    df.to_csv(tmp_path / "results.csv", index=False)
+    notes = summarize(load_results(tmp_path)).notes
+    assert [n for n in notes if "MIXED DATA" in n] == [
+        "MIXED DATA on synthetic/tiny3d: rows computed on 2 different versions of the data (data_digest aaaa, "
+        "bbbb); compare rows of one version"]
+    df["data_digest"] = ""  # tables written before the column existed: no claim either way
+    df.to_csv(tmp_path / "results.csv", index=False)
+    assert not any("MIXED DATA" in n for n in summarize(load_results(tmp_path)).notes)
+
+
+def test_two_rows_of_one_seed_keep_the_newest(tmp_path) -> None:
+    """A results folder holding two configurations of a method (say, rows from before an
+    embedded-data version change): the newest row of each seed counts, once, with a note."""
+    df = _table("full")
+    df["finished_at"], df["config_key"] = "2026-01-01T00:00:00+00:00", "new"
+    old = df[df["method"] == "sort"].copy()
+    old["finished_at"], old["config_key"], old["knn_top1"] = "2025-01-01T00:00:00+00:00", "old", 0.99
+    pd.concat([old, df]).to_csv(tmp_path / "results.csv", index=False)
+    loaded = load_results(tmp_path)
+    assert len(loaded) == len(df) and not (loaded["config_key"] == "old").any()
+    summary = summarize(loaded)
+    sort = summary.table[summary.table["method"] == "sort"].iloc[0]
+    assert sort["n"] == 3 and sort["knn_top1"] == pytest.approx(df[df["method"] == "sort"]["knn_top1"].mean())
+    assert [n for n in summary.notes if n.startswith("SUPERSEDED")] == [
+        "SUPERSEDED: 3 older row(s) of sort on synthetic/tiny3d (seeds 0,1,2; config_key old) left out: "
+        "a newer row of the same seed exists"]
+    df.to_csv(tmp_path / "results.csv", index=False)  # one row per seed: nothing to say
+    assert not any(n.startswith("SUPERSEDED") for n in summarize(load_results(tmp_path)).notes)

@@ -133,6 +133,10 @@ class Config:
         for k in ("device", "num_workers", "threads", "cache_decoded_mb", "data_root",
                   "checkpoint_every", "compile", "prefetch", *EVAL_ONLY_FIELDS):
             d.pop(k, None)
+        if self.dataset.startswith("synthetic"):  # new generator version, new data: new jobs, not skips
+            from vssl_bench.data.synthetic import SYNTHETIC_VERSION
+
+            d["synthetic_version"] = SYNTHETIC_VERSION
         blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:10]
 

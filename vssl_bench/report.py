@@ -47,7 +47,32 @@ def load_results(path: Path) -> pd.DataFrame:
             df[c] = pd.to_numeric(df[c], errors="coerce")
     if "uses_time" in df:
         df["uses_time"] = df["uses_time"].str.lower().eq("true")
-    return df
+    return latest_per_seed(df)
+
+
+def latest_per_seed(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, backbone, method, seed): the most recently finished. Two rows
+    of one seed come from two configurations (another ``--set``, budget or embedded-data
+    version) in one results folder; averaging them as if they were two seeds would be
+    wrong, so the older ones are left out of every table, figure and verdict, and
+    ``df.attrs["notes"]`` says which (``results.csv`` keeps them)."""
+    keys = ["dataset", "backbone", "method", "seed"]
+    if df.empty or not set(keys) <= set(df.columns):
+        return df
+    order = df["finished_at"] if "finished_at" in df else pd.Series("", index=df.index)
+    ranked = df.assign(_t=order.fillna("")).sort_values("_t", kind="stable")
+    dup = ranked.duplicated(keys, keep="last")
+    if not dup.any():
+        return df
+    notes = []
+    for (ds, bb, meth), g in ranked[dup].groupby(["dataset", "backbone", "method"], sort=False):
+        seeds = ",".join(str(int(x)) if x == x else "?" for x in sorted(g["seed"].unique()))
+        keys_old = ", ".join(sorted(set(g.get("config_key", pd.Series(dtype=str)).fillna("")) - {""})) or "?"
+        notes.append(f"SUPERSEDED: {len(g)} older row(s) of {meth} on {ds}/{bb} (seeds {seeds}; config_key "
+                     f"{keys_old}) left out: a newer row of the same seed exists")
+    out = df.loc[ranked.index[~dup]].sort_index()
+    out.attrs["notes"] = notes
+    return out
 
 
 @dataclass
@@ -58,7 +83,7 @@ class Summary:
 
 def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
     metrics = [m for m in (metrics or METRICS) if m in df]
-    notes: list[str] = []
+    notes: list[str] = list(df.attrs.get("notes", []))  # latest_per_seed
     done = df[df["status"] == "done"]
     failed = df[df["status"] == "failed"]
     for _, r in failed.iterrows():
@@ -85,6 +110,11 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
             notes.append(f"INCOMPLETE: {r['method']} on {ds}/{bb} has {r['n']} of {full} seeds ({r['seeds']})")
         if full < 3:
             notes.append(f"{ds}/{bb}: fewer than 3 seeds; gaps under ~5 points are within seed noise")
+        digests = sorted(set(done.loc[(done["dataset"] == ds) & (done["backbone"] == bb),
+                                      "data_digest"]) - {""}) if "data_digest" in done else []
+        if len(digests) > 1:  # e.g. rows of an older dataset version, or another --data-root
+            notes.append(f"MIXED DATA on {ds}/{bb}: rows computed on {len(digests)} different versions of the "
+                         f"data (data_digest {', '.join(digests)}); compare rows of one version")
         steps = g[g["method"] != "random"]["steps"].unique()
         if len(steps) > 1:
             notes.append(f"UNEQUAL BUDGETS on {ds}/{bb}: steps {sorted(int(s) for s in steps)}")

@@ -22,7 +22,7 @@ COLUMNS = [
     "batch_size", "clips_seen", "pretrain_seconds", "clips_per_second", "data_wait_share",
     "linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5", "retrieval_r10",
     "retrieval_r20", "pretext_accuracy", "pretext_loss_heldout", "eval_seconds", "decode_skipped",
-    "failure_reason", "commit", "device", "torch", "finished_at", "config_key",
+    "failure_reason", "commit", "device", "torch", "data_digest", "finished_at", "config_key",
 ]
 # Columns of the evaluations beyond linear / kNN / retrieval (vssl_bench/eval/extra.py), at
 # their default parameters; other shot counts / fractions are appended as extra columns.
@@ -95,4 +95,5 @@ def row_from_metrics(m: dict) -> dict:
     row["commit"] = prov.get("commit")
     row["device"] = prov.get("device")
     row["torch"] = prov.get("versions", {}).get("torch")
+    row["data_digest"] = prov.get("data", {}).get("digest")  # datasets.data_fingerprint
     return row

@@ -25,7 +25,7 @@ import torch
 
 from vssl_bench import distributed
 from vssl_bench.config import Config, ConfigError, save_config
-from vssl_bench.data.datasets import build_dataset
+from vssl_bench.data.datasets import build_dataset, data_fingerprint
 from vssl_bench.methods import get_method
 from vssl_bench.methods.base import params_from_dict
 from vssl_bench.models import build_backbone
@@ -137,6 +137,7 @@ def _run_locked(cfg: Config, run_dir: Path, out: Path, progress) -> JobOutcome:
     try:
         with distributed.main_first():  # rank 0 generates / checks the data, then the others read it
             train, test = build_dataset(cfg)
+        base["provenance"]["data"] = data_fingerprint(train, test)
         method = build_method(cfg, len(train.classes), device)
         state = pretrain(method, train, cfg, run_dir, device, progress)
         if not distributed.is_main():

@@ -155,6 +155,21 @@ def test_folder_seeded_split(folder_root):
         build_dataset(Config(dataset="folder", data_root=str(folder_root), folder_test_ratio=1.0))
 
 
+def test_data_fingerprint_of_a_folder_is_its_split(folder_root, tmp_path):
+    """Without a generator's content digest, the provenance digest is the split's listing
+    (relative paths + labels): a copy elsewhere gives the same, another split does not."""
+    import shutil
+
+    from vssl_bench.data.datasets import data_fingerprint
+
+    fp = data_fingerprint(*build_dataset(Config(dataset="folder", data_root=str(folder_root))))
+    assert "content_sha256" not in fp and fp["digest"] == fp["listing_sha256"][:16] and fp["videos"] == 9
+    copy = shutil.copytree(folder_root, tmp_path / "elsewhere")
+    assert data_fingerprint(*build_dataset(Config(dataset="folder", data_root=str(copy))))["digest"] == fp["digest"]
+    other = data_fingerprint(*build_dataset(Config(dataset="folder", data_root=str(folder_root), split=2)))
+    assert other["digest"] != fp["digest"]
+
+
 def test_folder_list_files(folder_root):
     (folder_root / "trainlist.txt").write_text("jump/jump0.mkv 1\nrun/run0.mkv 2\nwalk/walk0.mkv 3\n")
     (folder_root / "testlist.txt").write_text("walk/walk1.mkv\n")

@@ -338,6 +338,33 @@ def _warn_once(path: str, err: Exception) -> None:
         log.warning("skipping unreadable video (%s)", err)
 
 
+def data_fingerprint(train: VideoList, test: VideoList) -> dict:
+    """What a result was computed on, for its provenance: the split's videos (relative path
+    and label, both splits, hashed) and, for the embedded dataset, the digest of the files'
+    bytes that the generator wrote into ``meta.json``. ``digest`` (16 hex digits) is the
+    content digest where there is one, else the listing's: two results with different
+    digests were not computed on the same data."""
+    import hashlib
+    import json
+
+    root = Path(train.root) if train.root else None
+    h = hashlib.sha256()
+    for split, vl in (("train", train), ("test", test)):
+        for e in vl.entries:
+            rel = os.path.relpath(e.path, root) if root else e.path
+            h.update(f"{split}\t{rel}\t{e.label}\n".encode())
+    out = {"name": train.name, "root": str(root) if root else "", "videos": len(train) + len(test),
+           "listing_sha256": h.hexdigest()}
+    try:
+        content = json.loads((root / "meta.json").read_text()).get("content_sha256") if root else None
+    except (OSError, ValueError):
+        content = None
+    if content:
+        out["content_sha256"] = content
+    out["digest"] = (content or out["listing_sha256"])[:16]
+    return out
+
+
 def worker_init(_: int) -> None:
     """Bound threads inside DataLoader workers (decord and torch would oversubscribe)."""
     torch.set_num_threads(1)
