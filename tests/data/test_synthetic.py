@@ -202,6 +202,30 @@ def test_generation_is_reproducible_and_digested(tmp_path: Path) -> None:
     assert synthetic.content_digest(a, videos) != digest
 
 
+def test_concurrent_generations_share_one_dataset(tmp_path: Path) -> None:
+    """Two processes asking for the same dataset at once (``run --jobs 2`` on a fresh
+    cache): one generates, the other waits for it; neither deletes what the other reads."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from vssl_bench.data.synthetic import generate; "
+            "r = generate(Path(sys.argv[1]), train_per_class=2, test_per_class=1, workers=1, size=32, frames=16); "
+            "files = [l.split()[0] for f in ('trainlist01.txt', 'testlist01.txt') for l in "
+            "(r / 'splits' / f).read_text().splitlines()]\n"
+            "import time; t = time.monotonic()\n"
+            "while time.monotonic() - t < 2:  # reading, as a job would, while the other process finishes\n"
+            "    assert all((r / x).stat().st_size > 0 for x in files)\n"
+            "print(len(files))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "ds")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert [o.strip() for o, _ in outs] == [str(3 * len(CLASSES))] * 2
+    meta = json.loads((tmp_path / "ds" / "meta.json").read_text())
+    assert meta["generation_seconds"] > 0 and (tmp_path / "ds" / ".complete").exists()
+    assert not list(tmp_path.glob(".ds.tmp-*"))  # no leftover copy
+
+
 def test_generate_biased_writes_conflict_list(tmp_path: Path) -> None:
     root = generate(tmp_path / "b", "appearance-biased", train_per_class=1, test_per_class=1, workers=2, **SMALL)
     conflict = _read_lines(root / "splits" / "testlist_conflict01.txt")

@@ -912,6 +912,22 @@ def generate(
     if _is_complete(root, params):
         return root
 
+    from vssl_bench.utils import file_lock  # here: the pool's spawned workers need not import torch
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    # Two jobs needing the same data (``run --jobs 2``): one generates, the other waits and
+    # reuses it. (Unlocked, the second finished its own copy by deleting the first's folder
+    # while the first job was reading it.)
+    with file_lock(root.parent / f".{root.name}.lock"):
+        if _is_complete(root, params):
+            return root
+        return _generate_unlocked(root, variant, params, train_per_class, test_per_class, size, frames, seed,
+                                  workers, progress)
+
+
+def _generate_unlocked(root: Path, variant: str, params: dict[str, Any], train_per_class: int,
+                       test_per_class: int, size: int, frames: int, seed: int, workers: int,
+                       progress: Callable[[int, int], None] | None) -> Path:
     _check_replaceable(root)  # fail before rendering, not after
     jobs = _jobs(variant, train_per_class, test_per_class, seed)
     root.parent.mkdir(parents=True, exist_ok=True)
