@@ -56,7 +56,7 @@ class Config:
     resize: int = 0  # short side before cropping; 0 = keep (synthetic videos are already `size`)
     num_workers: int = 0  # DataLoader workers; decoded videos are cached per process
     prefetch: str = "auto"  # workers = 0: next batch built in a thread ("thread") or between steps ("off"); auto: thread on CUDA only
-    raw_views: bool = True  # training views from uint8 frames, normalised per batch (False: per-sample float, as before v0.2)
+    raw_views: bool = True  # training and evaluation views from uint8 frames, normalised per batch (False: per-sample float, as before v0.2)
     cache_decoded_mb: int = 1024  # keep decoded videos in RAM up to this budget (0 = off)
     max_decode_failures: float = 0.05  # fail the job if more than this share of reads fail
 

@@ -319,14 +319,26 @@ class EvalDataset(Dataset):
         try:
             src = VideoSource(entry.path, cfg.cache_decoded_mb, cfg.resize)
             idx = samplers.uniform_clips(src.n_frames, cfg.clip_len, cfg.frame_stride, self.n_clips)
-            frames = src.read(idx.reshape(-1))  # (K*T, H, W, 3)
-            video = transforms.to_tensor(frames)  # (C, K*T, H, W)
-            video = transforms.eval_view(video, cfg.size, cfg.resize)
+            video = eval_clip(src.read(idx.reshape(-1)), cfg)  # (C, K*T, H, W)
             clips = video.reshape(3, self.n_clips, cfg.clip_len, cfg.size, cfg.size).transpose(0, 1)
             return {"index": index, "label": entry.label, "ok": True, "clips": clips.contiguous()}
         except VideoDecodeError as e:
             _warn_once(entry.path, e)
-            return {"index": index, "label": entry.label, "ok": False, "clips": torch.zeros(shape)}
+            dtype = torch.uint8 if cfg.raw_views else torch.float32
+            return {"index": index, "label": entry.label, "ok": False, "clips": torch.zeros(shape, dtype=dtype)}
+
+
+def eval_clip(frames: np.ndarray, cfg: Config) -> torch.Tensor:
+    """Decoded frames (T, H, W, 3) uint8 -> the deterministic evaluation view (C, T, S, S):
+    short side resized to ``cfg.resize`` (if set), centre crop. With ``cfg.raw_views`` it
+    stays uint8 and the feature extractor normalises whole batches
+    (``transforms.finish_batch``); otherwise float, normalised here (``eval_view``)."""
+    if not cfg.raw_views:
+        return transforms.eval_view(transforms.to_tensor(frames), cfg.size, cfg.resize)
+    video = torch.as_tensor(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)  # (C, T, H, W) uint8 view
+    if cfg.resize:
+        video = transforms.resize_short(video, cfg.resize)
+    return transforms.center_crop(video, cfg.size)
 
 
 _WARNED: set[str] = set()

@@ -70,7 +70,7 @@ def budget_eval(method, train, test, cfg: Config, device: torch.device, run_dir:
         ``{"budget_linear_top1_at25": ..., "budget_knn_top1_at25": ..., ...,
         "curve": [{"frac", "step", "linear_top1", "knn_top1"}, ...], "missing": [steps]}``.
     """
-    from vssl_bench.eval.features import centre_clip_probe
+    from vssl_bench.eval.features import centre_clip_probe, frozen_embed
 
     out: dict = {"curve": [], "missing": []}
     trains = type(method).trains and total_steps > 0
@@ -88,8 +88,7 @@ def budget_eval(method, train, test, cfg: Config, device: torch.device, run_dir:
             if model is None:
                 model = copy.deepcopy(method)
             model.load_state_dict(torch.load(path, map_location=device, weights_only=False)["model"])
-            model.eval()  # frozen: BatchNorm keeps the snapshot's statistics
-            res = centre_clip_probe(model.embed, train, test, cfg, device)
+            res = centre_clip_probe(frozen_embed(model), train, test, cfg, device)  # eval(): the snapshot's BN
             lin, knn = res["linear_top1"], res["knn_top1"]
         out[f"budget_linear_top1_{label}"] = lin
         out[f"budget_knn_top1_{label}"] = knn

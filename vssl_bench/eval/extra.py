@@ -130,11 +130,11 @@ def run_evaluations(method, train, test, cfg: Config, device: torch.device, run_
 
 
 def _extract_banks(method, train, test, cfg: Config, device: torch.device) -> dict:
-    from vssl_bench.eval.features import extract_features
+    from vssl_bench.eval.features import extract_features, frozen_embed
 
-    method.eval()
-    return {"train": extract_features(method.embed, train, cfg, device),
-            "test": extract_features(method.embed, test, cfg, device)}
+    embed = frozen_embed(method)
+    return {"train": extract_features(embed, train, cfg, device),
+            "test": extract_features(embed, test, cfg, device)}
 
 
 def _run_one(name, method, train, test, cfg, device, run_dir, banks, final, total_steps, progress) -> dict:
@@ -147,14 +147,15 @@ def _run_one(name, method, train, test, cfg, device, run_dir, banks, final, tota
                             temperature=cfg.knn_temperature, linear_epochs=cfg.linear_epochs,
                             linear_lr=cfg.linear_lr, linear_weight_decay=cfg.linear_weight_decay)
     if name == "temporal":
-        from vssl_bench.eval.features import extract_centre_features
+        from vssl_bench.eval.features import extract_centre_features, frozen_embed
         from vssl_bench.eval.temporal import reversal_pairs, temporal_eval
 
         pairs = reversal_pairs(list(train.classes))
         if not pairs:
             return {"note": f"skipped: dataset {cfg.dataset!r} has no time-reversal class pairs"}
-        fwd = extract_centre_features(method.embed, test, cfg, device)
-        rev = extract_centre_features(method.embed, test, cfg, device, reverse=True)
+        embed = frozen_embed(method)
+        fwd = extract_centre_features(embed, test, cfg, device)
+        rev = extract_centre_features(embed, test, cfg, device, reverse=True)
         res = temporal_eval(banks["train"].centre_features, banks["train"].labels, fwd.centre_features, fwd.labels,
                             rev.centre_features, pairs, k=cfg.knn_k, temperature=cfg.knn_temperature,
                             epochs=cfg.linear_epochs, lr=cfg.linear_lr, weight_decay=cfg.linear_weight_decay,
@@ -174,13 +175,14 @@ def _run_one(name, method, train, test, cfg, device, run_dir, banks, final, tota
 
         return finetune_eval(method, train, test, cfg, device, run_dir, progress=progress)
     if name == "shift":
+        from vssl_bench.eval.features import frozen_embed
         from vssl_bench.eval.shift import shift_eval, shift_target
 
         target = shift_target(cfg)
         if target is None:
             return {"note": f"skipped: no shift target for dataset {cfg.dataset!r} (set shift_dataset and "
                             f"shift_data_root)"}
-        return shift_eval(method.embed, target, device)
+        return shift_eval(frozen_embed(method), target, device)
     raise AssertionError(name)
 
 

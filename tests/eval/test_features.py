@@ -1,0 +1,88 @@
+"""The feature extractor's two speed-ups are the same function: BN folded into the
+convolutions (``fold_batchnorm``), and evaluation clips kept uint8 and normalised per batch
+(``datasets.eval_clip`` + ``transforms.finish_batch``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from vssl_bench.config import Config
+from vssl_bench.data import transforms
+from vssl_bench.data.datasets import build_dataset, eval_clip
+from vssl_bench.eval.features import extract_features, fold_batchnorm, frozen_embed
+from vssl_bench.models import build_backbone
+
+
+def _trained_bn(net: nn.Module, x: torch.Tensor) -> nn.Module:
+    """Running statistics and affine parameters far from their init, as after pretraining."""
+    g = torch.Generator().manual_seed(0)
+    net.train()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.3)
+        for _ in range(3):
+            net(x * 2 + 0.5)
+    return net.eval()
+
+
+@pytest.mark.parametrize("name, shape", [("tiny3d", (4, 3, 8, 32, 32)), ("r3d_18", (2, 3, 4, 32, 32)),
+                                         ("r2plus1d_18", (2, 3, 4, 32, 32))])
+def test_fold_batchnorm_is_the_same_function(name, shape) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(shape)
+    net = _trained_bn(build_backbone(name), x)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        want, got = net(x), fold_batchnorm(net)(x)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    folded = fold_batchnorm(net)
+    n_bn = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+    left = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in folded.modules())
+    assert left < n_bn and (name != "tiny3d" or left == 0)  # R(2+1)D keeps the BN after each Conv2Plus1D
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the model is untouched
+    assert not folded.training
+
+
+def test_fold_batchnorm_keeps_channels_last() -> None:
+    net = _trained_bn(build_backbone("tiny3d"), torch.randn(2, 3, 8, 32, 32)).to(memory_format=torch.channels_last_3d)
+    conv = fold_batchnorm(net).features[0][0]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
+
+
+@pytest.mark.parametrize("resize", [0, 40])
+def test_raw_eval_clips_match_the_float_path(resize) -> None:
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (8, 36, 48, 3), dtype=np.uint8)
+    cfg = Config(size=32, resize=resize)
+    want = eval_clip(frames, dataclasses.replace(cfg, raw_views=False))  # (C, T, 32, 32) float, normalised
+    raw = eval_clip(frames, cfg)
+    assert raw.dtype == torch.uint8 and raw.shape == want.shape
+    got = transforms.finish_batch(raw[None], None, True)[0]
+    # no resize: the same pixels, float rounding; resized: uint8 rounding (<= 1 grey level)
+    tol = 1e-5 if not resize else 1.01 / 255 / min(transforms.STD)
+    assert (got - want).abs().max() <= tol
+
+
+def test_frozen_embed_features_match_the_plain_model(smoke_data_root) -> None:
+    """End to end on the smoke data: the extractor's features (folded BN, raw clips) equal
+    those of the method's own ``embed`` on float clips, to rounding."""
+    from vssl_bench.config import load_suite
+    from vssl_bench.runner import build_method
+
+    cfg = dataclasses.replace(load_suite("smoke").base, method="supervised", data_root=str(smoke_data_root),
+                              eval_clips=3)
+    train, test = build_dataset(cfg)
+    method = build_method(cfg, len(train.classes), torch.device("cpu"))
+    _trained_bn(method.backbone, torch.randn(4, 3, 8, 32, 32))
+    fast = extract_features(frozen_embed(method), test, cfg, torch.device("cpu"))
+    plain = extract_features(method.embed, test, dataclasses.replace(cfg, raw_views=False), torch.device("cpu"))
+    assert fast.clips.shape == plain.clips.shape and torch.equal(fast.labels, plain.labels)
+    torch.testing.assert_close(fast.clips, plain.clips, rtol=1e-4, atol=1e-5)
+    assert not method.training
