@@ -245,3 +245,24 @@ def test_visualize_writes_png(cls, tmp_path):
     path = save_visualization(m, batch, tmp_path)
     assert path is not None and path.stat().st_size > 1000
     assert m.training  # mode restored
+
+
+@pytest.mark.parametrize("name", ["mae", "nextframe", "gan"])  # the methods with a `visualize`
+def test_pictures_from_the_real_views(name, smoke_data_root, tmp_path):
+    """What `vssl-bench run` draws after training: the method's own views of real files
+    (raw uint8 clips for most methods, finished as in training), not hand-made tensors.
+    (nextframe's picture failed on raw clips, 'expected scalar type Byte', unnoticed.)"""
+    import dataclasses
+
+    from vssl_bench.config import load_suite
+    from vssl_bench.data.datasets import build_dataset
+    from vssl_bench.methods.viz import visualization_batch
+    from vssl_bench.runner import build_method
+
+    cfg = dataclasses.replace(load_suite("smoke").base, method=name, data_root=str(smoke_data_root))
+    train, test = build_dataset(cfg)
+    m = build_method(cfg, len(train.classes), torch.device("cpu"))
+    batch = visualization_batch(m, test, cfg)
+    assert all(v.dtype != torch.uint8 for v in batch.values() if torch.is_tensor(v) and v.dim() >= 5)
+    path = save_visualization(m, batch, tmp_path)
+    assert path is not None and path.stat().st_size > 1000

@@ -53,16 +53,17 @@ def frame_grid(rows: list[tuple[str, torch.Tensor]], path, title: str = "", n_fr
 
 def visualization_batch(method, videos, cfg, n: int = 4, seed: int = 0) -> dict:
     """``n`` samples of ``videos`` (a VideoList) through the method's own ``views``, collated
-    and moved to the method's device."""
+    and made ready for the method on its device exactly as in training (``train.to_device``:
+    raw uint8 views are finished there)."""
     from torch.utils.data import default_collate
 
     from vssl_bench.data.datasets import PretrainDataset
+    from vssl_bench.train import to_device
 
     ds = PretrainDataset(videos, partial(type(method).views, p=method.p, cfg=cfg), cfg, seed)
     idx = np.random.default_rng(seed).choice(len(ds), size=min(n, len(ds)), replace=False)
     batch = default_collate([ds[int(i)] for i in idx])
-    device = next(method.parameters()).device
-    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    return to_device(batch, next(method.parameters()).device, channels_last=False)
 
 
 @torch.no_grad()
