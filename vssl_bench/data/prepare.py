@@ -14,7 +14,8 @@ Encoding (PyAV writes, decord reads, as everywhere in vssl-bench):
   (``v_x.avi`` keeps its name so the split files stay valid; ffmpeg/decord pick the
   demuxer from the content, an MP4 ``ftyp`` box outranks the extension);
 - ``crf`` 20 / preset ``veryfast``: visually lossless at this size (x264's default crf is
-  23; 18-20 is its "visually transparent" range), and fast to write;
+  23; 18-20 is its "visually transparent" range), and fast to write; macroblock-tree rate
+  control off (``mbtree=0``), so that the same source gives the same bytes;
 - one key frame every 16 frames (``g=16``, no B-frames): a random 16-frame clip decodes
   at most 15 extra frames (x264's default GOP of 250 frames would make decord decode up
   to 10 s of video for every clip);
@@ -57,7 +58,11 @@ LOCK = ".vssl-prepare.lock"
 PART = ".vssl-part"  # suffix of a file being written
 MANIFEST_VERSION = 1
 # Encoder settings (see the module docstring); part of the manifest: changing them redoes everything.
-CODEC = {"codec": "libx264", "container": "mp4", "pix_fmt": "yuv420p", "crf": 20, "preset": "veryfast", "gop": 16}
+# x264_params mbtree=0: macroblock-tree rate control made the embedded generator's encodes
+# differ from run to run (synthetic.X264_PARAMS), and a prepared copy differed once in five
+# test-suite runs with it on; off, the same source gives the same file.
+CODEC = {"codec": "libx264", "container": "mp4", "pix_fmt": "yuv420p", "crf": 20, "preset": "veryfast", "gop": 16,
+         "x264_params": "mbtree=0"}
 CHUNK = 32  # frames decoded per decord call (bounded memory for long / large videos)
 COPY_MAX_BYTES = 256 * 2**20  # annotation files above this are not copied (SSv2/Kinetics files are < 50 MB)
 ARCHIVES = (".rar", ".zip", ".tar", ".gz", ".tgz", ".7z", ".bz2", ".xz")  # never copied
@@ -124,7 +129,8 @@ def encode_video(src: str, dst: str, short_side: int) -> dict:
     with av.open(dst, "w", format=CODEC["container"]) as c:
         s = c.add_stream(CODEC["codec"], rate=rate,
                          options={"crf": str(CODEC["crf"]), "preset": CODEC["preset"], "g": str(CODEC["gop"]),
-                                  "keyint_min": str(CODEC["gop"]), "bf": "0", "threads": "1"})
+                                  "keyint_min": str(CODEC["gop"]), "bf": "0", "threads": "1",
+                                  "x264-params": CODEC["x264_params"]})
         s.pix_fmt = CODEC["pix_fmt"]
         th = tw = 0
         for a in range(0, n, CHUNK):
