@@ -324,8 +324,13 @@ class EvalDataset(Dataset):
             return {"index": index, "label": entry.label, "ok": True, "clips": clips.contiguous()}
         except VideoDecodeError as e:
             _warn_once(entry.path, e)
-            dtype = torch.uint8 if cfg.raw_views else torch.float32
-            return {"index": index, "label": entry.label, "ok": False, "clips": torch.zeros(shape, dtype=dtype)}
+            return {"index": index, "label": entry.label, "ok": False, "clips": placeholder_clips(shape, cfg)}
+
+
+def placeholder_clips(shape: tuple[int, ...], cfg: Config) -> torch.Tensor:
+    """Zeros standing in for an unreadable video's evaluation clips (dropped by the
+    extractor via ``ok=False``), in :func:`eval_clip`'s dtype so batches still collate."""
+    return torch.zeros(shape, dtype=torch.uint8 if cfg.raw_views else torch.float32)
 
 
 def eval_clip(frames: np.ndarray, cfg: Config) -> torch.Tensor:

@@ -921,16 +921,15 @@ def generate(
     with file_lock(root.parent / f".{root.name}.lock"):
         if _is_complete(root, params):
             return root
-        return _generate_unlocked(root, variant, params, train_per_class, test_per_class, size, frames, seed,
-                                  workers, progress)
+        return _generate_unlocked(root, params, workers, progress)
 
 
-def _generate_unlocked(root: Path, variant: str, params: dict[str, Any], train_per_class: int,
-                       test_per_class: int, size: int, frames: int, seed: int, workers: int,
+def _generate_unlocked(root: Path, params: dict[str, Any], workers: int,
                        progress: Callable[[int, int], None] | None) -> Path:
+    """``generate``'s work, under its lock, for the parameters ``_params`` made."""
+    variant, size, frames, seed = params["variant"], params["size"], params["frames"], params["seed"]
     _check_replaceable(root)  # fail before rendering, not after
-    jobs = _jobs(variant, train_per_class, test_per_class, seed)
-    root.parent.mkdir(parents=True, exist_ok=True)
+    jobs = _jobs(variant, params["train_per_class"], params["test_per_class"], seed)
     tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from vssl_bench.config import Config
 from vssl_bench.data import transforms
-from vssl_bench.data.datasets import EvalDataset, VideoList, eval_clip, worker_init
+from vssl_bench.data.datasets import EvalDataset, VideoList, eval_clip, placeholder_clips, worker_init
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
@@ -140,9 +140,8 @@ class CentreClipDataset(torch.utils.data.Dataset):
         try:
             clip = _centre_clips(self.videos, torch.tensor([index]), self.cfg)[0]  # (C, T, H, W)
         except VideoDecodeError:
-            shape = (3, self.cfg.clip_len, self.cfg.size, self.cfg.size)
-            dtype = torch.uint8 if self.cfg.raw_views else torch.float32
-            return {"index": index, "label": label, "ok": False, "clips": torch.zeros((1, *shape), dtype=dtype)}
+            shape = (1, 3, self.cfg.clip_len, self.cfg.size, self.cfg.size)
+            return {"index": index, "label": label, "ok": False, "clips": placeholder_clips(shape, self.cfg)}
         if self.reverse:
             clip = clip.flip(1)  # (C, T, H, W), time reversed
         return {"index": index, "label": label, "ok": True, "clips": clip[None].contiguous()}  # (1, C, T, H, W)
