@@ -1,0 +1,38 @@
+"""The measurement scripts under ``benchmarks/`` are run by hand (they are not timed unit
+tests); these checks only catch a script that no longer parses, or whose step plumbing broke."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHELL = sorted((ROOT / "benchmarks").glob("*.sh"))
+PYTHON = sorted((ROOT / "benchmarks").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", SHELL, ids=lambda p: p.name)
+def test_shell_scripts_parse(script):
+    r = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("script", PYTHON, ids=lambda p: p.name)
+def test_python_scripts_compile(script):
+    compile(script.read_text(), str(script), "exec")
+
+
+def test_gpu_check_runs_its_steps_and_keeps_going(tmp_path):
+    """A dry run on the CPU of the environment step, plus a step name that is not selected:
+    the log records each selected step with its exit status, and only those."""
+    env = dict(os.environ, DEVICE="cpu", STEPS="env", PY=sys.executable, WORK=str(tmp_path / "work"))
+    r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), str(tmp_path / "out")],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    log = (tmp_path / "out" / "log.txt").read_text()
+    assert "=== env: rc=0" in log and "cuda available False" in log
+    assert "=== smoke" not in log and log.rstrip().endswith("=== done")
