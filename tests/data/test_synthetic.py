@@ -226,6 +226,29 @@ def test_concurrent_generations_share_one_dataset(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".ds.tmp-*"))  # no leftover copy
 
 
+def test_unguarded_script_fails_with_advice_instead_of_hanging(tmp_path: Path) -> None:
+    """A script calling ``generate(workers=2)`` at its top level, with no ``__main__``
+    guard: each spawned worker re-imports the script and would wait for the lock its parent
+    holds (the generation hung forever, 0 % CPU). It must end, with the fix in the message."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text("from vssl_bench.data.synthetic import generate\n"
+                      f"generate({str(tmp_path / 'ds')!r}, train_per_class=1, test_per_class=1, size=16, frames=4, "
+                      "workers=2)\nprint('generated')\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode != 0 and "generated" not in r.stdout
+    assert "if __name__ == '__main__':" in r.stderr.splitlines()[-1]
+    assert not (tmp_path / "ds").exists() and not list(tmp_path.glob(".ds.tmp-*"))
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text("from vssl_bench.data.synthetic import generate\nif __name__ == '__main__':\n    "
+                       + script.read_text().splitlines()[1] + "\n    print('generated')\n")
+    r = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == "generated", r.stderr
+    assert (tmp_path / "ds" / ".complete").exists()
+
+
 def test_generate_biased_writes_conflict_list(tmp_path: Path) -> None:
     root = generate(tmp_path / "b", "appearance-biased", train_per_class=1, test_per_class=1, workers=2, **SMALL)
     conflict = _read_lines(root / "splits" / "testlist_conflict01.txt")

@@ -912,6 +912,13 @@ def generate(
     if _is_complete(root, params):
         return root
 
+    if workers > 1 and getattr(multiprocessing.current_process(), "_inheriting", False):
+        # A spawned child re-running an unguarded script's top level: it would wait forever
+        # for the lock its parent holds while the parent waits for it (multiprocessing
+        # itself raises here, but only once a pool is started, i.e. after the lock).
+        raise RuntimeError("vssl_bench generates its data in worker processes (spawn): call it from a script "
+                           "whose entry point is protected by `if __name__ == '__main__':`, or pass workers=0")
+
     from vssl_bench.utils import file_lock  # here: the pool's spawned workers need not import torch
 
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -946,11 +953,21 @@ def _generate_unlocked(root: Path, params: dict[str, Any], workers: int,
                 if progress:
                     progress(n, total)
         else:
-            # spawn: safe even if the caller has started threads (torch, decord).
-            with multiprocessing.get_context("spawn").Pool(workers) as pool:
-                for n, _ in enumerate(pool.imap_unordered(_work, work, chunksize=8), 1):
-                    if progress:
-                        progress(n, total)
+            # spawn: safe even if the caller has started threads (torch, decord). An executor,
+            # not a Pool: a worker that dies (out of memory, an unguarded script's re-import)
+            # breaks it with an error instead of being replaced forever while we wait.
+            from concurrent.futures import ProcessPoolExecutor
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    for n, _ in enumerate(pool.map(_work, work, chunksize=8), 1):
+                        if progress:
+                            progress(n, total)
+            except BrokenProcessPool as e:
+                raise RuntimeError(f"a data-generation worker process died ({e}). If this is a script, protect "
+                                   "its entry point with `if __name__ == '__main__':` (the workers are spawned "
+                                   "and re-import it); otherwise try workers=0") from None
         seconds = time.perf_counter() - t0
 
         splits = tmp / "splits"
