@@ -36,7 +36,7 @@ from vssl_bench.config import Config, ConfigError
 from vssl_bench.data.datasets import build_dataset
 from vssl_bench.methods import resolve_params
 from vssl_bench.runner import build_method
-from vssl_bench.train import Prefetcher, autocast, build_optimizer, make_loader, set_loader_epoch, to_device
+from vssl_bench.train import Prefetcher, autocast, build_optimizer, make_loader, to_device
 from vssl_bench.utils import device_description, resolve_device
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense, NVIDIA datasheets (SXM)
@@ -68,22 +68,11 @@ def step_flops(method, opt, batch, device, cfg: Config) -> int:
     return fc.get_total_flops()
 
 
-def _endless(train, method, cfg: Config, device: torch.device):
-    """Batches of epoch 0, 1, ... as the training loop builds them (one loader per epoch
-    without workers, behind the prefetch thread; persistent workers otherwise)."""
-    loader, epoch = None, 0
-    while True:
-        if loader is None or cfg.num_workers == 0:
-            loader = make_loader(train, type(method), method.p, cfg, cfg.seed, epoch, 0, device)
-        else:
-            set_loader_epoch(loader, epoch, 0)
-        batches = Prefetcher(loader) if cfg.num_workers == 0 else loader
-        try:
-            yield from batches
-        finally:
-            if isinstance(batches, Prefetcher):
-                batches.close()
-        epoch += 1
+def _batches(train, method, cfg: Config, device: torch.device, n: int):
+    """``n`` batches as the training loop builds them: one stream across epochs (persistent
+    workers, or the background prefetch thread without workers)."""
+    loader = make_loader(train, type(method), method.p, cfg, cfg.seed, 0, 0, device, n_batches=n)
+    return Prefetcher(loader) if cfg.num_workers == 0 else loader
 
 
 def measure(backbone: str, a, device: torch.device) -> dict:
@@ -104,7 +93,8 @@ def measure(backbone: str, a, device: torch.device) -> dict:
         method.backbone.compile()
     opt = build_optimizer(method, cfg)
     method.train()
-    batches = _endless(train, method, cfg, device)
+    stream = _batches(train, method, cfg, device, a.warmup + a.steps)
+    batches = iter(stream)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     flops = None
     wait = total = 0.0
@@ -120,7 +110,8 @@ def measure(backbone: str, a, device: torch.device) -> dict:
         if i >= a.warmup:
             wait += t1 - t0
             total += time.perf_counter() - t0
-    batches.close()
+    if isinstance(stream, Prefetcher):
+        stream.close()
     steps_per_s = a.steps / total
     peak = a.peak_tflops if a.peak_tflops else default_peak(device)
     return {"backbone": backbone, "method": a.method, "device": device_description(device),

@@ -115,28 +115,55 @@ class EpochSampler(Sampler):
     (``B = batch_size``, the global batch) and rank r yields its contiguous slice
     ``[r*B/world, (r+1)*B/world)`` of each, full global batches only; so N ranks together
     see exactly the samples (and views, seeded per sample) of the 1-process run.
-    ``with_epoch`` yields ``(epoch, index)`` pairs for :class:`EpochItems` (persistent workers).
+    ``with_epoch`` yields ``(epoch, index)`` pairs for :class:`EpochItems`.
+
+    ``n_batches``: run on across epochs (``epoch`` from ``start``, then ``epoch + 1`` from
+    0, ...), full batches of each epoch only, until that many (per-rank) batches are out:
+    the batches of the per-epoch samplers one after the other, as one stream, so that a
+    DataLoader keeps prefetching over epoch boundaries (it cannot across two iterators:
+    each epoch began with an empty pipeline). Pairs with their epoch (``with_epoch``).
     """
 
     def __init__(self, n: int, seed: int, epoch: int, start: int = 0, batch_size: int = 0, rank: int = 0,
-                 world: int = 1, with_epoch: bool = False):
+                 world: int = 1, with_epoch: bool = False, n_batches: int | None = None):
         self.n, self.seed, self.epoch, self.start = n, seed, epoch, start
         self.batch_size, self.rank, self.world, self.with_epoch = batch_size, rank, world, with_epoch
+        self.n_batches = n_batches
+        if n_batches is not None and not (with_epoch and batch_size > 0 and n >= batch_size):
+            raise ValueError("an epoch-spanning sampler needs with_epoch and 0 < batch_size <= n")
 
-    def _indices(self) -> list[int]:
-        perm = np.random.default_rng((self.seed, self.epoch, 7)).permutation(self.n)
+    def _epoch_indices(self, epoch: int, start: int) -> list[int]:
+        perm = np.random.default_rng((self.seed, epoch, 7)).permutation(self.n)
         if self.world == 1:
-            return perm[self.start:].tolist()
+            if self.n_batches is not None:  # full batches only, as drop_last would leave them
+                return perm[start:start + (self.n - start) // self.batch_size * self.batch_size].tolist()
+            return perm[start:].tolist()
         b = self.batch_size // self.world  # per-rank batch
-        n_batches = (self.n - self.start) // self.batch_size
-        glob = perm[self.start:self.start + n_batches * self.batch_size].reshape(n_batches, self.batch_size)
+        n_batches = (self.n - start) // self.batch_size
+        glob = perm[start:start + n_batches * self.batch_size].reshape(n_batches, self.batch_size)
         return glob[:, self.rank * b:(self.rank + 1) * b].reshape(-1).tolist()  # (n_batches * b,)
 
+    def _indices(self) -> list[int]:
+        return self._epoch_indices(self.epoch, self.start)
+
+    def _spanning(self):
+        want = self.n_batches * (self.batch_size // self.world)
+        epoch, start = self.epoch, self.start
+        while want > 0:
+            idx = self._epoch_indices(epoch, start)[:want]
+            want -= len(idx)
+            yield from ((epoch, i) for i in idx)
+            epoch, start = epoch + 1, 0
+
     def __iter__(self):
+        if self.n_batches is not None:
+            return self._spanning()
         idx = self._indices()
         return iter([(self.epoch, i) for i in idx] if self.with_epoch else idx)
 
     def __len__(self) -> int:
+        if self.n_batches is not None:
+            return self.n_batches * (self.batch_size // self.world)
         if self.world == 1:
             return self.n - self.start
         return (self.n - self.start) // self.batch_size * (self.batch_size // self.world)
@@ -204,15 +231,19 @@ def use_prefetch_thread(cfg: Config, device: torch.device) -> bool:
 
 
 def make_loader(videos: VideoList, method_cls: type[Method], p, cfg: Config, seed: int, epoch: int,
-                start: int, device: torch.device) -> DataLoader:
+                start: int, device: torch.device, n_batches: int | None = None) -> DataLoader:
     """The rank's share of the epoch (per-rank batch ``batch_size // world``, see
-    :class:`EpochSampler`). With workers they persist across epochs (the loader is built
-    once and re-pointed with :func:`set_loader_epoch`), keeping their decoded-video cache."""
+    :class:`EpochSampler`), or with ``n_batches`` that many batches from (``epoch``,
+    ``start``) on, across epochs, in one stream (what :func:`pretrain` uses). With workers
+    they persist (``set_loader_epoch`` re-points a per-epoch loader), keeping their
+    decoded-video cache."""
     ds = PretrainDataset(videos, partial(method_cls.views, p=p, cfg=cfg), cfg, seed)
     ds.set_epoch(epoch)
     world, workers = distributed.world_size(), cfg.num_workers > 0
-    sampler = EpochSampler(len(ds), seed, epoch, start, cfg.batch_size, distributed.rank(), world, with_epoch=workers)
-    return DataLoader(EpochItems(ds) if workers else ds, batch_size=distributed.shard_batch_size(cfg.batch_size),
+    pairs = workers or n_batches is not None  # the epoch travels with each index
+    sampler = EpochSampler(len(ds), seed, epoch, start, cfg.batch_size, distributed.rank(), world, with_epoch=pairs,
+                           n_batches=n_batches)
+    return DataLoader(EpochItems(ds) if pairs else ds, batch_size=distributed.shard_batch_size(cfg.batch_size),
                       sampler=sampler, num_workers=cfg.num_workers, drop_last=True, worker_init_fn=worker_init,
                       pin_memory=device.type == "cuda", persistent_workers=workers)
 
@@ -284,40 +315,49 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, devic
     task = progress.add_task(f"{cfg.method} seed {cfg.seed}", total=n_steps, completed=state.step,
                              info="") if progress is not None else None
     max_skips = cfg.max_decode_failures * max(1, n_steps * cfg.batch_size)
-    loader = None
     # On CPU the prefetch thread also converts each batch to channels-last (then a no-op in the step).
     prepare = partial(to_device, device=device, channels_last=cfg.channels_last) if device.type == "cpu" else None
-    while state.step < n_steps:
-        if loader is None or cfg.num_workers == 0:
-            loader = make_loader(train, type(method), method.p, cfg, cfg.seed, state.epoch,
-                                 state.batch_in_epoch * cfg.batch_size, device)
-        else:  # persistent workers: same loader, next epoch
-            set_loader_epoch(loader, state.epoch, state.batch_in_epoch * cfg.batch_size)
+    while state.step < n_steps:  # one pass: the loader's stream runs across epochs to the end of the budget
+        _roll_epoch(state, batches_per_epoch)
+        loader = make_loader(train, type(method), method.p, cfg, cfg.seed, state.epoch,
+                             state.batch_in_epoch * cfg.batch_size, device, n_batches=n_steps - state.step)
         batches = Prefetcher(loader, prepare=prepare) if use_prefetch_thread(cfg, device) else loader
         t_last = time.perf_counter()
         try:
-            epoch_done = _train_epoch(batches, method, opt, state, cfg, n_steps, device, ckpt_path, progress,
-                                      task, max_skips, t_last, forward=forward)
+            _train_epoch(batches, method, opt, state, cfg, n_steps, device, ckpt_path, progress,
+                         task, max_skips, t_last, forward=forward, batches_per_epoch=batches_per_epoch)
         finally:
             if isinstance(batches, Prefetcher):
                 batches.close()
-        if epoch_done or state.batch_in_epoch >= batches_per_epoch:
-            state.epoch += 1
-            state.batch_in_epoch = 0
+    _roll_epoch(state, batches_per_epoch)
     if distributed.is_main():
         write_curve(run_dir / "curve.csv", state.curve)
     return state
 
 
-def _train_epoch(batches, method, opt, state: TrainState, cfg: Config, n_steps: int, device, ckpt_path: Path,
-                 progress, task, max_skips: float, t_last: float, forward=None) -> bool:
-    """One pass over ``batches`` (or until the budget is spent); True if the epoch ended.
+def _roll_epoch(state: TrainState, batches_per_epoch: int) -> None:
+    """After an epoch's last batch, (epoch, batches_per_epoch) -> (epoch + 1, 0). Done
+    before the next batch, so a checkpoint (or curve row) of an epoch's last step still
+    names that epoch, as it always has."""
+    if state.batch_in_epoch >= batches_per_epoch:
+        state.epoch += 1
+        state.batch_in_epoch = 0
 
-    ``forward(batch) -> dict`` is ``method.loss`` (default) or its DDP wrapper. What is
-    logged (loss, extras, skipped videos, clips) is the agreed value over every rank.
+
+def _train_epoch(batches, method, opt, state: TrainState, cfg: Config, n_steps: int, device, ckpt_path: Path,
+                 progress, task, max_skips: float, t_last: float, forward=None,
+                 batches_per_epoch: int | None = None) -> bool:
+    """One pass over ``batches`` (or until the budget is spent); True if they ran out first.
+
+    ``batches`` may run across epochs (:func:`make_loader` with ``n_batches``): with
+    ``batches_per_epoch``, ``state.epoch`` / ``batch_in_epoch`` follow them. ``forward(batch)
+    -> dict`` is ``method.loss`` (default) or its DDP wrapper. What is logged (loss, extras,
+    skipped videos, clips) is the agreed value over every rank.
     """
     world = distributed.world_size()
     for batch in batches:
+        if batches_per_epoch is not None:
+            _roll_epoch(state, batches_per_epoch)
         t_data = time.perf_counter()
         state.data_seconds += t_data - t_last
         lr = lr_at(state.step, n_steps, cfg)

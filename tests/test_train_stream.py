@@ -1,0 +1,87 @@
+"""The training loop reads one stream of batches across epochs (so that DataLoader workers
+and the prefetch thread keep working over an epoch boundary): it must be the per-epoch
+batches one after the other, give the same training with and without workers, and keep
+``epoch`` / ``batch_in_epoch`` (checkpoints, resume) as the per-epoch loop did."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from vssl_bench.train import EpochSampler
+
+
+@pytest.mark.parametrize("world", [1, 3])
+@pytest.mark.parametrize("epoch,start", [(0, 0), (2, 6)])
+def test_spanning_sampler_is_the_epochs_full_batches_in_turn(world, epoch, start) -> None:
+    n, B, seed = 21, 6, 5  # 3 full batches per epoch, 3 videos left over each epoch
+    for rank in range(world):
+        want = []
+        e, s = epoch, start
+        while len(want) < 8 * (B // world):  # 8 batches: past two epoch boundaries
+            per_epoch = list(EpochSampler(n, seed, e, s, B, rank, world, with_epoch=True))
+            full = (n - s) // B * (B // world)  # drop_last: full batches of this epoch only
+            want += per_epoch[:full]
+            e, s = e + 1, 0
+        span = EpochSampler(n, seed, epoch, start, B, rank, world, with_epoch=True, n_batches=8)
+        got = list(span)
+        assert got == want[:8 * (B // world)] and len(span) == len(got)
+        assert {ep for ep, _ in got} == {epoch, epoch + 1, epoch + 2}  # 3+3+2 or 2+3+3 batches
+    with pytest.raises(ValueError):
+        EpochSampler(n, seed, 0, 0, B, n_batches=2)  # a stream needs the epoch with each index
+
+
+def _pretrain(root, tmp_path, name, **kw):
+    from vssl_bench.config import Config
+    from vssl_bench.data.datasets import build_dataset
+    from vssl_bench.methods import resolve_params
+    from vssl_bench.runner import build_method
+    from vssl_bench.train import pretrain
+
+    cfg = Config(method="nce", params=resolve_params("nce", {}), dataset="synthetic", data_root=str(root),
+                 synthetic_train_per_class=6, synthetic_test_per_class=3, batch_size=40, steps=7, clip_len=4,
+                 frame_stride=2, checkpoint_every=3, seed=1)
+    cfg = dataclasses.replace(cfg, **kw)
+    train, _ = build_dataset(cfg)  # 96 videos: 2 batches of 40 per epoch, 16 left over
+    torch.manual_seed(0)
+    method = build_method(cfg, len(train.classes), torch.device("cpu"))
+    run_dir = tmp_path / name
+    run_dir.mkdir(exist_ok=True)
+    state = pretrain(method, train, cfg, run_dir, torch.device("cpu"))
+    return state, method
+
+
+def test_stream_matches_with_and_without_workers_and_on_resume(smoke_data_root, tmp_path, monkeypatch) -> None:
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        inline, m0 = _pretrain(smoke_data_root, tmp_path, "inline")
+        workers, m2 = _pretrain(smoke_data_root, tmp_path, "workers", num_workers=2)
+        # stopped after step 3 (and its checkpoint), mid-epoch 1, then run again
+        import vssl_bench.train as train_mod
+
+        class Stop(Exception):
+            pass
+
+        def stop_at_3(stage, step=None):
+            if stage == "train" and step == 3:
+                raise Stop
+
+        monkeypatch.setattr(train_mod, "kill_point", stop_at_3)
+        with pytest.raises(Stop):
+            _pretrain(smoke_data_root, tmp_path, "resumed", num_workers=2)
+        monkeypatch.undo()
+        resumed, m3 = _pretrain(smoke_data_root, tmp_path, "resumed", num_workers=2)
+    finally:
+        torch.set_num_threads(n_threads)
+    # 7 steps of 2 batches per epoch: epochs 0, 0, 1, 1, 2, 2, 3, and the state ends past epoch 3's 1st batch
+    assert [row[1] for row in inline.curve] == [0, 0, 1, 1, 2, 2, 3]
+    assert (inline.epoch, inline.batch_in_epoch, inline.step) == (3, 1, 7)
+    for other, m in ((workers, m2), (resumed, m3)):
+        assert [r[:3] for r in other.curve[-4:]] == [r[:3] for r in inline.curve[-4:]]  # step, epoch, loss
+        assert (other.epoch, other.batch_in_epoch, other.step) == (3, 1, 7)
+        for a, b in zip(m0.state_dict().values(), m.state_dict().values()):
+            assert torch.equal(a, b)
+    assert resumed.resumed == 1
