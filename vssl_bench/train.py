@@ -234,9 +234,9 @@ def make_loader(videos: VideoList, method_cls: type[Method], p, cfg: Config, see
                 start: int, device: torch.device, n_batches: int | None = None) -> DataLoader:
     """The rank's share of the epoch (per-rank batch ``batch_size // world``, see
     :class:`EpochSampler`), or with ``n_batches`` that many batches from (``epoch``,
-    ``start``) on, across epochs, in one stream (what :func:`pretrain` uses). With workers
-    they persist (``set_loader_epoch`` re-points a per-epoch loader), keeping their
-    decoded-video cache."""
+    ``start``) on, across epochs, in one stream (what :func:`pretrain` uses: one iterator for
+    the whole budget, so workers keep prefetching over epoch boundaries). With workers
+    they persist, keeping their decoded-video cache."""
     ds = PretrainDataset(videos, partial(method_cls.views, p=p, cfg=cfg), cfg, seed)
     ds.set_epoch(epoch)
     world, workers = distributed.world_size(), cfg.num_workers > 0
@@ -246,11 +246,6 @@ def make_loader(videos: VideoList, method_cls: type[Method], p, cfg: Config, see
     return DataLoader(EpochItems(ds) if pairs else ds, batch_size=distributed.shard_batch_size(cfg.batch_size),
                       sampler=sampler, num_workers=cfg.num_workers, drop_last=True, worker_init_fn=worker_init,
                       pin_memory=device.type == "cuda", persistent_workers=workers)
-
-
-def set_loader_epoch(loader: DataLoader, epoch: int, start: int) -> None:
-    """Point a (persistent-worker) loader of :func:`make_loader` at another epoch / start."""
-    loader.sampler.epoch, loader.sampler.start = epoch, start
 
 
 def autocast(device: torch.device, cfg: Config):
