@@ -6,6 +6,8 @@
 # 1. environment (GPU, torch / decord / av versions, the CLI imports);
 # 2. the smoke suite (every reference row + sort, mae, nce; bf16 autocast, evaluation on the GPU);
 # 3. torchrun --nproc_per_node=1 (NCCL process group, DDP wrapper, SyncBatchNorm) on nce;
+#    workers: the smoke suite with 4 DataLoader workers and 30 steps, i.e. 2.5 epochs of the
+#    loader's stream across epochs (on a CPU the same as without workers, bit for bit);
 # 4. benchmarks/throughput.py: clips/s, data wait and MFU of tiny3d and r3d_18 at 16x112x112;
 # 5. the quick suite (make run's 15 jobs) on the GPU, 5 jobs at a time: its table beside
 #    the CPU's (results/) says whether bf16 on a GPU changes the numbers beyond seed noise.
@@ -14,7 +16,7 @@
 # log.txt (everything printed), quick_cuda.csv, smoke_cuda.csv and throughput.jsonl.
 # Two more steps, not in the default list: allmethods (every method with every evaluation,
 # seed 0, 6 jobs at a time: all_methods_cuda.csv) and compiled (throughput.py with 15
-# workers, then with --compile). STEPS="env smoke ddp throughput quick" (the default) picks
+# workers, then with --compile). STEPS="env smoke ddp workers throughput quick" (the default) picks
 # steps; the run folders go to $WORK. Results of one H200: docs/gpu_check_h200/, docs/scaling.md.
 set -u
 OUT=${1:-gpu-check}
@@ -24,7 +26,7 @@ if [ -z "${PY:-}" ]; then
   if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
 WORK=${WORK:-/tmp/vssl-gpu-check}
-STEPS=${STEPS:-env smoke ddp throughput quick}
+STEPS=${STEPS:-env smoke ddp workers throughput quick}
 DEVICE=${DEVICE:-cuda}  # DEVICE=cpu: a dry run of the script itself
 export PYTHONUNBUFFERED=1
 export VSSL_BENCH_DATA=${VSSL_BENCH_DATA:-$WORK/data}
@@ -64,6 +66,11 @@ ddp() {
     --device "$DEVICE" --out "$WORK/ddp1" && cut -c1-400 "$WORK/ddp1/results.csv"
 }
 
+workers() {
+  "$PY" -m vssl_bench.cli run --suite smoke --device "$DEVICE" --set num_workers=4 --set steps=30 \
+    --out "$WORK/workers" && cut -d, -f3,15,17,18 "$WORK/workers/results.csv"
+}
+
 throughput() {
   "$PY" benchmarks/throughput.py --device "$DEVICE" --workers 8 --json | tee "$OUT/throughput.jsonl"
 }
@@ -86,10 +93,11 @@ compiled() {  # more loader workers, then torch.compile
 }
 
 export PY WORK OUT DEVICE
-export -f env_info smoke ddp throughput quick allmethods compiled
+export -f env_info smoke ddp workers throughput quick allmethods compiled
 step env 40 env_info
 step smoke 90 smoke
 step ddp 60 ddp
+step workers 90 workers
 step throughput 120 throughput
 step quick 180 quick
 step allmethods 300 allmethods
