@@ -195,3 +195,17 @@ def test_resume_after_kill_matches_uninterrupted_run(smoke_out, smoke_data_root,
     (ref_row,) = [x for x in _rows(smoke_out) if x["method"] == "sort"]
     for k in METRICS:
         assert float(rows[0][k]) == pytest.approx(float(ref_row[k]), abs=1e-6), k
+
+
+def test_command_help_has_one_line_per_paragraph() -> None:
+    """``--help`` keeps a docstring's line breaks: wrapped docstrings printed sentences cut
+    in the middle ("partial (a" / "checkpoint, ..."). Every command's help is unwrapped."""
+    from vssl_bench.cli import app, data_app
+
+    for a in (app, data_app):
+        for cmd in a.registered_commands:
+            assert cmd.help, cmd.callback.__name__
+            assert all(p and "\n" not in p for p in cmd.help.split("\n\n")), cmd.callback.__name__
+    r = subprocess.run([sys.executable, "-m", "vssl_bench.cli", "status", "--help"], capture_output=True, text=True,
+                       env={**os.environ, "COLUMNS": "200"})
+    assert r.returncode == 0 and "checkpoint, no result yet (resumes on the next run)" in r.stdout

@@ -250,8 +250,9 @@ def report(
     write: bool = typer.Option(True, "--write/--no-write",
                                help="Write leaderboard.md/.csv, report.html and figures/ into the results folder."),
 ) -> None:
-    """Comparison tables (mean ± std over seeds, grouped by family), verdicts on the five
-    questions (stats.py), the leaderboard, figures and report.html."""
+    """Comparison tables, verdicts on the five questions, leaderboard, figures, report.html.
+
+    Tables: mean ± std over seeds, grouped by family; verdicts: vssl_bench/stats.py."""
     from rich.markup import escape
 
     from vssl_bench.report import METRICS, display_frame, leaderboard_markdown, load_results, summarize, write_report
@@ -417,8 +418,9 @@ def data_prepare(
     workers: int = typer.Option(1, "--workers", help="Parallel encoding processes."),
     show: int = typer.Option(30, "--show", help="How many unreadable / failed videos to list (all are counted)."),
 ) -> None:
-    """Re-encode every video of a dataset at a small short side (H.264) into a mirror tree;
-    resumable (run it again to finish or update); exit 1 only if nothing could be prepared.
+    """Re-encode every video of a dataset at a small short side (H.264) into a mirror tree.
+
+    Resumable (run it again to finish or update); exit 1 only if nothing could be prepared.
     Every split's videos are prepared (ucf101 / hmdb51: splits 1-3)."""
     from vssl_bench.data.prepare import MANIFEST, prepare_dataset
 
@@ -459,9 +461,10 @@ def status(
     no_references: bool = typer.Option(False, "--no-references", help="As for `run`."),
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Results folder."),
 ) -> None:
-    """Which jobs of a matrix are done, running, failed (with the reason), partial (a
-    checkpoint, no result yet: resumes on the next run) or pending. Give the options the
-    `run` had: they decide the jobs' names."""
+    """Which jobs of a matrix are done, running, failed, partial or pending.
+
+    failed: with the reason; partial: a checkpoint, no result yet (resumes on the next
+    run). Give the options the `run` had: they decide the jobs' names."""
     from vssl_bench.results import read_metrics
     from vssl_bench.runner import job_status
 
@@ -499,6 +502,22 @@ def _lock_holder(lock: Path) -> str:
         return f"pid {pid} on {host}"
     except (OSError, ValueError):
         return ""
+
+
+def _unwrap_help(*apps: typer.Typer) -> None:
+    """Commands' help from their docstrings with each paragraph on one line: the help
+    renderer keeps a docstring's line breaks, which wrapped mid-sentence ("partial (a" /
+    "checkpoint, ...") in ``--help``; paragraphs stay paragraphs."""
+    import inspect
+
+    for a in apps:
+        for cmd in a.registered_commands:
+            doc = inspect.getdoc(cmd.callback) if cmd.help is None else None
+            if doc:
+                cmd.help = "\n\n".join(" ".join(p.split()) for p in doc.split("\n\n"))
+
+
+_unwrap_help(app, data_app)
 
 
 def main() -> None:
