@@ -266,3 +266,36 @@ def test_pictures_from_the_real_views(name, smoke_data_root, tmp_path):
     assert all(v.dtype != torch.uint8 for v in batch.values() if torch.is_tensor(v) and v.dim() >= 5)
     path = save_visualization(m, batch, tmp_path)
     assert path is not None and path.stat().st_size > 1000
+
+
+def _blocks_at_reference(frames, y, x, block):
+    """The first ``motion._blocks_at``: separate row / column indices, clamped to the frame."""
+    n, c, hp, wp = frames.shape
+    s = y.shape[1:]
+    ar = torch.arange(block)
+    yy = (y.reshape(n, -1, 1, 1) + ar.view(1, 1, -1, 1)).clamp(0, hp - 1)
+    xx = (x.reshape(n, -1, 1, 1) + ar.view(1, 1, 1, -1)).clamp(0, wp - 1)
+    flat = (yy * wp + xx).reshape(n, 1, -1)
+    g = frames.reshape(n, c, hp * wp).gather(2, flat.expand(n, c, flat.shape[-1]))
+    g = g.reshape(n, c, -1, block, block).permute(0, 2, 1, 3, 4)
+    return g.reshape(n, *s, c, block, block)
+
+
+def test_track_blocks_equals_the_clamped_reference_bit_for_bit(monkeypatch):
+    """The flat-index gather (fast path of mme's views) returns exactly what the first,
+    clamped version did, on noise and on moving content, for several radii and lengths."""
+    from vssl_bench.data import motion
+
+    g = torch.Generator().manual_seed(0)
+    cases = [torch.rand(3, 6, 1, 16, 24, generator=g), _square_video(6, 2, -1, start=(6, 6))[0][None]]
+    for frames in cases:
+        for block, radius in ((4, 2), (4, 1), (8, 3)):
+            fast = track_blocks(frames, block, radius, "sad", 0.02)
+            with monkeypatch.context() as m:
+                m.setattr(motion, "_blocks_at", _blocks_at_reference)
+                ref = track_blocks(frames, block, radius, "sad", 0.02)
+            assert torch.equal(fast, ref)
+    y = torch.tensor([[0, 3]])
+    x = torch.tensor([[1, 2]])
+    f = torch.rand(1, 2, 8, 9, generator=g)
+    assert torch.equal(motion._blocks_at(f, y, x, 4), _blocks_at_reference(f, y, x, 4))

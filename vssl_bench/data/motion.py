@@ -21,6 +21,8 @@ the candidate nearest (0, 0) comes first in the candidate order.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -70,16 +72,27 @@ def block_match(f0: Tensor, f1: Tensor, block: int, radius: int, metric: str = "
 
 def _blocks_at(frames: Tensor, y: Tensor, x: Tensor, block: int) -> Tensor:
     """Gather ``block x block`` patches. frames: (N, C, Hp, Wp) (already padded);
-    y, x: (N, *S) top-left corners in padded coordinates. -> (N, *S, C, block, block)."""
+    y, x: (N, *S) top-left corners in padded coordinates, every patch inside the frame
+    (``track_blocks`` pads enough; an index outside is an error, not a silent clamp).
+    -> (N, *S, C, block, block).
+
+    One flat index per pixel: corner ``y * Wp + x`` plus the block's fixed pixel offsets
+    (a broadcast add; this ran per clip in the data loader, where its ~12 small index ops
+    per call were most of ``mme``'s view time)."""
     n, c, hp, wp = frames.shape
     s = y.shape[1:]
-    ar = torch.arange(block, device=frames.device)
-    yy = (y.reshape(n, -1, 1, 1) + ar.view(1, 1, -1, 1)).clamp(0, hp - 1)  # (N, M, b, 1)
-    xx = (x.reshape(n, -1, 1, 1) + ar.view(1, 1, 1, -1)).clamp(0, wp - 1)  # (N, M, 1, b)
-    flat = (yy * wp + xx).reshape(n, 1, -1)  # (N, 1, M*b*b)
+    local = _block_offsets(block, wp, frames.device)  # (b*b,)
+    flat = ((y * wp + x).reshape(n, -1, 1) + local).reshape(n, 1, -1)  # (N, 1, M*b*b)
     g = frames.reshape(n, c, hp * wp).gather(2, flat.expand(n, c, flat.shape[-1]))  # (N, C, M*b*b)
     g = g.reshape(n, c, -1, block, block).permute(0, 2, 1, 3, 4)  # (N, M, C, b, b)
     return g.reshape(n, *s, c, block, block)
+
+
+@functools.lru_cache(maxsize=32)
+def _block_offsets(block: int, width: int, device) -> Tensor:
+    """Flat offsets of a block's pixels from its top-left corner in rows of ``width``."""
+    ar = torch.arange(block, device=device)
+    return (ar.view(-1, 1) * width + ar.view(1, -1)).reshape(-1)
 
 
 def track_blocks(frames: Tensor, block: int, radius: int, metric: str = "sad",
