@@ -93,9 +93,49 @@ def test_mme_views_shapes():
 
     cfg = _cfg()
     v = MME.views(Src(), np.random.default_rng(0), MME.Params(), cfg)
-    assert v["video"].shape == (3, 16, 32, 32)
-    assert v["traj"].shape == (8, 8, 8, 8) and v["mask"].shape == (8, 8)
+    assert v["video"].shape == (3, 16 + MME.Params().traj_len, 32, 32)  # + the frames the targets look at
+    assert v["mask"].shape == (8, 8) and set(v) == {"video", "mask"}
     assert int(v["mask"].sum()) == 58
+
+
+def _cube_trajectories_reference(video, clip_len, tubelet, patch, traj_len, radius, penalty):
+    """The first ``mme.cube_trajectories`` (one clip per call, in the data loader)."""
+    c, t, h, w = video.shape
+    starts = range(0, clip_len, tubelet)
+    luma = video.mean(dim=0, keepdim=True)
+    windows = torch.stack([luma[:, s: s + traj_len + 1].permute(1, 0, 2, 3) for s in starts])
+    tr = track_blocks(windows, patch, radius, "sad", penalty)
+    return tr.permute(0, 2, 3, 1, 4).reshape(len(starts), h // patch, w // patch, 2 * traj_len).float()
+
+
+def test_mme_batched_targets_equal_per_clip_targets_bit_for_bit():
+    """Targets computed for the whole batch in ``loss`` (channels-last, as the training loop
+    hands it over) equal those the data loader computed clip by clip; so does the loss."""
+    from vssl_bench.data.datasets import VideoSource  # noqa: F401 (the real view path below)
+    from vssl_bench.methods.mme import batch_trajectories
+    from vssl_bench.train import to_device
+
+    cfg = _cfg()
+    p = MME.Params()
+    frames, _ = _square_video(cfg.clip_len + p.traj_len, 1, 0, start=(10, 0))
+    g = torch.Generator().manual_seed(1)
+    clips = [frames.permute(1, 0, 2, 3), torch.rand(3, cfg.clip_len + p.traj_len, 32, 32, generator=g)]
+    clips += [torch.rand(3, cfg.clip_len + p.traj_len, 32, 32, generator=g).round()]  # flat areas: many ties
+    ref = torch.stack([_cube_trajectories_reference(v, cfg.clip_len, p.tubelet, p.patch, p.traj_len, p.radius,
+                                                    p.penalty) for v in clips])
+    batch = torch.stack(clips)
+    assert torch.equal(batch_trajectories(batch, cfg.clip_len, p.tubelet, p.patch, p.traj_len, p.radius, p.penalty),
+                       ref)
+    cl = batch.contiguous(memory_format=torch.channels_last_3d)
+    assert torch.equal(batch_trajectories(cl, cfg.clip_len, p.tubelet, p.patch, p.traj_len, p.radius, p.penalty), ref)
+    torch.manual_seed(0)
+    m = MME(Tiny3D(), p, cfg, 16).eval()
+    mask = torch.stack([tube_mask(8, 8, 0.9, np.random.default_rng(s)) for s in range(3)])
+    with torch.no_grad():
+        given = m.loss(to_device({"video": batch[:, :, :cfg.clip_len].contiguous(), "mask": mask, "traj": ref},
+                                 torch.device("cpu"), True))
+        computed = m.loss(to_device({"video": batch, "mask": mask}, torch.device("cpu"), True))
+    assert torch.equal(given["loss"], computed["loss"])
 
 
 # ------------------------------------------------------------------------ block matching

@@ -13,8 +13,10 @@ template updated each frame), giving ``traj_len`` cumulative integer displacemen
 (dx, dy) -> a ``2 * traj_len`` vector, predicted with an MSE over masked cubes only. The
 clip is loaded ``traj_len`` frames longer than the network input so that the last cubes
 have a future; only the first ``clip_len`` frames are seen by the network. Trajectories
-are computed from the (cropped, resized) decoded frames in the DataLoader workers: no
-flow network, no labels, never the generator's ground truth.
+are computed from the (cropped, resized, normalised) frames of the whole batch at the
+start of ``loss``, on the training device, without gradients and in fp32: no flow
+network, no labels, never the generator's ground truth. (They were computed per clip in
+the data loader until 2026-11; the values are identical, see the tests.)
 
 Deviations from [1], stated honestly: [1] tracks dense points with (pre-computed,
 classical) optical flow and adds a HOG shape-change term; we track whole blocks with
@@ -48,14 +50,27 @@ def cube_trajectories(video: torch.Tensor, clip_len: int, tubelet: int, patch: i
                       radius: int, penalty: float) -> torch.Tensor:
     """video: (C, clip_len + traj_len, H, W) -> (clip_len/tubelet, H/patch, W/patch, 2*traj_len)
     cumulative (dx, dy) of each cube's first-frame block over the following ``traj_len`` frames."""
-    c, t, h, w = video.shape
+    return batch_trajectories(video[None], clip_len, tubelet, patch, traj_len, radius, penalty)[0]
+
+
+@torch.no_grad()
+def batch_trajectories(videos: torch.Tensor, clip_len: int, tubelet: int, patch: int, traj_len: int,
+                       radius: int, penalty: float) -> torch.Tensor:
+    """:func:`cube_trajectories` of a batch (B, C, clip_len + traj_len, H, W) in one
+    ``track_blocks`` call -> (B, clip_len/tubelet, H/patch, W/patch, 2*traj_len), float32.
+
+    Each clip's values are exactly those of its own call (per-element ops and reductions
+    over the same elements in the same order; tested), in fp32 whatever the autocast."""
+    b, c, t, h, w = videos.shape
     if t < clip_len + traj_len:
         raise ValueError(f"need {clip_len + traj_len} frames, got {t}")
     starts = range(0, clip_len, tubelet)
-    luma = video.mean(dim=0, keepdim=True)  # (1, T, H, W): match on intensity, as codecs match on luma
-    windows = torch.stack([luma[:, s: s + traj_len + 1].permute(1, 0, 2, 3) for s in starts])  # (T', L+1, 1, H, W)
-    tr = track_blocks(windows, patch, radius, "sad", penalty)  # (T', L, gh, gw, 2)
-    return tr.permute(0, 2, 3, 1, 4).reshape(len(starts), h // patch, w // patch, 2 * traj_len).float()
+    with torch.autocast(videos.device.type, enabled=False):
+        luma = videos.float().contiguous().mean(dim=1, keepdim=True)  # (B, 1, T, H, W): intensity, as codecs match luma
+        windows = torch.stack([luma[:, :, s: s + traj_len + 1].transpose(1, 2) for s in starts], dim=1)
+        tr = track_blocks(windows.reshape(b * len(starts), traj_len + 1, 1, h, w), patch, radius, "sad", penalty)
+    tr = tr.reshape(b, len(starts), traj_len, h // patch, w // patch, 2)  # (B, T', L, gh, gw, 2)
+    return tr.permute(0, 1, 3, 4, 2, 5).reshape(b, len(starts), h // patch, w // patch, 2 * traj_len).float()
 
 
 class MME(Method):
@@ -94,14 +109,23 @@ class MME(Method):
 
     @classmethod
     def views(cls, src, rng, p, cfg):
+        """The clip with its ``traj_len`` following frames, (C, clip_len + traj_len, H, W):
+        the targets are computed from it for the whole batch in :meth:`loss`, on the
+        training device (per clip in the data loader they were most of mme's time)."""
         long = light_augment(train_clip(src, rng, cfg, clip_len=cfg.clip_len + p.traj_len), cfg.size, rng)
-        traj = cube_trajectories(long, cfg.clip_len, p.tubelet, p.patch, p.traj_len, p.radius, p.penalty)
         g = cfg.size // p.patch
-        return {"video": long[:, :cfg.clip_len].contiguous(), "traj": traj,
-                "mask": tube_mask(g, g, p.mask_ratio, rng)}
+        return {"video": long, "mask": tube_mask(g, g, p.mask_ratio, rng)}
 
     def loss(self, batch):
-        x, m, traj = batch["video"], batch["mask"], batch["traj"]  # (B,C,T,H,W), (B,gh,gw), (B,T',gh,gw,2L)
+        """``batch["video"]``: clips of ``clip_len`` frames, or ``clip_len + traj_len`` (the
+        views) whose extra frames give the targets; ``batch["traj"]`` overrides them."""
+        x, m = batch["video"], batch["mask"]  # (B, C, T[+L], H, W), (B, gh, gw)
+        traj = batch.get("traj")  # (B, T', gh, gw, 2L)
+        if traj is None:
+            p, t = self.p, self.cfg.clip_len
+            traj = batch_trajectories(x, t, p.tubelet, p.patch, p.traj_len, p.radius, p.penalty)
+            fmt = torch.channels_last_3d if x.is_contiguous(memory_format=torch.channels_last_3d) else None
+            x = x[:, :, :t].contiguous(**({"memory_format": fmt} if fmt else {}))  # the layout the step expects
         b = x.shape[0]
         pix = F.interpolate(m[:, None].float(), scale_factor=self.p.patch, mode="nearest")[:, :, None]  # (B,1,1,H,W)
         x_in = x * (1 - pix) + self.mask_token.to(x.dtype) * pix
