@@ -111,7 +111,6 @@ def _cube_trajectories_reference(video, clip_len, tubelet, patch, traj_len, radi
 def test_mme_batched_targets_equal_per_clip_targets_bit_for_bit():
     """Targets computed for the whole batch in ``loss`` (channels-last, as the training loop
     hands it over) equal those the data loader computed clip by clip; so does the loss."""
-    from vssl_bench.data.datasets import VideoSource  # noqa: F401 (the real view path below)
     from vssl_bench.methods.mme import batch_trajectories
     from vssl_bench.train import to_device
 
