@@ -320,7 +320,7 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, devic
         t_last = time.perf_counter()
         try:
             _train_epoch(batches, method, opt, state, cfg, n_steps, device, ckpt_path, progress,
-                         task, max_skips, t_last, forward=forward, batches_per_epoch=batches_per_epoch)
+                         task, max_skips, t_last, batches_per_epoch, forward=forward)
         finally:
             if isinstance(batches, Prefetcher):
                 batches.close()
@@ -340,19 +340,17 @@ def _roll_epoch(state: TrainState, batches_per_epoch: int) -> None:
 
 
 def _train_epoch(batches, method, opt, state: TrainState, cfg: Config, n_steps: int, device, ckpt_path: Path,
-                 progress, task, max_skips: float, t_last: float, forward=None,
-                 batches_per_epoch: int | None = None) -> bool:
-    """One pass over ``batches`` (or until the budget is spent); True if they ran out first.
+                 progress, task, max_skips: float, t_last: float, batches_per_epoch: int, forward=None) -> None:
+    """Train on ``batches`` until they run out or the budget is spent.
 
-    ``batches`` may run across epochs (:func:`make_loader` with ``n_batches``): with
-    ``batches_per_epoch``, ``state.epoch`` / ``batch_in_epoch`` follow them. ``forward(batch)
-    -> dict`` is ``method.loss`` (default) or its DDP wrapper. What is logged (loss, extras,
-    skipped videos, clips) is the agreed value over every rank.
+    ``batches`` run across epochs (:func:`make_loader` with ``n_batches``); ``state.epoch`` /
+    ``batch_in_epoch`` follow them (``batches_per_epoch``). ``forward(batch) -> dict`` is
+    ``method.loss`` (default) or its DDP wrapper. What is logged (loss, extras, skipped
+    videos, clips) is the agreed value over every rank.
     """
     world = distributed.world_size()
     for batch in batches:
-        if batches_per_epoch is not None:
-            _roll_epoch(state, batches_per_epoch)
+        _roll_epoch(state, batches_per_epoch)
         t_data = time.perf_counter()
         state.data_seconds += t_data - t_last
         lr = lr_at(state.step, n_steps, cfg)
@@ -392,8 +390,7 @@ def _train_epoch(batches, method, opt, state: TrainState, cfg: Config, n_steps: 
         kill_point("train", state.step)  # test hook: VSSL_BENCH_KILL_AT=train:K dies here after step K
         t_last = time.perf_counter()
         if state.step >= n_steps:
-            return False
-    return True
+            return
 
 
 def save_checkpoint(path: Path, method: Method, opt, state: TrainState, cfg: Config) -> None:

@@ -124,8 +124,8 @@ class MME(Method):
         if traj is None:
             p, t = self.p, self.cfg.clip_len
             traj = batch_trajectories(x, t, p.tubelet, p.patch, p.traj_len, p.radius, p.penalty)
-            fmt = torch.channels_last_3d if x.is_contiguous(memory_format=torch.channels_last_3d) else None
-            x = x[:, :, :t].contiguous(**({"memory_format": fmt} if fmt else {}))  # the layout the step expects
+            cl = x.is_contiguous(memory_format=torch.channels_last_3d)  # keep the layout the step was given
+            x = x[:, :, :t].contiguous(memory_format=torch.channels_last_3d if cl else torch.contiguous_format)
         b = x.shape[0]
         pix = F.interpolate(m[:, None].float(), scale_factor=self.p.patch, mode="nearest")[:, :, None]  # (B,1,1,H,W)
         x_in = x * (1 - pix) + self.mask_token.to(x.dtype) * pix
