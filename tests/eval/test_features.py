@@ -14,7 +14,7 @@ import torch.nn as nn
 from vssl_bench.config import Config
 from vssl_bench.data import transforms
 from vssl_bench.data.datasets import build_dataset, eval_clip
-from vssl_bench.eval.features import extract_features, fold_batchnorm, frozen_embed
+from vssl_bench.eval.features import BlockedTrunkEmbed, extract_features, fold_batchnorm, frozen_embed
 from vssl_bench.models import build_backbone
 
 
@@ -48,6 +48,39 @@ def test_fold_batchnorm_is_the_same_function(name, shape) -> None:
     assert left < n_bn and (name != "tiny3d" or left == 0)  # R(2+1)D keeps the BN after each Conv2Plus1D
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the model is untouched
     assert not folded.training
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
+@pytest.mark.parametrize("batch", [1, 7, 40])
+def test_blocked_trunk_embed_is_the_folded_backbone(batch) -> None:
+    """tiny3d's frozen CPU inference in oneDNN's blocked layout: the folded backbone's
+    features (bit for bit on the machine that measured it; 1e-6 relative asked here), from a
+    channels-last or a contiguous batch; the other backbones keep the plain path."""
+    x = torch.randn(batch, 3, 8, 32, 32)
+    net = _trained_bn(build_backbone("tiny3d"), torch.randn(4, 3, 8, 32, 32)).to(memory_format=torch.channels_last_3d)
+    folded = fold_batchnorm(net)
+    blocked = BlockedTrunkEmbed.wrap(folded)
+    assert isinstance(blocked, BlockedTrunkEmbed)
+    with torch.no_grad():
+        want = folded(x.contiguous(memory_format=torch.channels_last_3d))
+        for layout in (torch.channels_last_3d, torch.contiguous_format):
+            got = blocked(x.contiguous(memory_format=layout))
+            assert got.shape == (batch, net.out_dim) and got.layout == torch.strided
+            torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+            torch.testing.assert_close(got, net(x), rtol=1e-4, atol=1e-5)  # and the unfolded model, to rounding
+    for name in ("r3d_18", "r2plus1d_18"):
+        assert BlockedTrunkEmbed.wrap(fold_batchnorm(build_backbone(name))) is None
+    with pytest.raises(ValueError, match="float32 CPU"):
+        blocked(x.double())
+
+
+def test_frozen_embed_uses_the_blocked_trunk_for_tiny3d_only() -> None:
+    from vssl_bench.runner import build_method
+
+    cfg = Config(method="supervised", backbone="tiny3d")
+    assert isinstance(frozen_embed(build_method(cfg, 4, torch.device("cpu"))), BlockedTrunkEmbed)
+    cfg = Config(method="supervised", backbone="r3d_18")
+    assert not isinstance(frozen_embed(build_method(cfg, 4, torch.device("cpu"))), BlockedTrunkEmbed)
 
 
 def test_fold_batchnorm_keeps_channels_last() -> None:

@@ -53,13 +53,63 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
 def frozen_embed(method) -> Callable[[torch.Tensor], torch.Tensor]:
     """The representation the frozen-feature evaluations run: ``method.embed`` (the
     backbone's pooled features, in eval mode), computed by a BN-folded copy of the backbone
-    (:func:`fold_batchnorm`) when the method does not override ``embed``."""
+    (:func:`fold_batchnorm`) when the method does not override ``embed``; on a CPU, a
+    backbone that is one plain convolution trunk (tiny3d) runs it in oneDNN's blocked
+    layout (:class:`BlockedTrunkEmbed`)."""
     from vssl_bench.methods.base import Method
 
     method.eval()
     if type(method).embed is not Method.embed:
         return method.embed
-    return fold_batchnorm(method.backbone)
+    folded = fold_batchnorm(method.backbone)
+    return BlockedTrunkEmbed.wrap(folded) or folded
+
+
+class BlockedTrunkEmbed:
+    """Frozen CPU inference of a folded backbone whose ``forward_features`` is one
+    ``nn.Sequential`` of 3D convolutions and ReLUs (``Backbone.plain_trunk``), with the
+    activations kept in oneDNN's blocked layout from the first convolution to the last
+    (``torch.utils.mkldnn.to_mkldnn``: weights reordered once, no layout conversion between
+    layers), then pooled as ``Backbone.forward`` pools. It takes contiguous (not
+    channels-last) batches, whose conversion is ~10x cheaper (0.4 vs 4 ms for 80 clips).
+    Measured here (tiny3d, 80 clips of 8x32x32, 2 threads): 4400-4600 vs 3900 clips/s for
+    the channels-last path, with the same features bit for bit on this machine
+    (``tests/eval/test_features.py`` checks them to 1e-6 relative). Anything else (a GPU,
+    other layers, no oneDNN) keeps the plain path."""
+
+    ALLOWED = (nn.Conv3d, nn.ReLU, nn.Identity, nn.Sequential)
+
+    def __init__(self, trunk: nn.Module, to_mkldnn: Callable):
+        self.trunk = to_mkldnn(trunk)
+
+    @classmethod
+    def wrap(cls, folded: nn.Module) -> "BlockedTrunkEmbed | None":
+        trunk_of = getattr(folded, "plain_trunk", None)
+        trunk = trunk_of() if trunk_of is not None else None
+        if trunk is None or not torch.backends.mkldnn.is_available():
+            return None
+        import warnings
+
+        try:
+            with warnings.catch_warnings():  # its modules are TorchScript ones: a deprecation notice on import
+                warnings.simplefilter("ignore", FutureWarning)
+                from torch.utils.mkldnn import to_mkldnn
+        except ImportError:  # a torch without it: the plain path
+            return None
+        params = list(trunk.parameters())
+        if not params or any(p.device.type != "cpu" or p.dtype != torch.float32 for p in params):
+            return None
+        if not all(isinstance(m, cls.ALLOWED) for m in trunk.modules()):
+            return None
+        if any(m.padding_mode != "zeros" for m in trunk.modules() if isinstance(m, nn.Conv3d)):
+            return None
+        return cls(trunk, to_mkldnn)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or x.dtype != torch.float32:
+            raise ValueError(f"blocked-layout inference takes float32 CPU clips, got {x.dtype} on {x.device}")
+        with torch.no_grad():
+            return self.trunk(x.to_mkldnn()).to_dense().mean(dim=(2, 3, 4))  # (B, D), as Backbone.forward
 
 
 @dataclass
@@ -109,9 +159,10 @@ def _embed_loader(embed, loader, videos: VideoList, cfg: Config, device: torch.d
             clips = torch.cat([clips, extra_clip(batch["index"][ok])[:, None]], dim=1)  # (b, K+1, C, T, H, W)
         b, k = clips.shape[:2]
         x = clips.flatten(0, 1).to(device, non_blocking=True)  # (b*K, C, T, H, W)
+        channels_last = cfg.channels_last and not isinstance(embed, BlockedTrunkEmbed)  # it takes plain batches
         if x.dtype == torch.uint8:  # raw clips (eval_clip): normalised here, a few passes per batch
-            x = transforms.finish_batch(x, None, cfg.channels_last)
-        elif cfg.channels_last:
+            x = transforms.finish_batch(x, None, channels_last)
+        elif channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.amp):
             f = embed(x)

@@ -30,6 +30,12 @@ class Backbone(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x).mean(dim=(2, 3, 4))  # (B, D)
 
+    def plain_trunk(self) -> nn.Sequential | None:
+        """The one ``nn.Sequential`` that ``forward_features`` applies, when that is all it
+        does (then frozen CPU inference may run it in oneDNN's blocked layout,
+        ``eval.features.frozen_embed``); None otherwise."""
+        return None
+
 
 def _block(cin: int, cout: int, stride) -> nn.Sequential:
     return nn.Sequential(nn.Conv3d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm3d(cout),
@@ -57,6 +63,9 @@ class Tiny3D(Backbone):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
+
+    def plain_trunk(self) -> nn.Sequential:
+        return self.features
 
 
 class TorchvisionVideo(Backbone):
