@@ -85,3 +85,32 @@ def test_stream_matches_with_and_without_workers_and_on_resume(smoke_data_root, 
         for a, b in zip(m0.state_dict().values(), m.state_dict().values()):
             assert torch.equal(a, b)
     assert resumed.resumed == 1
+
+
+def test_too_many_unreadable_videos_fail_with_a_message_that_names_the_rule(smoke_data_root, tmp_path) -> None:
+    """Every unreadable draw is skipped and counted; past ``max_decode_failures`` of the
+    job's reads the job stops, and the message says which share of how many reads it
+    allows (it printed "limit 0" when the share of a small budget rounded down)."""
+    from vssl_bench.config import Config
+    from vssl_bench.data.datasets import build_dataset
+    from vssl_bench.methods import resolve_params
+    from vssl_bench.runner import build_method
+    from vssl_bench.train import TooManyDecodeFailures, pretrain
+
+    cfg = Config(method="supervised", params=resolve_params("supervised", {}), dataset="synthetic",
+                 data_root=str(smoke_data_root), synthetic_train_per_class=6, synthetic_test_per_class=3,
+                 batch_size=8, steps=2, clip_len=4, frame_stride=2, cache_decoded_mb=0)
+    train, _ = build_dataset(cfg)
+    bad = tmp_path / "not_a_video.mp4"
+    bad.write_text("this is text")
+    for i in range(0, len(train.entries), 2):  # every other video unreadable: ~half the draws fail
+        train.entries[i] = dataclasses.replace(train.entries[i], path=str(bad))
+    method = build_method(cfg, len(train.classes), torch.device("cpu"))
+    with pytest.raises(TooManyDecodeFailures) as err:
+        pretrain(method, train, cfg, tmp_path, torch.device("cpu"))
+    msg = str(err.value)
+    assert "max_decode_failures=0.05 of this job's 16 reads allows (0.8)" in msg and "limit 0" not in msg
+    tolerant = dataclasses.replace(cfg, max_decode_failures=10.0)  # every failure tolerated: it trains
+    state = pretrain(build_method(tolerant, len(train.classes), torch.device("cpu")), train, tolerant,
+                     tmp_path / "tolerant", torch.device("cpu"))
+    assert state.step == 2 and state.skipped > 0

@@ -319,7 +319,7 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, devic
         batches = Prefetcher(loader, prepare=prepare) if use_prefetch_thread(cfg, device) else loader
         t_last = time.perf_counter()
         try:
-            _train_epoch(batches, method, opt, state, cfg, n_steps, device, ckpt_path, progress,
+            _train_stream(batches, method, opt, state, cfg, n_steps, device, ckpt_path, progress,
                          task, max_skips, t_last, batches_per_epoch, forward=forward)
         finally:
             if isinstance(batches, Prefetcher):
@@ -339,7 +339,7 @@ def _roll_epoch(state: TrainState, batches_per_epoch: int) -> None:
         state.batch_in_epoch = 0
 
 
-def _train_epoch(batches, method, opt, state: TrainState, cfg: Config, n_steps: int, device, ckpt_path: Path,
+def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps: int, device, ckpt_path: Path,
                  progress, task, max_skips: float, t_last: float, batches_per_epoch: int, forward=None) -> None:
     """Train on ``batches`` until they run out or the budget is spent.
 
@@ -373,7 +373,10 @@ def _train_epoch(batches, method, opt, state: TrainState, cfg: Config, n_steps: 
         state.clips_seen += int(batch["label"].shape[0]) * world  # global batch
         state.skipped += n_skipped
         if state.skipped > max_skips:
-            raise TooManyDecodeFailures(f"{state.skipped} unreadable videos skipped (limit {int(max_skips)})")
+            raise TooManyDecodeFailures(
+                f"{state.skipped} unreadable videos skipped, more than max_decode_failures={cfg.max_decode_failures:g} "
+                f"of this job's {n_steps * cfg.batch_size} reads allows ({max_skips:g}); check the dataset "
+                f"(`vssl-bench data check`) or raise it with --set max_decode_failures=...")
         t_now = time.perf_counter()
         state.seconds += t_now - t_last
         extras = {k: round(float(v), 5) for k, v in logged.items() if k != "loss"}

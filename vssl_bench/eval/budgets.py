@@ -6,7 +6,7 @@ one minute and InfoNCE from three minutes on; SEVERE, Thoker et al. ECCV 2022, a
 Rather than pretraining once per budget, each job saves **weights-only snapshots** during
 its single run (``runs/<job>/weights_step{N}.pt`` at ``N = round(f * total_steps)`` for
 each ``f`` in ``cfg.budget_fracs``, default 1/4 and 1/2; written atomically by
-:func:`maybe_save_snapshot`, called from ``train._train_epoch``). Because the learning-rate
+:func:`maybe_save_snapshot`, called from ``train._train_stream``). Because the learning-rate
 schedule is the full run's cosine, a snapshot at 1/4 is "1/4 of the way through this
 run", not "a run with 1/4 of the budget" (whose lr would already have decayed); the
 curve shows how far each method has got, at the same point of the same schedule.
