@@ -60,10 +60,14 @@ def test_slurm_options_suite_then_command_line(tmp_path) -> None:
     p.write_text("name: gpu\nmethods: [sort]\nslurm:\n  partition: gpu\n  time: 30\n  gpus_per_job: 2\n")
     s = load_suite(str(p))
     assert s.slurm == {"partition": "gpu", "time": 30, "gpus_per_job": 2}
-    assert slurm_options(s.slurm) == {"partition": "gpu", "time": 30, "gpus_per_job": 2, "cpus_per_job": 8}
+    assert slurm_options(s.slurm) == {"partition": "gpu", "time": 30, "gpus_per_job": 2, "cpus_per_job": 8,
+                                      "signal_delay_s": 90}
     assert slurm_options(s.slurm, partition="big", time=None, gpus_per_job=0, cpus_per_job=None) == {
-        "partition": "big", "time": 30, "gpus_per_job": 0, "cpus_per_job": 8}
+        "partition": "big", "time": 30, "gpus_per_job": 0, "cpus_per_job": 8, "signal_delay_s": 90}
     assert slurm_options({}) == SLURM_DEFAULTS
+    assert slurm_options({"signal_delay_s": "120"})["signal_delay_s"] == 120
+    with pytest.raises(ConfigError, match="signal_delay_s must be >= 1"):
+        slurm_options({"signal_delay_s": 0})
     with pytest.raises(ConfigError, match="time must be >= 1"):
         slurm_options({}, time=0)
     with pytest.raises(ConfigError, match="cpus_per_job must be an integer"):
@@ -183,6 +187,87 @@ def test_slurm_launcher_with_submitit_local_executor(smoke_data_root, tmp_path) 
     assert r.returncode == 0 and "0 submitted, 1 not submitted" in text and "skip sort__" in text, text
     assert len(_rows(out)) == 1
     assert not list((out / "slurm").glob("*_submitted.pkl"))[1:]  # one submission in all
+
+
+def test_slurm_job_requeues_the_same_call() -> None:
+    """What submitit runs and, on SLURM's warning signal, requeues: the same call (same
+    config, results folder, retry switch), picklable (submitit pickles it to the job)."""
+    from submitit.helpers import DelayedSubmission
+
+    from vssl_bench.config import Config
+    from vssl_bench.launch import SlurmJob
+
+    cfg, out = Config(method="sort", steps=3), Path("/tmp/somewhere")
+    job = pickle.loads(pickle.dumps(SlurmJob()))
+    again = job.checkpoint(cfg, out, True)
+    assert isinstance(again, DelayedSubmission) and isinstance(again.function, SlurmJob)
+    assert again.args == (cfg, out, True) and not again.kwargs
+
+
+def test_slurm_submission_carries_retry_failed(tmp_path, monkeypatch) -> None:
+    """``--retry-failed`` reaches the job on the node (it used to run ``run_job(cfg, out)``,
+    which then skipped the failed job it was sent to retry)."""
+    import contextlib
+
+    import submitit
+
+    from vssl_bench.config import Config
+    from vssl_bench.launch import SlurmJob, submit_slurm
+
+    calls = []
+
+    class FakeExecutor:
+        def __init__(self, folder, cluster):
+            self.params = {}
+
+        def update_parameters(self, **kw):
+            self.params.update(kw)
+
+        def batch(self):
+            return contextlib.nullcontext()
+
+        def submit(self, fn, *args):
+            calls.append((fn, args, self.params))
+            return type("Job", (), {"job_id": "1"})()
+
+    monkeypatch.setattr(submitit, "AutoExecutor", FakeExecutor)
+    opts = dict(SLURM_DEFAULTS, signal_delay_s=120)
+    for retry in (False, True):
+        calls.clear()
+        (sub,) = submit_slurm([Config(method="sort", steps=3)], tmp_path, opts, "slurm", retry_failed=retry)
+        (fn, args, params), = calls
+        assert isinstance(fn, SlurmJob) and args[1:] == (tmp_path, retry) and sub.job_id == "1"
+        assert params["slurm_signal_delay_s"] == 120 and params["timeout_min"] == 720
+
+
+@pytest.mark.slow
+def test_slurm_job_cut_by_its_time_limit_requeues_and_resumes(smoke_data_root, tmp_path) -> None:
+    """submitit's local executor plays SLURM: 1-minute limit, its warning 30 s before it,
+    so ~30 s into each run, mid-training (600 steps of ~60 ms here, a checkpoint every 5);
+    the job requeues itself, resumes from its checkpoint and finishes (submitit allows 3
+    time-outs): one row, ``resumed`` >= 1."""
+    suite = tmp_path / "slow.yaml"
+    suite.write_text("name: slow\ndataset: synthetic\nbackbone: tiny3d\nmethods: [sort]\nseeds: [0]\n"
+                     "config: {steps: 600, clip_len: 8, frame_stride: 2, batch_size: 8, checkpoint_every: 5, "
+                     "eval_clips: 1, linear_epochs: 2, pretext_eval_batches: 1, synthetic_train_per_class: 6, "
+                     "synthetic_test_per_class: 3}\n"
+                     "slurm: {time: 1, cpus_per_job: 1, gpus_per_job: 0}\n")
+    out = tmp_path / "requeue"
+    r = _run(["run", "--suite", str(suite), "--no-references", "--launcher", "slurm", "--data-root",
+              str(smoke_data_root), "--out", str(out)], cluster="local")
+    assert r.returncode == 0, r.stdout + r.stderr
+    (job_id,) = re.findall(r"submitted sort__\S+ as job (\S+)", " ".join(r.stdout.split()))
+    log_out = out / "slurm" / f"{job_id}_0_log.out"
+    run_dir = next((out / "runs").glob("sort__*"))
+    deadline = time.monotonic() + 240
+    while not (run_dir / "metrics.json").exists():
+        assert time.monotonic() < deadline, (out / "slurm" / f"{job_id}_0_log.err").read_text()
+        time.sleep(1.0)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    log_err = (out / "slurm" / f"{job_id}_0_log.err").read_text()
+    assert m["status"] == "done" and m["resumed"] >= 1 and m["steps"] == 600, (m, log_err)
+    assert "requeued, it resumes from its last checkpoint" in log_err + log_out.read_text()
+    assert len(_rows(out)) == 1
 
 
 def test_parallel_and_slurm_need_no_torch_in_launch_import() -> None:

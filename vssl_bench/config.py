@@ -339,7 +339,7 @@ def load_suite(name_or_path: str) -> Suite:
 
 
 def _slurm_mapping(raw: Any, p: Path) -> dict:
-    """The suite's ``slurm:`` mapping (partition, time, gpus_per_job, cpus_per_job)."""
+    """The suite's ``slurm:`` mapping (partition, time, gpus_per_job, cpus_per_job, signal_delay_s)."""
     from vssl_bench.launch import SLURM_KEYS
 
     if raw is None:

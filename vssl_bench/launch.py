@@ -13,9 +13,10 @@ processes never run one job), the atomic ``metrics.json`` and the locked, atomic
   progress bar; the parent prints one line per finished job.
 - :func:`submit_slurm` (``vssl-bench run --launcher slurm``): one SLURM job per matrix job
   through submitit's ``AutoExecutor`` [1], logs in ``<out>/slurm/``; finished (and failed,
-  unless retried) jobs are not submitted. ``VSSL_BENCH_SUBMITIT_CLUSTER=local`` forces
-  submitit's local executor (a detached process per job on this machine): for the tests
-  and for trying it without a cluster.
+  unless retried) jobs are not submitted; a job that reaches its time limit or is
+  preempted requeues itself and resumes (:class:`SlurmJob`).
+  ``VSSL_BENCH_SUBMITIT_CLUSTER=local`` forces submitit's local executor (a detached
+  process per job on this machine): for the tests and for trying it without a cluster.
 
 [1] submitit, https://github.com/facebookincubator/submitit (AutoExecutor, job arrays).
 """
@@ -43,6 +44,7 @@ SLURM_DEFAULTS = {
     "time": 720,  # minutes per job: a UCF101 job at ~100 clips/s takes ~8 h (docs/real_datasets.md)
     "gpus_per_job": None,  # None: 1, or 0 with --device cpu
     "cpus_per_job": 8,  # decoding feeds the GPU (docs/real_datasets.md: the GPU waits for data)
+    "signal_delay_s": 90,  # SLURM warns a job (USR2) this long before its time limit: it requeues itself
 }
 
 
@@ -180,7 +182,7 @@ def slurm_options(suite_slurm: dict | None, **cli) -> dict:
             raise choice_error("key in the suite's slurm: mapping", k, SLURM_KEYS)
         opts[k] = v
     opts.update({k: v for k, v in cli.items() if v is not None})
-    for k in ("time", "gpus_per_job", "cpus_per_job"):
+    for k in ("time", "gpus_per_job", "cpus_per_job", "signal_delay_s"):
         if opts[k] is not None:
             try:
                 opts[k] = int(opts[k])
@@ -245,7 +247,8 @@ def submit_slurm(jobs: list[Config], out: Path, opts: dict, cluster: str = "slur
         gpus = 0 if todo[0].device == "cpu" else 1
     ex = submitit.AutoExecutor(folder=Path(out) / "slurm", cluster=cluster)
     params = {"name": "vssl-bench", "timeout_min": opts["time"], "nodes": 1, "tasks_per_node": 1,
-              "cpus_per_task": opts["cpus_per_job"], "gpus_per_node": gpus}
+              "cpus_per_task": opts["cpus_per_job"], "gpus_per_node": gpus,
+              "slurm_signal_delay_s": opts["signal_delay_s"]}  # (the local executor warns 30 s before, fixed)
     if opts["partition"]:
         params["slurm_partition"] = opts["partition"]
     ex.update_parameters(**params)
@@ -253,5 +256,29 @@ def submit_slurm(jobs: list[Config], out: Path, opts: dict, cluster: str = "slur
     with ex.batch():  # one job array, one sbatch call
         for cfg in todo:
             wcfg = dataclasses.replace(cfg, threads=opts["cpus_per_job"]) if cfg.threads <= 0 else cfg
-            submitted.append(Submitted(cfg, ex.submit(run_job, wcfg, Path(out))))  # no progress bar there
+            # retry_failed travels with the job: without it a retried job would skip itself as failed
+            submitted.append(Submitted(cfg, ex.submit(SlurmJob(), wcfg, Path(out), retry_failed)))
     return submitted
+
+
+class SlurmJob:
+    """What one SLURM job runs: ``runner.run_job(cfg, out)``, requeued when it is cut short.
+
+    SLURM signals a job ``signal_delay_s`` before its time limit, or when it is preempted;
+    submitit then calls :meth:`checkpoint` and requeues what it returns: the same call,
+    which resumes from the job's last checkpoint (so at most ``checkpoint_every`` steps are
+    trained twice; an evaluation cut short starts again). submitit stops requeueing after
+    3 time-outs (preemptions do not count); the job is then left partial, and the next
+    ``vssl-bench run`` submits it again, resuming as well. Nothing is saved from inside
+    the signal handler: it may interrupt an optimiser step half-way."""
+
+    def __call__(self, cfg: Config, out: Path, retry_failed: bool = False):
+        from vssl_bench.runner import run_job
+
+        return run_job(cfg, out, None, retry_failed)  # no progress bar there
+
+    def checkpoint(self, cfg: Config, out: Path, retry_failed: bool = False):
+        from submitit.helpers import DelayedSubmission
+
+        log.warning("%s: time limit or preemption; requeued, it resumes from its last checkpoint", cfg.job_name())
+        return DelayedSubmission(self, cfg, out, retry_failed)
