@@ -36,3 +36,29 @@ def test_gpu_check_runs_its_steps_and_keeps_going(tmp_path):
     log = (tmp_path / "out" / "log.txt").read_text()
     assert "=== env: rc=0" in log and "cuda available False" in log
     assert "=== smoke" not in log and log.rstrip().endswith("=== done")
+
+
+def test_job_shares_known_answers():
+    """benchmarks/job_shares.py: medians per method, the evaluation's share of pretrain +
+    eval and of the recorded job; a method that does not train has no share; failed jobs
+    are left out."""
+    import importlib.util
+
+    import pandas as pd
+
+    spec = importlib.util.spec_from_file_location("job_shares", ROOT / "benchmarks" / "job_shares.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    df = pd.DataFrame({
+        "method": ["sup", "sup", "sup", "random", "sup"],
+        "status": ["done", "done", "done", "done", "failed"],
+        "pretrain_seconds": [8.0, 9.0, 10.0, 0.0, 1.0],
+        "eval_seconds": [2.0, 1.0, 3.0, 5.0, 9.0],
+        "lowshot_seconds": [1.0, 1.0, 1.0, 1.0, None],
+        "temporal_seconds": [None, 0.0, 0.0, 1.0, None],
+    })
+    g = mod.shares(df)
+    sup = g.loc["sup"]
+    assert sup.jobs == 3 and sup.pretrain_seconds == 9.0 and sup.eval_seconds == 2.0 and sup.extra_seconds == 1.0
+    assert sup.share_of_train_eval == pytest.approx(2 / 11) and sup.share_of_job == pytest.approx(2 / 12)
+    assert pd.isna(g.loc["random"].share_of_train_eval) and pd.isna(g.loc["random"].share_of_job)
