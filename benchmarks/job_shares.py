@@ -3,7 +3,7 @@ pretraining, of the standard evaluation (features + linear probe + kNN + retriev
 ``eval_seconds`` column) and of the other switched-on evaluations, and the evaluation's
 share of the job (issue target: <= 15 %).
 
-    .venv/bin/python benchmarks/job_shares.py results        # after `make run` (the quick suite)
+    .venv/bin/python benchmarks/job_shares.py results --commit abc1234   # the rows `make run` wrote at abc1234
 
 Two shares are printed: of pretraining + standard evaluation, and of the whole job as the
 results record it (pretraining + every evaluation). ``random`` does not train (its share is
@@ -22,8 +22,8 @@ import pandas as pd
 EXTRA = ("lowshot_seconds", "temporal_seconds", "budgets_seconds", "finetune_seconds", "shift_seconds")
 
 
-def shares(df: pd.DataFrame) -> pd.DataFrame:
-    df = df[df["status"] == "done"].copy()
+def shares(df: pd.DataFrame, commit: str = "") -> pd.DataFrame:
+    df = df[(df["status"] == "done") & df["commit"].astype(str).str.startswith(commit)].copy()
     extra = [c for c in EXTRA if c in df.columns]
     df["extra_seconds"] = df[extra].fillna(0).sum(axis=1) if extra else 0.0
     g = df.groupby("method")[["pretrain_seconds", "eval_seconds", "extra_seconds"]].median()
@@ -38,12 +38,18 @@ def shares(df: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results", nargs="?", default="results", help="a results folder (holds results.csv)")
+    ap.add_argument("--commit", default="", help="only rows computed at this commit (prefix): `results/` also "
+                    "holds the committed full-suite rows")
     a = ap.parse_args()
     path = Path(a.results) / "results.csv"
     if not path.exists():
         raise SystemExit(f"error: no {path}")
-    g = shares(pd.read_csv(path))
-    print(f"{path}: medians per method (seconds); eval = features + linear + kNN + retrieval")
+    df = pd.read_csv(path)
+    g = shares(df, a.commit)
+    if g.empty:
+        raise SystemExit(f"error: no finished job in {path}" + (f" at commit {a.commit}" if a.commit else ""))
+    print(f"{path}{f' (commit {a.commit})' if a.commit else ''}: medians per method (seconds); "
+          "eval = features + linear + kNN + retrieval")
     print(f"{'method':14s} {'jobs':>4s} {'pretrain':>9s} {'eval':>6s} {'other evals':>11s} "
           f"{'eval / (pretrain + eval)':>24s} {'eval / job':>10s}")
     for m, r in g.iterrows():

@@ -56,9 +56,11 @@ def test_job_shares_known_answers():
         "eval_seconds": [2.0, 1.0, 3.0, 5.0, 9.0],
         "lowshot_seconds": [1.0, 1.0, 1.0, 1.0, None],
         "temporal_seconds": [None, 0.0, 0.0, 1.0, None],
+        "commit": ["abc1", "abc1", "abc1", "abc1", "abc1"],
     })
     g = mod.shares(df)
     sup = g.loc["sup"]
     assert sup.jobs == 3 and sup.pretrain_seconds == 9.0 and sup.eval_seconds == 2.0 and sup.extra_seconds == 1.0
     assert sup.share_of_train_eval == pytest.approx(2 / 11) and sup.share_of_job == pytest.approx(2 / 12)
     assert pd.isna(g.loc["random"].share_of_train_eval) and pd.isna(g.loc["random"].share_of_job)
+    assert mod.shares(df, "abc").equals(g) and mod.shares(df, "def").empty  # --commit: rows of one commit

@@ -234,3 +234,11 @@ def test_one_uniform_clip_is_the_centre_clip():
     for n, clip_len, stride in [(32, 8, 2), (32, 16, 1), (50, 8, 3), (40, 8, 3)]:
         np.testing.assert_array_equal(samplers.uniform_clips(n, clip_len, stride, 1)[0],
                                       samplers.center_clip(n, clip_len, stride))
+
+
+def test_uniform_clips_are_computed_once_and_read_only() -> None:
+    a = samplers.uniform_clips(32, 8, 2, 5)
+    assert samplers.uniform_clips(32, 8, 2, 5) is a  # cached per (frames, length, stride, clips)
+    np.testing.assert_array_equal(a, samplers._uniform_clips(32, 8, 2, 5))
+    with pytest.raises(ValueError):
+        a[0, 0] = 99  # shared between videos: nobody may write into it
