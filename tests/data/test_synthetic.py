@@ -285,6 +285,18 @@ def test_incomplete_dataset_is_redone(tmp_path: Path) -> None:
     assert (foreign / "precious.txt").exists()
 
 
+def test_copy_left_by_a_killed_generation_is_removed(tmp_path: Path) -> None:
+    """A generation SIGKILLed half-way leaves its temporary copy (its ``finally`` never
+    runs); the next generation of that dataset, holding the lock, removes it."""
+    stale = tmp_path / ".ds.tmp-999999"
+    (stale / "Grow").mkdir(parents=True)
+    (stale / "Grow" / "half_written.mp4").write_bytes(b"\x00" * 100)
+    other = tmp_path / ".other.tmp-999999"  # another dataset's: not ours to touch
+    other.mkdir()
+    generate(tmp_path / "ds", train_per_class=1, test_per_class=1, workers=1, **SMALL)
+    assert not stale.exists() and other.exists() and (tmp_path / "ds" / ".complete").exists()
+
+
 def test_bad_variant_lists_choices(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="default.*appearance-biased"):
         generate(tmp_path / "x", "nope")

@@ -938,8 +938,8 @@ def _generate_unlocked(root: Path, params: dict[str, Any], workers: int,
     _check_replaceable(root)  # fail before rendering, not after
     jobs = _jobs(variant, params["train_per_class"], params["test_per_class"], seed)
     tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    for stale in root.parent.glob(f".{root.name}.tmp-*"):  # left by a generation killed half-way (no
+        shutil.rmtree(stale, ignore_errors=True)  # `finally` after SIGKILL); we hold the lock: nobody writes them
     (tmp / "splits").mkdir(parents=True)
     for name in CLASS_NAMES:
         (tmp / name).mkdir()
