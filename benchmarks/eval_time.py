@@ -5,7 +5,8 @@ the extractor's two speed-ups, alternating runs (this machine drifts +-10 %):
 
     .venv/bin/python benchmarks/eval_time.py --repeats 3
 
-- ``fast``: the default (BN folded into the convolutions, uint8 clips normalised per batch);
+- ``fast``: the default (BN folded into the convolutions, uint8 clips normalised per batch,
+  tiny3d's trunk in oneDNN's blocked layout: ``features.BlockedTrunkEmbed``);
 - ``plain``: ``method.embed`` as it is, float clips normalised per video (the path before).
 
 The decoded-video cache is filled first (as after the first job of a run). Prints the
