@@ -320,7 +320,7 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, devic
         t_last = time.perf_counter()
         try:
             _train_stream(batches, method, opt, state, cfg, n_steps, device, ckpt_path, progress,
-                         task, max_skips, t_last, batches_per_epoch, forward=forward)
+                          task, max_skips, t_last, batches_per_epoch, forward=forward)
         finally:
             if isinstance(batches, Prefetcher):
                 batches.close()
@@ -340,7 +340,7 @@ def _roll_epoch(state: TrainState, batches_per_epoch: int) -> None:
 
 
 def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps: int, device, ckpt_path: Path,
-                 progress, task, max_skips: float, t_last: float, batches_per_epoch: int, forward=None) -> None:
+                  progress, task, max_skips: float, t_last: float, batches_per_epoch: int, forward=None) -> None:
     """Train on ``batches`` until they run out or the budget is spent.
 
     ``batches`` run across epochs (:func:`make_loader` with ``n_batches``); ``state.epoch`` /
