@@ -85,6 +85,34 @@ def test_corrupt_file_raises_decode_error(tmp_path, kind) -> None:
         read_frames(p, [0, 1])
 
 
+def test_unreadable_file_is_tried_once_per_process_and_quietly(tmp_path, capfd, monkeypatch) -> None:
+    """A broken file is opened by decord once: later reads (every epoch's draws of it) raise
+    the same error at once, without a decode attempt and without FFmpeg's log lines (it
+    printed "moov atom not found" and an "ERROR opening" line at every draw)."""
+    import decord
+
+    from vssl_bench.data import video
+
+    monkeypatch.setattr(video, "_FAILED", {}, raising=False)  # a fresh memory for this test
+    opened = []
+    real = decord.VideoReader
+    monkeypatch.setattr(decord, "VideoReader", lambda *a, **k: (opened.append(a[0]), real(*a, **k))[1])
+    b = _h264_bytes(tmp_path)
+    bad = tmp_path / "cut.mp4"
+    bad.write_bytes(b[: len(b) // 3])  # the index (moov) is written last: a cut file has none
+    cache = DecodedCache(max_bytes=2**20)
+    errors = []
+    for _ in range(3):
+        with pytest.raises(VideoDecodeError) as e:
+            cache.get(str(bad))
+        errors.append(str(e.value))
+    with pytest.raises(VideoDecodeError):
+        read_frames(bad, [0])
+    assert opened == [str(bad)] and len(set(errors)) == 1 and "cannot open" in errors[0]
+    err = capfd.readouterr().err
+    assert "moov atom not found" not in err and err.count("ERROR opening") <= 1, err
+
+
 def test_decoded_cache_returns_identical_arrays(lossless_video, frames) -> None:
     path = str(lossless_video(frames))
     cache = DecodedCache(max_bytes=10 * frames.nbytes)

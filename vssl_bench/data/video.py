@@ -4,6 +4,13 @@ decord's ``VideoReader`` is opened per read (cheap for short clips) with ``num_t
 so that DataLoader workers never share decoder state or oversubscribe the CPU. Small
 datasets (the embedded one) are decoded once per process and kept in RAM
 (:class:`DecodedCache`), so epochs after the first cost no decoding at all.
+
+A file that cannot be opened, or (with the cache) decoded, is remembered for the rest of
+the process: later reads raise the same :class:`VideoDecodeError` at once instead of
+trying again (a broken file was re-opened at every draw, each time costing a decode
+attempt and two lines of decoder noise). FFmpeg's own log is silenced
+(``decord.logging``): the error of each unreadable file is in the warning the datasets
+print once per file and in ``vssl-bench data check``.
 """
 
 from __future__ import annotations
@@ -19,13 +26,35 @@ class VideoDecodeError(RuntimeError):
     """A video could not be opened or decoded (wholly or from some frame on)."""
 
 
-def _open(path: str | Path):
+_FAILED: dict[str, str] = {}  # path -> why it could not be opened or decoded (this process)
+_QUIET = False
+
+
+def _decord():
+    global _QUIET
     import decord  # imported lazily: workers import it after fork
 
+    if not _QUIET:
+        decord.logging.set_level(decord.logging.QUIET)  # FFmpeg's messages; ours say what failed
+        _QUIET = True
+    return decord
+
+
+def _known_failure(path: str | Path) -> None:
+    why = _FAILED.get(str(path))
+    if why is not None:
+        raise VideoDecodeError(why)
+
+
+def _open(path: str | Path):
+    _known_failure(path)
+    decord = _decord()
     try:
         return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
     except Exception as e:  # decord raises DECORDError / RuntimeError variants
-        raise VideoDecodeError(f"cannot open {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        why = f"cannot open {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        _FAILED[str(path)] = why
+        raise VideoDecodeError(why) from None
 
 
 def video_info(path: str | Path) -> dict:
@@ -80,7 +109,12 @@ class DecodedCache:
             if arr is not None:
                 self._d.move_to_end(path)
                 return arr
-        arr = read_frames(path)
+        _known_failure(path)
+        try:
+            arr = read_frames(path)
+        except VideoDecodeError as e:  # the whole video: it will not decode next time either
+            _FAILED[str(path)] = str(e)
+            raise
         if arr.nbytes <= self.max_bytes:
             with self._lock:
                 self._d[path] = arr
