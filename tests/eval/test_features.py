@@ -74,6 +74,21 @@ def test_blocked_trunk_embed_is_the_folded_backbone(batch) -> None:
         blocked(x.double())
 
 
+def test_blocked_trunk_falls_back_where_onednn_fails_or_disagrees(monkeypatch) -> None:
+    """On a platform whose oneDNN raises for these kernels, or answers differently on the
+    probe clip, ``wrap`` returns None: the evaluation keeps the plain folded module."""
+    folded = fold_batchnorm(_trained_bn(build_backbone("tiny3d"), torch.randn(2, 3, 8, 32, 32)))
+    assert isinstance(BlockedTrunkEmbed.wrap(folded), BlockedTrunkEmbed)
+    with monkeypatch.context() as m:
+        m.setattr(BlockedTrunkEmbed, "__call__", lambda self, x: torch.zeros(x.shape[0], 256))
+        assert BlockedTrunkEmbed.wrap(folded) is None
+    with monkeypatch.context() as m:
+        def broken(self, trunk, to_mkldnn):
+            raise RuntimeError("mkldnn_convolution: unsupported on this platform")
+        m.setattr(BlockedTrunkEmbed, "__init__", broken)
+        assert BlockedTrunkEmbed.wrap(folded) is None
+
+
 def test_frozen_embed_uses_the_blocked_trunk_for_tiny3d_only() -> None:
     from vssl_bench.runner import build_method
 

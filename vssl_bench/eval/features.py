@@ -75,7 +75,8 @@ class BlockedTrunkEmbed:
     Measured here (tiny3d, 80 clips of 8x32x32, 2 threads): 4400-4600 vs 3900 clips/s for
     the channels-last path, with the same features bit for bit on this machine
     (``tests/eval/test_features.py`` checks them to 1e-6 relative). Anything else (a GPU,
-    other layers, no oneDNN) keeps the plain path."""
+    other layers, no oneDNN, or a oneDNN whose answer on a small probe clip differs from the
+    plain module's) keeps the plain path."""
 
     ALLOWED = (nn.Conv3d, nn.ReLU, nn.Identity, nn.Sequential)
 
@@ -101,9 +102,19 @@ class BlockedTrunkEmbed:
             return None
         if not all(isinstance(m, cls.ALLOWED) for m in trunk.modules()):
             return None
-        if any(m.padding_mode != "zeros" for m in trunk.modules() if isinstance(m, nn.Conv3d)):
+        convs = [m for m in trunk.modules() if isinstance(m, nn.Conv3d)]
+        if not convs or any(m.padding_mode != "zeros" for m in convs):
             return None
-        return cls(trunk, to_mkldnn)
+        try:  # a platform whose oneDNN lacks these kernels (or computes them differently): plain path
+            blocked = cls(trunk, to_mkldnn)
+            probe = torch.randn(2, convs[0].in_channels, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+            with torch.no_grad():
+                want = trunk(probe).mean(dim=(2, 3, 4))
+            if not torch.allclose(blocked(probe), want, rtol=1e-4, atol=1e-5):
+                return None
+        except (RuntimeError, ValueError, NotImplementedError):
+            return None
+        return blocked
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu" or x.dtype != torch.float32:
