@@ -10,6 +10,11 @@ separately); the bare step re-uses one finished batch already in memory. Both sk
 first 3 steps (warm-up). Throughput on this machine drifts by +-10 % from one minute to
 the next, so real and bare runs alternate ``--repeats`` times and the median ratio is
 reported with its range.
+
+``--breakdown`` adds, per method, where one step of the real loop goes (medians over the
+steps of an instrumented copy of the loop, ms): ``load`` (views of the batch + collate,
+from the same loader ``pretrain`` uses), ``finish`` (``train.to_device``: uint8 -> float,
+colour, normalise) and ``step`` (loss, backward, clipping, optimiser), beside the bare step.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from vssl_bench.config import apply_overrides, load_suite, parse_set_options
 from vssl_bench.data.datasets import PretrainDataset, VideoSource, build_dataset
 from vssl_bench.methods import resolve_params
 from vssl_bench.runner import build_method
-from vssl_bench.train import build_optimizer, pretrain, to_device
+from vssl_bench.train import build_optimizer, make_loader, pretrain, to_device
 
 
 WARMUP = 3
@@ -57,6 +62,32 @@ def real_rate(cfg, train, device) -> tuple[float, float]:
     return cfg.batch_size * len(step_s) / sum(step_s), st.data_seconds / st.seconds
 
 
+def breakdown(cfg, train, device, steps: int) -> dict[str, float]:
+    """Median ms per step of load / finish / step in an instrumented copy of the real loop."""
+    method = build_method(cfg, len(train.classes), device)
+    opt = build_optimizer(method, cfg)
+    method.train()
+    loader = iter(make_loader(train, type(method), method.p, cfg, cfg.seed, 0, 0, device, n_batches=steps + WARMUP))
+    times: dict[str, list[float]] = {"load": [], "finish": [], "step": []}
+    for i in range(steps + WARMUP):
+        t0 = time.perf_counter()
+        batch = next(loader)
+        t1 = time.perf_counter()
+        batch = to_device(batch, device, cfg.channels_last)
+        t2 = time.perf_counter()
+        out = method.loss(batch)
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
+        opt.step()
+        float(out["loss"].detach())
+        t3 = time.perf_counter()
+        if i >= WARMUP:
+            for k, v in (("load", t1 - t0), ("finish", t2 - t1), ("step", t3 - t2)):
+                times[k].append(1e3 * v)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--methods", default="supervised,sort,mae,nce")
@@ -65,6 +96,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], help="config override key=value (e.g. prefetch=thread)")
     ap.add_argument("--data-root", default=None)
+    ap.add_argument("--breakdown", action="store_true", help="also time load / finish / step inside the loop")
     a = ap.parse_args()
     device = torch.device("cpu")
     for name in a.methods.split(","):
@@ -93,6 +125,10 @@ def main() -> None:
               f"data-wait share {statistics.median(waits):.3f}  ({a.repeats} x {a.steps} steps x batch "
               f"{cfg.batch_size}, workers {a.workers}, prefetch {cfg.prefetch}, raw_views {cfg.raw_views}, "
               f"threads {torch.get_num_threads()}; cache fill {decode_s:.1f} s)", flush=True)
+        if a.breakdown:
+            b = breakdown(cfg, train, device, a.steps)
+            print(f"{'':12s} per step (median ms): load {b['load']:.2f}  finish {b['finish']:.2f}  step "
+                  f"{b['step']:.2f}  | bare step {1e3 * cfg.batch_size / statistics.median(bares):.2f}", flush=True)
 
 
 if __name__ == "__main__":
