@@ -39,17 +39,23 @@ from vssl_bench.train import build_optimizer, make_loader, pretrain, to_device
 WARMUP = 3
 
 
+def train_step(method, opt, batch, cfg) -> torch.Tensor:
+    """The optimiser step of the training loop (loss, backward, clipping, update); the loss."""
+    out = method.loss(batch)
+    opt.zero_grad(set_to_none=True)
+    out["loss"].backward()
+    torch.nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
+    opt.step()
+    return out["loss"]
+
+
 def bare_rate(method, batch, cfg, steps: int) -> float:
     opt = build_optimizer(method, cfg)
     method.train()
     for i in range(steps + WARMUP):
         if i == WARMUP:
             t0 = time.perf_counter()
-        out = method.loss(batch)
-        opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
-        opt.step()
+        train_step(method, opt, batch, cfg)
     return steps * cfg.batch_size / (time.perf_counter() - t0)
 
 
@@ -75,12 +81,7 @@ def breakdown(cfg, train, device, steps: int) -> dict[str, float]:
         t1 = time.perf_counter()
         batch = to_device(batch, device, cfg.channels_last)
         t2 = time.perf_counter()
-        out = method.loss(batch)
-        opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
-        opt.step()
-        float(out["loss"].detach())
+        float(train_step(method, opt, batch, cfg).detach())
         t3 = time.perf_counter()
         if i >= WARMUP:
             for k, v in (("load", t1 - t0), ("finish", t2 - t1), ("step", t3 - t2)):

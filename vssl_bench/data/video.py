@@ -109,9 +109,8 @@ class DecodedCache:
             if arr is not None:
                 self._d.move_to_end(path)
                 return arr
-        _known_failure(path)
         try:
-            arr = read_frames(path)
+            arr = read_frames(path)  # a known failure raises at once (``_open``)
         except VideoDecodeError as e:  # the whole video: it will not decode next time either
             _FAILED[str(path)] = str(e)
             raise

@@ -109,7 +109,7 @@ class BlockedTrunkEmbed:
             blocked = cls(trunk, to_mkldnn)
             probe = torch.randn(2, convs[0].in_channels, 4, 16, 16, generator=torch.Generator().manual_seed(0))
             with torch.no_grad():
-                want = trunk(probe).mean(dim=(2, 3, 4))
+                want = folded(probe)
             if not torch.allclose(blocked(probe), want, rtol=1e-4, atol=1e-5):
                 return None
         except (RuntimeError, ValueError, NotImplementedError):
@@ -160,6 +160,7 @@ def _embed_loader(embed, loader, videos: VideoList, cfg: Config, device: torch.d
     ``ok``, ``label``, ``index``) -> features (N, K', D), labels (N,), unreadable count.
     ``extra_clip(indices) -> (b, C, T, H, W)`` appends one more clip per video (K' = K + 1)."""
     feats, labels, failed = [], [], 0
+    channels_last = cfg.channels_last and not isinstance(embed, BlockedTrunkEmbed)  # it takes plain batches
     for batch in loader:
         ok = batch["ok"]
         failed += int((~ok).sum())
@@ -170,7 +171,6 @@ def _embed_loader(embed, loader, videos: VideoList, cfg: Config, device: torch.d
             clips = torch.cat([clips, extra_clip(batch["index"][ok])[:, None]], dim=1)  # (b, K+1, C, T, H, W)
         b, k = clips.shape[:2]
         x = clips.flatten(0, 1).to(device, non_blocking=True)  # (b*K, C, T, H, W)
-        channels_last = cfg.channels_last and not isinstance(embed, BlockedTrunkEmbed)  # it takes plain batches
         if x.dtype == torch.uint8:  # raw clips (eval_clip): normalised here, a few passes per batch
             x = transforms.finish_batch(x, None, channels_last)
         elif channels_last:
