@@ -100,6 +100,29 @@ def test_rerun_skips_finished_jobs(smoke_out, smoke_data_root) -> None:
     assert _rows(smoke_out) == before  # no duplicate rows, nothing re-measured
 
 
+def test_exit_code_stays_1_while_a_job_is_failed(smoke_data_root, tmp_path) -> None:
+    """A failed job makes ``run`` exit 1 in the run where it fails and in every re-run that
+    skips it (it used to exit 0 there: a nightly re-run looked green over a failed job)."""
+    args = ["run", "--suite", "smoke", "--methods", "sort", "--no-references", *FAST, "--set", "lr=1e30",
+            "--data-root", str(smoke_data_root), "--out", str(tmp_path)]
+    first = vb(*args)
+    assert first.returncode == 1 and "0 run, 0 skipped, 1 failed." in " ".join(first.stdout.split()), first.stdout
+    again = " ".join((r := vb(*args)).stdout.split())
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "failed earlier (NonFiniteLoss" in again
+    assert "0 run, 1 skipped, 0 failed (1 skipped job failed earlier; --retry-failed runs it again)." in again
+    assert [row["status"] for row in _rows(tmp_path)] == ["failed"]
+
+
+def test_run_summary_counts_and_exit_code(tmp_path) -> None:
+    from vssl_bench.cli import run_summary
+
+    assert run_summary(["done", "skipped-done", "locked"], tmp_path)[1] == 0  # busy elsewhere is not a failure
+    text, code = run_summary(["done", "skipped-failed", "skipped-failed", "failed"], tmp_path)
+    assert code == 1 and text.startswith("1 run, 2 skipped, 1 failed (2 skipped jobs failed earlier; "
+                                         "--retry-failed runs them again). ")
+
+
 def test_report_writes_leaderboard(smoke_out) -> None:
     r = vb("report", "--results", str(smoke_out))
     assert r.returncode == 0, r.stdout + r.stderr

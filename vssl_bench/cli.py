@@ -145,7 +145,8 @@ def run(
 ) -> None:
     """Pretrain every method x seed of the matrix, evaluate each checkpoint, record the results.
 
-    Finished jobs are skipped; a killed job resumes from its last checkpoint.
+    Finished jobs are skipped; a killed job resumes from its last checkpoint. Exit code 1
+    while a job of the matrix is failed (in this run or, skipped, earlier).
     """
     from vssl_bench.runner import job_status, run_matrix
 
@@ -198,12 +199,23 @@ def run(
     from vssl_bench import distributed
 
     distributed.shutdown()  # under torchrun: every rank is done with the matrix; no-op otherwise
-    n_failed = sum(o.status == "failed" for o in outcomes)
-    console.print(f"{sum(o.status == 'done' for o in outcomes)} run, "
-                  f"{sum(o.status.startswith('skipped') for o in outcomes)} skipped, {n_failed} failed. "
-                  f"`vssl-bench report --results {out}` for the comparison.")
-    if n_failed:
-        raise typer.Exit(1)
+    text, code = run_summary([o.status for o in outcomes], out)
+    console.print(text)
+    if code:
+        raise typer.Exit(code)
+
+
+def run_summary(statuses: list[str], out: Path) -> tuple[str, int]:
+    """The last line of ``run`` and its exit code: 1 while any job of the matrix is failed,
+    whether it failed now or earlier (skipped: its failure is on record, the suite is still
+    incomplete); busy jobs (run by another process) do not count against it."""
+    n = {s: statuses.count(s) for s in ("done", "failed", "skipped-done", "skipped-failed")}
+    earlier = n["skipped-failed"]
+    text = (f"{n['done']} run, {n['skipped-done'] + earlier} skipped, {n['failed']} failed"
+            + (f" ({earlier} skipped job{'s' * (earlier > 1)} failed earlier; --retry-failed runs "
+               f"{'them' if earlier > 1 else 'it'} again)" if earlier else "")
+            + f". `vssl-bench report --results {out}` for the comparison.")
+    return text, int(bool(n["failed"] or earlier))
 
 
 def _submit_slurm(jobs: list[Config], out: Path, retry_failed: bool, on_skip, opts: dict, cluster: str) -> None:
