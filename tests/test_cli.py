@@ -220,6 +220,35 @@ def test_resume_after_kill_matches_uninterrupted_run(smoke_out, smoke_data_root,
         assert float(rows[0][k]) == pytest.approx(float(ref_row[k]), abs=1e-6), k
 
 
+@pytest.mark.parametrize("jobs", ["1", pytest.param("2", marks=pytest.mark.slow)])
+def test_ctrl_c_says_how_to_resume_and_exits_130(jobs, smoke_data_root, tmp_path) -> None:
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) once training has
+    checkpointed: one line saying how to resume, exit 130, no traceback; the same command
+    then resumes the job. (typer turns Ctrl-C into a returned 130: the line was lost.)"""
+    out = tmp_path / "interrupted"
+    args = ["run", "--suite", "smoke", "--methods", "sort,mae", "--no-references", *FAST, "--set", "steps=400",
+            "--set", "checkpoint_every=2", "--jobs", jobs, "--data-root", str(smoke_data_root), "--out", str(out)]
+    proc = subprocess.Popen(_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                            start_new_session=True, restore_signals=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("runs/*/checkpoint.pt")):
+            assert proc.poll() is None, f"run ended before its first checkpoint: {proc.communicate()}"
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr
+    assert "interrupted: run the same command again to resume where it stopped" in stderr
+    status = vb("status", *args[1:args.index("--jobs")], "--out", str(out))
+    assert "partial" in status.stdout and "failed" not in status.stdout, status.stdout
+
+
 def test_command_help_has_one_line_per_paragraph() -> None:
     """``--help`` keeps a docstring's line breaks: wrapped docstrings printed sentences cut
     in the middle ("partial (a" / "checkpoint, ..."). Every command's help is unwrapped."""

@@ -532,12 +532,17 @@ def _unwrap_help(*apps: typer.Typer) -> None:
 _unwrap_help(app, data_app)
 
 
+INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as shells report it
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     if len(sys.argv) == 1:
         sys.argv.append("--help")
     try:
         rv = app(standalone_mode=False)
+        if rv == INTERRUPTED:  # typer turns Ctrl-C into a returned exit code 130
+            raise KeyboardInterrupt
     except UsageError as e:
         err.print(f"error: {e.format_message()}", highlight=False, soft_wrap=True, markup=False)
         sys.exit(2)
@@ -546,7 +551,7 @@ def main() -> None:
         sys.exit(2)
     except (ClickAbort, typer.Abort, KeyboardInterrupt):
         err.print("interrupted: run the same command again to resume where it stopped")
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)
