@@ -135,6 +135,24 @@ def test_report_writes_leaderboard(smoke_out) -> None:
         assert len(list(csv.DictReader(f))) >= 5
 
 
+def test_report_piped_into_a_reader_that_stops_early_still_writes(smoke_out, tmp_path) -> None:
+    """``vssl-bench report | head -1``: the files are written before the table is printed
+    (they used to be written after it, so a closed pipe lost the leaderboard)."""
+    import shutil
+
+    res = tmp_path / "results"
+    res.mkdir()
+    shutil.copy(smoke_out / "results.csv", res / "results.csv")
+    p = subprocess.Popen(_cmd("report", "--results", str(res)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=_env())
+    p.stdout.readline()
+    p.stdout.close()  # the reader is gone
+    err = p.stderr.read().decode()
+    p.wait(timeout=120)
+    assert "Traceback" not in err
+    assert (res / "leaderboard.md").is_file() and (res / "report.html").is_file()
+
+
 @pytest.mark.parametrize("args,expect", [
     (["run", "--methods", "nosuch"], ["nosuch", "sort", "nce"]),
     (["run", "--methods", "sort", "--dataset", "imagenet"], ["imagenet", "synthetic", "ucf101"]),

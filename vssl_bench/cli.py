@@ -283,6 +283,11 @@ def report(
     summary = summarize(df)
     verdicts = answer_all(df, metric or DEFAULT_METRIC)
     out_dir = results if results.is_dir() else results.parent
+    paths = []
+    if write and not summary.table.empty:  # before printing: a reader that stops early (`| head`) loses nothing
+        cmd = "vssl-bench report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        paths = write_report(df, summary, out_dir, metrics if metric else METRICS[:-1] + ["pretext_accuracy"],
+                             verdicts, metric or DEFAULT_METRIC, cmd.strip())
     if fmt == "markdown":
         print(leaderboard_markdown(summary, metrics, verdicts=verdicts))
     elif fmt == "csv":
@@ -309,12 +314,8 @@ def report(
             console.print(f"\n[bold]{q}. {escape(title)}[/]")
             for v in (v for v in verdicts if v.question == q):
                 console.print(f"  [dim]{escape(v.setting)}[/] [{colour.get(v.answer, 'white')}]{escape(v.text)}[/]")
-    if write and not summary.table.empty:
-        cmd = "vssl-bench report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        paths = write_report(df, summary, out_dir, metrics if metric else METRICS[:-1] + ["pretext_accuracy"],
-                             verdicts, metric or DEFAULT_METRIC, cmd.strip())
-        if fmt == "table":
-            console.print("wrote " + ", ".join(str(p) for p in paths))
+    if paths and fmt == "table":
+        console.print("wrote " + ", ".join(str(p) for p in paths))
 
 
 @app.command("list")
