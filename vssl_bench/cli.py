@@ -107,11 +107,20 @@ def _validate_base(cfg: Config) -> None:
     if cfg.data_root and not DATASETS[cfg.dataset].embedded and not Path(cfg.data_root).expanduser().is_dir():
         raise ConfigError(f"data root {cfg.data_root!r} does not exist or is not a folder")
     for name, v, lo in (("batch_size", cfg.batch_size, 1), ("clip_len", cfg.clip_len, 1), ("size", cfg.size, 8),
-                        ("eval_clips", cfg.eval_clips, 1), ("steps", cfg.steps, 0), ("knn_k", cfg.knn_k, 1)):
+                        ("eval_clips", cfg.eval_clips, 1), ("steps", cfg.steps, 0), ("epochs", cfg.epochs, 0),
+                        ("knn_k", cfg.knn_k, 1), ("frame_stride", cfg.frame_stride, 1),
+                        ("checkpoint_every", cfg.checkpoint_every, 1), ("num_workers", cfg.num_workers, 0),
+                        ("threads", cfg.threads, 0), ("linear_epochs", cfg.linear_epochs, 1),
+                        ("grad_clip", cfg.grad_clip, 0), ("weight_decay", cfg.weight_decay, 0)):
         if v < lo:
             raise ConfigError(f"{name} must be >= {lo}, got {v}")
     if cfg.lr <= 0:
         raise ConfigError(f"lr must be > 0, got {cfg.lr}")
+    if not 0 <= cfg.warmup_frac < 1:
+        raise ConfigError(f"warmup_frac must be in [0, 1), got {cfg.warmup_frac}")
+    if cfg.steps == 0 and not cfg.epochs > 0:  # every method would be evaluated untrained, under its own name
+        raise ConfigError("the budget is zero (steps 0, epochs 0): every method would be evaluated untrained; "
+                          "give --steps N or --epochs E above 0")
 
 
 @app.command()
