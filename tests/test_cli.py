@@ -162,6 +162,7 @@ def test_report_piped_into_a_reader_that_stops_early_still_writes(smoke_out, tmp
     (["run", "--methods", "sort", "--set", "steps=lots"], ["steps"]),
     (["run", "--methods", "sort", "--steps", "0"], ["budget is zero", "--steps", "--epochs"]),  # sort rows of an untrained net
     (["run", "--methods", "sort", "--set", "checkpoint_every=0"], ["checkpoint_every", ">= 1"]),  # was a job failure
+    (["run", "--methods", "sort", "--set", "knn_ks=0,20"], ["knn_ks", ">= 1"]),
     (["run", "--methods", "sort", "--dataset", "ucf101", "--data-root", "/nonexistent/ucf"], ["/nonexistent/ucf"]),
     (["run", "--methods", "sort", "--device", "tpu"], ["tpu", "cpu", "cuda"]),
     (["report", "--results", "/nonexistent/results"], ["/nonexistent/results"]),

@@ -116,6 +116,8 @@ def _validate_base(cfg: Config) -> None:
             raise ConfigError(f"{name} must be >= {lo}, got {v}")
     if cfg.lr <= 0:
         raise ConfigError(f"lr must be > 0, got {cfg.lr}")
+    if not cfg.knn_ks or min(cfg.knn_ks) < 1:
+        raise ConfigError(f"knn_ks must be neighbour counts >= 1, got {list(cfg.knn_ks)}")
     if not 0 <= cfg.warmup_frac < 1:
         raise ConfigError(f"warmup_frac must be in [0, 1), got {cfg.warmup_frac}")
     if cfg.steps == 0 and not cfg.epochs > 0:  # every method would be evaluated untrained, under its own name
