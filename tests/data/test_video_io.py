@@ -109,8 +109,37 @@ def test_unreadable_file_is_tried_once_per_process_and_quietly(tmp_path, capfd, 
     with pytest.raises(VideoDecodeError):
         read_frames(bad, [0])
     assert opened == [str(bad)] and len(set(errors)) == 1 and "cannot open" in errors[0]
+    assert "Error reading" not in errors[0] and len(errors[0]) > len(f"cannot open {bad}: ")  # decord's reason
     err = capfd.readouterr().err
-    assert "moov atom not found" not in err and err.count("ERROR opening") <= 1, err
+    assert "moov atom not found" not in err and "ERROR opening" not in err, err
+
+
+def test_open_keeps_decords_reason_and_writes_other_output_back(tmp_path, capfd, monkeypatch) -> None:
+    """decord's C++ "ERROR opening: <path>, <reason>" line (fd 2) becomes the error's reason
+    instead of stderr noise; anything else written to fd 2 meanwhile is written back."""
+    import os
+
+    import decord
+
+    from vssl_bench.data import video
+
+    monkeypatch.setattr(video, "_FAILED", {}, raising=False)
+    bad = tmp_path / "bad, name.mp4"  # a ", " in the path: the reason is what follows "<path>, "
+    bad.write_bytes(b"not a video")
+
+    def fake_reader(path, **_):
+        os.write(2, b"another thread's line\n")
+        if path == str(bad):
+            os.write(2, f"[12:00:00] /src/video/video_reader.cc:83: ERROR opening: {path}, Some reason\n".encode())
+            raise RuntimeError(f"Error reading {path}...")
+        return "reader"
+
+    monkeypatch.setattr(decord, "VideoReader", fake_reader)
+    with pytest.raises(VideoDecodeError, match=r"cannot open .*bad, name\.mp4: Some reason$"):
+        video._open(bad)
+    assert video._open(tmp_path / "good.mp4") == "reader"
+    err = capfd.readouterr().err
+    assert err.count("another thread's line") == 2 and "ERROR opening" not in err, err
 
 
 def test_decoded_cache_returns_identical_arrays(lossless_video, frames) -> None:

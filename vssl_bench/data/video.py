@@ -9,12 +9,19 @@ A file that cannot be opened, or (with the cache) decoded, is remembered for the
 the process: later reads raise the same :class:`VideoDecodeError` at once instead of
 trying again (a broken file was re-opened at every draw, each time costing a decode
 attempt and two lines of decoder noise). FFmpeg's own log is silenced
-(``decord.logging``): the error of each unreadable file is in the warning the datasets
-print once per file and in ``vssl-bench data check``.
+(``decord.logging``), and decord's C++ "ERROR opening" line is caught while a file is
+opened (:func:`_fd2_captured`): its reason ("Invalid data found when processing input",
+"moov atom not found"...) goes into the error, so it is in the warning the datasets print
+once per file and in ``vssl-bench data check``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import sys
+import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -46,15 +53,67 @@ def _known_failure(path: str | Path) -> None:
         raise VideoDecodeError(why)
 
 
+_FD2_LOCK = threading.Lock()
+
+
+def _new_fd2_lock() -> None:  # a child forked while another thread held it must not inherit it held
+    global _FD2_LOCK
+    _FD2_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_fd2_lock)
+_DECORD_LOG = re.compile(r"^\[[0-9:]+\] \S+\.cc:\d+: ERROR opening: .*$", re.M)  # decord's C++ log line
+
+
+@contextlib.contextmanager
+def _fd2_captured():
+    """What native code writes to file descriptor 2 meanwhile, in ``box[0]`` afterwards.
+
+    decord logs its open errors there (``ERROR opening: <path>, <reason>``) from C++, past
+    ``sys.stderr`` and its log level. Anything else written meanwhile (another thread) is
+    the caller's to write back."""
+    box: list[str] = []
+    with _FD2_LOCK:  # one capture at a time: each restores the fd 2 it found
+        try:
+            saved = os.dup(2)
+        except OSError:  # no fd 2 (a detached daemon): nothing to catch
+            box.append("")
+            yield box
+            return
+        with tempfile.TemporaryFile() as tmp:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+            try:
+                os.dup2(tmp.fileno(), 2)
+                yield box
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                tmp.seek(0)
+                box.append(tmp.read().decode(errors="replace"))
+
+
 def _open(path: str | Path):
     _known_failure(path)
     decord = _decord()
-    try:
-        return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-    except Exception as e:  # decord raises DECORDError / RuntimeError variants
-        why = f"cannot open {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-        _FAILED[str(path)] = why
-        raise VideoDecodeError(why) from None
+    err = None
+    with _fd2_captured() as log:
+        try:
+            vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+        except Exception as e:  # decord raises DECORDError / RuntimeError variants
+            err = e
+    decord_lines = _DECORD_LOG.findall(log[0])
+    rest = _DECORD_LOG.sub("", log[0]).strip()
+    if rest:  # not decord's: written back where it was going
+        os.write(2, (rest + "\n").encode())
+    if err is None:
+        return vr
+    # the reason is in decord's log line ("..., Invalid data found when processing input"),
+    # the exception only says "Error reading <path>..."
+    reason = decord_lines[-1].rsplit(f"{path}, ", 1)[-1].strip() if decord_lines else ""
+    why = f"cannot open {path}: {reason or (str(err).splitlines()[0] if str(err) else type(err).__name__)}"
+    _FAILED[str(path)] = why
+    raise VideoDecodeError(why) from None
 
 
 def video_info(path: str | Path) -> dict:
