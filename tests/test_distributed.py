@@ -239,9 +239,61 @@ def test_batch_not_divisible_by_world_is_a_config_error(monkeypatch) -> None:
     assert distributed.shard_batch_size(9) == 3
 
 
-if __name__ == "__main__":  # a rank of test_two_process_gloo_matches_one_process
+def _every_method_worker(rank: int, world: int, port: int, data_root: str) -> None:
+    """Two steps of every training method in the loop, DDP included; stops at the first error."""
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+    torch.set_num_threads(1)
+    import tempfile
+
+    from vssl_bench import distributed
+    from vssl_bench.data.datasets import build_dataset
+    from vssl_bench.methods import METHODS as REGISTRY
+    from vssl_bench.runner import build_method
+    from vssl_bench.train import pretrain
+
+    assert distributed.init_from_env("cpu", quiet_others=False)
+    for name, cls in REGISTRY.items():
+        if not cls.trains:
+            continue
+        cfg = _cfg(name, data_root, steps=2)
+        train, _ = build_dataset(cfg)
+        with tempfile.TemporaryDirectory() as d:
+            state = pretrain(build_method(cfg, len(train.classes), torch.device("cpu")), train, cfg, Path(d),
+                             torch.device("cpu"))
+        assert state.step == 2, name
+        print("trained", name, flush=True)
+    distributed.destroy()
+
+
+@pytest.mark.slow
+def test_every_method_trains_under_ddp_without_unused_parameter_search(smoke_data_root) -> None:
+    """DDP runs with ``find_unused_parameters`` = the method's ``ddp_find_unused_parameters``
+    (False for all): a method that left a parameter out of a step would stop DDP at its
+    next step ("Expected to have finished reduction in the prior iteration..."); and no
+    rank warns that the search found nothing (it did, on every rank of every job)."""
+    from vssl_bench.methods import METHODS as REGISTRY
+
+    port, env = _free_port(), {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, __file__, "--every-method", str(r), "2", str(port),
+                               str(smoke_data_root)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for r in range(2)]
+    try:
+        logs = [p.communicate(timeout=400)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert all(p.returncode == 0 for p in procs), "\n".join(logs)
+    trained = [ln.split()[1] for ln in logs[0].splitlines() if ln.startswith("trained ")]
+    assert trained == [n for n, c in REGISTRY.items() if c.trains] and len(trained) >= 19
+    assert "find_unused_parameters" not in "".join(logs)
+
+
+if __name__ == "__main__":  # a rank of the 2-process tests
     if sys.argv[1] == "--worker":
         _worker(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], *map(int, sys.argv[7:]))
+    elif sys.argv[1] == "--every-method":
+        _every_method_worker(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
 
 
 # ------------------------------------------------------------------------------ determinism
@@ -286,6 +338,8 @@ def test_torchrun_cli_writes_one_row_and_skips_on_rerun(smoke_data_root, tmp_pat
     r = subprocess.run(args, capture_output=True, text=True, timeout=240, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("done    nce") == 1  # one console: the other rank's stdout is quiet
+    assert r.stdout.count("suite smoke:") == r.stdout.count("data synthetic:") == 1  # from the first line on
+    assert "find_unused_parameters" not in r.stderr  # DDP's warning that the search found nothing
     rows = (out / "results.csv").read_text().splitlines()
     assert len(rows) == 2 and ",done,nce," in rows[1]
     m = json.loads(next((out / "runs").glob("nce__*/metrics.json")).read_text())

@@ -176,6 +176,10 @@ def run(
 
         slurm = (slurm_options(s.slurm, partition=partition, time=time_min, gpus_per_job=gpus_per_job,
                                cpus_per_job=cpus_per_job), slurm_cluster())
+    from vssl_bench import distributed
+
+    if launcher == "local" and distributed.env_world_size() > 1:  # torchrun: one console from here on (rank 0's)
+        distributed.init_from_env(s.base.device)
     console.print(f"[bold]suite[/] {s.name}: {len(s.methods)} methods x {len(s.seeds)} seeds = {len(jobs)} jobs "
                   f"on {s.base.dataset} / {s.base.backbone}, budget {s.base.steps or s.base.epochs} "
                   f"{'steps' if s.base.steps else 'epochs'} x batch {s.base.batch_size}; results in {out}/")
@@ -207,8 +211,6 @@ def run(
         return
     with _progress() as progress:
         outcomes = run_matrix(jobs, out, progress, retry_failed, on_done, n_jobs)
-    from vssl_bench import distributed
-
     distributed.shutdown()  # under torchrun: every rank is done with the matrix; no-op otherwise
     text, code = run_summary([o.status for o in outcomes], out)
     console.print(text)

@@ -263,15 +263,20 @@ class _LossModule(nn.Module):
 def data_parallel(method: nn.Module, device: torch.device):
     """``loss(batch) -> dict`` of ``method`` wrapped in DistributedDataParallel [1].
 
-    ``find_unused_parameters=True``: some methods leave heads out of some steps (GAN
-    players, optional negatives); DDP would otherwise wait for their gradients forever.
+    ``find_unused_parameters`` is the method's ``ddp_find_unused_parameters`` (default
+    False): every registered method uses all its parameters at every step (GAN included:
+    its discriminator sees detached copies, not fewer parameters; checked by
+    ``tests/test_distributed.py``), and with True DDP walks the graph again at every step
+    and warns about it on every rank of every job. A method that leaves a head out of some
+    steps sets it True (else DDP stops at its next step and says so).
     DDP averages the gradients over ranks; with per-rank losses that are means over equal
     local batches, that is the gradient of the global-batch mean.
     """
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
-    return DDP(_LossModule(method), device_ids=ids, find_unused_parameters=True)
+    unused = bool(getattr(method, "ddp_find_unused_parameters", False))
+    return DDP(_LossModule(method), device_ids=ids, find_unused_parameters=unused)
 
 
 def shard_batch_size(batch_size: int) -> int:

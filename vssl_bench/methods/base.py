@@ -40,6 +40,7 @@ class Method(nn.Module):
     summary: ClassVar[str]
     reference: ClassVar[str] = ""
     trains: ClassVar[bool] = True  # False: evaluated at initialisation (the `random` row)
+    ddp_find_unused_parameters: ClassVar[bool] = False  # True if some steps leave parameters out (DDP)
 
     @dataclass
     class Params:
