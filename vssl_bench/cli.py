@@ -178,8 +178,7 @@ def run(
                                cpus_per_job=cpus_per_job), slurm_cluster())
     from vssl_bench import distributed
 
-    if launcher == "local" and distributed.env_world_size() > 1:  # torchrun: one console from here on (rank 0's)
-        distributed.init_from_env(s.base.device)
+    distributed.quiet_other_ranks()  # under torchrun: one console from the first line on (rank 0's)
     console.print(f"[bold]suite[/] {s.name}: {len(s.methods)} methods x {len(s.seeds)} seeds = {len(jobs)} jobs "
                   f"on {s.base.dataset} / {s.base.backbone}, budget {s.base.steps or s.base.epochs} "
                   f"{'steps' if s.base.steps else 'epochs'} x batch {s.base.batch_size}; results in {out}/")

@@ -50,6 +50,19 @@ def env_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def quiet_other_ranks() -> None:
+    """Under torchrun, send the stdout of ranks > 0 (``RANK``) to /dev/null: one console,
+    not N copies of it (errors still go to stderr), as DINO's ``setup_for_distributed``
+    does. Callable before the process group opens; idempotent."""
+    global _QUIET
+    if env_world_size() > 1 and int(os.environ.get("RANK", "0")) != 0 and not _QUIET:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+        _QUIET = True
+
+
+_QUIET = False
+
+
 def is_initialized() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
 
@@ -76,8 +89,7 @@ def init_from_env(device: str = "auto", quiet_others: bool = True) -> bool:
 
     ``device`` is the job's ``cfg.device``: NCCL when it resolves to CUDA (each rank
     then uses ``cuda:LOCAL_RANK``), gloo otherwise. Returns True when distributed.
-    ``quiet_others`` sends the stdout of ranks > 0 to /dev/null (one console, not N
-    copies of it; errors still go to stderr), as DINO's ``setup_for_distributed`` does.
+    ``quiet_others``: :func:`quiet_other_ranks`.
     """
     global _CPU_GROUP
     if env_world_size() <= 1:
@@ -90,8 +102,8 @@ def init_from_env(device: str = "auto", quiet_others: bool = True) -> bool:
     torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo",
                                          device_id=torch.device("cuda", local_rank()) if use_cuda else None)
     _CPU_GROUP = torch.distributed.new_group(backend="gloo", timeout=COORDINATION_TIMEOUT)
-    if quiet_others and rank() != 0:
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if quiet_others:
+        quiet_other_ranks()
     return True
 
 
