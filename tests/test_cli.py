@@ -80,6 +80,8 @@ def test_smoke_suite_results(smoke_out) -> None:
         assert float(r["retrieval_r1"]) <= float(r["retrieval_r5"]) <= float(r["retrieval_r10"]) \
             <= float(r["retrieval_r20"])
         assert r["commit"] and r["device"]
+        assert float(r["chance_top1"]) == float(r["chance_r1"]) == 1 / 16  # 16 balanced classes
+        assert 1 - (15 / 16) ** 20 < float(r["chance_r20"]) < 1  # a random ranking of 96 gallery videos
         run_dir = smoke_out / "runs" / r["job_id"]
         # the data it was computed on: the generator's digest of the videos' bytes
         data = json.loads((run_dir / "metrics.json").read_text())["provenance"]["data"]

@@ -78,6 +78,9 @@ def bars(d: pd.DataFrame, setting: str, out_dir: Path, metrics: list[str] | None
     if not metrics:
         return []
     tabs = {m: method_stats(d, m) for m in metrics}
+    from vssl_bench.report import chance_of
+
+    chance = chance_of(d)
     methods = list(dict.fromkeys(x for t in tabs.values() for x in t["method"]))
     order = method_stats(d, metrics[0])
     methods = list(order["method"]) + [m for m in methods if m not in set(order["method"])]
@@ -93,7 +96,9 @@ def bars(d: pd.DataFrame, setting: str, out_dir: Path, metrics: list[str] | None
         for yi, v, h in zip(y, t["mean"], t["half"].fillna(0)):
             if np.isfinite(v):
                 ax.text(100 * (v + h) + 1, yi, f"{100 * v:.1f}", va="center", ha="left", fontsize=7)
-        ax.set_title(m, fontsize=10)
+        if m in chance:  # the floor: what the labels alone give (eval/chance.py)
+            ax.axvline(100 * chance[m], color="k", ls="--", lw=0.9)
+        ax.set_title(m + (f" (- - chance {100 * chance[m]:.1f})" if m in chance else ""), fontsize=10)
         ax.set_xlabel("%")
         ax.set_xlim(0, 100)
         ax.grid(axis="x", alpha=0.3)

@@ -75,10 +75,34 @@ def latest_per_seed(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# Which chance level (eval/chance.py, a results column) is the floor of which metric.
+CHANCE_OF = {"linear_top1": "chance_top1", "linear_video_top1": "chance_top1", "knn_top1": "chance_top1",
+             "retrieval_r1": "chance_r1", "retrieval_r5": "chance_r5", "retrieval_r10": "chance_r10",
+             "retrieval_r20": "chance_r20", "lowshot_1_linear": "chance_top1", "lowshot_10_linear": "chance_top1",
+             "finetune_top1": "chance_top1", "temporal_pair_top1": "temporal_pair_chance"}
+FIXED_CHANCE = {"temporal_reverse_to_partner": 0.5}  # a two-class decision (eval/temporal.py)
+
+
 @dataclass
 class Summary:
     table: pd.DataFrame  # one row per (dataset, backbone, method)
     notes: list[str] = field(default_factory=list)
+    chance: dict = field(default_factory=dict)  # (dataset, backbone) -> {metric: chance level}
+
+
+def chance_of(rows: pd.DataFrame) -> dict[str, float]:
+    """The chance level of each metric for these rows (one dataset): the median of their
+    ``chance_*`` columns (rows written before those columns existed have none)."""
+    out = {}
+    for m, c in CHANCE_OF.items():
+        if c in rows:
+            v = pd.to_numeric(rows[c], errors="coerce").dropna()
+            if len(v) and m in rows and pd.to_numeric(rows[m], errors="coerce").notna().any():
+                out[m] = float(v.median())
+    for m, v in FIXED_CHANCE.items():
+        if m in rows and pd.to_numeric(rows[m], errors="coerce").notna().any():
+            out[m] = v
+    return out if any(k in out for k in ("knn_top1", "retrieval_r1")) else {}
 
 
 def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
@@ -120,7 +144,8 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
             notes.append(f"UNEQUAL BUDGETS on {ds}/{bb}: steps {sorted(int(s) for s in steps)}")
     table["_fam"] = table["family"].map(FAMILY_ORDER).fillna(9)
     table = table.sort_values(["dataset", "backbone", "_fam", "method"]).drop(columns="_fam").reset_index(drop=True)
-    return Summary(table, notes)
+    chance = {(ds, bb): chance_of(g) for (ds, bb), g in done.groupby(["dataset", "backbone"], sort=False)}
+    return Summary(table, notes, {k: v for k, v in chance.items() if v})
 
 
 def fmt_cell(mean: float, std: float, pct: bool = True) -> str:
@@ -133,15 +158,30 @@ def fmt_cell(mean: float, std: float, pct: bool = True) -> str:
 
 
 def display_frame(summary: Summary, metrics: list[str]) -> pd.DataFrame:
+    """The table as printed: one row per method, and above each dataset's first row (when
+    its results carry them) a ``chance`` row, the floor of each metric (eval/chance.py)."""
     t = summary.table
     out = pd.DataFrame({"dataset": t["dataset"], "family": t["family"], "method": t["method"],
                         "time": t["uses_time"].map({True: "yes", False: "no"}), "n": t["n"]})
-    for m in metrics:
-        if m in t and (m not in EVAL_METRICS or t[m].notna().any()):  # an evaluation never run: no column
-            out[m] = [fmt_cell(a, b) for a, b in zip(t[m], t[m + "_std"])]
+    shown = [m for m in metrics if m in t and (m not in EVAL_METRICS or t[m].notna().any())]  # never run: no column
+    for m in shown:
+        out[m] = [fmt_cell(a, b) for a, b in zip(t[m], t[m + "_std"])]
     out["steps"] = t["steps"]
     out["s/job"] = t["pretrain_seconds"].round(0)
-    return out
+    if not summary.chance:
+        return out
+    parts, seen = [], set()
+    for i, r in t.iterrows():
+        key = (r["dataset"], r["backbone"])
+        ch = summary.chance.get(key)
+        if ch and key not in seen:
+            seen.add(key)
+            row = {c: "" for c in out.columns}
+            row.update(dataset=r["dataset"], family="chance", method="chance", n="–", steps="", **{"s/job": ""})
+            row.update({m: (f"{100 * ch[m]:.1f}" if m in ch else "–") for m in shown})
+            parts.append(pd.DataFrame([row]))
+        parts.append(out.loc[[i]])
+    return pd.concat(parts, ignore_index=True)
 
 
 def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = "", verdicts: list | None = None) -> str:
@@ -151,6 +191,9 @@ def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = ""
         lines += [f"Produced by: `{command}`", ""]
     lines += ["Top-1 accuracy / recall in %, mean ± std over seeds (n = seeds). `time`: the method's task "
               "uses temporal order. Backbone, data and optimiser-step budget are identical within a dataset.", ""]
+    if summary.chance:
+        lines += ["`chance`: what the labels alone give: top-1 of always guessing the test set's most frequent "
+                  "class, recall at k of a random ranking of the gallery (`vssl_bench/eval/chance.py`).", ""]
     legend = [f"`{m}`: {EVAL_LEGEND[m]}" for m in EVAL_METRICS if m in d.columns]
     if legend:
         lines += ["Further evaluations (`vssl_bench/eval/`; parameters in each job's metrics.json): "

@@ -23,6 +23,7 @@ COLUMNS = [
     "linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5", "retrieval_r10",
     "retrieval_r20", "pretext_accuracy", "pretext_loss_heldout", "eval_seconds", "decode_skipped",
     "failure_reason", "commit", "device", "torch", "data_digest", "finished_at", "config_key",
+    "chance_top1", "chance_r1", "chance_r5", "chance_r10", "chance_r20",  # eval/chance.py: labels only
 ]
 # Columns of the evaluations beyond linear / kNN / retrieval (vssl_bench/eval/extra.py), at
 # their default parameters; other shot counts / fractions are appended as extra columns.

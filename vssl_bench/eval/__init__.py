@@ -6,6 +6,7 @@ domain shift."""
 from vssl_bench.eval.knn import knn_accuracy, knn_sweep
 from vssl_bench.eval.linear import LinearProbe, fit_linear_probe, linear_probe, video_level_accuracy
 from vssl_bench.eval.retrieval import retrieval_recall
+from vssl_bench.eval.chance import chance_levels
 from vssl_bench.eval.lowshot import lowshot_eval, lowshot_indices
 from vssl_bench.eval.temporal import reversal_consistency, reversal_pair_probe, reversal_pairs, temporal_eval
 from vssl_bench.eval.budgets import budget_eval, snapshot_steps
@@ -15,6 +16,7 @@ from vssl_bench.eval.shift import shift_eval, shift_target
 __all__ = [
     "LinearProbe",
     "budget_eval",
+    "chance_levels",
     "finetune_eval",
     "fit_linear_probe",
     "knn_accuracy",

@@ -251,8 +251,10 @@ def _centre_clips(videos: VideoList, indices: torch.Tensor, cfg: Config) -> torc
 
 
 def evaluate_banks(train: FeatureBank, test: FeatureBank, cfg: Config, num_classes: int) -> dict:
-    """linear (clip / video level), kNN sweep, retrieval on two feature banks."""
+    """linear (clip / video level), kNN sweep, retrieval on two feature banks, and the
+    chance level of each (``eval.chance``)."""
     from vssl_bench.eval import fit_linear_probe, knn_sweep, retrieval_recall, video_level_accuracy
+    from vssl_bench.eval.chance import chance_levels
 
     t0 = time.perf_counter()
     probe = fit_linear_probe(train.centre_features, train.labels, num_classes=num_classes,
@@ -272,6 +274,7 @@ def evaluate_banks(train: FeatureBank, test: FeatureBank, cfg: Config, num_class
         "linear_top1": lin, "linear_video_top1": vid, "knn_top1": knn[cfg.knn_k],
         "knn_sweep": {str(kk): v for kk, v in knn.items()},
         **{f"retrieval_r{kk}": v for kk, v in ret.items()},
+        **chance_levels(train.labels, test.labels),  # the floor of those numbers (labels only)
         "probe_seconds": t1 - t0, "knn_retrieval_seconds": t2 - t1,
     }
 
