@@ -114,3 +114,38 @@ def test_too_many_unreadable_videos_fail_with_a_message_that_names_the_rule(smok
     state = pretrain(build_method(tolerant, len(train.classes), torch.device("cpu")), train, tolerant,
                      tmp_path / "tolerant", torch.device("cpu"))
     assert state.step == 2 and state.skipped > 0
+
+
+@pytest.mark.parametrize("name,kw", [("vcop", {}), ("gan", {"clip_len": 8})])
+def test_resume_matches_for_losses_drawing_from_torch_rng(name, kw, smoke_data_root, tmp_path, monkeypatch) -> None:
+    """vcop's dropout and gan's noise draw from torch's global RNG, which the checkpoint
+    saves. The loader's iterator drew its workers' base seed from that RNG too, once per
+    pretrain call, so a resumed job (its iterator created after the RNG was restored)
+    trained on other dropout masks / noise than the uninterrupted one."""
+    from vssl_bench.methods import resolve_params
+    import vssl_bench.train as train_mod
+
+    kw = {"method": name, "params": resolve_params(name, {}), **kw}
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        inline, m0 = _pretrain(smoke_data_root, tmp_path, "inline", **kw)
+
+        class Stop(Exception):
+            pass
+
+        def stop_at_3(stage, step=None):
+            if stage == "train" and step == 3:
+                raise Stop
+
+        monkeypatch.setattr(train_mod, "kill_point", stop_at_3)
+        with pytest.raises(Stop):
+            _pretrain(smoke_data_root, tmp_path, "resumed", **kw)
+        monkeypatch.undo()
+        resumed, m3 = _pretrain(smoke_data_root, tmp_path, "resumed", **kw)
+    finally:
+        torch.set_num_threads(n_threads)
+    assert resumed.resumed == 1 and resumed.step == inline.step == 7
+    assert [r[:3] for r in resumed.curve[-4:]] == [r[:3] for r in inline.curve[-4:]]  # step, epoch, loss
+    for a, b in zip(m0.state_dict().values(), m3.state_dict().values()):
+        assert torch.equal(a, b)

@@ -243,9 +243,13 @@ def make_loader(videos: VideoList, method_cls: type[Method], p, cfg: Config, see
     pairs = workers or n_batches is not None  # the epoch travels with each index
     sampler = EpochSampler(len(ds), seed, epoch, start, cfg.batch_size, distributed.rank(), world, with_epoch=pairs,
                            n_batches=n_batches)
+    # Its own generator: a DataLoader iterator otherwise draws its workers' base seed from
+    # torch's global RNG, which the losses that use it (vcop's dropout, gan's noise) share;
+    # a resumed job creates its iterator after restoring that RNG and would draw differently.
     return DataLoader(EpochItems(ds) if pairs else ds, batch_size=distributed.shard_batch_size(cfg.batch_size),
                       sampler=sampler, num_workers=cfg.num_workers, drop_last=True, worker_init_fn=worker_init,
-                      pin_memory=device.type == "cuda", persistent_workers=workers)
+                      pin_memory=device.type == "cuda", persistent_workers=workers,
+                      generator=torch.Generator().manual_seed(seed))
 
 
 def autocast(device: torch.device, cfg: Config):
@@ -302,6 +306,8 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, devic
         method.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in ck:
+            torch.cuda.set_rng_state(ck["cuda_rng"].cpu(), device)
         state = TrainState(**ck["state"])
         state.resumed += 1
     batches_per_epoch = len(train) // cfg.batch_size
@@ -399,8 +405,12 @@ def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps:
 def save_checkpoint(path: Path, method: Method, opt, state: TrainState, cfg: Config) -> None:
     from dataclasses import asdict
 
-    atomic_torch_save({"model": method.state_dict(), "optimizer": opt.state_dict(),
-                       "torch_rng": torch.get_rng_state(), "state": asdict(state), "config": cfg.to_dict()}, path)
+    ck = {"model": method.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+          "state": asdict(state), "config": cfg.to_dict()}
+    device = next(method.parameters()).device
+    if device.type == "cuda":  # gan's noise on the GPU comes from the device's generator
+        ck["cuda_rng"] = torch.cuda.get_rng_state(device)
+    atomic_torch_save(ck, path)
 
 
 def load_weights(method: Method, run_dir: Path, device: torch.device) -> int:
