@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Sampler
 from vssl_bench import distributed
 from vssl_bench.config import Config
 from vssl_bench.data import transforms
-from vssl_bench.data.datasets import PretrainDataset, VideoList, worker_init
+from vssl_bench.data.datasets import PretrainDataset, VideoList, warn_unreadable, worker_init
 from vssl_bench.eval.budgets import maybe_save_snapshot
 from vssl_bench.methods.base import Method
 from vssl_bench.utils import atomic_torch_save, atomic_write_text, kill_point
@@ -362,6 +362,7 @@ def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps:
         lr = lr_at(state.step, n_steps, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
+        warn_unreadable(batch)
         batch = to_device(batch, device, cfg.channels_last)
         with autocast(device, cfg):
             out = (forward or method.loss)(batch)
@@ -442,6 +443,7 @@ def heldout_pretext(method: Method, test: VideoList, cfg: Config, device: torch.
                         num_workers=cfg.num_workers, worker_init_fn=worker_init)
     accs, losses, n = [], [], 0
     for batch in loader:
+        warn_unreadable(batch)
         batch = to_device(batch, device, cfg.channels_last)
         with autocast(device, cfg):
             out = method.loss(batch)

@@ -196,6 +196,7 @@ def test_eval_dataset_flags_unreadable_video(video_list) -> None:
     bad = ds[1]
     assert bad["ok"] is False and bad["label"] == 3 and bad["clips"].shape == (3, 3, 8, 16, 16)
     assert torch.count_nonzero(bad["clips"]) == 0
+    assert good["unreadable"] == "" and "broken.mp4" in bad["unreadable"]  # the reason, for the main process
 
 
 @pytest.mark.parametrize("cache_mb", [0, 64])
@@ -213,10 +214,43 @@ def test_pretrain_dataset_replaces_unreadable_video_and_counts(video_list, cache
     assert s["video"].shape == (3, 8, 32, 32)
     ok = ds[0]
     assert ok["skipped"] == 0 and ok["index"] == 0
+    assert "broken.mp4" in s["unreadable"] and ok["unreadable"] == ""
     # a batch through a DataLoader sums to the count the training loop reports
     loader = torch.utils.data.DataLoader(ds, batch_size=4)
     batch = next(iter(loader))
     assert int(batch["skipped"].sum()) >= 1
+
+
+def test_unreadable_video_is_logged_once_by_the_consuming_process(video_list, caplog) -> None:
+    """DataLoader workers logged each unreadable file themselves: once per worker, and again
+    in the fresh workers of every evaluation loader. Samples now carry the reason and the
+    process that consumes the batches logs each file once (``warn_unreadable``)."""
+    import logging
+
+    from vssl_bench.data import datasets
+
+    def views(src, rng):
+        return {"video": src.clip(samplers.random_clip(src.n_frames, CFG.clip_len, 1, rng))}
+
+    caplog.set_level(logging.WARNING, logger="vssl_bench.data")
+    datasets._WARNED.clear()
+    reasons = []
+    for workers in (0, 2):
+        for epoch in range(2):
+            ds = PretrainDataset(video_list, views, CFG, seed=0)
+            ds.set_epoch(epoch)
+            for batch in torch.utils.data.DataLoader(ds, batch_size=2, num_workers=workers):
+                assert int(batch["skipped"].sum()) == sum(len(w.splitlines()) for w in batch["unreadable"])
+                reasons += [w for w in batch["unreadable"] if w]
+                datasets.warn_unreadable(batch)
+                assert "unreadable" not in batch  # consumed: the method never sees it
+        eval_ds = EvalDataset(video_list, CFG, n_clips=2)
+        for batch in torch.utils.data.DataLoader(eval_ds, batch_size=2, num_workers=workers):
+            reasons += [w for w in batch["unreadable"] if w]
+            datasets.warn_unreadable(batch)
+    assert len(reasons) >= 4 and all("broken.mp4" in r for r in reasons)  # every loader saw it
+    logged = [r.getMessage() for r in caplog.records if "skipping unreadable video" in r.getMessage()]
+    assert len(logged) == 1 and "broken.mp4" in logged[0], logged
 
 
 def test_pretrain_dataset_all_unreadable_raises(tmp_path) -> None:

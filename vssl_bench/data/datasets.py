@@ -4,9 +4,12 @@ A dataset resolves to two :class:`VideoList` (train, test) of ``(path, label)`` 
 plus its class names. Samples are dicts with fixed keys (pytorchvideo habit):
 ``{"index", "label", "skipped", ...views}`` where views are (C, T, H, W) float tensors.
 
-Unreadable videos never crash a run: a failed read is logged once per file, counted in
-the sample's ``skipped`` field (summed by the training loop into the job's metrics) and
-replaced by another video of the same split.
+Unreadable videos never crash a run: a failed read is counted in the sample's ``skipped``
+field (summed by the training loop into the job's metrics), its reason travels in the
+sample's ``unreadable`` field, and the video is replaced by another of the same split
+(evaluation samples say ``ok=False`` instead). The process that consumes the batches logs
+each file once (:func:`warn_unreadable`): DataLoader workers do not log, or every worker of
+every loader would report the same file again.
 """
 
 from __future__ import annotations
@@ -285,7 +288,7 @@ class PretrainDataset(Dataset):
         self.epoch = epoch
 
     def __getitem__(self, index: int) -> dict:
-        skipped = 0
+        skipped, why = 0, []
         i = index
         for attempt in range(MAX_RESAMPLE):
             entry = self.videos.entries[i]
@@ -295,10 +298,10 @@ class PretrainDataset(Dataset):
                 views = self.view_fn(src, rng)
             except VideoDecodeError as e:
                 skipped += 1
-                _warn_once(entry.path, e)
+                why.append(_reason(e))
                 i = int(rng.integers(0, len(self.videos)))
                 continue
-            return {"index": i, "label": entry.label, "skipped": skipped, **views}
+            return {"index": i, "label": entry.label, "skipped": skipped, UNREADABLE: "\n".join(why), **views}
         raise VideoDecodeError(f"{MAX_RESAMPLE} consecutive unreadable videos; is the dataset intact?")
 
 
@@ -321,10 +324,10 @@ class EvalDataset(Dataset):
             idx = samplers.uniform_clips(src.n_frames, cfg.clip_len, cfg.frame_stride, self.n_clips)
             video = eval_clip(src.read(idx.reshape(-1)), cfg)  # (C, K*T, H, W)
             clips = video.reshape(3, self.n_clips, cfg.clip_len, cfg.size, cfg.size).transpose(0, 1)
-            return {"index": index, "label": entry.label, "ok": True, "clips": clips.contiguous()}
+            return {"index": index, "label": entry.label, "ok": True, UNREADABLE: "", "clips": clips.contiguous()}
         except VideoDecodeError as e:
-            _warn_once(entry.path, e)
-            return {"index": index, "label": entry.label, "ok": False, "clips": placeholder_clips(shape, cfg)}
+            return {"index": index, "label": entry.label, "ok": False, UNREADABLE: _reason(e),
+                    "clips": placeholder_clips(shape, cfg)}
 
 
 def placeholder_clips(shape: tuple[int, ...], cfg: Config) -> torch.Tensor:
@@ -346,13 +349,22 @@ def eval_clip(frames: np.ndarray, cfg: Config) -> torch.Tensor:
     return transforms.center_crop(video, cfg.size)
 
 
+UNREADABLE = "unreadable"  # sample field: why its video could not be read ("" when it was)
 _WARNED: set[str] = set()
 
 
-def _warn_once(path: str, err: Exception) -> None:
-    if path not in _WARNED:
-        _WARNED.add(path)
-        log.warning("skipping unreadable video (%s)", err)
+def _reason(err: Exception) -> str:
+    return " ".join(str(err).split())  # one line: several reasons are joined with newlines
+
+
+def warn_unreadable(batch: dict) -> None:
+    """Log the unreadable videos a collated batch reports, once per file and process, and
+    remove the field (``batch[UNREADABLE]``: one string per sample, reasons one per line)."""
+    for why in batch.pop(UNREADABLE, ()):
+        for line in why.splitlines():
+            if line not in _WARNED:
+                _WARNED.add(line)
+                log.warning("skipping unreadable video (%s)", line)
 
 
 def data_fingerprint(train: VideoList, test: VideoList) -> dict:

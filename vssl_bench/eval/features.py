@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader
 
 from vssl_bench.config import Config
 from vssl_bench.data import transforms
-from vssl_bench.data.datasets import EvalDataset, VideoList, eval_clip, placeholder_clips, worker_init
+from vssl_bench.data.datasets import (UNREADABLE, EvalDataset, VideoList, _reason, eval_clip, placeholder_clips,
+                                      warn_unreadable, worker_init)
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
@@ -162,6 +163,7 @@ def _embed_loader(embed, loader, videos: VideoList, cfg: Config, device: torch.d
     feats, labels, failed = [], [], 0
     channels_last = cfg.channels_last and not isinstance(embed, BlockedTrunkEmbed)  # it takes plain batches
     for batch in loader:
+        warn_unreadable(batch)
         ok = batch["ok"]
         failed += int((~ok).sum())
         if not ok.any():
@@ -201,12 +203,13 @@ class CentreClipDataset(torch.utils.data.Dataset):
         label = self.videos.entries[index].label
         try:
             clip = _centre_clips(self.videos, torch.tensor([index]), self.cfg)[0]  # (C, T, H, W)
-        except VideoDecodeError:
+        except VideoDecodeError as e:
             shape = (1, 3, self.cfg.clip_len, self.cfg.size, self.cfg.size)
-            return {"index": index, "label": label, "ok": False, "clips": placeholder_clips(shape, self.cfg)}
+            return {"index": index, "label": label, "ok": False, UNREADABLE: _reason(e),
+                    "clips": placeholder_clips(shape, self.cfg)}
         if self.reverse:
             clip = clip.flip(1)  # (C, T, H, W), time reversed
-        return {"index": index, "label": label, "ok": True, "clips": clip[None].contiguous()}  # (1, C, T, H, W)
+        return {"index": index, "label": label, "ok": True, UNREADABLE: "", "clips": clip[None].contiguous()}
 
 
 @torch.no_grad()

@@ -57,12 +57,13 @@ def visualization_batch(method, videos, cfg, n: int = 4, seed: int = 0) -> dict:
     raw uint8 views are finished there)."""
     from torch.utils.data import default_collate
 
-    from vssl_bench.data.datasets import PretrainDataset
+    from vssl_bench.data.datasets import PretrainDataset, warn_unreadable
     from vssl_bench.train import to_device
 
     ds = PretrainDataset(videos, partial(type(method).views, p=method.p, cfg=cfg), cfg, seed)
     idx = np.random.default_rng(seed).choice(len(ds), size=min(n, len(ds)), replace=False)
     batch = default_collate([ds[int(i)] for i in idx])
+    warn_unreadable(batch)
     return to_device(batch, next(method.parameters()).device, channels_last=False)
 
 
