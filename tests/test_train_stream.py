@@ -53,29 +53,37 @@ def _pretrain(root, tmp_path, name, **kw):
     return state, method
 
 
-def test_stream_matches_with_and_without_workers_and_on_resume(smoke_data_root, tmp_path, monkeypatch) -> None:
+def _stopped_at_3_then_resumed(root, tmp_path, monkeypatch, **kw):
+    """``_pretrain`` stopped after step 3 (and its checkpoint), mid-epoch 1, then run again."""
+    import vssl_bench.train as train_mod
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_3(stage, step=None):
+        if stage == "train" and step == 3:
+            raise Stop
+
+    monkeypatch.setattr(train_mod, "kill_point", stop_at_3)
+    with pytest.raises(Stop):
+        _pretrain(root, tmp_path, "resumed", **kw)
+    monkeypatch.undo()
+    return _pretrain(root, tmp_path, "resumed", **kw)
+
+
+@pytest.fixture
+def one_thread():
     n_threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    try:
-        inline, m0 = _pretrain(smoke_data_root, tmp_path, "inline")
-        workers, m2 = _pretrain(smoke_data_root, tmp_path, "workers", num_workers=2)
-        # stopped after step 3 (and its checkpoint), mid-epoch 1, then run again
-        import vssl_bench.train as train_mod
+    yield
+    torch.set_num_threads(n_threads)
 
-        class Stop(Exception):
-            pass
 
-        def stop_at_3(stage, step=None):
-            if stage == "train" and step == 3:
-                raise Stop
-
-        monkeypatch.setattr(train_mod, "kill_point", stop_at_3)
-        with pytest.raises(Stop):
-            _pretrain(smoke_data_root, tmp_path, "resumed", num_workers=2)
-        monkeypatch.undo()
-        resumed, m3 = _pretrain(smoke_data_root, tmp_path, "resumed", num_workers=2)
-    finally:
-        torch.set_num_threads(n_threads)
+def test_stream_matches_with_and_without_workers_and_on_resume(smoke_data_root, tmp_path, monkeypatch,
+                                                               one_thread) -> None:
+    inline, m0 = _pretrain(smoke_data_root, tmp_path, "inline")
+    workers, m2 = _pretrain(smoke_data_root, tmp_path, "workers", num_workers=2)
+    resumed, m3 = _stopped_at_3_then_resumed(smoke_data_root, tmp_path, monkeypatch, num_workers=2)
     # 7 steps of 2 batches per epoch: epochs 0, 0, 1, 1, 2, 2, 3, and the state ends past epoch 3's 1st batch
     assert [row[1] for row in inline.curve] == [0, 0, 1, 1, 2, 2, 3]
     assert (inline.epoch, inline.batch_in_epoch, inline.step) == (3, 1, 7)
@@ -117,34 +125,17 @@ def test_too_many_unreadable_videos_fail_with_a_message_that_names_the_rule(smok
 
 
 @pytest.mark.parametrize("name,kw", [("vcop", {}), ("gan", {"clip_len": 8})])
-def test_resume_matches_for_losses_drawing_from_torch_rng(name, kw, smoke_data_root, tmp_path, monkeypatch) -> None:
+def test_resume_matches_for_losses_drawing_from_torch_rng(name, kw, smoke_data_root, tmp_path, monkeypatch,
+                                                         one_thread) -> None:
     """vcop's dropout and gan's noise draw from torch's global RNG, which the checkpoint
     saves. The loader's iterator drew its workers' base seed from that RNG too, once per
     pretrain call, so a resumed job (its iterator created after the RNG was restored)
     trained on other dropout masks / noise than the uninterrupted one."""
     from vssl_bench.methods import resolve_params
-    import vssl_bench.train as train_mod
 
     kw = {"method": name, "params": resolve_params(name, {}), **kw}
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        inline, m0 = _pretrain(smoke_data_root, tmp_path, "inline", **kw)
-
-        class Stop(Exception):
-            pass
-
-        def stop_at_3(stage, step=None):
-            if stage == "train" and step == 3:
-                raise Stop
-
-        monkeypatch.setattr(train_mod, "kill_point", stop_at_3)
-        with pytest.raises(Stop):
-            _pretrain(smoke_data_root, tmp_path, "resumed", **kw)
-        monkeypatch.undo()
-        resumed, m3 = _pretrain(smoke_data_root, tmp_path, "resumed", **kw)
-    finally:
-        torch.set_num_threads(n_threads)
+    inline, m0 = _pretrain(smoke_data_root, tmp_path, "inline", **kw)
+    resumed, m3 = _stopped_at_3_then_resumed(smoke_data_root, tmp_path, monkeypatch, **kw)
     assert resumed.resumed == 1 and resumed.step == inline.step == 7
     assert [r[:3] for r in resumed.curve[-4:]] == [r[:3] for r in inline.curve[-4:]]  # step, epoch, loss
     for a, b in zip(m0.state_dict().values(), m3.state_dict().values()):
