@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from vssl_bench.utils import atomic_write_text
@@ -219,8 +220,23 @@ def write_leaderboard(summary: Summary, out_dir: Path, metrics: list[str], comma
     md = out_dir / "leaderboard.md"
     csv = out_dir / "leaderboard.csv"
     atomic_write_text(md, leaderboard_markdown(summary, metrics, command, verdicts))
-    atomic_write_text(csv, summary.table.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(csv, csv_table(summary).to_csv(index=False, float_format="%.4f"))
     return [md, csv]
+
+
+def csv_table(summary: Summary) -> pd.DataFrame:
+    """leaderboard.csv: the summary table with each metric's chance level (``<metric>_chance``,
+    after ``<metric>_std``) on every row of a dataset whose results carry it: the markdown's
+    ``chance`` row, as columns, so that each row stands alone for a script."""
+    t = summary.table.copy()
+    if not summary.chance or t.empty:
+        return t
+    keys = list(zip(t["dataset"], t["backbone"]))
+    for m in dict.fromkeys(m for ch in summary.chance.values() for m in ch):
+        if m in t:
+            col = [summary.chance.get(k, {}).get(m, np.nan) for k in keys]
+            t.insert(t.columns.get_loc(m + "_std" if m + "_std" in t else m) + 1, m + "_chance", col)
+    return t
 
 
 def write_report(df: pd.DataFrame, summary: Summary, out_dir: Path, metrics: list[str], verdicts: list,

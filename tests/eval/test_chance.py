@@ -73,7 +73,7 @@ def test_report_shows_a_chance_row_first_only_when_results_carry_it(tmp_path) ->
     d = display_frame(s, metrics)
     assert list(d["method"]) == ["chance", "random", "sort"]
     assert list(d.iloc[0][metrics]) == ["6.2", "6.2", "73.0", "–"]  # no chance for a pretext accuracy
-    assert len(s.table) == 2  # the chance row is for display: verdicts and leaderboard.csv never see it
+    assert len(s.table) == 2  # the chance row is for display: verdicts and the csv's rows never see it
     assert "`chance`: what the labels alone give" in leaderboard_markdown(s, metrics)
     old = summarize(_rows(False))  # rows written before the chance columns: no row, no legend
     assert list(display_frame(old, metrics)["method"]) == ["random", "sort"]
@@ -90,3 +90,19 @@ def test_bar_figure_draws_the_chance_line(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(matplotlib.axes.Axes, "axvline", lambda ax, x=0, **kw: (lines.append(x), real(ax, x, **kw))[1])
     (path,) = plots.bars(_rows(True), "synthetic/tiny3d/10 steps", tmp_path, ["knn_top1", "retrieval_r20"])
     assert path.is_file() and lines == [pytest.approx(6.25), pytest.approx(72.95)]
+
+
+def test_leaderboard_csv_carries_the_chance_levels_as_columns(tmp_path) -> None:
+    """leaderboard.csv had no chance levels (the markdown's ``chance`` row only): each row
+    now has ``<metric>_chance`` after ``<metric>_std``; rows without chance columns, none."""
+    from vssl_bench.report import METRICS, summarize, write_leaderboard
+
+    write_leaderboard(summarize(_rows(True)), tmp_path, METRICS)
+    t = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert list(t["method"]) == ["random", "sort"]
+    cols = list(t.columns)
+    assert cols[cols.index("knn_top1_std") + 1] == "knn_top1_chance"
+    assert list(t["knn_top1_chance"]) == [0.0625, 0.0625] and list(t["retrieval_r20_chance"]) == [0.7295] * 2
+    assert "pretext_accuracy_chance" not in cols
+    write_leaderboard(summarize(_rows(False)), tmp_path, METRICS)
+    assert not any(c.endswith("_chance") for c in pd.read_csv(tmp_path / "leaderboard.csv").columns)
