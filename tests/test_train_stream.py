@@ -140,3 +140,33 @@ def test_resume_matches_for_losses_drawing_from_torch_rng(name, kw, smoke_data_r
     assert [r[:3] for r in resumed.curve[-4:]] == [r[:3] for r in inline.curve[-4:]]  # step, epoch, loss
     for a, b in zip(m0.state_dict().values(), m3.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_cpu_workers_hand_over_finished_batches(smoke_data_root) -> None:
+    """On CPU with DataLoader workers, a batch is finished (uint8 -> normalised float,
+    colour jitter, channels-last: ``to_device``) in the worker, not between two steps in
+    the training process (nce with one worker on its own core: 0.87 -> 0.99 of a bare
+    step's clips/s, benchmarks/loop_efficiency.py); the values are those of finishing it in
+    the training process."""
+    from vssl_bench.config import Config
+    from vssl_bench.data.datasets import build_dataset
+    from vssl_bench.data import transforms
+    from vssl_bench.methods import get_method, resolve_params
+    from vssl_bench.methods.base import params_from_dict
+    from vssl_bench.train import make_loader, to_device
+
+    cfg = Config(method="nce", params=resolve_params("nce", {}), dataset="synthetic", data_root=str(smoke_data_root),
+                 synthetic_train_per_class=6, synthetic_test_per_class=3, batch_size=8, steps=2, clip_len=4,
+                 frame_stride=2, seed=1)
+    train, _ = build_dataset(cfg)
+    cls, cpu = get_method("nce"), torch.device("cpu")
+    p = params_from_dict(cls, cfg.params)
+    inline = next(iter(make_loader(train, cls, p, cfg, 1, 0, 0, cpu, n_batches=1)))
+    assert inline["view0"].dtype == torch.uint8  # in line: collated raw, finished by the loop
+    workers = dataclasses.replace(cfg, num_workers=1)
+    got = next(iter(make_loader(train, cls, p, workers, 1, 0, 0, cpu, n_batches=1)))
+    want = to_device(inline, cpu, cfg.channels_last)
+    for k in ("view0", "view1"):
+        assert got[k].dtype == torch.float32 and got[k].is_contiguous(memory_format=torch.channels_last_3d)
+        assert torch.equal(got[k], want[k])
+    assert not any(k.endswith(transforms.COLOR_SUFFIX) for k in got)

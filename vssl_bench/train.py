@@ -249,7 +249,19 @@ def make_loader(videos: VideoList, method_cls: type[Method], p, cfg: Config, see
     return DataLoader(EpochItems(ds) if pairs else ds, batch_size=distributed.shard_batch_size(cfg.batch_size),
                       sampler=sampler, num_workers=cfg.num_workers, drop_last=True, worker_init_fn=worker_init,
                       pin_memory=device.type == "cuda", persistent_workers=workers,
-                      generator=torch.Generator().manual_seed(seed))
+                      generator=torch.Generator().manual_seed(seed),
+                      collate_fn=partial(collate_finished, channels_last=cfg.channels_last)
+                      if workers and device.type == "cpu" else None)
+
+
+def collate_finished(samples: list[dict], channels_last: bool) -> dict:
+    """The collate of CPU training with workers: the batch is also finished there
+    (``to_device``: float, colour, normalised, channels-last), so the training process
+    only steps (on a GPU it is finished on the device instead). The training loop's own
+    ``to_device`` then changes nothing."""
+    from torch.utils.data import default_collate
+
+    return to_device(default_collate(samples), torch.device("cpu"), channels_last)
 
 
 def autocast(device: torch.device, cfg: Config):
