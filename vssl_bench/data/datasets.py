@@ -2,7 +2,8 @@
 
 A dataset resolves to two :class:`VideoList` (train, test) of ``(path, label)`` entries
 plus its class names. Samples are dicts with fixed keys (pytorchvideo habit):
-``{"index", "label", "skipped", ...views}`` where views are (C, T, H, W) float tensors.
+``{"index", "label", "skipped", "unreadable", ...views}`` where views are (C, T, H, W)
+tensors (float, or raw uint8 finished with their batch: ``transforms``).
 
 Unreadable videos never crash a run: a failed read is counted in the sample's ``skipped``
 field (summed by the training loop into the job's metrics), its reason travels in the
@@ -298,7 +299,7 @@ class PretrainDataset(Dataset):
                 views = self.view_fn(src, rng)
             except VideoDecodeError as e:
                 skipped += 1
-                why.append(_reason(e))
+                why.append(unreadable_reason(e))
                 i = int(rng.integers(0, len(self.videos)))
                 continue
             return {"index": i, "label": entry.label, "skipped": skipped, UNREADABLE: "\n".join(why), **views}
@@ -326,7 +327,7 @@ class EvalDataset(Dataset):
             clips = video.reshape(3, self.n_clips, cfg.clip_len, cfg.size, cfg.size).transpose(0, 1)
             return {"index": index, "label": entry.label, "ok": True, UNREADABLE: "", "clips": clips.contiguous()}
         except VideoDecodeError as e:
-            return {"index": index, "label": entry.label, "ok": False, UNREADABLE: _reason(e),
+            return {"index": index, "label": entry.label, "ok": False, UNREADABLE: unreadable_reason(e),
                     "clips": placeholder_clips(shape, cfg)}
 
 
@@ -353,7 +354,8 @@ UNREADABLE = "unreadable"  # sample field: why its video could not be read ("" w
 _WARNED: set[str] = set()
 
 
-def _reason(err: Exception) -> str:
+def unreadable_reason(err: Exception) -> str:
+    """The sample's ``unreadable`` text for a failed read: the error on one line."""
     return " ".join(str(err).split())  # one line: several reasons are joined with newlines
 
 

@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader
 
 from vssl_bench.config import Config
 from vssl_bench.data import transforms
-from vssl_bench.data.datasets import (UNREADABLE, EvalDataset, VideoList, _reason, eval_clip, placeholder_clips,
-                                      warn_unreadable, worker_init)
+from vssl_bench.data.datasets import (UNREADABLE, EvalDataset, VideoList, eval_clip, placeholder_clips,
+                                      unreadable_reason, warn_unreadable, worker_init)
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
@@ -205,7 +205,7 @@ class CentreClipDataset(torch.utils.data.Dataset):
             clip = _centre_clips(self.videos, torch.tensor([index]), self.cfg)[0]  # (C, T, H, W)
         except VideoDecodeError as e:
             shape = (1, 3, self.cfg.clip_len, self.cfg.size, self.cfg.size)
-            return {"index": index, "label": label, "ok": False, UNREADABLE: _reason(e),
+            return {"index": index, "label": label, "ok": False, UNREADABLE: unreadable_reason(e),
                     "clips": placeholder_clips(shape, self.cfg)}
         if self.reverse:
             clip = clip.flip(1)  # (C, T, H, W), time reversed
