@@ -30,8 +30,8 @@ from vssl_bench.methods import get_method
 from vssl_bench.methods.base import params_from_dict
 from vssl_bench.models import build_backbone
 from vssl_bench.results import read_metrics, results_path, row_from_metrics, upsert_row
-from vssl_bench.utils import (atomic_write_json, device_description, file_lock, git_commit, kill_point,
-                              package_versions, resolve_device, seed_everything)
+from vssl_bench.utils import (atomic_write_json, device_description, error_line, file_lock, git_commit,
+                              kill_point, package_versions, resolve_device, seed_everything)
 
 log = logging.getLogger("vssl_bench")
 
@@ -152,7 +152,7 @@ def _run_locked(cfg: Config, run_dir: Path, out: Path, progress) -> JobOutcome:
     except KeyboardInterrupt:
         raise
     except Exception as e:  # recorded, and the matrix carries on
-        reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        reason = error_line(e)
         m = {**base, "status": "failed", "failure_reason": reason, "finished_at": _now(),
              "steps": state.step if state else None}
         if distributed.is_main():

@@ -105,6 +105,19 @@ def file_lock(path: Path, blocking: bool = True, wait_s: float = 0.0, record_pid
         os.close(fd)  # releases the lock
 
 
+def first_line(err: BaseException) -> str:
+    """An error in one line: the first line of its message, else its type's name."""
+    msg = str(err)
+    return msg.splitlines()[0] if msg else type(err).__name__
+
+
+def error_line(err: BaseException) -> str:
+    """``Type: first line of the message`` (the message part empty when there is none),
+    as failed jobs, evaluations and conversions record their error."""
+    msg = str(err)
+    return f"{type(err).__name__}: {msg.splitlines()[0] if msg else ''}"
+
+
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))

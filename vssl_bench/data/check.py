@@ -31,6 +31,7 @@ import numpy as np
 from vssl_bench.config import Config
 from vssl_bench.data.samplers import clip_span
 from vssl_bench.data.video import VideoDecodeError, _open
+from vssl_bench.utils import first_line
 
 CACHE_NAME = ".vssl-bench-check.json"
 CACHE_VERSION = 1
@@ -109,7 +110,7 @@ def probe(path: str) -> dict:
     except VideoDecodeError as e:
         return {"status": "unreadable", "error": str(e)}
     except Exception as e:  # decord raises its own error types while decoding
-        return {"status": "unreadable", "error": f"cannot decode {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"}
+        return {"status": "unreadable", "error": f"cannot decode {path}: {first_line(e)}"}
 
 
 def _load_cache(path: Path) -> dict:

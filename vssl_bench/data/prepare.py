@@ -51,7 +51,7 @@ from typing import Callable
 from vssl_bench.config import Config, ConfigError, choice_error
 from vssl_bench.data.splits import VIDEO_EXTS
 from vssl_bench.data.video import VideoDecodeError, decode_frames, open_video
-from vssl_bench.utils import atomic_write_json, file_lock
+from vssl_bench.utils import atomic_write_json, error_line, file_lock
 
 MANIFEST = ".vssl-prepare.json"
 LOCK = ".vssl-prepare.lock"
@@ -185,7 +185,7 @@ def prepare_one(src: str, dst: str, short_side: int) -> dict:
         return {"status": "failed", "error": f"{type(e).__name__}: {e}"}
     except Exception as e:  # an encoder error on one odd video must not stop the dataset
         tmp.unlink(missing_ok=True)
-        return {"status": "failed", "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+        return {"status": "failed", "error": error_line(e)}
 
 
 def _prepare_task(args: tuple[str, str, int]) -> dict:

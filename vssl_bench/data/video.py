@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vssl_bench.utils import first_line
+
 
 class VideoDecodeError(RuntimeError):
     """A video could not be opened or decoded (wholly or from some frame on)."""
@@ -111,7 +113,7 @@ def _open(path: str | Path):
     # the reason is in decord's log line ("..., Invalid data found when processing input"),
     # the exception only says "Error reading <path>..."
     reason = decord_lines[-1].rsplit(f"{path}, ", 1)[-1].strip() if decord_lines else ""
-    why = f"cannot open {path}: {reason or (str(err).splitlines()[0] if str(err) else type(err).__name__)}"
+    why = f"cannot open {path}: {reason or first_line(err)}"
     _FAILED[str(path)] = why
     raise VideoDecodeError(why) from None
 
@@ -142,7 +144,7 @@ def decode_frames(vr, path: str | Path, indices: np.ndarray | list[int] | None =
         uniq, inverse = np.unique(idx, return_inverse=True)
         frames = vr.get_batch(uniq.tolist()).asnumpy()  # (U, H, W, 3)
     except Exception as e:
-        raise VideoDecodeError(f"cannot decode {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise VideoDecodeError(f"cannot decode {path}: {first_line(e)}") from None
     if frames.ndim != 4 or frames.shape[0] != len(uniq):
         raise VideoDecodeError(f"{path}: decoder returned {frames.shape}")
     return frames[inverse]  # (T, H, W, 3)

@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 
 from vssl_bench.config import EVALUATION_PREFIX, EVALUATIONS, Config
+from vssl_bench.utils import error_line
 
 log = logging.getLogger("vssl_bench")
 
@@ -120,7 +121,7 @@ def run_evaluations(method, train, test, cfg: Config, device: torch.device, run_
         except KeyboardInterrupt:
             raise
         except Exception as e:  # the job's standard metrics stay valid; recorded, retried on --retry-failed
-            entry["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            entry["error"] = error_line(e)
             entry["metrics"] = {}
             log.warning("evaluation %s of %s seed %s failed: %s", name, cfg.method, cfg.seed, entry["error"])
         entry["seconds"] = time.perf_counter() - t0
