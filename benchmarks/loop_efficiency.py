@@ -33,7 +33,7 @@ from vssl_bench.config import apply_overrides, load_suite, parse_set_options
 from vssl_bench.data.datasets import PretrainDataset, VideoSource, build_dataset
 from vssl_bench.methods import resolve_params
 from vssl_bench.runner import build_method
-from vssl_bench.train import build_optimizer, make_loader, pretrain, to_device
+from vssl_bench.train import build_optimizer, make_loader, optimizer_step, pretrain, to_device
 
 
 WARMUP = 3
@@ -42,10 +42,7 @@ WARMUP = 3
 def train_step(method, opt, batch, cfg) -> torch.Tensor:
     """The optimiser step of the training loop (loss, backward, clipping, update); the loss."""
     out = method.loss(batch)
-    opt.zero_grad(set_to_none=True)
-    out["loss"].backward()
-    torch.nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
-    opt.step()
+    optimizer_step(method, opt, out["loss"], cfg.grad_clip)
     return out["loss"]
 
 

@@ -36,7 +36,7 @@ from vssl_bench.config import Config, ConfigError
 from vssl_bench.data.datasets import build_dataset
 from vssl_bench.methods import resolve_params
 from vssl_bench.runner import build_method
-from vssl_bench.train import Prefetcher, autocast, build_optimizer, make_loader, to_device
+from vssl_bench.train import Prefetcher, autocast, build_optimizer, make_loader, optimizer_step, to_device
 from vssl_bench.utils import device_description, resolve_device
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense, NVIDIA datasheets (SXM)
@@ -54,10 +54,7 @@ def default_peak(device: torch.device) -> float | None:
 def step(method, opt, batch, device, cfg: Config) -> None:
     with autocast(device, cfg):
         out = method.loss(batch)
-    opt.zero_grad(set_to_none=True)
-    out["loss"].backward()
-    torch.nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
-    opt.step()
+    optimizer_step(method, opt, out["loss"], cfg.grad_clip)
 
 
 def step_flops(method, opt, batch, device, cfg: Config) -> int:

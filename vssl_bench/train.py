@@ -382,11 +382,7 @@ def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps:
         logged, n_skipped = distributed.step_stats(out, batch["skipped"])  # rank means; detached `out` in one process
         if not torch.isfinite(logged["loss"]).item():
             raise NonFiniteLoss(f"non-finite loss {logged['loss'].item()} at step {state.step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
-        opt.step()
+        optimizer_step(method, opt, loss, cfg.grad_clip)
         state.step += 1
         state.batch_in_epoch += 1
         state.clips_seen += int(batch["label"].shape[0]) * world  # global batch
@@ -413,6 +409,16 @@ def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps:
         t_last = time.perf_counter()
         if state.step >= n_steps:
             return
+
+
+def optimizer_step(method: Method, opt: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float) -> None:
+    """Backward and update, gradients clipped to norm ``grad_clip`` (0: not clipped); the
+    benchmarks time this same step."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(method.parameters(), grad_clip)
+    opt.step()
 
 
 def save_checkpoint(path: Path, method: Method, opt, state: TrainState, cfg: Config) -> None:
