@@ -30,11 +30,15 @@ run: install
 report: install
 	$(BIN)/vssl-bench report --results $(OUT)
 
+# Each test has its own time limit (pytest-timeout, pyproject.toml); this outer one also
+# ends a hang no test limit can reach (one stuck in native code), where `timeout` exists.
+GUARD := $(if $(shell command -v timeout),timeout -k 30 45m,)
+
 test: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(GUARD) $(BIN)/python -m pytest -q -m "not slow"
 
 test-all: install
-	$(BIN)/python -m pytest -q
+	$(GUARD) $(BIN)/python -m pytest -q
 
 bench: install
 	bash benchmarks/time_make_run.sh

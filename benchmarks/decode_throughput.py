@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from vssl_bench.config import Config
-from vssl_bench.data.datasets import PretrainDataset, VideoEntry, VideoList, VideoSource, worker_init
+from vssl_bench.data.datasets import PretrainDataset, VideoEntry, VideoList, VideoSource
+from vssl_bench.data.loader import worker_init
 from vssl_bench.data.samplers import random_clip
 from vssl_bench.data.transforms import random_resized_crop
 

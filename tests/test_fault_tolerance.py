@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -27,11 +28,13 @@ EXACT = [*METRICS, "pretext_accuracy", "pretext_loss_heldout", "steps", "clips_s
          "job_id", "config_key"]
 
 
-def _run(args: list[str], kill_at: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def _run(args: list[str], kill_at: str | None = None, timeout: float = 120,
+         stall_at: str | None = None) -> subprocess.CompletedProcess:
     env = _env()
-    env.pop("VSSL_BENCH_KILL_AT", None)
-    if kill_at:
-        env["VSSL_BENCH_KILL_AT"] = kill_at
+    for k, v in (("VSSL_BENCH_KILL_AT", kill_at), ("VSSL_BENCH_STALL_AT", stall_at)):
+        env.pop(k, None)
+        if v:
+            env[k] = v
     return subprocess.run(_cmd(*args), capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -110,3 +113,46 @@ def test_two_run_processes_share_a_results_folder(smoke_data_root, tmp_path) -> 
     assert sorted(r["method"] for r in rows) == ["mae", "sort"]
     assert all(r["status"] == "done" and r["job_id"] and r["linear_top1"] for r in rows)
     assert not list(out.glob(".results.csv.*.tmp"))  # no temporary file left behind
+
+
+def test_stalled_loader_worker_fails_the_job_and_the_same_command_resumes(smoke_data_root, tmp_path) -> None:
+    """A DataLoader worker stuck in a read (``VSSL_BENCH_STALL_AT=read:...``: every video
+    open hangs): after ``loader_timeout_s`` the job stops with a line naming the files the
+    workers were reading, exit 1, nothing recorded; the same command (no stall) runs it."""
+    out = tmp_path / "stall"
+    args = [*SORT, "--set", "num_workers=2", "--set", "loader_timeout_s=4", "--data-root", str(smoke_data_root),
+            "--out", str(out)]
+    r = _run(args, stall_at="read:*.mp4")
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"FAILED sort__\S+: data loader stalled for 4 s \(worker \d was reading \S+\.mp4", text), text
+    assert "run the same command again to resume" in text and "0 run, 0 skipped, 1 failed" in text
+    assert not (out / "results.csv").exists() or _rows(out) == []
+    (run_dir,) = (out / "runs").iterdir()
+    assert not (run_dir / "metrics.json").exists()  # not recorded as failed: it resumes
+
+    r = _run(args)
+    assert r.returncode == 0 and "1 run, 0 skipped, 0 failed" in " ".join(r.stdout.split()), r.stdout + r.stderr
+    assert [row["status"] for row in _rows(out)] == ["done"]
+
+
+def test_stalled_job_process_is_stopped_by_the_parent_and_resumed(smoke_data_root, tmp_path) -> None:
+    """``--jobs 2``: the sort job hangs after optimiser step 2 (its checkpoint); its process
+    stops reporting progress, the parent stops it after ``job_stall_s``, the other job
+    finishes, and the same command resumes sort from step 2."""
+    out = tmp_path / "jobstall"
+    args = ["run", "--suite", "smoke", "--methods", "random,sort", "--no-references", "--set", "eval_clips=1",
+            "--jobs", "2", "--set", "job_stall_s=12", "--data-root", str(smoke_data_root), "--out", str(out)]
+    r = _run(args, stall_at="train:sort__*@2")
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert text.count("done random seed 0") == 1, text
+    assert re.search(r"FAILED sort__\S+: job stalled: no progress for \d+ s \(job_stall_s=12; last: training step "
+                     r"2/4\); stopped, run the same command again to resume", text), text
+    assert [row["method"] for row in _rows(out)] == ["random"]
+
+    r = _run(args)
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 0 and "1 run, 1 skipped, 0 failed" in text, r.stdout + r.stderr
+    m = _metrics(out, "sort")
+    assert m["status"] == "done" and m["resumed"] == 1 and m["steps"] == 4

@@ -95,6 +95,8 @@ def _suite_from_options(suite: Optional[str], methods: Optional[str], seeds: Opt
 
 
 def _validate_base(cfg: Config) -> None:
+    """What a Config cannot check alone (it knows no registry): the dataset, the backbone,
+    the device, the data root. Ranges and types are checked by Config itself."""
     from vssl_bench.data.datasets import DATASETS
     from vssl_bench.models.backbones import BACKBONES
     from vssl_bench.utils import resolve_device
@@ -106,23 +108,6 @@ def _validate_base(cfg: Config) -> None:
     resolve_device(cfg.device)
     if cfg.data_root and not DATASETS[cfg.dataset].embedded and not Path(cfg.data_root).expanduser().is_dir():
         raise ConfigError(f"data root {cfg.data_root!r} does not exist or is not a folder")
-    for name, v, lo in (("batch_size", cfg.batch_size, 1), ("clip_len", cfg.clip_len, 1), ("size", cfg.size, 8),
-                        ("eval_clips", cfg.eval_clips, 1), ("steps", cfg.steps, 0), ("epochs", cfg.epochs, 0),
-                        ("knn_k", cfg.knn_k, 1), ("frame_stride", cfg.frame_stride, 1),
-                        ("checkpoint_every", cfg.checkpoint_every, 1), ("num_workers", cfg.num_workers, 0),
-                        ("threads", cfg.threads, 0), ("linear_epochs", cfg.linear_epochs, 1),
-                        ("grad_clip", cfg.grad_clip, 0), ("weight_decay", cfg.weight_decay, 0)):
-        if v < lo:
-            raise ConfigError(f"{name} must be >= {lo}, got {v}")
-    if cfg.lr <= 0:
-        raise ConfigError(f"lr must be > 0, got {cfg.lr}")
-    if not cfg.knn_ks or min(cfg.knn_ks) < 1:
-        raise ConfigError(f"knn_ks must be neighbour counts >= 1, got {list(cfg.knn_ks)}")
-    if not 0 <= cfg.warmup_frac < 1:
-        raise ConfigError(f"warmup_frac must be in [0, 1), got {cfg.warmup_frac}")
-    if cfg.steps == 0 and not cfg.epochs > 0:  # every method would be evaluated untrained, under its own name
-        raise ConfigError("the budget is zero (steps 0, epochs 0): every method would be evaluated untrained; "
-                          "give --steps N or --epochs E above 0")
 
 
 @app.command()
@@ -186,7 +171,10 @@ def run(
         for cfg in jobs:
             console.print(f"  {job_status(cfg, out):8s} {cfg.job_name()}")
         return
-    _prepare_data(s.base)
+    train, _ = _prepare_data(s.base)
+    if len(train) < s.base.batch_size:  # every job would fail one by one after `random`'s
+        raise ConfigError(f"batch_size {s.base.batch_size} is larger than the training split of {s.base.dataset} "
+                          f"({len(train)} videos); lower it with --set batch_size=N")
     out.mkdir(parents=True, exist_ok=True)
 
     def on_done(o, secs):
@@ -253,7 +241,8 @@ def _progress():
                     disable=not console.is_terminal, transient=True)
 
 
-def _prepare_data(cfg: Config) -> None:
+def _prepare_data(cfg: Config):
+    """The (train, test) lists of the suite's dataset, generated first if embedded."""
     from vssl_bench.data.datasets import DATASETS, build_dataset
 
     if DATASETS[cfg.dataset].embedded:
@@ -261,8 +250,8 @@ def _prepare_data(cfg: Config) -> None:
             train, test = build_dataset(cfg)
         console.print(f"[bold]data[/] {cfg.dataset}: {len(train)} train / {len(test)} test videos, "
                       f"{len(train.classes)} classes, at {train.root}")
-    else:
-        build_dataset(cfg)
+        return train, test
+    return build_dataset(cfg)
 
 
 @app.command()

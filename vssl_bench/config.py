@@ -59,6 +59,8 @@ class Config:
     raw_views: bool = True  # training and evaluation views from uint8 frames, normalised per batch (False: per-sample float, as before v0.2)
     cache_decoded_mb: int = 1024  # keep decoded videos in RAM up to this budget (0 = off)
     max_decode_failures: float = 0.05  # fail the job if more than this share of reads fail
+    loader_timeout_s: float = 300.0  # DataLoader workers silent this long: the job stops, resumable (data.loader)
+    job_stall_s: float = 1800.0  # `run --jobs N`: a job process without progress this long is stopped, resumable
 
     # --- budget: identical for every method of a suite (optimiser steps, never seconds)
     steps: int = 150
@@ -102,8 +104,12 @@ class Config:
     shift_data_root: str | None = None  # data root of shift_dataset (None: the job's data_root)
 
     def __post_init__(self) -> None:
-        """Normalise and check the evaluation switches (``--set evaluations=lowshot,temporal``,
-        a YAML list, or a tuple): unknown names are a :class:`ConfigError`."""
+        """Check every field, whoever builds the config (YAML, ``--set``, Python): its type
+        (ints given for floats become floats), its range, its choices; and normalise the
+        evaluation switches (``--set evaluations=lowshot,temporal``, a YAML list, or a
+        tuple). Any mistake is a one-line :class:`ConfigError`."""
+        _check_types(self)
+        _check_ranges(self)
         if self.prefetch not in PREFETCH:
             raise choice_error("prefetch", self.prefetch, PREFETCH)
         self.evaluations = tuple(_str_items(self.evaluations))
@@ -130,8 +136,8 @@ class Config:
     def job_key(self) -> str:
         """Stable hash of everything that changes the result (not device/threads/workers)."""
         d = self.to_dict()
-        for k in ("device", "num_workers", "threads", "cache_decoded_mb", "data_root",
-                  "checkpoint_every", "compile", "prefetch", *EVAL_ONLY_FIELDS):
+        for k in ("device", "num_workers", "threads", "cache_decoded_mb", "data_root", "checkpoint_every",
+                  "compile", "prefetch", "loader_timeout_s", "job_stall_s", *EVAL_ONLY_FIELDS):
             d.pop(k, None)
         if self.dataset.startswith("synthetic"):  # new generator version, new data: new jobs, not skips
             from vssl_bench.data.synthetic import SYNTHETIC_VERSION
@@ -145,6 +151,67 @@ class Config:
 
 
 PREFETCH = ("auto", "thread", "off")
+
+# (field, lowest allowed value): the ranges every Config is checked against.
+AT_LEAST = (("batch_size", 1), ("clip_len", 1), ("size", 8), ("eval_clips", 1), ("steps", 0), ("epochs", 0),
+            ("knn_k", 1), ("frame_stride", 1), ("checkpoint_every", 1), ("num_workers", 0), ("threads", 0),
+            ("linear_epochs", 1), ("grad_clip", 0), ("weight_decay", 0), ("resize", 0), ("cache_decoded_mb", 0),
+            ("synthetic_train_per_class", 1), ("synthetic_test_per_class", 1), ("pretext_eval_batches", 0),
+            ("loader_timeout_s", 0), ("finetune_steps", 1), ("split", 1),
+            ("max_decode_failures", 0))  # failed attempts per read: a share, > 1 when draws fail repeatedly
+POSITIVE = ("lr", "linear_lr", "finetune_lr", "knn_temperature", "job_stall_s")
+
+
+def _check_types(cfg: "Config") -> None:
+    """Each field holds a value of its annotated type; an int for a float becomes a float."""
+    for name, typ in _field_types().items():
+        v = getattr(cfg, name)
+        t = str(typ)
+        if typ is bool:
+            ok = isinstance(v, bool)
+        elif typ is int:
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif typ is float:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if ok:
+                setattr(cfg, name, float(v))
+        elif typ is str:
+            ok = isinstance(v, str)
+        elif t.startswith("str | None") or t == "typing.Optional[str]":
+            ok = v is None or isinstance(v, str)
+        elif typ is dict:
+            ok = isinstance(v, dict)
+        else:  # tuples: a list, a tuple or a "a,b" string (normalised where it is used)
+            ok = isinstance(v, (tuple, list, str))
+        if not ok:
+            want = getattr(typ, "__name__", t)
+            raise ConfigError(f"{name} must be {want}, got {v!r} ({type(v).__name__})")
+
+
+def _check_ranges(cfg: "Config") -> None:
+    for name, low in AT_LEAST:
+        if getattr(cfg, name) < low:
+            raise ConfigError(f"{name} must be >= {low}, got {getattr(cfg, name)}")
+    for name in POSITIVE:
+        if not getattr(cfg, name) > 0:
+            raise ConfigError(f"{name} must be > 0, got {getattr(cfg, name)}")
+    if not 0 <= cfg.warmup_frac < 1:
+        raise ConfigError(f"warmup_frac must be in [0, 1), got {cfg.warmup_frac}")
+    if not 0 < cfg.folder_test_ratio < 1:
+        raise ConfigError(f"folder_test_ratio must be in (0, 1), got {cfg.folder_test_ratio}")
+    ks = _str_items(cfg.knn_ks)
+    try:
+        ks = [int(k) for k in ks]
+    except (TypeError, ValueError):
+        raise ConfigError(f"knn_ks must be neighbour counts >= 1, got {cfg.knn_ks!r}") from None
+    if not ks or min(ks) < 1:
+        raise ConfigError(f"knn_ks must be neighbour counts >= 1, got {ks}")
+    cfg.knn_ks = tuple(ks)
+    if cfg.steps == 0 and not cfg.epochs > 0:  # every method would be evaluated untrained, under its own name
+        raise ConfigError("the budget is zero (steps 0, epochs 0): every method would be evaluated untrained; "
+                          "give --steps N or --epochs E above 0")
+    if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
+        raise choice_error("device", cfg.device, ["auto", "cpu", "cuda", "cuda:N"])
 
 # Extra evaluations (vssl_bench/eval/); the prefix maps a suite's `evaluations:` block
 # (`lowshot: {shots: [1, 5]}`) onto Config fields (`lowshot_shots`).
@@ -313,24 +380,46 @@ def load_suite(name_or_path: str) -> Suite:
     unknown = set(raw) - SUITE_KEYS
     if unknown:
         raise choice_error(f"key in suite {p.name}:", sorted(unknown)[0], sorted(SUITE_KEYS))
-    base = Config()
+    where = f"suite {p.name}"
+    for key in ("dataset", "backbone", "name", "description"):
+        if key in raw and not isinstance(raw[key], str):
+            raise ConfigError(f"{where}: '{key}' must be a string, got {raw[key]!r}")
+    for key in ("config", "method_params"):
+        if raw.get(key) is not None and not isinstance(raw[key], dict):
+            raise ConfigError(f"{where}: '{key}' must be a mapping of key: value, got {raw[key]!r}")
     top = {k: raw[k] for k in ("dataset", "backbone") if k in raw}
-    base = apply_overrides(base, {**top, **(raw.get("config") or {})})
-    if raw.get("evaluations") is not None:  # the suite-level switches (Config evaluation fields)
-        base = apply_overrides(base, evaluations_overrides(raw["evaluations"]))
+    try:
+        base = apply_overrides(Config(), {**top, **(raw.get("config") or {})})
+        if raw.get("evaluations") is not None:  # the suite-level switches (Config evaluation fields)
+            base = apply_overrides(base, evaluations_overrides(raw["evaluations"]))
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
     methods = raw.get("methods") or []
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
+    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+        raise ConfigError(f"{where}: 'methods' must be a list of method names, got {raw.get('methods')!r}")
+    if not methods:
+        raise ConfigError(f"{where} lists no methods: give 'methods: [sort, mae, ...]' (see `vssl-bench list methods`)")
     seeds = raw.get("seeds", [0])
-    if isinstance(seeds, int):
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)):
+        raise ConfigError(f"{where}: 'seeds' must be a non-empty list of integers >= 0, got {raw.get('seeds')!r}")
+    method_params = raw.get("method_params") or {}
+    for m, v in method_params.items():
+        if m not in methods:
+            raise choice_error(f"method in {where}'s method_params:", m, methods)
+        if v is not None and not isinstance(v, dict):
+            raise ConfigError(f"{where}: method_params.{m} must be a mapping of parameter: value, got {v!r}")
     return Suite(
         name=str(raw.get("name", p.stem)),
         description=str(raw.get("description", "")),
         methods=list(methods),
         seeds=[int(s) for s in seeds],
         base=base,
-        method_params={k: dict(v or {}) for k, v in (raw.get("method_params") or {}).items()},
+        method_params={k: dict(v or {}) for k, v in method_params.items()},
         evaluations={n: {k[len(EVALUATION_PREFIX[n]):]: getattr(base, k) for k in EVAL_ONLY_FIELDS
                          if k.startswith(EVALUATION_PREFIX[n])} for n in base.evaluations},
         slurm=_slurm_mapping(raw.get("slurm"), p),

@@ -27,6 +27,7 @@ import dataclasses
 import logging
 import os
 import shutil
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -86,21 +87,47 @@ def plan_slots(n_jobs: int, cores: int, gpus: list[str]) -> list[Slot]:
     return [Slot(threads, gpus[i % len(gpus)] if gpus else None) for i in range(n_jobs)]
 
 
+BEAT_EVERY_S = 5.0  # a job process reports progress to the parent at most this often
+
+
 def _worker(cfg: Config, out: Path, retry_failed: bool, gpu: str | None, conn) -> None:
-    """Body of one spawned job process: pin its GPU and threads, run the job, send the outcome."""
+    """Body of one spawned job process: pin its GPU and threads, run the job, send the
+    outcome; meanwhile its progress (``utils.heartbeat``) goes to the parent's watchdog as
+    ``("beat", what)`` messages."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before CUDA initialises in this process
     if cfg.threads > 0:
         os.environ["OMP_NUM_THREADS"] = str(cfg.threads)  # before torch is imported here
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     from vssl_bench.runner import run_job
+    from vssl_bench.utils import set_heartbeat
+
+    latest = {"n": 0, "what": "starting"}  # progress so far; a thread forwards it when it moved
+    send_lock = threading.Lock()  # the outcome and the beats share the pipe
+
+    def forward(every: float) -> None:
+        sent = 0
+        while True:
+            time.sleep(every)
+            if latest["n"] != sent:
+                sent = latest["n"]
+                with send_lock:
+                    conn.send(("beat", latest["what"]))
+
+    def beat(what: str) -> None:
+        latest["what"] = what
+        latest["n"] += 1
+
+    set_heartbeat(beat)
+    threading.Thread(target=forward, args=(min(BEAT_EVERY_S, cfg.job_stall_s / 5),), daemon=True).start()
 
     try:
         outcome = run_job(cfg, out, None, retry_failed)  # no progress bar in workers
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
         return
-    conn.send(outcome)
-    conn.close()
+    with send_lock:
+        conn.send(outcome)
+        conn.close()
 
 
 def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool = False, on_done=None,
@@ -108,7 +135,8 @@ def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool 
     """Run ``jobs`` with at most ``n_jobs`` at a time; outcomes in matrix order.
 
     ``on_done(outcome, seconds)`` is called in the parent as each job finishes. A worker that
-    dies without reporting (killed, out of memory) gives a ``failed`` outcome that is *not*
+    dies without reporting (killed, out of memory), or that reports no progress for the
+    job's ``job_stall_s`` (the watchdog stops it), gives a ``failed`` outcome that is *not*
     recorded: the job resumes from its last checkpoint on the next run.
     """
     import multiprocessing as mp
@@ -122,6 +150,7 @@ def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool 
     free = list(range(len(slots)))
     todo = deque(enumerate(jobs))
     running: dict = {}  # receiving end of the job's pipe -> (process, index, cfg, slot, start time)
+    beats: dict = {}  # receiving end -> (time of the last progress report, what it said)
     outcomes: list = [None] * len(jobs)
     task = progress.add_task("matrix", total=len(jobs), info="") if progress is not None else None
 
@@ -148,26 +177,56 @@ def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool 
                 proc.start()
                 send.close()  # the child holds the only writer: EOF here when it dies
                 running[recv] = (proc, i, cfg, slot, t0)
-            for conn in (wait(list(running)) if running else []):  # readable: an outcome, or the worker died
-                proc, i, cfg, slot, t0 = running.pop(conn)
+                beats[recv] = (time.monotonic(), "starting")
+            poll = min([WATCH_EVERY_S] + [c.job_stall_s / 4 for _, _, c, _, _ in running.values()])
+            for conn in (wait(list(running), timeout=poll) if running else []):  # an outcome, a beat, or EOF
                 try:
                     o = conn.recv()
                 except EOFError:
                     o = None
+                if isinstance(o, tuple) and o[:1] == ("beat",):
+                    beats[conn] = (time.monotonic(), o[1])
+                    continue
+                proc, i, cfg, slot, t0 = running.pop(conn)
+                beats.pop(conn, None)
                 conn.close()
-                proc.join()
+                _reap(proc)
                 free.append(slot)
                 if o is None:  # nothing recorded: the next run resumes it from its last checkpoint
                     how = (f"killed by signal {-proc.exitcode}" if (proc.exitcode or 0) < 0
                            else f"exited with code {proc.exitcode}, traceback above")
                     o = JobOutcome(cfg.job_name(), "failed", reason=f"worker process died ({how}); run again to resume")
                 finish(i, o, t0)
+            now = time.monotonic()
+            for conn in [c for c, (_, _, cfg, _, _) in running.items() if now - beats[c][0] > cfg.job_stall_s]:
+                proc, i, cfg, slot, t0 = running.pop(conn)
+                since, what = beats.pop(conn)
+                _reap(proc, grace_s=0)
+                conn.close()
+                free.append(slot)
+                finish(i, JobOutcome(cfg.job_name(), "failed", reason=f"job stalled: no progress for {now - since:.0f} "
+                                     f"s (job_stall_s={cfg.job_stall_s:g}; last: {what}); stopped, run the same "
+                                     "command again to resume"), t0)
     finally:
         for conn, (proc, *_rest) in running.items():  # interrupted: stop the workers still running
-            proc.terminate()
-            proc.join(timeout=10)
+            _reap(proc, grace_s=0)
             conn.close()
     return outcomes
+
+
+WATCH_EVERY_S = 30.0  # how often the parent looks for a stalled job process
+
+
+def _reap(proc, grace_s: float = 60.0) -> None:
+    """Wait for a job process to exit (``grace_s``), then terminate it, then kill it: the
+    parent never waits forever on a child that hangs on its way out."""
+    proc.join(timeout=grace_s)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(timeout=10)
+    if proc.is_alive():
+        proc.kill()
+        proc.join(timeout=10)
 
 
 # ------------------------------------------------------------------------------ SLURM

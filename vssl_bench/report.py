@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vssl_bench.utils import atomic_write_text
+from vssl_bench.config import ConfigError
+from vssl_bench.utils import atomic_write_text, first_line
 
 # Columns of the evaluations beyond linear / kNN / retrieval (eval/extra.py) shown in the
 # leaderboard when the results hold them (full records: results.csv and metrics.json).
@@ -36,13 +37,26 @@ NUMERIC = METRICS + ["seed", "steps", "pretrain_seconds", "clips_per_second", "e
                      "decode_skipped"]
 
 
+# What a table needs to be reported (results.COLUMNS has them all; these are the ones read).
+REQUIRED_COLUMNS = ("job_id", "status", "method", "family", "dataset", "backbone", "seed", "linear_top1", "knn_top1")
+
+
 def load_results(path: Path) -> pd.DataFrame:
     path = Path(path)
     if path.is_dir():
         path = path / "results.csv"
     if not path.exists():
         raise FileNotFoundError(f"no results table at {path}; run `vssl-bench run` first")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path} is not a results table written by vssl-bench: {first_line(e)}") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ConfigError(f"{path} is not a results table written by vssl-bench: it lacks the column(s) "
+                          f"{', '.join(missing)}")
+    if df.empty:
+        raise ConfigError(f"{path} has no result rows yet; run `vssl-bench run` first")
     for c in NUMERIC + [c for c in df.columns if c.startswith(EVAL_PREFIXES) and c != "shift_dataset"]:
         if c in df:
             df[c] = pd.to_numeric(df[c], errors="coerce")

@@ -26,12 +26,13 @@ import torch
 from vssl_bench import distributed
 from vssl_bench.config import Config, ConfigError, save_config
 from vssl_bench.data.datasets import build_dataset, data_fingerprint
+from vssl_bench.data.loader import DataStall
 from vssl_bench.methods import get_method
 from vssl_bench.methods.base import params_from_dict
 from vssl_bench.models import build_backbone
 from vssl_bench.results import read_metrics, results_path, row_from_metrics, upsert_row
 from vssl_bench.utils import (atomic_write_json, device_description, error_line, file_lock, git_commit,
-                              kill_point, package_versions, resolve_device, seed_everything)
+                              heartbeat, kill_point, package_versions, resolve_device, seed_everything)
 
 log = logging.getLogger("vssl_bench")
 
@@ -135,10 +136,12 @@ def _run_locked(cfg: Config, run_dir: Path, out: Path, progress) -> JobOutcome:
             "config_key": cfg.job_key(), "provenance": provenance(cfg, device)}
     state = None
     try:
+        heartbeat("reading the dataset")
         with distributed.main_first():  # rank 0 generates / checks the data, then the others read it
             train, test = build_dataset(cfg)
         base["provenance"]["data"] = data_fingerprint(train, test)
         method = build_method(cfg, len(train.classes), device)
+        heartbeat("model built")
         state = pretrain(method, train, cfg, run_dir, device, progress)
         if not distributed.is_main():
             return None  # rank 0 evaluates alone; run_job hands its outcome to this rank
@@ -151,6 +154,10 @@ def _run_locked(cfg: Config, run_dir: Path, out: Path, progress) -> JobOutcome:
         evs = run_evaluations(method, train, test, cfg, device, run_dir, banks=banks, final=ev, progress=progress)
     except KeyboardInterrupt:
         raise
+    except DataStall as e:  # transient: not recorded, the same command resumes the job from its checkpoint
+        if distributed.is_main():
+            (run_dir / "error.log").write_text(traceback.format_exc())
+        return JobOutcome(name, "failed", reason=str(e))
     except Exception as e:  # recorded, and the matrix carries on
         reason = error_line(e)
         m = {**base, "status": "failed", "failure_reason": reason, "finished_at": _now(),

@@ -35,10 +35,11 @@ from torch.utils.data import DataLoader, Sampler
 from vssl_bench import distributed
 from vssl_bench.config import Config
 from vssl_bench.data import transforms
-from vssl_bench.data.datasets import PretrainDataset, VideoList, warn_unreadable, worker_init
+from vssl_bench.data.datasets import PretrainDataset, VideoList, warn_unreadable
+from vssl_bench.data.loader import DataStall, data_loader
 from vssl_bench.eval.budgets import maybe_save_snapshot
 from vssl_bench.methods.base import Method
-from vssl_bench.utils import atomic_torch_save, atomic_write_text, kill_point
+from vssl_bench.utils import atomic_torch_save, atomic_write_text, heartbeat, kill_point, stall_point
 
 
 class NonFiniteLoss(RuntimeError):
@@ -59,10 +60,11 @@ class Prefetcher:
 
     _END = object()
 
-    def __init__(self, loader, depth: int = 2, prepare=None):
+    def __init__(self, loader, depth: int = 2, prepare=None, timeout_s: float = 0.0):
         import queue
         import threading
 
+        self.timeout_s = timeout_s  # > 0: no batch for this long is a DataStall (data.loader)
         self.q: "queue.Queue" = queue.Queue(maxsize=depth)
         self.prepare = prepare  # e.g. the channels-last conversion, done here rather than in the step
         self.stop = threading.Event()
@@ -91,8 +93,14 @@ class Prefetcher:
             self.q.put(e)
 
     def __iter__(self):
+        import queue
+
         while True:
-            item = self.q.get()
+            try:
+                item = self.q.get(timeout=self.timeout_s if self.timeout_s > 0 else None)
+            except queue.Empty:
+                raise DataStall(f"data loader stalled for {self.timeout_s:g} s (the prefetch thread built no batch); "
+                                "run the same command again to resume") from None
             if item is self._END:
                 return
             if isinstance(item, BaseException):
@@ -246,12 +254,12 @@ def make_loader(videos: VideoList, method_cls: type[Method], p, cfg: Config, see
     # Its own generator: a DataLoader iterator otherwise draws its workers' base seed from
     # torch's global RNG, which the losses that use it (vcop's dropout, gan's noise) share;
     # a resumed job creates its iterator after restoring that RNG and would draw differently.
-    return DataLoader(EpochItems(ds) if pairs else ds, batch_size=distributed.shard_batch_size(cfg.batch_size),
-                      sampler=sampler, num_workers=cfg.num_workers, drop_last=True, worker_init_fn=worker_init,
-                      pin_memory=device.type == "cuda", persistent_workers=workers,
-                      generator=torch.Generator().manual_seed(seed),
-                      collate_fn=partial(collate_finished, channels_last=cfg.channels_last)
-                      if workers and device.type == "cpu" else None)
+    return data_loader(EpochItems(ds) if pairs else ds, batch_size=distributed.shard_batch_size(cfg.batch_size),
+                       num_workers=cfg.num_workers, timeout_s=cfg.loader_timeout_s, persistent=workers,
+                       sampler=sampler, drop_last=True, pin_memory=device.type == "cuda",
+                       generator=torch.Generator().manual_seed(seed),
+                       collate_fn=partial(collate_finished, channels_last=cfg.channels_last)
+                       if workers and device.type == "cpu" else None)
 
 
 def collate_finished(samples: list[dict], channels_last: bool) -> dict:
@@ -334,7 +342,8 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, devic
         _roll_epoch(state, batches_per_epoch)
         loader = make_loader(train, type(method), method.p, cfg, cfg.seed, state.epoch,
                              state.batch_in_epoch * cfg.batch_size, device, n_batches=n_steps - state.step)
-        batches = Prefetcher(loader, prepare=prepare) if use_prefetch_thread(cfg, device) else loader
+        batches = (Prefetcher(loader, prepare=prepare, timeout_s=cfg.loader_timeout_s)
+                   if use_prefetch_thread(cfg, device) else loader)
         t_last = time.perf_counter()
         try:
             _train_stream(batches, method, opt, state, cfg, n_steps, device, ckpt_path, progress,
@@ -366,7 +375,7 @@ def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps:
     ``method.loss`` (default) or its DDP wrapper. What is logged (loss, extras, skipped
     videos, clips) is the agreed value over every rank.
     """
-    world = distributed.world_size()
+    world, job = distributed.world_size(), cfg.job_name()
     for batch in batches:
         _roll_epoch(state, batches_per_epoch)
         t_data = time.perf_counter()
@@ -405,6 +414,8 @@ def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps:
             save_checkpoint(ckpt_path, method, opt, state, cfg)
         if distributed.is_main():  # `budgets` evaluation: weights-only snapshots at round(f * n_steps)
             maybe_save_snapshot(method, cfg, state.step, n_steps, ckpt_path.parent)
+        heartbeat(f"training step {state.step}/{n_steps}")
+        stall_point("train", f"{job}@{state.step}")  # test hook: a step that never returns
         kill_point("train", state.step)  # test hook: VSSL_BENCH_KILL_AT=train:K dies here after step K
         t_last = time.perf_counter()
         if state.step >= n_steps:
@@ -456,9 +467,9 @@ def heldout_pretext(method: Method, test: VideoList, cfg: Config, device: torch.
         return {}
     method.eval()
     bs = min(cfg.batch_size, len(test))
-    loader = DataLoader(PretrainDataset(test, partial(type(method).views, p=method.p, cfg=cfg), cfg, cfg.seed + 10_000),
-                        batch_size=bs, sampler=EpochSampler(len(test), cfg.seed + 10_000, 0), drop_last=True,
-                        num_workers=cfg.num_workers, worker_init_fn=worker_init)
+    loader = data_loader(PretrainDataset(test, partial(type(method).views, p=method.p, cfg=cfg), cfg, cfg.seed + 10_000),
+                         batch_size=bs, sampler=EpochSampler(len(test), cfg.seed + 10_000, 0), drop_last=True,
+                         num_workers=cfg.num_workers, timeout_s=cfg.loader_timeout_s)
     accs, losses, n = [], [], 0
     for batch in loader:
         warn_unreadable(batch)

@@ -70,27 +70,39 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         raise
 
 
+class LockTimeout(RuntimeError):
+    """A blocking :func:`file_lock` was held by another process for longer than allowed."""
+
+
 @contextlib.contextmanager
-def file_lock(path: Path, blocking: bool = True, wait_s: float = 0.0, record_pid: bool = True) -> Iterator[bool]:
+def file_lock(path: Path, blocking: bool = True, wait_s: float = 0.0, record_pid: bool = True,
+              timeout_s: float = 600.0) -> Iterator[bool]:
     """An advisory ``flock`` on ``path``; yields False if non-blocking and already held.
 
     The kernel drops the lock when the holder dies (even on ``kill -9``), so a stale lock
     file never blocks a later run. Non-blocking, ``wait_s`` keeps trying that long before
     giving up: a probe (``vssl-bench status``) holds a job's lock for microseconds, and a
     run starting that job at the same instant must not take it for a running job.
-    ``record_pid=False`` (probes) leaves the holder's ``pid host`` line in the file alone.
+    Blocking, it waits at most ``timeout_s`` and then raises :class:`LockTimeout` naming
+    the holder: a holder that stopped (a stalled process, a hung file system) never makes
+    its waiters wait forever. ``record_pid=False`` (probes) leaves the holder's ``pid
+    host`` line in the file alone.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + wait_s
+        deadline = time.monotonic() + (timeout_s if blocking else wait_s)
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
+                    if blocking:
+                        holder = (Path(path).read_text(errors="replace").split() or ["?"])[:2]
+                        raise LockTimeout(f"waited {timeout_s:g} s for {path}, held by pid {' on '.join(holder)}; "
+                                          "is that process stuck? stop it and run again") from None
                     yield False
                     return
                 time.sleep(0.05)
@@ -103,6 +115,22 @@ def file_lock(path: Path, blocking: bool = True, wait_s: float = 0.0, record_pid
         yield True
     finally:
         os.close(fd)  # releases the lock
+
+
+_HEARTBEAT = None  # set by a process whose progress another process watches (launch.run_parallel)
+
+
+def set_heartbeat(fn) -> None:
+    """``fn(what)`` receives :func:`heartbeat` calls (None: they are dropped)."""
+    global _HEARTBEAT
+    _HEARTBEAT = fn
+
+
+def heartbeat(what: str) -> None:
+    """Say that work is progressing (a training step, a batch of features): the watchdog of
+    ``run --jobs N`` stops a job process that stays silent for ``job_stall_s``."""
+    if _HEARTBEAT is not None:
+        _HEARTBEAT(what)
 
 
 def first_line(err: BaseException) -> str:
@@ -194,3 +222,22 @@ def kill_point(stage: str, step: int | None = None) -> None:
     name, _, at = want.partition(":")
     if name == stage and (not at or step == int(at)):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+STALL_ENV = "VSSL_BENCH_STALL_AT"
+
+
+def stall_point(stage: str, what: str) -> None:
+    """Fault-injection hook for the tests: hang here, as a stuck decoder or a deadlocked
+    process would. ``VSSL_BENCH_STALL_AT`` = ``read:<glob of the path>`` (inside the
+    video open) or ``train:<glob of "job_name@step">`` (after that optimiser step). Unset
+    (always, outside the tests): nothing happens. The watchdogs must turn it into a failure."""
+    want = os.environ.get(STALL_ENV)
+    if not want:
+        return
+    import fnmatch
+
+    name, _, pattern = want.partition(":")
+    if name == stage and fnmatch.fnmatchcase(what, pattern):
+        while True:
+            time.sleep(3600)

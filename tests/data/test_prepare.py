@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader
 from conftest import write_lossless_mp4, write_lossless_video
 from vssl_bench.config import Config, ConfigError
 from vssl_bench.data import prepare
-from vssl_bench.data.datasets import PretrainDataset, VideoEntry, VideoList, build_dataset, worker_init
+from vssl_bench.data.datasets import PretrainDataset, VideoEntry, VideoList, build_dataset
+from vssl_bench.data.loader import worker_init
 from vssl_bench.data.prepare import MANIFEST, PART, prepare_dataset, target_size
 from vssl_bench.data.samplers import random_clip
 from vssl_bench.data.video import read_frames

@@ -127,17 +127,20 @@ def test_open_keeps_decords_reason_and_writes_other_output_back(tmp_path, capfd,
     bad = tmp_path / "bad, name.mp4"  # a ", " in the path: the reason is what follows "<path>, "
     bad.write_bytes(b"not a video")
 
+    class Reader:
+        pass
+
     def fake_reader(path, **_):
         os.write(2, b"another thread's line\n")
         if path == str(bad):
             os.write(2, f"[12:00:00] /src/video/video_reader.cc:83: ERROR opening: {path}, Some reason\n".encode())
             raise RuntimeError(f"Error reading {path}...")
-        return "reader"
+        return Reader()
 
     monkeypatch.setattr(decord, "VideoReader", fake_reader)
     with pytest.raises(VideoDecodeError, match=r"cannot open .*bad, name\.mp4: Some reason$"):
         video._open(bad)
-    assert video._open(tmp_path / "good.mp4") == "reader"
+    assert isinstance(video._open(tmp_path / "good.mp4"), Reader)
     err = capfd.readouterr().err
     assert err.count("another thread's line") == 2 and "ERROR opening" not in err, err
 
@@ -197,3 +200,25 @@ def test_real_clip(name) -> None:
     assert np.array_equal(read_frames(path, [1, 0]), out[[4, 1]])  # unsorted reads agree
     with pytest.raises(VideoDecodeError):
         read_frames(path, [n])
+
+
+def test_ctrl_c_while_a_reader_is_freed_is_not_lost() -> None:
+    """Ctrl-C that arrives while decord frees a reader (its ``__del__``) is raised once the
+    reader is freed: raised inside ``__del__`` it was swallowed ("Exception ignored") and the
+    run carried on as if never interrupted."""
+    import os
+    import signal
+    import time
+
+    from vssl_bench.data.video import Reader
+
+    class Freed:  # stands in for decord's reader: Ctrl-C lands while it is being freed
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # Python runs the SIGINT handler here, inside __del__
+
+    r = Reader.__new__(Reader)
+    r.path, r._n, r._vr = "x.mp4", 1, Freed()
+    with pytest.raises(KeyboardInterrupt):
+        r.close()
+    assert r._vr is None

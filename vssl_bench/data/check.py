@@ -30,7 +30,7 @@ import numpy as np
 
 from vssl_bench.config import Config
 from vssl_bench.data.samplers import clip_span
-from vssl_bench.data.video import VideoDecodeError, _open
+from vssl_bench.data.video import Reader, VideoDecodeError
 from vssl_bench.utils import first_line
 
 CACHE_NAME = ".vssl-bench-check.json"
@@ -97,16 +97,14 @@ class CheckReport:
 def probe(path: str) -> dict:
     """Open a video, read its header and decode its last frame -> info dict (or error)."""
     try:
-        vr = _open(path)
-        n = len(vr)
-        if n <= 0:
-            raise VideoDecodeError("no frames")
-        h, w = vr[0].shape[:2]
-        if n > 1:
-            last = vr[n - 1]  # a truncated file fails here
-            if last.shape[:2] != (h, w):
-                raise VideoDecodeError(f"frame size changes ({h}x{w} -> {last.shape[0]}x{last.shape[1]})")
-        return {"status": "ok", "frames": int(n), "fps": float(vr.get_avg_fps()), "height": int(h), "width": int(w)}
+        with Reader(path) as vr:
+            n = len(vr)
+            h, w = vr.frames([0]).shape[1:3]
+            if n > 1:
+                last = vr.frames([n - 1])  # a truncated file fails here
+                if last.shape[1:3] != (h, w):
+                    raise VideoDecodeError(f"frame size changes ({h}x{w} -> {last.shape[1]}x{last.shape[2]})")
+            return {"status": "ok", "frames": int(n), "fps": vr.fps, "height": int(h), "width": int(w)}
     except VideoDecodeError as e:
         return {"status": "unreadable", "error": str(e)}
     except Exception as e:  # decord raises its own error types while decoding

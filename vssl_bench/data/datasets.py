@@ -30,7 +30,7 @@ from vssl_bench.config import Config, ConfigError, choice_error
 from vssl_bench.data import samplers, transforms
 from vssl_bench.data.splits import (VideoEntry, folder_classes, folder_split, read_hmdb_splits,  # noqa: F401
                                     read_kinetics_csv, read_ssv2, read_ucf_class_index, read_ucf_list)
-from vssl_bench.data.video import VideoDecodeError, decode_frames, decoded_cache, open_video
+from vssl_bench.data.video import Reader, VideoDecodeError, decoded_cache
 
 log = logging.getLogger("vssl_bench.data")
 
@@ -227,6 +227,9 @@ def build_dataset(cfg: Config) -> tuple[VideoList, VideoList]:
     if cfg.dataset not in DATASETS:
         raise choice_error("dataset", cfg.dataset, list(DATASETS))
     train, test = DATASETS[cfg.dataset].build(cfg)
+    if not train.entries and not test.entries:
+        raise ConfigError(f"dataset {cfg.dataset!r} at {train.root or cfg.data_root}: no video found (expected "
+                          f"<class>/<video>.avi/.mp4/... files that its split lists)")
     if not train.entries or not test.entries:
         raise ConfigError(f"dataset {cfg.dataset!r}: empty split (train {len(train)}, test {len(test)} videos)")
     return train, test
@@ -234,7 +237,11 @@ def build_dataset(cfg: Config) -> tuple[VideoList, VideoList]:
 
 # ----------------------------------------------------------------------------- sources
 class VideoSource:
-    """One video as seen by a method's view builder: ``n_frames`` and ``clip(indices)``."""
+    """One video as seen by a method's view builder: ``n_frames`` and ``clip(indices)``.
+
+    Without the decoded cache it holds an open reader for its reads; use it as a context
+    manager (or call :meth:`close`) so the reader is freed when the view is built, in this
+    process (``data.video``: a reader must never outlive its read)."""
 
     def __init__(self, path: str, cache_mb: int, resize_to: int = 0, raw: bool = True):
         self.path = path
@@ -247,14 +254,24 @@ class VideoSource:
             self._all = cache.get(path)  # (N, H, W, 3) uint8
             self.n_frames = int(self._all.shape[0])
         else:  # one reader for every read of this sample (no re-open, no frame-0 probe)
-            self._vr = open_video(path)
+            self._vr = Reader(path)
             self.n_frames = len(self._vr)
+
+    def close(self) -> None:
+        if self._vr is not None:
+            self._vr.close()
+
+    def __enter__(self) -> "VideoSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def read(self, indices: np.ndarray) -> np.ndarray:
         """uint8 (T, H, W, 3) for frame ``indices``."""
         if self._all is not None:
             return self._all[np.asarray(indices) % self.n_frames]
-        return decode_frames(self._vr, self.path, np.asarray(indices) % self.n_frames)
+        return self._vr.frames(np.asarray(indices) % self.n_frames)
 
     def clip(self, indices: np.ndarray) -> torch.Tensor:
         """float (C, T, H, W) in [0, 1], short side resized if configured."""
@@ -295,8 +312,8 @@ class PretrainDataset(Dataset):
             entry = self.videos.entries[i]
             rng = np.random.default_rng((self.seed, self.epoch, i, attempt))
             try:
-                src = VideoSource(entry.path, self.cfg.cache_decoded_mb, self.cfg.resize, self.cfg.raw_views)
-                views = self.view_fn(src, rng)
+                with VideoSource(entry.path, self.cfg.cache_decoded_mb, self.cfg.resize, self.cfg.raw_views) as src:
+                    views = self.view_fn(src, rng)
             except VideoDecodeError as e:
                 skipped += 1
                 why.append(unreadable_reason(e))
@@ -321,9 +338,9 @@ class EvalDataset(Dataset):
         cfg = self.cfg
         shape = (self.n_clips, 3, cfg.clip_len, cfg.size, cfg.size)
         try:
-            src = VideoSource(entry.path, cfg.cache_decoded_mb, cfg.resize)
-            idx = samplers.uniform_clips(src.n_frames, cfg.clip_len, cfg.frame_stride, self.n_clips)
-            video = eval_clip(src.read(idx.reshape(-1)), cfg)  # (C, K*T, H, W)
+            with VideoSource(entry.path, cfg.cache_decoded_mb, cfg.resize) as src:
+                idx = samplers.uniform_clips(src.n_frames, cfg.clip_len, cfg.frame_stride, self.n_clips)
+                video = eval_clip(src.read(idx.reshape(-1)), cfg)  # (C, K*T, H, W)
             clips = video.reshape(3, self.n_clips, cfg.clip_len, cfg.size, cfg.size).transpose(0, 1)
             return {"index": index, "label": entry.label, "ok": True, UNREADABLE: "", "clips": clips.contiguous()}
         except VideoDecodeError as e:
@@ -394,12 +411,6 @@ def data_fingerprint(train: VideoList, test: VideoList) -> dict:
         out["content_sha256"] = content
     out["digest"] = (content or out["listing_sha256"])[:16]
     return out
-
-
-def worker_init(_: int) -> None:
-    """Bound threads inside DataLoader workers (decord and torch would oversubscribe)."""
-    torch.set_num_threads(1)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def dataset_summary(name: str) -> str:

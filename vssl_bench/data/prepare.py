@@ -50,7 +50,7 @@ from typing import Callable
 
 from vssl_bench.config import Config, ConfigError, choice_error
 from vssl_bench.data.splits import VIDEO_EXTS
-from vssl_bench.data.video import VideoDecodeError, decode_frames, open_video
+from vssl_bench.data.video import Reader, VideoDecodeError
 from vssl_bench.utils import atomic_write_json, error_line, file_lock
 
 MANIFEST = ".vssl-prepare.json"
@@ -122,9 +122,13 @@ def encode_video(src: str, dst: str, short_side: int) -> dict:
     """
     import av
 
-    vr = open_video(src)
-    n = len(vr)
-    rate = _rate(vr.get_avg_fps())
+    with Reader(src) as vr:
+        return _encode(vr, dst, short_side, av)
+
+
+def _encode(vr: Reader, dst: str, short_side: int, av) -> dict:
+    src, n = vr.path, len(vr)
+    rate = _rate(vr.fps)
     written = 0
     with av.open(dst, "w", format=CODEC["container"]) as c:
         s = c.add_stream(CODEC["codec"], rate=rate,
@@ -134,7 +138,7 @@ def encode_video(src: str, dst: str, short_side: int) -> dict:
         s.pix_fmt = CODEC["pix_fmt"]
         th = tw = 0
         for a in range(0, n, CHUNK):
-            frames = decode_frames(vr, src, list(range(a, min(n, a + CHUNK))))  # (t, H, W, 3) uint8
+            frames = vr.frames(list(range(a, min(n, a + CHUNK))))  # (t, H, W, 3) uint8
             if not th:
                 th, tw = target_size(frames.shape[1], frames.shape[2], short_side)
                 s.width, s.height = tw, th

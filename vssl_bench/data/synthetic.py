@@ -925,7 +925,7 @@ def generate(
     # Two jobs needing the same data (``run --jobs 2``): one generates, the other waits and
     # reuses it. (Unlocked, the second finished its own copy by deleting the first's folder
     # while the first job was reading it.)
-    with file_lock(root.parent / f".{root.name}.lock"):
+    with file_lock(root.parent / f".{root.name}.lock", timeout_s=3600):  # a generation takes seconds to minutes
         if _is_complete(root, params):
             return root
         return _generate_unlocked(root, params, workers, progress)

@@ -20,12 +20,13 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader
 
 from vssl_bench.config import Config
 from vssl_bench.data import transforms
 from vssl_bench.data.datasets import (UNREADABLE, EvalDataset, VideoList, eval_clip, placeholder_clips,
-                                      unreadable_reason, warn_unreadable, worker_init)
+                                      unreadable_reason, warn_unreadable)
+from vssl_bench.data.loader import data_loader
+from vssl_bench.utils import heartbeat
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
@@ -149,8 +150,8 @@ def extract_features(embed, videos: VideoList, cfg: Config, device: torch.device
     k = n_clips or cfg.eval_clips
     k_total = k if k % 2 == 1 else k + 1  # even: add an explicit centre clip at the end
     ds = EvalDataset(videos, cfg, k)
-    loader = DataLoader(ds, batch_size=batch_videos, shuffle=False, num_workers=cfg.num_workers,
-                        worker_init_fn=worker_init, pin_memory=device.type == "cuda")
+    loader = data_loader(ds, batch_size=batch_videos, num_workers=cfg.num_workers, timeout_s=cfg.loader_timeout_s,
+                         pin_memory=device.type == "cuda")
     centre = None if k_total == k else (lambda idx: _centre_clips(videos, idx, cfg))  # even K: + centre clip
     clips, labels, failed = _embed_loader(embed, loader, videos, cfg, device, extra_clip=centre)
     return FeatureBank(clips, labels, centre=k // 2 if k % 2 else k, failed=failed)
@@ -163,6 +164,7 @@ def _embed_loader(embed, loader, videos: VideoList, cfg: Config, device: torch.d
     feats, labels, failed = [], [], 0
     channels_last = cfg.channels_last and not isinstance(embed, BlockedTrunkEmbed)  # it takes plain batches
     for batch in loader:
+        heartbeat(f"features of {videos.name or 'a split'}")
         warn_unreadable(batch)
         ok = batch["ok"]
         failed += int((~ok).sum())
@@ -217,8 +219,8 @@ def extract_centre_features(embed, videos: VideoList, cfg: Config, device: torch
                             batch_videos: int = 32) -> FeatureBank:
     """Features of the centre clip of every video only (K = 1): the cheap path used by the
     budget, temporal and shift evaluations. ``embed`` must be frozen (caller: ``eval()``)."""
-    loader = DataLoader(CentreClipDataset(videos, cfg, reverse), batch_size=batch_videos, shuffle=False,
-                        num_workers=cfg.num_workers, worker_init_fn=worker_init, pin_memory=device.type == "cuda")
+    loader = data_loader(CentreClipDataset(videos, cfg, reverse), batch_size=batch_videos,
+                         num_workers=cfg.num_workers, timeout_s=cfg.loader_timeout_s, pin_memory=device.type == "cuda")
     clips, labels, failed = _embed_loader(embed, loader, videos, cfg, device)  # (N, 1, D)
     return FeatureBank(clips, labels, centre=0, failed=failed)
 
@@ -247,9 +249,9 @@ def _centre_clips(videos: VideoList, indices: torch.Tensor, cfg: Config) -> torc
 
     out = []
     for i in indices.tolist():
-        src = VideoSource(videos.entries[i].path, cfg.cache_decoded_mb, cfg.resize)
-        idx = samplers.center_clip(src.n_frames, cfg.clip_len, cfg.frame_stride)
-        out.append(eval_clip(src.read(idx), cfg))
+        with VideoSource(videos.entries[i].path, cfg.cache_decoded_mb, cfg.resize) as src:
+            idx = samplers.center_clip(src.n_frames, cfg.clip_len, cfg.frame_stride)
+            out.append(eval_clip(src.read(idx), cfg))
     return torch.stack(out)  # (b, C, T, H, W)
 
 
