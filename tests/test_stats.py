@@ -123,3 +123,54 @@ def test_settings_split_by_dataset_and_budget() -> None:
                                     "synthetic/tiny3d/300 steps"])
     assert all("random" not in set(d["method"]) for _, d in stats.settings(df))
     assert all("random" in set(d["method"]) for _, d in stats.settings(df, with_references=True))
+
+
+# --------------------------------------------------------------------------- learnability gate
+def _gate_rows(method, accs, chance=0.1, baseline=None, family="pretext", samples=256):
+    return [{"job_id": f"{method}-{s}", "status": "done", "method": method, "family": family, "uses_time": True,
+             "backbone": "tiny3d", "dataset": "synthetic", "seed": float(s), "pretext_accuracy": a,
+             "pretext_chance": chance, "pretext_baseline": np.nan if baseline is None else baseline,
+             "pretext_samples": samples} for s, a in enumerate(accs)]
+
+
+def test_learnability_known_answers() -> None:
+    df = pd.DataFrame(_gate_rows("clear", [0.40, 0.42, 0.41]) + _gate_rows("at_chance", [0.08, 0.13, 0.10])
+                      + _gate_rows("below_baseline", [0.45, 0.46, 0.47], baseline=0.59)
+                      + _gate_rows("one_seed", [0.16], samples=256) + _gate_rows("one_seed_low", [0.12], samples=256))
+    lb = stats.learnability(df).set_index("method")
+    assert lb.loc["clear", "learned"] is True and lb.loc["clear", "task"] == "accuracy"
+    assert lb.loc["at_chance", "learned"] is False and "not above chance" in lb.loc["at_chance", "why"]
+    assert lb.loc["below_baseline", "learned"] is False and "training-free baseline (59.0 %)" in lb.loc[
+        "below_baseline", "why"]
+    # one seed: Wilson interval over 256 held-out samples; 16 % clears 10 % chance, 12 % does not
+    assert lb.loc["one_seed", "learned"] is True and lb.loc["one_seed_low", "learned"] is False
+    # t-interval with 2 degrees of freedom: mean 0.1033, sd 0.025 -> lower end below 0.1
+    assert lb.loc["at_chance", "bound"] == pytest.approx(0.10333 - 4.3027 * 0.025166 / np.sqrt(3), abs=1e-4)
+
+
+def test_learnability_of_reconstruction_and_ungated_methods() -> None:
+    rows = []
+    for m, (loss, base) in {"recon_ok": ([0.5, 0.52, 0.49], 1.0), "recon_no": ([0.99, 1.01, 1.0], 1.0)}.items():
+        for s, v in enumerate(loss):
+            rows.append({"job_id": f"{m}-{s}", "status": "done", "method": m, "family": "generative",
+                         "uses_time": False, "backbone": "tiny3d", "dataset": "synthetic", "seed": float(s),
+                         "pretext_loss_heldout": v, "pretext_baseline_loss": base})
+    rows.append({"job_id": "r", "status": "done", "method": "random", "family": "reference", "uses_time": False,
+                 "backbone": "tiny3d", "dataset": "synthetic", "seed": 0.0})
+    lb = stats.learnability(pd.DataFrame(rows)).set_index("method")
+    assert lb.loc["recon_ok", "learned"] is True and lb.loc["recon_ok", "task"] == "loss"
+    assert lb.loc["recon_no", "learned"] is False
+    assert lb.loc["random", "learned"] is None  # the untrained reference is not gated
+
+
+def test_methods_that_did_not_learn_are_left_out_of_the_verdicts() -> None:
+    means = {m: 0.5 for m in METHODS}
+    means["sort"] = 0.9  # would win Q1 on its own
+    df = make_table(means)
+    df["pretext_chance"] = np.where(df["family"] == "reference", np.nan, 0.1)
+    df["pretext_accuracy"] = np.where(df["family"] == "reference", np.nan, 0.5)
+    df.loc[df["method"] == "sort", "pretext_accuracy"] = 0.1  # sort did not learn its task
+    kept, notes = stats.gate(df)
+    assert "sort" not in set(kept["method"]) and any("DID NOT LEARN: sort" in n for n in notes)
+    q1 = by_q(stats.answer_all(df), "Q1")[0]
+    assert "sort" not in q1.text

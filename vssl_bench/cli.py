@@ -306,7 +306,8 @@ def report(
                     if prev is not None and r["family"] != prev:
                         t.add_section()
                     prev = r["family"]
-                    t.add_row(*[str(r[c]) for c in g.columns if c != "dataset"])
+                    t.add_row(*[str(r[c]) for c in g.columns if c != "dataset"],
+                              style="dim italic" if r.get("learned") == "no" else None)  # did not learn
                 console.print(t)
         for n in summary.notes:
             console.print(f"[yellow]note[/] {escape(n)}")
@@ -373,7 +374,7 @@ def data_generate(
     size: int = typer.Option(32, "--size", help="Frame side in pixels."),
 ) -> None:
     """Generate (or find cached) the embedded synthetic dataset as H.264 MP4 files."""
-    from vssl_bench.data.datasets import DATASETS, build_dataset
+    from vssl_bench.data.datasets import DATASETS
 
     embedded = [n for n, s in DATASETS.items() if s.embedded]
     if dataset not in embedded:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -56,6 +56,7 @@ class Config:
     resize: int = 0  # short side before cropping; 0 = keep (synthetic videos are already `size`)
     num_workers: int = 0  # DataLoader workers; decoded videos are cached per process
     prefetch: str = "auto"  # workers = 0: next batch built in a thread ("thread") or between steps ("off"); auto: thread on CUDA only
+    hflip: str = "auto"  # horizontal flips in training views: auto = the dataset's rule (no flips where left/right is the class)
     raw_views: bool = True  # training and evaluation views from uint8 frames, normalised per batch (False: per-sample float, as before v0.2)
     cache_decoded_mb: int = 1024  # keep decoded videos in RAM up to this budget (0 = off)
     max_decode_failures: float = 0.05  # fail the job if more than this share of reads fail
@@ -87,10 +88,11 @@ class Config:
     knn_k: int = 20  # reported kNN top-1 uses this k (solo-learn default)
     knn_ks: tuple = (1, 5, 20, 200)  # sweep, stored in metrics.json
     knn_temperature: float = 0.07
+    eval_bn: str = "recompute"  # frozen evaluation's BatchNorm statistics: re-estimated on clean training clips, or "pretrain"
     linear_epochs: int = 100
     linear_lr: float = 1e-2  # SEVERE linear eval: Adam lr 0.01
     linear_weight_decay: float = 1e-4
-    pretext_eval_batches: int = 4  # held-out batches to measure pretext-task accuracy
+    pretext_eval_batches: int = 8  # held-out batches to measure the own task (8 x 32 = the embedded test split)
     # --- evaluations beyond linear / kNN / retrieval (vssl_bench/eval/, issue 6; SEVERE,
     # Thoker et al. ECCV 2022). Switches and their parameters are NOT part of job_key():
     # enabling one later runs only that evaluation on the finished job's checkpoint.
@@ -112,6 +114,10 @@ class Config:
         _check_ranges(self)
         if self.prefetch not in PREFETCH:
             raise choice_error("prefetch", self.prefetch, PREFETCH)
+        if self.hflip not in HFLIP:
+            raise choice_error("hflip", self.hflip, HFLIP)
+        if self.eval_bn not in EVAL_BN:
+            raise choice_error("eval_bn", self.eval_bn, EVAL_BN)
         self.evaluations = tuple(_str_items(self.evaluations))
         for name in self.evaluations:
             if name not in EVALUATIONS:
@@ -151,6 +157,8 @@ class Config:
 
 
 PREFETCH = ("auto", "thread", "off")
+HFLIP = ("auto", "on", "off")
+EVAL_BN = ("recompute", "pretrain")  # eval.features: the frozen evaluation's BatchNorm statistics
 
 # (field, lowest allowed value): the ranges every Config is checked against.
 AT_LEAST = (("batch_size", 1), ("clip_len", 1), ("size", 8), ("eval_clips", 1), ("steps", 0), ("epochs", 0),

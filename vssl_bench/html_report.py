@@ -20,7 +20,7 @@ CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;
 table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 7px}
 th{background:#f3f3f3}td.num{text-align:right}.yes{color:#1a7f37}.no{color:#b42318}
 .noev,.nodata{color:#8a6d00}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}code{background:#f5f5f5}
-li{margin:.3em 0}"""
+li{margin:.3em 0}tr.dnl td{color:#999;font-style:italic}"""
 
 ANSWER_CLASS = {"yes": "yes", "no": "no", "no evidence": "noev", "not enough data": "nodata"}
 
@@ -35,7 +35,8 @@ def table_html(d: pd.DataFrame) -> str:
     for _, r in d.iterrows():
         cells = "".join(f'<td class="num">{e(v)}</td>' if c not in ("dataset", "family", "method") else
                         f"<td>{e(v)}</td>" for c, v in r.items())
-        rows.append(f"<tr>{cells}</tr>")
+        grey = ' class="dnl"' if r.get("learned") == "no" else ""  # did not learn its own task
+        rows.append(f"<tr{grey}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from vssl_bench.config import ConfigError
+from vssl_bench.stats import gate, learnability
 from vssl_bench.utils import atomic_write_text, first_line
 
 # Columns of the evaluations beyond linear / kNN / retrieval (eval/extra.py) shown in the
@@ -157,10 +158,28 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
         steps = g[g["method"] != "random"]["steps"].unique()
         if len(steps) > 1:
             notes.append(f"UNEQUAL BUDGETS on {ds}/{bb}: steps {sorted(int(s) for s in steps)}")
+    lb = learnability(done).set_index(["dataset", "backbone", "method"])
+    key = list(zip(table["dataset"], table["backbone"], table["method"]))
+    table["learned"] = pd.Series([lb["learned"].get(k) if k in lb.index else None for k in key], dtype=object)
+    table["own_task"] = [_own_task_cell(lb.loc[k]) if k in lb.index else "–" for k in key]
+    notes += gate(done)[1]
     table["_fam"] = table["family"].map(FAMILY_ORDER).fillna(9)
     table = table.sort_values(["dataset", "backbone", "_fam", "method"]).drop(columns="_fam").reset_index(drop=True)
     chance = {(ds, bb): chance_of(g) for (ds, bb), g in done.groupby(["dataset", "backbone"], sort=False)}
     return Summary(table, notes, {k: v for k, v in chance.items() if v})
+
+
+def _own_task_cell(r) -> str:
+    """The gate's reading of one method: held-out accuracy beside what it had to beat, or
+    its loss as a share of the training-free predictor's."""
+    if r["task"] == "accuracy":
+        return f"{100 * r['value']:.1f} (>{100 * r['floor']:.1f})"
+    if r["task"] == "loss":
+        return f"{r['value']:.2f}x baseline"
+    return "–"
+
+
+LEARNED = {True: "yes", False: "no", None: "–"}  # display_frame's `learned` column
 
 
 def fmt_cell(mean: float, std: float, pct: bool = True) -> str:
@@ -181,6 +200,9 @@ def display_frame(summary: Summary, metrics: list[str]) -> pd.DataFrame:
     shown = [m for m in metrics if m in t and (m not in EVAL_METRICS or t[m].notna().any())]  # never run: no column
     for m in shown:
         out[m] = [fmt_cell(a, b) for a, b in zip(t[m], t[m + "_std"])]
+    if "learned" in t:
+        out["own task"] = t["own_task"]
+        out["learned"] = [LEARNED.get(v, "–") for v in t["learned"]]
     out["steps"] = t["steps"]
     out["s/job"] = t["pretrain_seconds"].round(0)
     if not summary.chance:
@@ -193,6 +215,8 @@ def display_frame(summary: Summary, metrics: list[str]) -> pd.DataFrame:
             seen.add(key)
             row = {c: "" for c in out.columns}
             row.update(dataset=r["dataset"], family="chance", method="chance", n="–", steps="", **{"s/job": ""})
+            if "learned" in row:
+                row.update({"own task": "", "learned": ""})
             row.update({m: (f"{100 * ch[m]:.1f}" if m in ch else "–") for m in shown})
             parts.append(pd.DataFrame([row]))
         parts.append(out.loc[[i]])
@@ -206,6 +230,13 @@ def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = ""
         lines += [f"Produced by: `{command}`", ""]
     lines += ["Top-1 accuracy / recall in %, mean ± std over seeds (n = seeds). `time`: the method's task "
               "uses temporal order. Backbone, data and optimiser-step budget are identical within a dataset.", ""]
+    if "learned" in d:
+        lines += ["`own task`: the method's own task on held-out videos, accuracy in % beside the level it must "
+                  "beat (its chance level, or a training-free solution of the task where one exists), or its "
+                  "loss as a multiple of a training-free predictor's. `learned`: the 95% interval clears that "
+                  "level (`vssl_bench/stats.py`, `learnability`); a method that did not learn is in *italics*, "
+                  "its numbers are those of a network that did not learn its task, and the verdicts leave it "
+                  "out.", ""]
     if summary.chance:
         lines += ["`chance`: what the labels alone give: top-1 of always guessing the test set's most frequent "
                   "class, recall at k of a random ranking of the gallery (`vssl_bench/eval/chance.py`).", ""]
@@ -217,7 +248,11 @@ def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = ""
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join("---" for _ in cols) + "|")
     for _, r in d.iterrows():
-        lines.append("| " + " | ".join(str(r[c]) for c in cols) + " |")
+        cells = [str(r[c]) for c in cols]
+        if r.get("learned") == "no":  # did not learn its own task: in italics, "no" in bold
+            cells = [f"**{v}**" if c == "learned" else (f"*{v}*" if v not in ("", "–") else v)
+                     for c, v in zip(cols, cells)]
+        lines.append("| " + " | ".join(cells) + " |")
     if summary.notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in summary.notes]
     if verdicts:

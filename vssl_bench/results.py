@@ -24,6 +24,11 @@ COLUMNS = [
     "retrieval_r20", "pretext_accuracy", "pretext_loss_heldout", "eval_seconds", "decode_skipped",
     "failure_reason", "commit", "device", "torch", "data_digest", "finished_at", "config_key",
     "chance_top1", "chance_r1", "chance_r5", "chance_r10", "chance_r20",  # eval/chance.py: labels only
+    # the method's own task on held-out videos beside its chance level and a training-free
+    # baseline (methods/base.py): what the report's learnability gate reads
+    "pretext_chance", "pretext_baseline", "pretext_chance_loss", "pretext_baseline_loss", "pretext_samples",
+    "eval_bn", "hflip",  # the frozen evaluation's BatchNorm policy; horizontal flips in training views
+    "time_blind_control", "augmentation",  # facts of the method (its class), read by the verdicts
 ]
 # Columns of the evaluations beyond linear / kNN / retrieval (vssl_bench/eval/extra.py), at
 # their default parameters; other shot counts / fractions are appended as extra columns.
@@ -97,4 +102,7 @@ def row_from_metrics(m: dict) -> dict:
     row["device"] = prov.get("device")
     row["torch"] = prov.get("versions", {}).get("torch")
     row["data_digest"] = prov.get("data", {}).get("digest")  # datasets.data_fingerprint
+    cfg = prov.get("config", {})
+    row["eval_bn"] = cfg.get("eval_bn", "pretrain")  # results written before the setting: their own statistics
+    row["hflip"] = m.get("hflip")
     return row

@@ -25,7 +25,7 @@ import torch
 
 from vssl_bench import distributed
 from vssl_bench.config import Config, ConfigError, save_config
-from vssl_bench.data.datasets import build_dataset, data_fingerprint
+from vssl_bench.data.datasets import build_dataset, data_fingerprint, flips_allowed
 from vssl_bench.data.loader import DataStall
 from vssl_bench.methods import get_method
 from vssl_bench.methods.base import params_from_dict
@@ -132,6 +132,8 @@ def _run_locked(cfg: Config, run_dir: Path, out: Path, progress) -> JobOutcome:
         save_config(cfg, run_dir / "config.yaml")
     cls = get_method(cfg.method)
     base = {"job_id": name, "method": cfg.method, "family": cls.family, "uses_time": cls.uses_time,
+            "hflip": "on" if flips_allowed(cfg) else "off", "time_blind_control": cls.time_blind_control,
+            "augmentation": cls.augmentation,
             "backbone": cfg.backbone, "dataset": cfg.dataset, "seed": cfg.seed, "batch_size": cfg.batch_size,
             "config_key": cfg.job_key(), "provenance": provenance(cfg, device)}
     state = None

@@ -37,9 +37,28 @@ N_PERM = 2000  # permutations of the Q1 test
 ALPHA = 0.05
 DEFAULT_METRIC = "knn_top1"  # CALIBRATION.md: kNN separates methods better than the linear probe
 REFERENCES = ("random", "supervised")
-TIME_BLIND_CONTROLS = ("rotation", "nce-static")
-AUGMENTATION = {"nce": "view", "nce-temporal": "temporal", "nce-st": "spatio-temporal", "xmodal": "cross-modal"}
 FAMILIES = ("pretext", "generative", "contrastive")
+
+
+def method_facts(d: pd.DataFrame, column: str) -> dict[str, object]:
+    """Method -> a fact its rows carry (``time_blind_control``, ``augmentation``: the
+    method's class attributes, written by the runner), or, for results written before
+    those columns, the registry's."""
+    if column in d and d[column].replace("", np.nan).notna().any():
+        return {m: g[column].iloc[0] for m, g in d.groupby("method")}
+    from vssl_bench.methods import METHODS  # older results only: the registry imports torch
+
+    return {m: getattr(METHODS[m], column) for m in d["method"].unique() if m in METHODS}
+
+
+def time_blind_controls(d: pd.DataFrame) -> tuple[str, ...]:
+    """Methods that cannot use temporal order by construction (``Method.time_blind_control``)."""
+    return tuple(m for m, v in method_facts(d, "time_blind_control").items() if str(v).lower() in ("true", "1"))
+
+
+def augmentation_kinds(d: pd.DataFrame) -> dict[str, str]:
+    """Method -> the kind of positive pair it contrasts (``Method.augmentation``), Q4's variants."""
+    return {m: str(v) for m, v in method_facts(d, "augmentation").items() if isinstance(v, str) and v}
 COMPARE_METRICS = ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5"]
 SUITE_FOR = {"Q1": "pretext", "Q2": "pretext", "Q3": "quick", "Q4": "contrastive", "Q5": "pretext"}
 
@@ -60,6 +79,100 @@ QUESTIONS = {
     "Q4": "Which contrastive augmentation helps most?",
     "Q5": "Does a higher pretext-task accuracy predict a better downstream result?",
 }
+
+
+# --------------------------------------------------------------------------- learnability gate
+SINGLE_SEED_LOSS_RATIO = 0.9  # one seed, a reconstruction task: its loss must be 10 % under the baseline's
+
+
+def _t_quantile(df_: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(1 - ALPHA / 2, df_))
+
+
+def _wilson_lower(p: float, n: int) -> float:
+    """Lower end of the 95% Wilson interval of a proportion ``p`` of ``n`` trials."""
+    z = 1.959964
+    if n <= 0:
+        return math.nan
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half
+
+
+def learnability(df: pd.DataFrame) -> pd.DataFrame:
+    """Did each method learn its own task on held-out videos? One row per (dataset,
+    backbone, method) of finished, trained methods, from the ``pretext_*`` columns:
+
+    - a classification task (``pretext_accuracy`` with ``pretext_chance``): learned when the
+      95% interval of the accuracy lies above its chance level *and* above the training-free
+      baseline where one exists (``pretext_baseline``): a t-interval over the seeds, or with
+      one seed a Wilson interval over its held-out samples (``pretext_samples``);
+    - a reconstruction task (``pretext_baseline_loss``): learned when the held-out loss is
+      below the training-free predictor's: the t-interval of loss / baseline loss over the
+      seeds lies under 1 (one seed: the ratio under :data:`SINGLE_SEED_LOSS_RATIO`);
+    - otherwise (``gan``, the references, results written before these columns) ``None``:
+      not gated.
+
+    Columns: dataset, backbone, method, task ("accuracy" | "loss" | ""), value (mean accuracy
+    or loss ratio), bound (the interval's end that decides), floor (what it must beat),
+    learned (True / False / None), why (a short reason when not learned)."""
+    rows = []
+    done = df[df["status"] == "done"] if "status" in df else df
+    for (ds, bb, meth), g in done.groupby(["dataset", "backbone", "method"], sort=False):
+        row = {"dataset": ds, "backbone": bb, "method": meth, "task": "", "value": math.nan, "bound": math.nan,
+               "floor": math.nan, "learned": None, "why": ""}
+        col = lambda c: pd.to_numeric(g[c], errors="coerce").to_numpy(dtype=float) if c in g else np.array([])  # noqa: E731
+        acc, chance, base = col("pretext_accuracy"), col("pretext_chance"), col("pretext_baseline")
+        loss, base_loss = col("pretext_loss_heldout"), col("pretext_baseline_loss")
+        ok = np.isfinite(acc) & np.isfinite(chance) if len(acc) and len(chance) else np.array([], dtype=bool)
+        if g["family"].iloc[0] == "reference" and meth != "supervised":
+            pass
+        elif ok.any():
+            a, c = acc[ok], float(np.nanmean(chance[ok]))
+            b = float(np.nanmean(base[ok])) if len(base) and np.isfinite(base[ok]).any() else math.nan
+            if len(a) >= 2:
+                lo = float(a.mean() - _t_quantile(len(a) - 1) * a.std(ddof=1) / math.sqrt(len(a)))
+            else:
+                n = int(np.nanmean(col("pretext_samples"))) if "pretext_samples" in g else 0
+                lo = _wilson_lower(float(a[0]), n) if n > 0 else float(a[0])
+            floor = max(c, b) if np.isfinite(b) else c
+            row.update(task="accuracy", value=float(a.mean()), bound=lo, floor=floor, learned=bool(lo > floor))
+            if lo <= c:
+                row["why"] = f"held-out accuracy {pts(a.mean())} % not above chance ({pts(c)} %)"
+            elif np.isfinite(b) and lo <= b:
+                row["why"] = (f"held-out accuracy {pts(a.mean())} % not above a training-free baseline "
+                              f"({pts(b)} %)")
+        elif len(loss) and len(base_loss) and (np.isfinite(loss) & np.isfinite(base_loss)).any():
+            ok = np.isfinite(loss) & np.isfinite(base_loss) & (base_loss > 0)
+            r = loss[ok] / base_loss[ok]
+            if len(r) >= 2:
+                hi = float(r.mean() + _t_quantile(len(r) - 1) * r.std(ddof=1) / math.sqrt(len(r)))
+                floor = 1.0
+            else:
+                hi, floor = float(r[0]), SINGLE_SEED_LOSS_RATIO
+            row.update(task="loss", value=float(r.mean()), bound=hi, floor=floor, learned=bool(hi < floor))
+            if hi >= floor:
+                row["why"] = (f"held-out loss {r.mean():.2f} x the training-free predictor's, not clearly "
+                              f"below it")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["dataset", "backbone", "method", "task", "value", "bound", "floor",
+                                       "learned", "why"]).astype({"learned": object})  # True / False / None
+
+
+def gate(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``df`` without the rows of methods that did not learn their own task
+    (:func:`learnability`), and one note per method left out."""
+    lb = learnability(df)
+    bad = lb[lb["learned"] == False]  # noqa: E712 - None means "not gated"
+    if bad.empty:
+        return df, []
+    drop = set(zip(bad["dataset"], bad["backbone"], bad["method"]))
+    keep = [(d, b, m) not in drop for d, b, m in zip(df["dataset"], df["backbone"], df["method"])]
+    notes = [f"DID NOT LEARN: {r.method} on {r.dataset}/{r.backbone}: {r.why}; left out of the verdicts"
+             for r in bad.itertuples()]
+    return df[keep], notes
 
 
 # --------------------------------------------------------------------------- helpers
@@ -254,7 +367,7 @@ def q2_time(d: pd.DataFrame, setting: str, metric: str) -> list[Verdict]:
     out.append(_contrast("Q2", setting, metric, pre_t, pre_b, "within pretext", ("time-related pretext",
                          "time-blind pretext"), "pretext"))
     all_t = {m: v for m, v in vals.items() if ut[m]}
-    ctrl = {m: v for m, v in vals.items() if m in TIME_BLIND_CONTROLS}
+    ctrl = {m: v for m, v in vals.items() if m in time_blind_controls(d)}
     out.append(_contrast("Q2", setting, metric, all_t, ctrl, "overall, vs the time-blind controls",
                          ("time-related methods", "controls"), "quick"))
     return out
@@ -320,10 +433,12 @@ def q3_families(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
 # --------------------------------------------------------------------------- Q4
 
 def q4_augmentation(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
+    AUGMENTATION = augmentation_kinds(d)
     vals = {m: v for m, v in seed_values(d, metric).items() if m in AUGMENTATION}
     if len(vals) < 2:
         have = ", ".join(AUGMENTATION[m] for m in vals) or "none"
-        return _missing("Q4", setting, f"{len(vals)} of 4 augmentation variants ({have}) have {metric}")
+        return _missing("Q4", setting, f"{len(vals)} of {len(AUGMENTATION)} augmentation variants ({have}) have "
+                        f"{metric}")
     ranked = sorted(vals, key=lambda m: vals[m].mean(), reverse=True)
     best, second = ranked[0], ranked[1]
     est, lo, hi = diff_ci({best: vals[best]}, {second: vals[second]})
@@ -394,6 +509,7 @@ def q5_pretext_predicts(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
 def answer_all(df: pd.DataFrame, metric: str = DEFAULT_METRIC) -> list[Verdict]:
     """Every question for every setting, in question order; a missing metric or an empty
     table yields "not enough data" verdicts that say what to run."""
+    df = gate(df)[0]  # a method that did not learn its own task is no evidence for any answer
     sets = settings(df)
     if not sets:
         return [_missing(q, "all", "no finished SSL job in the results table") for q in QUESTIONS]

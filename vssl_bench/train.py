@@ -470,18 +470,26 @@ def heldout_pretext(method: Method, test: VideoList, cfg: Config, device: torch.
     loader = data_loader(PretrainDataset(test, partial(type(method).views, p=method.p, cfg=cfg), cfg, cfg.seed + 10_000),
                          batch_size=bs, sampler=EpochSampler(len(test), cfg.seed + 10_000, 0), drop_last=True,
                          num_workers=cfg.num_workers, timeout_s=cfg.loader_timeout_s)
-    accs, losses, n = [], [], 0
+    seen: dict[str, list[float]] = {}
+    n = samples = 0
     for batch in loader:
         warn_unreadable(batch)
         batch = to_device(batch, device, cfg.channels_last)
         with autocast(device, cfg):
             out = method.loss(batch)
-        losses.append(float(out["loss"]))
-        if "acc" in out:
-            accs.append(float(out["acc"]))
+        for k in HELDOUT:
+            if k in out:
+                seen.setdefault(k, []).append(float(out[k]))
         n += 1
+        samples += int(batch["label"].shape[0])
         if n >= cfg.pretext_eval_batches:
             break
-    res = {"pretext_loss_heldout": float(np.mean(losses)) if losses else None}
-    res["pretext_accuracy"] = float(np.mean(accs)) if accs else None
+    res = {col: (float(np.mean(seen[k])) if seen.get(k) else None) for k, col in HELDOUT.items()}
+    res["pretext_samples"] = samples  # held-out videos behind those means (the gate's sample size)
     return res
+
+
+# What a method's loss reports (methods/base.py) -> the held-out columns they become.
+HELDOUT = {"loss": "pretext_loss_heldout", "acc": "pretext_accuracy", "chance": "pretext_chance",
+           "baseline": "pretext_baseline", "chance_loss": "pretext_chance_loss",
+           "baseline_loss": "pretext_baseline_loss"}

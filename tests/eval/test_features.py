@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from vssl_bench.config import Config
+from vssl_bench.config import Config, load_suite
 from vssl_bench.data import transforms
 from vssl_bench.data.datasets import build_dataset, eval_clip
 from vssl_bench.eval.features import BlockedTrunkEmbed, extract_features, fold_batchnorm, frozen_embed
@@ -134,3 +134,34 @@ def test_frozen_embed_features_match_the_plain_model(smoke_data_root) -> None:
     assert fast.clips.shape == plain.clips.shape and torch.equal(fast.labels, plain.labels)
     torch.testing.assert_close(fast.clips, plain.clips, rtol=1e-4, atol=1e-5)
     assert not method.training
+
+
+def test_batchnorm_recomputed_on_clean_training_clips(smoke_data_root) -> None:
+    """eval_bn=recompute: a copy of the model gets BatchNorm statistics of the training
+    clips (garbage statistics are replaced; the model itself is untouched); pretrain keeps
+    them."""
+    import dataclasses
+
+    from vssl_bench.data.datasets import build_dataset
+    from vssl_bench.eval.features import frozen_embed, recompute_batchnorm
+    from vssl_bench.methods import get_method
+    from vssl_bench.methods.base import params_from_dict
+
+    cfg = dataclasses.replace(load_suite("smoke").base, data_root=str(smoke_data_root), method="random",
+                              channels_last=False)
+    train, _ = build_dataset(cfg)
+    torch.manual_seed(0)
+    cls = get_method("random")
+    method = cls(build_backbone("tiny3d"), params_from_dict(cls, {}), cfg, 16)
+    bn = method.backbone.features[0][1]
+    with torch.no_grad():
+        bn.running_mean.fill_(100.0)
+        bn.running_var.fill_(1e-4)
+    fresh = recompute_batchnorm(method, train, cfg, torch.device("cpu"))
+    new = fresh.backbone.features[0][1]
+    assert float(bn.running_mean[0]) == 100.0  # the job's own model is untouched
+    assert new.running_mean.abs().max() < 10 and new.running_var.min() > 1e-3 and not new.training
+    x = torch.randn(2, 3, cfg.clip_len, cfg.size, cfg.size)
+    torch.testing.assert_close(frozen_embed(method, train, cfg)(x), frozen_embed(fresh)(x), rtol=1e-4, atol=1e-4)
+    keep = dataclasses.replace(cfg, eval_bn="pretrain")
+    torch.testing.assert_close(frozen_embed(method, train, keep)(x), frozen_embed(method)(x))

@@ -148,3 +148,45 @@ def test_triplet_known_answers_gradients_and_validation():
         triplet_loss(torch.ones(3, 2), torch.ones(3, 2), torch.ones(2, 2))
     with pytest.raises(ValueError, match="margin"):
         triplet_loss(torch.ones(3, 2), torch.ones(3, 2), torch.ones(3, 2), margin=-1.0)
+
+
+# ----------------------------------------------------------------- nt_xent
+
+
+def _nt_xent_slow(z0, z1, t, negatives=None):
+    """SimCLR Alg. 1, one row at a time: positive = the other view, candidates = all other rows."""
+    z = [v / v.norm() for v in torch.cat([z0, z1])]
+    extra = [] if negatives is None else [v / v.norm() for v in negatives]
+    n, total = z0.shape[0], 0.0
+    for i in range(2 * n):
+        pos = (i + n) % (2 * n)
+        sims = {j: float(z[i] @ z[j]) / t for j in range(2 * n) if j != i}
+        denom = sum(math.exp(s) for s in sims.values()) + sum(math.exp(float(z[i] @ e) / t) for e in extra)
+        total += -(sims[pos] - math.log(denom))
+    return total / (2 * n)
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5])
+def test_nt_xent_vs_slow_loop(temperature):
+    from vssl_bench.losses import nt_xent
+
+    z0, z1, neg = _randn(5, 4, seed=7), _randn(5, 4, seed=8), _randn(3, 4, seed=9)
+    assert nt_xent(z0, z1, temperature).item() == pytest.approx(_nt_xent_slow(z0, z1, temperature), rel=1e-10)
+    assert nt_xent(z0, z1, temperature, neg).item() == pytest.approx(_nt_xent_slow(z0, z1, temperature, neg),
+                                                                     rel=1e-10)
+
+
+def test_nt_xent_known_answers():
+    """Identical one-hot pairs: at temperature 1 each row sees its positive at similarity 1
+    and 2N - 2 others at 0, so the loss is log(e + 2N - 2) - 1; it is symmetric in the views."""
+    from vssl_bench.losses import nt_xent
+
+    z = torch.eye(4, dtype=torch.float64)
+    assert nt_xent(z, z, temperature=1.0).item() == pytest.approx(math.log(math.e + 6) - 1, rel=1e-12)
+    assert nt_xent(z, z, temperature=0.01).item() == pytest.approx(0.0, abs=1e-12)
+    z0, z1 = _randn(6, 3, seed=10), _randn(6, 3, seed=11)
+    torch.testing.assert_close(nt_xent(z0, z1), nt_xent(z1, z0))
+    with pytest.raises(ValueError, match="temperature"):
+        nt_xent(z0, z1, temperature=0)
+    with pytest.raises(ValueError, match="one shape"):
+        nt_xent(z0, z1[:3])

@@ -6,7 +6,6 @@ be read back exactly. Colour jitter (which would rescale the values) is replaced
 identity where a method applies it.
 """
 
-import math
 
 import numpy as np
 import pytest
@@ -14,12 +13,12 @@ import torch
 
 from vssl_bench.config import Config
 from vssl_bench.data import samplers, transforms
-from vssl_bench.losses import info_nce
 from vssl_bench.methods import METHODS
 from vssl_bench.methods.base import params_from_dict
 from vssl_bench.methods.contrastive import pair_labels
-from vssl_bench.methods.contrastive_common import (cvrl_gap_probs, cvrl_starts, near_far_starts, symmetric_nce,
-                                                   two_distinct_starts)
+from vssl_bench.losses import nt_xent
+from vssl_bench.methods.contrastive_common import (MomentumQueue, contrast, cvrl_gap_probs, cvrl_starts,
+                                                   instance_top1, near_far_starts, two_distinct_starts)
 from vssl_bench.methods.triplet import mine_triplets
 from vssl_bench.methods.xmodal import frame_differences
 
@@ -84,18 +83,70 @@ def test_nce_views_share_their_window():
         assert start_of(v["view0"]) == start_of(v["view1"])
 
 
+@pytest.mark.usefixtures("no_jitter")
 def test_nce_temporal_windows_differ():
     starts = [tuple(start_of(v) for v in make_views("nce-temporal", seed).values()) for seed in range(40)]
     assert all(len(s) == 2 and s[0] != s[1] for s in starts)
     assert len({abs(a - b) for a, b in starts}) > 5  # gaps spread over the video
 
 
+@pytest.mark.usefixtures("no_jitter")
 def test_nce_temporal_same_video_negatives():
     for seed in range(40):
         v = make_views("nce-temporal", seed, same_video_negatives=True)
-        a, p, n = (start_of(v[f"view{k}"]) for k in range(3))
+        assert sorted(v) == ["neg_far", "view0", "view1"]
+        a, p, n = (start_of(v[k]) for k in ("view0", "view1", "neg_far"))
         assert 1 <= abs(p - a) <= CLIP // 4
         assert abs(n - a) >= CLIP // 2
+
+
+def test_nce_temporal_views_get_colour_augmentation(monkeypatch):
+    """TCLR / rho-MoCo augment colour: without it two windows of a video match by colour."""
+    seen = []
+    real = transforms.apply_color
+    monkeypatch.setattr(transforms, "apply_color", lambda x, color: seen.append(color.copy()) or real(x, color))
+    for seed in range(20):
+        make_views("nce-temporal", seed)
+    assert len(seen) == 40 and sum(c[0] for c in seen) > 20  # jitter drawn per view, on with p = 0.8
+
+
+@pytest.mark.usefixtures("no_jitter")
+def test_nce_motion_negatives_are_the_first_view_with_time_corrupted():
+    for seed in range(20):
+        v = make_views("nce-motion", seed, hard_negatives="reverse,shuffle,freeze")
+        ids = frame_ids(v["view0"])
+        assert np.array_equal(frame_ids(v["neg_reverse"]), ids[::-1])
+        shuffled = frame_ids(v["neg_shuffle"])
+        assert sorted(shuffled) == sorted(ids) and not np.array_equal(shuffled, ids)
+        assert (frame_ids(v["neg_freeze"]) == ids[CLIP // 2]).all()
+        assert 0 <= start_of(v["view1"]) - start_of(v["view0"]) <= MAX_START  # CVRL windows, as nce-st
+
+
+def test_nce_motion_raw_negatives_share_the_first_views_colours():
+    from vssl_bench.data.datasets import VideoSource  # noqa: F401 (raw path: uint8 views + colour draws)
+
+    class RawIndexSource(IndexSource):
+        def raw(self, indices):
+            return (self.clip(indices) * 255).round().to(torch.uint8)
+
+    cls = METHODS["nce-motion"]
+    v = cls.views(RawIndexSource(), np.random.default_rng(0), params_from_dict(cls, {}), CFG)
+    assert v["view0"].dtype == torch.uint8 and v["neg_reverse"].dtype == torch.uint8
+    for k in ("neg_reverse", "neg_shuffle"):
+        assert torch.equal(v[k + transforms.COLOR_SUFFIX], v["view0" + transforms.COLOR_SUFFIX])
+
+
+@pytest.mark.parametrize("dataset,hflip,expect", [("synthetic", "auto", False), ("ucf101", "auto", True),
+                                                  ("synthetic", "on", True), ("ucf101", "off", False)])
+def test_flips_follow_the_dataset_rule(dataset, hflip, expect, monkeypatch):
+    """No horizontal flip where left/right is the class (the embedded data), whatever flip_p."""
+    flips = []
+    monkeypatch.setattr(transforms, "hflip", lambda x: flips.append(1) or x.flip(-1))
+    cls = METHODS["nce"]
+    cfg = Config(clip_len=CLIP, size=16, dataset=dataset, hflip=hflip)
+    for seed in range(30):
+        cls.views(IndexSource(), np.random.default_rng(seed), params_from_dict(cls, {"flip_p": 0.5}), cfg)
+    assert bool(flips) == expect
 
 
 def test_window_samplers_edge_cases():
@@ -202,25 +253,49 @@ def test_mine_triplets_by_hand():
     assert neg[4] == 3
 
 
-def test_symmetric_nce_matches_info_nce_and_slow_loop():
+def test_contrast_is_nt_xent_over_both_views_and_extra_negatives():
     g = torch.Generator().manual_seed(0)
-    z0, z1, zn = torch.randn(4, 6, generator=g), torch.randn(4, 6, generator=g), torch.randn(3, 6, generator=g)
-    torch.testing.assert_close(symmetric_nce(z0, z1, 0.1), 0.5 * (info_nce(z0, z1, 0.1) + info_nce(z1, z0, 0.1)))
-    n = lambda v: v / v.norm()  # noqa: E731
-    total = 0.0
-    for a, b in ((z0, z1), (z1, z0)):
-        for i in range(4):
-            cands = [n(b[j]) for j in range(4)] + [n(zn[k]) for k in range(3)]
-            s = [float(n(a[i]) @ c) / 0.1 for c in cands]
-            total += -(s[i] - math.log(sum(math.exp(x) for x in s)))
-    assert float(symmetric_nce(z0, z1, 0.1, zn)) == pytest.approx(total / 8, rel=1e-5)
+    z0, z1, zn, zq = (torch.randn(k, 6, generator=g) for k in (4, 4, 3, 5))
+    torch.testing.assert_close(contrast(z0, z1, 0.1), nt_xent(z0, z1, 0.1))
+    torch.testing.assert_close(contrast(z0, z1, 0.1, zn, zq), nt_xent(z0, z1, 0.1, torch.cat([zn, zq])))
+
+
+def test_instance_top1_known_answers():
+    z = torch.eye(4)
+    out = instance_top1(z, z)  # every clip's nearest other clip is its other view
+    assert float(out["acc"]) == 1.0 and float(out["chance"]) == pytest.approx(1 / 7)
+    out = instance_top1(z, torch.roll(z, 1, 0), negatives=torch.zeros(3, 4))  # views of other videos coincide
+    assert float(out["acc"]) == 0.0 and float(out["chance"]) == pytest.approx(1 / 10)
+
+
+def test_momentum_queue_is_first_in_first_out_and_checkpointed():
+    torch.manual_seed(0)
+    lin, proj = torch.nn.Linear(3, 4), torch.nn.Identity()
+    q = MomentumQueue(lin, proj, size=5, dim=4, momentum=0.5)
+    assert q.negatives() is None
+    keys = [torch.full((2, 4), float(i)) for i in range(4)]
+    for k in keys[:2]:
+        q.enqueue(k)
+    assert q.negatives().shape == (4, 4)
+    for k in keys[2:]:
+        q.enqueue(k)
+    assert sorted(q.negatives()[:, 0].tolist()) == [1.0, 2.0, 2.0, 3.0, 3.0]  # the oldest key (0) went first
+    q2 = MomentumQueue(lin, proj, size=5, dim=4, momentum=0.5)
+    q2.load_state_dict(q.state_dict())
+    torch.testing.assert_close(q2.negatives(), q.negatives())
+    with torch.no_grad():
+        lin.weight.add_(1.0)
+    before = q.key_backbone.weight.clone()
+    q.keys(lin, proj, torch.randn(2, 3))
+    torch.testing.assert_close(q.key_backbone.weight, 0.5 * before + 0.5 * lin.weight)  # moving average
 
 
 @pytest.mark.parametrize("name,bad", [
     ("contrastive", {"margin": 0.0}), ("contrastive", {"margin": 5.0}), ("triplet", {"mining": "hardest"}),
     ("triplet", {"margin": -1.0}), ("nce-temporal", {"temperature": 0.0}),
     ("nce-temporal", {"pos_max_gap": 8, "neg_min_gap": 4}), ("nce-st", {"flip_p": 2.0}),
-    ("nce-static", {"crop_min_scale": 0.0}), ("xmodal", {"jitter_p": -0.1}),
+    ("nce-static", {"crop_min_scale": 0.0}), ("xmodal", {"jitter_p": -0.1}), ("nce", {"queue": -1}),
+    ("nce", {"momentum": 1.0}), ("nce-motion", {"hard_negatives": "backwards"}), ("nce-motion", {"hard_negatives": ""}),
 ])
 def test_params_validation(name, bad):
     from vssl_bench.config import ConfigError

@@ -191,7 +191,7 @@ def test_nextframe_shapes_and_copy_baseline():
     x = torch.randn(2, 3, 16, 32, 32)
     assert m.predict(x[:, :, :8]).shape == (2, 3, 8, 32, 32)
     out = m.loss({"video": x})
-    assert set(out) >= {"loss", "recon", "copy_last"}
+    assert set(out) >= {"loss", "recon", "baseline_loss"}
     out["loss"].backward()
     with pytest.raises(ValueError):
         NextFrame.Params(loss="huber").validate()

@@ -58,6 +58,19 @@ class DatasetSpec:
     description: str
     build: Callable[[Config], tuple[VideoList, VideoList]]
     embedded: bool = False
+    # Does a horizontal flip keep a video's class? Not where left and right define classes
+    # (the embedded data's move_left / move_right, SSv2's "from left to right"): there a
+    # flipped clip is another class, and augmentations must not flip (Config.hflip).
+    flip_keeps_class: bool = True
+
+
+def flips_allowed(cfg: Config) -> bool:
+    """May training views be flipped horizontally? ``Config.hflip``: ``auto`` follows the
+    dataset (:attr:`DatasetSpec.flip_keeps_class`), ``on`` / ``off`` decide."""
+    if cfg.hflip != "auto":
+        return cfg.hflip == "on"
+    spec = DATASETS.get(cfg.dataset)
+    return spec.flip_keeps_class if spec is not None else True
 
 
 def _synthetic_builder(variant: str, test_list: str = "testlist01.txt"):
@@ -204,20 +217,20 @@ def require_root(cfg: Config) -> Path:
 
 DATASETS: dict[str, DatasetSpec] = {
     "synthetic": DatasetSpec("synthetic", "embedded moving-shapes videos, motion-defined classes, random appearance",
-                             _synthetic_builder("default"), embedded=True),
+                             _synthetic_builder("default"), embedded=True, flip_keeps_class=False),
     "synthetic-biased": DatasetSpec("synthetic-biased",
                                     "embedded, appearance correlated with the class (80 %), biased test set",
-                                    _synthetic_builder("appearance-biased"), embedded=True),
+                                    _synthetic_builder("appearance-biased"), embedded=True, flip_keeps_class=False),
     "synthetic-conflict": DatasetSpec("synthetic-conflict",
                                       "embedded, biased training set; test appearance belongs to another class",
                                       _synthetic_builder("appearance-biased", "testlist_conflict01.txt"),
-                                      embedded=True),
+                                      embedded=True, flip_keeps_class=False),
     "ucf101": DatasetSpec("ucf101", "UCF101 (--data-root with UCF-101/ and ucfTrainTestlist/)", _ucf101),
     "hmdb51": DatasetSpec("hmdb51", "HMDB51 (--data-root with testTrainMulti_7030_splits/ and <class>/ or "
                           "hmdb51_org/<class>/)", _hmdb51),
     "kinetics": DatasetSpec("kinetics", "Kinetics (--data-root with {train,validate}.csv and train/, val/ clips)",
                             _kinetics),
-    "ssv2": DatasetSpec("ssv2", "Something-Something v2 (--data-root with the 3 JSON files and videos/)", _ssv2),
+    "ssv2": DatasetSpec("ssv2", "Something-Something v2 (--data-root with the 3 JSON files and videos/)", _ssv2, flip_keeps_class=False),
     "folder": DatasetSpec("folder", "any folder of videos, one sub-folder per class (seeded split or "
                           "trainlist.txt/testlist.txt)", _folder),
 }

@@ -88,7 +88,7 @@ def budget_eval(method, train, test, cfg: Config, device: torch.device, run_dir:
             if model is None:
                 model = copy.deepcopy(method)
             model.load_state_dict(torch.load(path, map_location=device, weights_only=False)["model"])
-            res = centre_clip_probe(frozen_embed(model), train, test, cfg, device)  # eval(): the snapshot's BN
+            res = centre_clip_probe(frozen_embed(model, train, cfg, device), train, test, cfg, device)
             lin, knn = res["linear_top1"], res["knn_top1"]
         out[f"budget_linear_top1_{label}"] = lin
         out[f"budget_knn_top1_{label}"] = knn

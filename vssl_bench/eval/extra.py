@@ -133,7 +133,7 @@ def run_evaluations(method, train, test, cfg: Config, device: torch.device, run_
 def _extract_banks(method, train, test, cfg: Config, device: torch.device) -> dict:
     from vssl_bench.eval.features import extract_features, frozen_embed
 
-    embed = frozen_embed(method)
+    embed = frozen_embed(method, train, cfg, device)
     return {"train": extract_features(embed, train, cfg, device),
             "test": extract_features(embed, test, cfg, device)}
 
@@ -154,7 +154,7 @@ def _run_one(name, method, train, test, cfg, device, run_dir, banks, final, tota
         pairs = reversal_pairs(list(train.classes))
         if not pairs:
             return {"note": f"skipped: dataset {cfg.dataset!r} has no time-reversal class pairs"}
-        embed = frozen_embed(method)
+        embed = frozen_embed(method, train, cfg, device)
         fwd = extract_centre_features(embed, test, cfg, device)
         rev = extract_centre_features(embed, test, cfg, device, reverse=True)
         res = temporal_eval(banks["train"].centre_features, banks["train"].labels, fwd.centre_features, fwd.labels,
@@ -183,7 +183,7 @@ def _run_one(name, method, train, test, cfg, device, run_dir, banks, final, tota
         if target is None:
             return {"note": f"skipped: no shift target for dataset {cfg.dataset!r} (set shift_dataset and "
                             f"shift_data_root)"}
-        return shift_eval(frozen_embed(method), target, device)
+        return shift_eval(frozen_embed(method, train, cfg, device), target, device)  # BN of the job's own data
     raise AssertionError(name)
 
 

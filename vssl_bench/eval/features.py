@@ -1,9 +1,16 @@
 """Frozen-feature extraction (once per checkpoint, cached) and the standard evaluation.
 
-**BatchNorm policy** (one for every method, CALIBRATION.md): the backbone is put in
-``eval()`` mode, so BatchNorm uses the running statistics accumulated during the
-method's own pretraining (for ``random``: the initial identity statistics); statistics
-are never recomputed on the evaluation data and never updated by a probe.
+**BatchNorm policy** (one for every method, ``Config.eval_bn``). Default ``recompute``:
+before any frozen evaluation, a copy of the model gets BatchNorm statistics re-estimated
+on clean training clips (the evaluation's own centre clips of up to ``BN_VIDEOS``
+training videos, every batch's statistics averaged: PreciseBN, Wu & Johnson, "Rethinking
+'Batch' in BatchNorm", 2021), then is frozen in ``eval()`` mode. Every method, ``random``
+included, is then probed with statistics of the data it is evaluated on rather than of
+its own pretraining inputs: a masked autoencoder's were those of 90 %-masked clips, a
+contrastive method's those of heavily augmented views, ``random``'s the identity.
+``pretrain`` keeps the statistics of the method's own pretraining (for ``random``: the
+initial identity statistics). Either way statistics are never computed on test data and
+never updated by a probe.
 
 Per video we extract ``eval_clips`` uniformly spaced clips (VCOP's retrieval protocol),
 centre-cropped. With an odd ``eval_clips`` the middle clip is the centre clip (to within
@@ -13,6 +20,7 @@ one frame when ``n_frames - span`` is odd); with an even one a centre clip is ad
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,15 +60,57 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     return m
 
 
-def frozen_embed(method) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The representation the frozen-feature evaluations run: ``method.embed`` (the
-    backbone's pooled features, in eval mode), computed by a BN-folded copy of the backbone
+BN_VIDEOS = 2048  # training videos whose centre clips re-estimate BatchNorm (all of them on the embedded data)
+
+
+@torch.no_grad()
+def recompute_batchnorm(method, videos: VideoList, cfg: Config, device: torch.device):
+    """A copy of ``method`` whose BatchNorm layers hold the statistics of clean training
+    clips (module docstring): every BN layer reset, put in training mode with a cumulative
+    average (``momentum=None``), ``embed`` run on the centre clips of up to
+    :data:`BN_VIDEOS` evenly spaced training videos, then everything in ``eval()`` mode.
+    ``method`` itself is untouched; a model without BatchNorm is returned as it is."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    if not any(isinstance(m, _BatchNorm) for m in method.modules()):
+        return method
+    model = copy.deepcopy(method).eval()
+    for bn in (m for m in model.modules() if isinstance(m, _BatchNorm)):
+        bn.reset_running_stats()
+        bn.momentum = None
+        bn.train()
+    if len(videos) > BN_VIDEOS:
+        keep = torch.linspace(0, len(videos) - 1, BN_VIDEOS).round().long().tolist()
+        videos = dataclasses.replace(videos, entries=[videos.entries[i] for i in keep])
+    loader = data_loader(CentreClipDataset(videos, cfg), batch_size=32, num_workers=cfg.num_workers,
+                         timeout_s=cfg.loader_timeout_s, pin_memory=device.type == "cuda")
+    for batch in loader:
+        heartbeat("BatchNorm statistics")
+        warn_unreadable(batch)
+        ok = batch["ok"]
+        if int(ok.sum()) < 2:  # BN needs two samples for a variance
+            continue
+        x = batch["clips"][ok].flatten(0, 1).to(device, non_blocking=True)  # (b, C, T, H, W)
+        x = transforms.finish_batch(x, None, cfg.channels_last) if x.dtype == torch.uint8 else x
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.amp):
+            model.embed(x)
+    return model.eval()
+
+
+def frozen_embed(method, videos: VideoList | None = None, cfg: Config | None = None,
+                 device: torch.device | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The representation the frozen-feature evaluations run: ``method.embed`` in eval
+    mode, with BatchNorm statistics re-estimated on the training ``videos`` when
+    ``cfg.eval_bn`` is ``recompute`` (:func:`recompute_batchnorm`; without ``videos`` and
+    ``cfg``, the method's own). It is computed by a BN-folded copy of the backbone
     (:func:`fold_batchnorm`) when the method does not override ``embed``; on a CPU, a
     backbone that is one plain convolution trunk (tiny3d) runs it in oneDNN's blocked
     layout (:class:`BlockedTrunkEmbed`)."""
     from vssl_bench.methods.base import Method
 
     method.eval()
+    if cfg is not None and videos is not None and cfg.eval_bn == "recompute":
+        method = recompute_batchnorm(method, videos, cfg, device or torch.device("cpu"))
     if type(method).embed is not Method.embed:
         return method.embed
     folded = fold_batchnorm(method.backbone)
@@ -298,7 +348,7 @@ def evaluate_checkpoint(method, train: VideoList, test: VideoList, cfg: Config, 
         except Exception:  # a corrupt cache is recomputed, never trusted
             banks = None
     if banks is None:
-        embed = frozen_embed(method)
+        embed = frozen_embed(method, train, cfg, device)
         banks = {"train": extract_features(embed, train, cfg, device),
                  "test": extract_features(embed, test, cfg, device)}
         if cache_path is not None:

@@ -16,6 +16,7 @@ from vssl_bench.methods.contrastive import Contrastive
 from vssl_bench.methods.nce_st import NCESpatioTemporal
 from vssl_bench.methods.nce_static import NCEStatic
 from vssl_bench.methods.nce_temporal import NCETemporal
+from vssl_bench.methods.nce_motion import NCEMotion
 from vssl_bench.methods.triplet import Triplet
 from vssl_bench.methods.xmodal import XModal
 from vssl_bench.methods.reference import RandomInit, Supervised
@@ -51,6 +52,7 @@ METHODS: dict[str, type[Method]] = {
     "nce-temporal": NCETemporal,
     "nce-st": NCESpatioTemporal,
     "nce-static": NCEStatic,
+    "nce-motion": NCEMotion,
     "xmodal": XModal,
 }
 

@@ -62,10 +62,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from vssl_bench.data import samplers
-from vssl_bench.methods.base import Method, light_augment, raw_clip
+from vssl_bench.methods.base import Method, classification, light_augment, raw_clip
 
 FORWARD, BACKWARD = 0, 1
 
@@ -150,5 +149,4 @@ class ArrowOfTime(Method):
 
     def loss(self, batch):
         logits = self.logits(batch["video"])  # (B, 2)
-        y = batch["direction"]
-        return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
+        return classification(logits, batch["direction"], 0.5)

@@ -9,9 +9,15 @@ A method is a small ``nn.Module`` (STYLE.md: no 900-line base class; the loop li
   clip that the training loop normalises with its whole batch (``transforms.finish_batch``;
   a raw view ``k`` may carry colour augmentation as ``k + transforms.COLOR_SUFFIX``);
   either way ``loss`` receives normalised float clips;
-- ``loss(batch) -> dict`` returns ``"loss"`` plus anything worth logging; a pretext task
-  also returns ``"acc"`` (its own task accuracy), measured on held-out videos after
-  training and stored as ``pretext_accuracy``;
+- ``loss(batch) -> dict`` returns ``"loss"`` plus anything worth logging. A method whose
+  own task is a classification also returns ``"acc"`` (its own task accuracy) and
+  ``"chance"`` (that accuracy's chance level), and where it is cheap ``"baseline"`` (the
+  accuracy of a training-free solution of the same task on the same batch); a method that
+  reconstructs returns ``"chance_loss"`` (predicting the mean) and ``"baseline_loss"``
+  (the best training-free predictor of the target). They are measured on held-out videos
+  after training (``pretext_accuracy``, ``pretext_chance``, ``pretext_baseline``,
+  ``pretext_chance_loss``, ``pretext_baseline_loss``): the report's learnability gate
+  reads them;
 - ``embed(video) -> (B, D)`` is the frozen representation every evaluation uses (the
   backbone's pooled features unless a method says otherwise).
 """
@@ -25,6 +31,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from vssl_bench.config import Config
 from vssl_bench.data import samplers, transforms
@@ -37,6 +44,8 @@ class Method(nn.Module):
     name: ClassVar[str]
     family: ClassVar[str]
     uses_time: ClassVar[bool]  # does the task depend on temporal order?
+    time_blind_control: ClassVar[bool] = False  # a control that cannot use time (answers "does time help?")
+    augmentation: ClassVar[str] = ""  # contrastive positives: view / temporal / spatio-temporal / cross-modal / ...
     summary: ClassVar[str]
     reference: ClassVar[str] = ""
     trains: ClassVar[bool] = True  # False: evaluated at initialisation (the `random` row)
@@ -62,6 +71,13 @@ class Method(nn.Module):
 
     def visualize(self, batch: dict, path) -> None:  # optional: a picture of what it learned
         return None
+
+
+def classification(logits: torch.Tensor, y: torch.Tensor, chance: float, **extra) -> dict[str, torch.Tensor]:
+    """A classification task's loss dict: cross-entropy, ``acc``, its ``chance`` level and
+    any ``extra`` entries (e.g. ``baseline``)."""
+    return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean(),
+            "chance": torch.tensor(float(chance), device=logits.device), **extra}
 
 
 # ------------------------------------------------------------------- shared view helpers

@@ -59,7 +59,8 @@ import torch.nn.functional as F
 from vssl_bench.data import samplers
 from vssl_bench.losses import contrastive_loss
 from vssl_bench.methods.base import Method, raw_clip
-from vssl_bench.methods.contrastive_common import cvrl_starts, project_views, strong_views, top1_match
+from vssl_bench.methods.contrastive_common import (cvrl_starts, instance_top1, pixel_instance_top1, project_views,
+                                                   strong_views)
 from vssl_bench.models.heads import mlp
 
 
@@ -68,7 +69,7 @@ def two_clip_views(src, rng, p, cfg) -> dict[str, torch.Tensor]:
     (``p.crop_min_scale``, ``p.flip_p``), as ``nce-st``."""
     n, t, s = src.n_frames, cfg.clip_len, cfg.frame_stride
     return strong_views([raw_clip(src, samplers.clip_at(st, t, s, n)) for st in cvrl_starts(n, t, s, rng)],
-                        cfg.size, rng, p)
+                        cfg.size, rng, p, cfg)
 
 
 def check_view_params(p) -> None:
@@ -129,4 +130,4 @@ class Contrastive(Method):
         sim, dis = y == 0, y == 1
         loss = 0.5 * (contrastive_loss(z0[i[sim]], z1[j[sim]], y[sim], self.p.margin)
                       + contrastive_loss(z0[i[dis]], z1[j[dis]], y[dis], self.p.margin))
-        return {"loss": loss, "acc": top1_match(z0, z1)}
+        return {"loss": loss, **instance_top1(z0, z1), "baseline": pixel_instance_top1(batch["view0"], batch["view1"])}

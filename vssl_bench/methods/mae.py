@@ -7,11 +7,16 @@ default; higher than images because video is redundant in time). The network pre
 the **per-patch normalised pixels** ([1]; MAE's ``norm_pix_loss``) of the masked cubes
 and the loss is computed **only on masked cubes**.
 
-On a CNN backbone the encoder cannot drop tokens, so masked pixels are replaced by a
-learned mask token (SimMIM [2] / MaskFeat [3] style) and the whole clip is encoded; a
-light decoder (1x1x1 conv, trilinear upsampling to the patch grid, one 3x3x3 conv, a
-linear map to the cube's pixels) predicts every cube. The backbone's pooled features are
-the representation (the decoder is discarded).
+A CNN cannot drop the masked tokens as VideoMAE's encoder does, so by default it encodes
+the clip as a **sparse CNN** (``encoder = "sparse"``, SparK [4], ConvNeXt V2 [5];
+``models.sparse``): masked cubes are empty at the input and after every convolution, and
+BatchNorm counts visible positions only; the last map's empty positions get a learned
+mask embedding, and a light decoder (1x1x1 conv, trilinear upsampling to the patch grid,
+one 3x3x3 conv, a linear map to the cube's pixels) predicts every cube.
+``encoder = "dense"`` is the SimMIM [2] / MaskFeat [3] treatment: masked pixels replaced
+by a learned mask token and the whole clip encoded densely, 90 % mask tokens included
+(its BatchNorm statistics are then those of mostly-masked clips). The backbone's pooled
+features are the representation (the decoder is discarded).
 
 MAE-style methods are known to need long schedules (VideoMAE pretrains 800-2400 epochs):
 on the short CPU budget of the quick suite they may stay near or below ``random``; the
@@ -22,6 +27,10 @@ README states the budget measured.
 [2] Z. Xie et al., "SimMIM: A Simple Framework for Masked Image Modeling", CVPR 2022.
 [3] C. Wei et al., "Masked Feature Prediction for Self-Supervised Visual Pre-Training",
     CVPR 2022.
+[4] K. Tian et al., "Designing BERT for Convolutional Networks: Sparse and Hierarchical
+    Masked Modeling" (SparK), ICLR 2023.
+[5] S. Woo et al., "ConvNeXt V2: Co-designing and Scaling ConvNets with Masked
+    Autoencoders", CVPR 2023.
 """
 
 from __future__ import annotations
@@ -36,6 +45,42 @@ import torch.nn.functional as F
 from vssl_bench.losses.reconstruction import masked_mse, normalize_patches
 from vssl_bench.methods.base import Method, light_augment, train_clip
 from vssl_bench.models.heads import cube_decoder
+from vssl_bench.models.sparse import sparse_features, visible_at
+
+ENCODERS = ("sparse", "dense")
+
+
+def mask_parameters(method: Method, in_channels: int = 3) -> None:
+    """The learned filler of masked cubes: a mask embedding of the last map (sparse
+    encoder) or a mask token of the input pixels (dense encoder)."""
+    if method.p.encoder == "sparse":
+        method.mask_embedding = nn.Parameter(torch.zeros(1, method.backbone.out_dim, 1, 1, 1))
+    else:
+        method.mask_token = nn.Parameter(torch.zeros(1, in_channels, 1, 1, 1))
+
+
+def encode_masked(method: Method, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """The decoder's input for the normalised clip ``x`` (B, C, T, H, W) under the tube mask
+    ``m`` (B, gh, gw), True = masked: the backbone's last map (B, D, t, h, w) for the
+    method's encoder, and, with ``decoder_context``, the mean of its visible positions
+    beside every position (B, 2D, t, h, w). MAE's transformer decoder lets every masked
+    token attend to all visible ones; a light CNN decoder sees a few neighbours only, and
+    at 90 % masking most masked cubes have no visible neighbour: without the clip's mean
+    feature they cannot know even its colours (measured in results/README.md)."""
+    if method.p.encoder == "sparse":
+        f = sparse_features(method.backbone, x, ~m.bool(), method.p.patch)  # empty where nothing is visible
+        seen = visible_at(~m.bool(), f.shape[-2:]).to(f.dtype)  # (B, 1, 1, h, w)
+        f = f + method.mask_embedding.to(f.dtype) * (1 - seen)  # densify ([4])
+    else:
+        pix = F.interpolate(m[:, None].float(), scale_factor=method.p.patch, mode="nearest")  # (B, 1, H, W)
+        pix = pix[:, :, None]  # (B, 1, 1, H, W): same mask on every frame (tube)
+        f = method.backbone.forward_features(x * (1 - pix) + method.mask_token.to(x.dtype) * pix)
+        seen = torch.ones_like(f[:, :1])
+    if not method.p.decoder_context:
+        return f
+    w = seen.expand(-1, 1, *f.shape[2:])  # (B, 1, t, h, w)
+    mean = (f * w).sum(dim=(2, 3, 4), keepdim=True) / w.sum(dim=(2, 3, 4), keepdim=True).clamp_min(1)  # (B, D, 1, 1, 1)
+    return torch.cat([f, mean.expand_as(f)], dim=1)  # (B, 2D, t, h, w)
 
 
 def tube_mask(grid_h: int, grid_w: int, ratio: float, rng: np.random.Generator) -> torch.Tensor:
@@ -65,6 +110,24 @@ def patchify(video: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
     return x.reshape(b, t // tubelet, h // patch, w // patch, tubelet * patch * patch, c)
 
 
+@torch.no_grad()
+def trivial_fill_loss(target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The training-free baseline of masked reconstruction: the better of two fillers of
+    the masked cubes, zero (the mean of per-cube normalised targets) and the mean of the
+    clip's visible cubes (its colours). target: (B, N, P), mask: (B, N), True = masked."""
+    vis = (~mask.bool()).to(target.dtype)[..., None]  # (B, N, 1)
+    mean = (target * vis).sum(1, keepdim=True) / vis.sum(1, keepdim=True).clamp_min(1)  # (B, 1, P)
+    t = target.float()
+    return torch.minimum(masked_mse(mean.expand_as(t).float(), t, mask), masked_mse(torch.zeros_like(t), t, mask))
+
+
+@torch.no_grad()
+def zero_fill_loss(target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Chance for masked reconstruction: every masked cube predicted as zero (the mean of
+    normalised targets)."""
+    return masked_mse(torch.zeros_like(target, dtype=torch.float32), target.float(), mask)
+
+
 class MAE(Method):
     """VideoMAE-style tube masking on a CNN (SimMIM-style mask token)."""
 
@@ -81,16 +144,21 @@ class MAE(Method):
         tubelet: int = 2  # frames per cube (VideoMAE: 2)
         decoder_dim: int = 64  # light decoder (MAE: decoder ~10 % of encoder FLOPs); 128 made the decoder cost 3x the tiny3d encoder
         norm_pix: bool = True  # VideoMAE / MAE norm_pix_loss
+        encoder: str = "sparse"  # masked cubes empty in a sparse CNN (SparK); "dense" = mask tokens (SimMIM)
+        decoder_context: bool = True  # the visible positions' mean feature beside every position (encode_masked)
 
         def validate(self):
             if not 0 < self.mask_ratio < 1:
                 raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
+            if self.encoder not in ENCODERS:
+                raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
 
     def __init__(self, backbone, p, cfg, num_classes):
         super().__init__(backbone, p, cfg, num_classes)
         self.grid = cube_grid(cfg, p.patch, p.tubelet)
-        self.mask_token = nn.Parameter(torch.zeros(1, 3, 1, 1, 1))
-        self.decoder = cube_decoder(backbone.out_dim, p.decoder_dim, self.grid, 3 * p.tubelet * p.patch * p.patch)
+        mask_parameters(self)
+        self.decoder = cube_decoder(backbone.out_dim * (2 if p.decoder_context else 1), p.decoder_dim, self.grid,
+                                    3 * p.tubelet * p.patch * p.patch)
 
     @classmethod
     def views(cls, src, rng, p, cfg):
@@ -102,10 +170,7 @@ class MAE(Method):
         """x: (B, C, T, H, W) normalised clip, m: (B, gh, gw) tube mask -> (B, N, C*t*p*p)
         predictions for every cube (channel-major), N = T' * gh * gw."""
         b = x.shape[0]
-        pix = F.interpolate(m[:, None].float(), scale_factor=self.p.patch, mode="nearest")  # (B, 1, H, W)
-        pix = pix[:, :, None]  # (B, 1, 1, H, W): same mask on every frame (tube)
-        x_in = x * (1 - pix) + self.mask_token.to(x.dtype) * pix
-        pred = self.decoder(self.backbone.forward_features(x_in))  # (B, t*p*p*C, T', gh, gw)
+        pred = self.decoder(encode_masked(self, x, m))  # (B, t*p*p*C, T', gh, gw)
         return pred.permute(0, 2, 3, 4, 1).reshape(b, -1, pred.shape[1])  # (B, N, P)
 
     def loss(self, batch):
@@ -119,7 +184,8 @@ class MAE(Method):
         target = target.permute(0, 1, 2, 3, 5, 4).reshape(b, -1, pred.shape[-1])  # (B, N, P), channel-major
         mask = m[:, None].expand(b, self.grid[0], *m.shape[1:]).reshape(b, -1)  # (B, N)
         loss = masked_mse(pred, target.to(pred.dtype), mask)
-        return {"loss": loss, "recon": loss.detach()}
+        return {"loss": loss, "recon": loss.detach(), "baseline_loss": trivial_fill_loss(target, mask),
+                "chance_loss": zero_fill_loss(target, mask)}
 
     @torch.no_grad()
     def visualize(self, batch, path):

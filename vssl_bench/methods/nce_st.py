@@ -7,11 +7,12 @@ decreasing distribution ``P(t) ∝ -t + c`` over ``[0, max_start]`` with ``c = m
 interval possible), the first clip uniformly in ``[0, max_start - t]``, the second delayed
 by ``t`` (``contrastive_common.cvrl_starts``). Each clip then gets its own temporally
 consistent SimCLR-style augmentation (crop scale 0.3-1, horizontal flip p=0.5, colour
-jitter p=0.8, grayscale p=0.2), exactly as ``nce``.
+jitter p=0.8, grayscale p=0.2), exactly as ``nce``, and the same loss (NT-Xent, both views'
+negatives, optional MoCo queue).
 
-Flips: CVRL uses them, so they are kept here as in ``nce``; on the embedded data a flip
-turns a left-moving clip into a right-moving one, so flips push reverse-pair classes
-together (set ``flip_p=0`` to remove them).
+Flips: CVRL uses them, so they are kept here as in ``nce``, except where a flip changes
+the class (the embedded data: a flipped left-moving clip is a right-moving one;
+``Config.hflip``).
 
 ``uses_time`` is True: the positives are defined by (nearby) positions in time.
 
@@ -37,6 +38,7 @@ class NCESpatioTemporal(NCE):
     name = "nce-st"
     family = "contrastive"
     uses_time = True
+    augmentation = "spatio-temporal"
     summary = "InfoNCE, spatio-temporal augmentation (CVRL): decreasing-gap windows + spatial aug"
     reference = "Qian et al. CVRL, CVPR 2021"
 
@@ -44,4 +46,4 @@ class NCESpatioTemporal(NCE):
     def views(cls, src, rng, p, cfg):
         n, t, s = src.n_frames, cfg.clip_len, cfg.frame_stride
         starts = cvrl_starts(n, t, s, rng)
-        return strong_views([raw_clip(src, samplers.clip_at(st, t, s, n)) for st in starts], cfg.size, rng, p)
+        return strong_views([raw_clip(src, samplers.clip_at(st, t, s, n)) for st in starts], cfg.size, rng, p, cfg)

@@ -34,6 +34,8 @@ class NCEStatic(NCE):
     name = "nce-static"
     family = "contrastive"
     uses_time = False
+    time_blind_control = True
+    augmentation = ""  # a control, not a kind of augmentation
     summary = "time-blind control: InfoNCE like nce on one frame repeated clip_len times"
     reference = "Chen et al. SimCLR, ICML 2020; Qian et al. CVRL, CVPR 2021 (control)"
 
@@ -41,4 +43,4 @@ class NCEStatic(NCE):
     def views(cls, src, rng, p, cfg):
         f = int(rng.integers(0, src.n_frames))
         clip = raw_clip(src, np.full(cfg.clip_len, f, dtype=np.int64))  # (C, T, H, W), T copies of frame f
-        return strong_views([clip, clip], cfg.size, rng, p)
+        return strong_views([clip, clip], cfg.size, rng, p, cfg)

@@ -8,8 +8,16 @@ classification, chance 1/N).
 
 Architecture ([1] §3, "multi-stream network"): every element goes through the shared
 backbone, then a per-element fully connected layer + ReLU; the N element features are
-fused by **sum of differences** (SOD, the fusion [1] finds best),
-``o = sum_{i<j} (g_j - g_i)``, and a linear layer predicts the odd position.
+fused and a linear layer predicts the odd position. ``fusion = "sod"`` is [1]'s **sum of
+differences** (the fusion [1] finds best), ``o = sum_{i<j} (g_j - g_i)``.
+
+Deviation, by default: ``fusion = "centred"`` keeps every element's difference to the
+mean element, ``[g_1 - m, ..., g_N - m]`` with ``m = mean_k g_k``. Both cancel what all
+elements share (the video's appearance, random per video here). SOD adds the N features
+with weights ``2k - N + 1``, which sum to zero: if only the odd element differs, by
+``d``, SOD gives ``(2k - N + 1) d``, and the classifier must read the odd position from
+the scale of ``d`` alone; the centred features keep the position (measured against SOD in
+results/README.md).
 
 Defaults: ``n_elements = 6`` ([1] uses N = 6 in its main experiments); ``element_len = 4``
 so that a question holds 6 x 4 = 24 frames (the embedded videos have 32; [1] samples a
@@ -35,7 +43,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vssl_bench.data import samplers
-from vssl_bench.methods.base import Method, light_augment, raw_clip
+from vssl_bench.methods.base import Method, classification, light_augment, raw_clip
+
+
+FUSIONS = ("centred", "sod")
 
 
 def random_derangement_order(length: int, rng: np.random.Generator) -> np.ndarray:
@@ -63,20 +74,30 @@ def sum_of_differences(g: torch.Tensor) -> torch.Tensor:
     return torch.stack([g[:, j] - g[:, i] for i, j in pairs], dim=0).sum(0)  # (B, H)
 
 
+@torch.no_grad()
+def jerkiest_element(x: torch.Tensor) -> torch.Tensor:
+    """A training-free odd-one-out: (B, N, C, L, H, W) questions -> (B,) the element whose
+    consecutive frames differ most (mean absolute difference): shuffling breaks smooth
+    motion into jumps."""
+    d = (x[:, :, :, 1:] - x[:, :, :, :-1]).float().abs().mean(dim=(2, 3, 4, 5))  # (B, N)
+    return d.argmax(1)
+
+
 class OddOneOut(Method):
     """Which of N clips has its frames out of order? (O3N, Fernando et al. 2017)."""
 
     name = "oddoneout"
     family = "pretext"
     uses_time = True
-    summary = "O3N odd-one-out: which of 6 clips is temporally shuffled (sum-of-differences fusion)"
+    summary = "O3N odd-one-out: which of 6 clips is temporally shuffled (differences to the mean element)"
     reference = "Fernando et al., Self-Supervised Video Representation Learning With Odd-One-Out Networks, CVPR 2017"
 
     @dataclass
     class Params:
         n_elements: int = 6  # [1]: N = 6
         element_len: int = 4  # frames per element: 6 x 4 = 24 frames per question
-        hidden: int = 256  # per-element fc before SOD fusion
+        hidden: int = 256  # per-element fc before the fusion
+        fusion: str = "centred"  # differences to the mean element (see the docstring); "sod" = [1]'s
 
         def validate(self):
             if self.n_elements < 2:
@@ -85,11 +106,14 @@ class OddOneOut(Method):
                 raise ValueError(f"element_len must be >= 2 (one frame cannot be shuffled), got {self.element_len}")
             if self.hidden < 1:
                 raise ValueError(f"hidden must be >= 1, got {self.hidden}")
+            if self.fusion not in FUSIONS:
+                raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
 
     def __init__(self, backbone, p, cfg, num_classes):
         super().__init__(backbone, p, cfg, num_classes)
         self.fc = nn.Linear(backbone.out_dim, p.hidden)
-        self.classifier = nn.Linear(p.hidden, p.n_elements)
+        width = p.hidden * (p.n_elements if p.fusion == "centred" else 1)
+        self.classifier = nn.Linear(width, p.n_elements)
 
     @classmethod
     def views(cls, src, rng, p, cfg):
@@ -106,6 +130,11 @@ class OddOneOut(Method):
         x = batch["question"]  # (B, N, C, L, H, W)
         b, n = x.shape[:2]
         g = F.relu(self.fc(self.backbone(x.flatten(0, 1)))).view(b, n, -1)  # (B, N, H)
-        logits = self.classifier(sum_of_differences(g))  # (B, N)
+        if self.p.fusion == "sod":
+            fused = sum_of_differences(g)  # (B, H)
+        else:
+            fused = (g - g.mean(dim=1, keepdim=True)).flatten(1)  # (B, N*H)
+        logits = self.classifier(fused)  # (B, N)
         y = batch["odd"]
-        return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
+        guess = jerkiest_element(x)  # the training-free baseline
+        return classification(logits, y, 1.0 / n, baseline=(guess == y).float().mean())

@@ -6,11 +6,9 @@ They bracket the SSL methods: ``random`` is the floor any pretraining must beat,
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from vssl_bench.methods.base import Method, light_augment, train_clip
+from vssl_bench.methods.base import Method, classification, light_augment, train_clip
 
 
 class RandomInit(Method):
@@ -52,5 +50,4 @@ class Supervised(Method):
 
     def loss(self, batch):
         logits = self.head(self.backbone(batch["video"]))  # (B, K)
-        y = batch["label"]
-        return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
+        return classification(logits, batch["label"], 1.0 / self.num_classes)

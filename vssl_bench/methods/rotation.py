@@ -28,10 +28,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from vssl_bench.data import samplers
-from vssl_bench.methods.base import Method, light_augment, raw_clip
+from vssl_bench.methods.base import Method, classification, light_augment, raw_clip
 
 N_ROTATIONS = 4
 
@@ -55,6 +54,7 @@ class Rotation(Method):
     name = "rotation"
     family = "pretext"
     uses_time = False
+    time_blind_control = True  # the spatial control of the pretext family
     summary = "3DRotNet: 0/90/180/270 rotation of all frames (spatial control, no temporal order)"
     reference = "Jing et al., Self-Supervised Spatiotemporal Feature Learning via Video Rotation Prediction, 2018"
 
@@ -75,5 +75,4 @@ class Rotation(Method):
 
     def loss(self, batch):
         logits = self.classifier(self.backbone(batch["video"]))  # (B, 4)
-        y = batch["rotation"]
-        return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
+        return classification(logits, batch["rotation"], 1.0 / N_ROTATIONS)

@@ -8,8 +8,14 @@ as correctly ordered; we do the same (each tuple is reversed with probability 1/
 keeps the label). The network says "correct order or not".
 
 Architecture ([1] §3.2, Fig. 2): a triplet Siamese network; the shared backbone embeds
-each element of the tuple, the three features are concatenated and a small classifier
-outputs two logits.
+each element of the tuple, the three features are joined and a small classifier outputs
+two logits.
+
+Deviation, by default: the features are joined by the differences of consecutive
+elements ``[f_2 - f_1, f_3 - f_2]`` (``fusion = "diff"``), where [1] concatenates the
+three (``fusion = "concat"``). Each embedded video's appearance is random and identical in
+its snippets; differences cancel it, as for ``sort`` and ``vcop`` (``"concat_diff"`` joins
+both).
 
 High-motion windows: [1] samples tuples only from windows with large motion, measured by
 the mean optical-flow magnitude, so that ordering is not ambiguous on static content. We
@@ -37,11 +43,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vssl_bench.data import samplers
-from vssl_bench.methods.base import Method, light_augment, raw_clip
-from vssl_bench.models.heads import mlp
+from vssl_bench.methods.base import Method, classification, light_augment, raw_clip
+from vssl_bench.models.heads import check_fusion, mlp
 
 POSITIVE, NEGATIVE = 1, 0
 
@@ -134,7 +139,8 @@ class ShuffleLearn(Method):
         chunk_len: int = 4  # frames per snippet (3D backbone); as in `sort`
         n_candidates: int = 4  # windows scored for motion ([1] uses flow magnitude to choose)
         positive_frac: float = 0.5  # balanced, so acc has chance 0.5 (see docstring)
-        hidden: int = 256  # classifier hidden units on the concatenated triplet features
+        hidden: int = 256  # classifier hidden units on the joined triplet features
+        fusion: str = "diff"  # consecutive differences (see the docstring); "concat" = [1]'s head
 
         def validate(self):
             if self.chunk_len < 1:
@@ -145,10 +151,12 @@ class ShuffleLearn(Method):
                 raise ValueError(f"positive_frac must be in (0, 1), got {self.positive_frac}")
             if self.hidden < 1:
                 raise ValueError(f"hidden must be >= 1, got {self.hidden}")
+            check_fusion(self.fusion)
 
     def __init__(self, backbone, p, cfg, num_classes):
         super().__init__(backbone, p, cfg, num_classes)
-        self.head = mlp(3 * backbone.out_dim, p.hidden, 2)
+        width = {"diff": 2, "concat": 3, "concat_diff": 5}[p.fusion] * backbone.out_dim
+        self.head = mlp(width, p.hidden, 2)
 
     @classmethod
     def views(cls, src, rng, p, cfg):
@@ -166,7 +174,9 @@ class ShuffleLearn(Method):
     def loss(self, batch):
         x = batch["triplet"]  # (B, 3, C, L, H, W)
         b = x.shape[0]
-        f = self.backbone(x.flatten(0, 1)).view(b, -1)  # (B, 3D): the three features concatenated
-        logits = self.head(f)  # (B, 2)
-        y = batch["ordered"]
-        return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
+        f = self.backbone(x.flatten(0, 1)).view(b, 3, -1)  # (B, 3, D)
+        diffs = [f[:, 1] - f[:, 0], f[:, 2] - f[:, 1]]  # (B, D) each
+        joined = {"diff": diffs, "concat": [f[:, 0], f[:, 1], f[:, 2]],
+                  "concat_diff": [f[:, 0], f[:, 1], f[:, 2], *diffs]}[self.p.fusion]
+        logits = self.head(torch.cat(joined, dim=1))  # (B, 2)
+        return classification(logits, batch["ordered"], 0.5)  # balanced classes (positive_frac 0.5)

@@ -8,10 +8,17 @@ regarded as the same class", since e.g. a swing looks plausible both ways), i.e.
 
 Architecture ([1] §3.2, "order prediction network"): the shared backbone embeds each
 snippet ("fc6"), pairwise features are built for every pair (i < j) of snippets in their
-shuffled order from the *concatenation* of their two embeddings through a small MLP
-("fc7"), the pair features are concatenated and classified ("fc8"). (Concatenation, not
-difference: VCOP's reference code ``models/vcopn.py``, whose pairwise head is described as
-"the same as OPN", uses ``fc7 = Linear(2 * feature_size, 512)``.)
+shuffled order through a small MLP ("fc7"), the pair features are concatenated and
+classified ("fc8").
+
+Deviation, by default: the pair's two embeddings are joined by their **difference**
+``f_j - f_i`` (``fusion = "diff"``), where [1] (and VCOP's reference code
+``models/vcopn.py``, "the same as OPN": ``fc7 = Linear(2 * feature_size, 512)``)
+*concatenates* them. On the embedded data each video's appearance is random and identical
+in all its snippets, so a head on joined pairs memorises the video and stays at chance on
+held-out videos, while a difference cancels the appearance and keeps the change between
+two snippets (results/README.md has both, measured). ``fusion = "concat"`` is [1]'s head,
+``"concat_diff"`` joins both.
 
 Deviation from [1], stated honestly: OPN sorts single RGB frames with a 2D CNN; our
 backbone is 3D, so each "frame" is a ``chunk_len``-frame snippet (default 4) and the
@@ -40,9 +47,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vssl_bench.data import samplers
-from vssl_bench.methods.base import Method, light_augment
+from vssl_bench.methods.base import Method, classification, light_augment
 from vssl_bench.methods.shuffle import high_motion_clip
-from vssl_bench.models.heads import mlp
+from vssl_bench.models.heads import check_fusion, fuse_pair, fusion_dim, mlp
 
 
 @lru_cache(maxsize=None)
@@ -66,6 +73,34 @@ def class_to_permutation(k: int, n: int) -> tuple[int, ...]:
     return order_classes(n)[k]
 
 
+@lru_cache(maxsize=None)
+def _perm_table(n: int) -> torch.Tensor:
+    """All n! permutations (lexicographic), (n!, n)."""
+    return torch.tensor(list(itertools.permutations(range(n))))
+
+
+@lru_cache(maxsize=None)
+def order_classes_index(n: int) -> torch.Tensor:
+    """Class (:func:`order_classes`) of each of the n! permutations of :func:`_perm_table`."""
+    return torch.tensor([permutation_to_class(p, n) for p in itertools.permutations(range(n))])
+
+
+@torch.no_grad()
+def shortest_path_permutation(x: torch.Tensor) -> torch.Tensor:
+    """A training-free order solver: (B, n, C, L, H, W) shuffled snippets -> (B,) index into
+    the n! permutations (lexicographic) of the one whose temporal order makes the shortest
+    path through the snippets' mean frames (mean absolute pixel distance between
+    consecutive ones). Snippet k of a sample is the original snippet ``perm[k]``, so the
+    original order visits shuffled positions ``perm^-1``. Ties (the path and its reverse)
+    go to the first permutation."""
+    m = x.float().mean(dim=3)  # (B, n, C, H, W) mean frame of each snippet
+    d = (m[:, :, None] - m[:, None, :]).abs().mean(dim=(3, 4, 5))  # (B, n, n)
+    perms = _perm_table(x.shape[1]).to(x.device)  # (P, n)
+    order = perms.argsort(dim=1)  # (P, n): perm^-1, the shuffled positions in temporal order
+    steps = d[:, order[:, :-1], order[:, 1:]]  # (B, P, n - 1)
+    return steps.sum(-1).argmin(1)  # (B,)
+
+
 class Sort(Method):
     """Sequence sorting with order-equivalent permutations merged (OPN, Lee et al. 2017)."""
 
@@ -81,6 +116,7 @@ class Sort(Method):
         chunk_len: int = 4  # frames per snippet (3D backbone needs temporal extent); 4x4 = 16-frame window
         pair_dim: int = 256  # OPN's pairwise fc7 has 512 units for a 4096-d fc6; scaled to our D
         n_candidates: int = 4  # windows scored for motion (OPN's motion-aware window choice); 1 = random
+        fusion: str = "diff"  # pair features from f_j - f_i (see the docstring); "concat" = [1]'s head
 
         def validate(self):
             if not 2 <= self.n_chunks <= 5:
@@ -89,12 +125,13 @@ class Sort(Method):
                 raise ValueError(f"chunk_len must be >= 1, got {self.chunk_len}")
             if self.n_candidates < 1:
                 raise ValueError(f"n_candidates must be >= 1, got {self.n_candidates}")
+            check_fusion(self.fusion)
 
     def __init__(self, backbone, p, cfg, num_classes):
         super().__init__(backbone, p, cfg, num_classes)
         n = p.n_chunks
         self.pairs = list(itertools.combinations(range(n), 2))
-        self.pair_head = mlp(2 * backbone.out_dim, p.pair_dim, p.pair_dim)
+        self.pair_head = mlp(fusion_dim(backbone.out_dim, p.fusion), p.pair_dim, p.pair_dim)
         self.classifier = nn.Linear(p.pair_dim * len(self.pairs), len(order_classes(n)))
 
     @classmethod
@@ -111,10 +148,11 @@ class Sort(Method):
         x = batch["chunks"]  # (B, n, C, L, H, W)
         b, n = x.shape[:2]
         f = self.backbone(x.flatten(0, 1)).view(b, n, -1)  # (B, n, D)
-        pair = [self.pair_head(torch.cat([f[:, i], f[:, j]], dim=1)) for i, j in self.pairs]  # each (B, P)
+        pair = [self.pair_head(fuse_pair(f[:, i], f[:, j], self.p.fusion)) for i, j in self.pairs]  # each (B, P)
         logits = self.classifier(F.relu(torch.cat(pair, dim=1)))  # (B, n!/2)
         y = batch["order"]
-        return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
+        guess = order_classes_index(n)[shortest_path_permutation(x)]  # the training-free baseline's class
+        return classification(logits, y, 1.0 / logits.shape[1], baseline=(guess == y).float().mean())
 
 
 assert len(order_classes(4)) == math.factorial(4) // 2

@@ -44,10 +44,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from vssl_bench.data import samplers
-from vssl_bench.methods.base import Method, light_augment, raw_clip
+from vssl_bench.methods.base import Method, classification, light_augment, raw_clip
 
 
 def stride_indices(start: int, clip_len: int, stride: int) -> np.ndarray:
@@ -121,4 +120,4 @@ class Speed(Method):
         x = batch["clips"]  # (B, n, C, L, H, W)
         logits = self.classifier(self.backbone(x.flatten(0, 1)))  # (B*n, K)
         y = batch["stride_class"].flatten()  # (B*n,)
-        return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
+        return classification(logits, y, 1.0 / logits.shape[1])

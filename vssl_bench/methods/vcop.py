@@ -6,9 +6,15 @@ predicts which of the ``n_clips!`` permutations was applied (VCOP keeps all ``n!
 classes: unlike OPN [2] it does *not* merge a permutation with its reverse).
 
 Architecture ([1] §3.2, Fig. 2): the shared 3D backbone embeds every sub-clip; for every
-pair (i < j) of clips, in their shuffled order, the two features are *concatenated* and
-passed through one fully connected layer + ReLU (``pair_dim`` units); the pair features
-are concatenated, dropout, and a linear layer predicts the permutation class.
+pair (i < j) of clips, in their shuffled order, the two features are joined and passed
+through one fully connected layer + ReLU (``pair_dim`` units); the pair features are
+concatenated, dropout, and a linear layer predicts the permutation class.
+
+Deviation, by default: the two features are joined by their **difference** ``f_j - f_i``
+(``fusion = "diff"``), where [1] *concatenates* them (``fusion = "concat"``, its reference
+code ``models/vcopn.py``). Each embedded video's appearance is random and identical in all
+its clips, so concatenated pairs let the head memorise the video (held-out accuracy at
+chance); the difference cancels what the clips share (``sort`` has the same measurement).
 
 Defaults and where they come from:
 
@@ -45,7 +51,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vssl_bench.methods.base import Method, light_augment, raw_clip
+from vssl_bench.methods.base import Method, classification, light_augment, raw_clip
+from vssl_bench.methods.sort import shortest_path_permutation
+from vssl_bench.models.heads import check_fusion, fuse_pair, fusion_dim
 
 
 @lru_cache(maxsize=None)
@@ -88,7 +96,7 @@ class VCOP(Method):
     name = "vcop"
     family = "pretext"
     uses_time = True
-    summary = "VCOP clip order prediction: permutation of 3 sub-clips, pairwise-concatenated features"
+    summary = "VCOP clip order prediction: permutation of 3 sub-clips, pairwise features (difference)"
     reference = "Xu et al., Self-Supervised Spatiotemporal Learning via Video Clip Order Prediction, CVPR 2019"
 
     @dataclass
@@ -98,6 +106,7 @@ class VCOP(Method):
         interval: int = 4  # [1]: 8 frames between clips; halved likewise
         pair_dim: int = 256  # [1]: 512 for a 512-d feature; our D is 256
         dropout: float = 0.5  # [1] code: dropout 0.5 before the classifier
+        fusion: str = "diff"  # pair features from f_j - f_i (see the docstring); "concat" = [1]'s head
 
         def validate(self):
             if self.n_clips not in (3, 4):
@@ -110,12 +119,13 @@ class VCOP(Method):
                 raise ValueError(f"pair_dim must be >= 1, got {self.pair_dim}")
             if not 0.0 <= self.dropout < 1.0:
                 raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            check_fusion(self.fusion)
 
     def __init__(self, backbone, p, cfg, num_classes):
         super().__init__(backbone, p, cfg, num_classes)
         n = p.n_clips
         self.pairs = list(itertools.combinations(range(n), 2))
-        self.pair_fc = nn.Linear(2 * backbone.out_dim, p.pair_dim)
+        self.pair_fc = nn.Linear(fusion_dim(backbone.out_dim, p.fusion), p.pair_dim)
         self.dropout = nn.Dropout(p.dropout)
         self.classifier = nn.Linear(p.pair_dim * len(self.pairs), len(all_permutations(n)))
 
@@ -134,7 +144,8 @@ class VCOP(Method):
         x = batch["clips"]  # (B, n, C, L, H, W)
         b, n = x.shape[:2]
         f = self.backbone(x.flatten(0, 1)).view(b, n, -1)  # (B, n, D)
-        pair = [F.relu(self.pair_fc(torch.cat([f[:, i], f[:, j]], dim=1))) for i, j in self.pairs]  # each (B, P)
+        pair = [F.relu(self.pair_fc(fuse_pair(f[:, i], f[:, j], self.p.fusion))) for i, j in self.pairs]  # (B, P) each
         logits = self.classifier(self.dropout(torch.cat(pair, dim=1)))  # (B, n!)
         y = batch["order"]
-        return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
+        guess = shortest_path_permutation(x)  # the training-free baseline (lexicographic index = VCOP's class)
+        return classification(logits, y, 1.0 / logits.shape[1], baseline=(guess == y).float().mean())

@@ -36,7 +36,7 @@ import torch
 
 from vssl_bench.data import samplers, transforms
 from vssl_bench.methods.base import Method
-from vssl_bench.methods.contrastive_common import symmetric_nce, top1_match
+from vssl_bench.methods.contrastive_common import cross_modal_nce, top1_match
 from vssl_bench.models import build_backbone
 from vssl_bench.models.heads import mlp
 
@@ -53,6 +53,7 @@ class XModal(Method):
     name = "xmodal"
     family = "contrastive"
     uses_time = True
+    augmentation = "cross-modal"
     summary = "cross-modal agreement: RGB clip vs its frame differences, two encoders, InfoNCE"
     reference = "Morgado et al. AVID, CVPR 2021; Han et al. CoCLR, NeurIPS 2020"
 
@@ -95,4 +96,6 @@ class XModal(Method):
     def loss(self, batch):
         z_rgb = self.projector(self.backbone(batch["rgb"]))  # (B, proj_dim)
         z_mot = self.motion_projector(self.motion_backbone(batch["motion"]))  # (B, proj_dim)
-        return {"loss": symmetric_nce(z_rgb, z_mot, self.p.temperature), "acc": top1_match(z_rgb, z_mot)}
+        b = z_rgb.shape[0]
+        return {"loss": cross_modal_nce(z_rgb, z_mot, self.p.temperature), "acc": top1_match(z_rgb, z_mot),
+                "chance": torch.tensor(1.0 / b, device=z_rgb.device)}
