@@ -8,13 +8,13 @@ OUT     ?= results
 # never through uv/poetry, which would download a multi-GB CUDA build.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: venv install data run report test test-all bench
+.PHONY: venv install data run report test test-all lint bench
 
 $(BIN)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PINS)
-	$(BIN)/python -m pip install -q -e '.[test,slurm]'
+	$(BIN)/python -m pip install -q -e '.[test,slurm,lint]'
 	touch $@
 
 venv install: $(BIN)/.installed
@@ -39,6 +39,10 @@ test: install
 
 test-all: install
 	$(GUARD) $(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: install
 	bash benchmarks/time_make_run.sh

@@ -14,10 +14,11 @@ Usage: ``.venv/bin/python benchmarks/decode_throughput.py [--videos DIR] [--roun
    random 16-frame clip per video, short side 128, random 112 crop: the ucf101.yaml
    training input), on the originals and on the prepared copies.
 
-Default videos: ../shared/videos (the four mmaction2 clips: 164, 300, 280, 57 frames).
+Videos: a folder of sample clips (``.mp4`` / ``.avi``) given with ``--videos`` (default:
+../shared/videos beside the repository, when present; not part of the repository).
 Everything runs on one thread per process (torch, decord, PyAV), as in DataLoader workers;
-the DataLoader rows use as many processes as workers (+ the main one). The issue's target
-is ours >= 3x the whole-video decoders.
+the DataLoader rows use as many processes as workers (+ the main one). The target is ours
+>= 3x the whole-video decoders.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def loader_rate(videos: list[str], workers: int, repeat: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--videos", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "videos"))
+    ap.add_argument("--videos", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "videos"),
+                    help="folder of sample clips, .mp4 / .avi (default: ../shared/videos when present)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=6, help="copies of each video in the DataLoader test")
     ap.add_argument("--workers", default="0,1,2", help="DataLoader worker counts to measure")

@@ -22,11 +22,12 @@ import time
 
 import torch
 
-from vssl_bench.config import load_suite
 from vssl_bench.data.datasets import build_dataset
-from vssl_bench.eval.features import evaluate_banks, extract_features, frozen_embed
+from vssl_bench.eval.features import extract_features, frozen_embed
+from vssl_bench.eval.standard import evaluate_banks
 from vssl_bench.methods import resolve_params
 from vssl_bench.runner import build_method
+from vssl_bench.suite import load_suite
 
 
 def one(method, train, test, cfg, fast: bool) -> tuple[float, float]:

@@ -1,7 +1,7 @@
 """Where a job's time goes, from a results folder: per method, the median seconds of
 pretraining, of the standard evaluation (features + linear probe + kNN + retrieval: the
 ``eval_seconds`` column) and of the other switched-on evaluations, and the evaluation's
-share of the job (issue target: <= 15 %).
+share of the job (target: <= 15 %).
 
     .venv/bin/python benchmarks/job_shares.py results --commit abc1234   # the rows `make run` wrote at abc1234
 

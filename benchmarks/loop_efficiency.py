@@ -29,12 +29,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import default_collate
 
-from vssl_bench.config import apply_overrides, load_suite, parse_set_options
+from vssl_bench.config import apply_overrides, parse_set_options
 from vssl_bench.data.datasets import PretrainDataset, VideoSource, build_dataset
 from vssl_bench.methods import resolve_params
 from vssl_bench.runner import build_method
+from vssl_bench.suite import load_suite
 from vssl_bench.train import build_optimizer, make_loader, optimizer_step, pretrain, to_device
-
 
 WARMUP = 3
 

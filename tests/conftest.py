@@ -18,7 +18,7 @@ def write_lossless_video(path: Path, frames: np.ndarray, fps: int = 25) -> Path:
 
     FFV1 in RGB keeps every pixel (decord reads it back bit-exactly, checked by the tests);
     ``libx264rgb`` at qp 0 in MP4 works too. pytorchvideo's ``temp_encoded_video`` does the
-    same with a lossless codec (STYLE.md habit 7).
+    same with a lossless codec.
     """
     import av
 
@@ -72,7 +72,7 @@ def smoke_data_root(tmp_path_factory) -> Path:
     from vssl_bench.data.datasets import build_dataset
 
     root = tmp_path_factory.mktemp("smoke_data")
-    from vssl_bench.config import load_suite
+    from vssl_bench.suite import load_suite
 
     smoke = load_suite("smoke").base
     build_dataset(Config(dataset="synthetic", data_root=str(root),

@@ -55,8 +55,8 @@ def smoke_out(smoke_data_root, tmp_path_factory) -> Path:
 
 
 def test_smoke_suite_results(smoke_out) -> None:
-    from vssl_bench.config import load_suite
     from vssl_bench.methods import METHODS
+    from vssl_bench.suite import load_suite
 
     suite = load_suite("smoke")
     rows = _rows(smoke_out)

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from vssl_bench.config import (Config, ConfigError, apply_overrides, available_suites, load_suite,
-                               parse_set_options)
+from vssl_bench.config import Config, ConfigError, apply_overrides, parse_set_options
 from vssl_bench.methods import METHODS, resolve_params
+from vssl_bench.suite import available_suites, load_suite
 
 SUITES = sorted(available_suites())
 
@@ -29,7 +29,7 @@ def test_every_suite_loads_and_its_methods_exist(name) -> None:
     for m in s.method_params:
         assert m in s.methods, f"suite {name}: method_params for {m!r}, which the suite does not run"
     jobs = s.jobs()  # validates every method's parameters
-    assert len(jobs) == len(s.methods) * len(s.seeds)
+    assert len(jobs) == len(s.methods) * len(s.seeds) * max(1, len(s.budgets))
     assert len({j.job_name() for j in jobs}) == len(jobs)
     assert load_suite(str(available_suites()[name])).methods == s.methods  # by path too
 

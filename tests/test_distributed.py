@@ -25,7 +25,7 @@ METHODS = ["supervised", "nce"]  # nce: negatives gathered across ranks, global 
 
 
 def _cfg(method: str, data_root: str, steps: int = 3, seed: int = 0):
-    from vssl_bench.config import load_suite
+    from vssl_bench.suite import load_suite
 
     base = load_suite("smoke").base  # batch 8, 8-frame clips at 32x32, tiny3d
     return dataclasses.replace(base, method=method, data_root=data_root, steps=steps, checkpoint_every=2,

@@ -120,12 +120,12 @@ def test_stalled_loader_worker_fails_the_job_and_the_same_command_resumes(smoke_
     open hangs): after ``loader_timeout_s`` the job stops with a line naming the files the
     workers were reading, exit 1, nothing recorded; the same command (no stall) runs it."""
     out = tmp_path / "stall"
-    args = [*SORT, "--set", "num_workers=2", "--set", "loader_timeout_s=4", "--data-root", str(smoke_data_root),
-            "--out", str(out)]
+    args = [*SORT, "--set", "num_workers=2", "--set", "loader_timeout_s=20", "--data-root", str(smoke_data_root),
+            "--out", str(out)]  # 20 s: time for the workers to start and open a video on a loaded machine
     r = _run(args, stall_at="read:*.mp4")
     text = " ".join(r.stdout.split())
     assert r.returncode == 1, r.stdout + r.stderr
-    assert re.search(r"FAILED sort__\S+: data loader stalled for 4 s \(worker \d was reading \S+\.mp4", text), text
+    assert re.search(r"FAILED sort__\S+: data loader stalled for 20 s \(worker \d was reading \S+\.mp4", text), text
     assert "run the same command again to resume" in text and "0 run, 0 skipped, 1 failed" in text
     assert not (out / "results.csv").exists() or _rows(out) == []
     (run_dir,) = (out / "runs").iterdir()
@@ -142,17 +142,35 @@ def test_stalled_job_process_is_stopped_by_the_parent_and_resumed(smoke_data_roo
     finishes, and the same command resumes sort from step 2."""
     out = tmp_path / "jobstall"
     args = ["run", "--suite", "smoke", "--methods", "random,sort", "--no-references", "--set", "eval_clips=1",
-            "--jobs", "2", "--set", "job_stall_s=12", "--data-root", str(smoke_data_root), "--out", str(out)]
+            "--jobs", "2", "--set", "job_stall_s=40", "--data-root", str(smoke_data_root), "--out", str(out)]
     r = _run(args, stall_at="train:sort__*@2")
     text = " ".join(r.stdout.split())
     assert r.returncode == 1, r.stdout + r.stderr
     assert text.count("done random seed 0") == 1, text
-    assert re.search(r"FAILED sort__\S+: job stalled: no progress for \d+ s \(job_stall_s=12; last: training step "
+    assert re.search(r"FAILED sort__\S+: job stalled: no progress for \d+ s \(job_stall_s=40; last: training step "
                      r"2/4\); stopped, run the same command again to resume", text), text
     assert [row["method"] for row in _rows(out)] == ["random"]
 
     r = _run(args)
     text = " ".join(r.stdout.split())
     assert r.returncode == 0 and "1 run, 1 skipped, 0 failed" in text, r.stdout + r.stderr
+    m = _metrics(out, "sort")
+    assert m["status"] == "done" and m["resumed"] == 1 and m["steps"] == 4
+
+
+def test_stalled_job_in_one_process_is_stopped_by_the_watchdog_and_resumed(smoke_data_root, tmp_path) -> None:
+    """``--jobs 1`` (the default): a job stuck after optimiser step 2 makes no progress; the
+    in-process watchdog stops the run after ``job_stall_s`` with one line and exit code 3,
+    and the same command resumes the job from its step-2 checkpoint."""
+    out = tmp_path / "solo"
+    args = [*SORT, "--set", "job_stall_s=20", "--data-root", str(smoke_data_root), "--out", str(out)]
+    r = _run(args, stall_at="train:sort__*@2")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert re.search(r"error: no progress for \d+ s \(job_stall_s=20; last: training step 2/4\); stopped\. Run the "
+                     r"same command again to resume\.", r.stderr), r.stderr
+    (run_dir,) = (out / "runs").iterdir()
+    assert (run_dir / "checkpoint.pt").is_file() and not (run_dir / "metrics.json").exists()
+    r = _run(args)
+    assert r.returncode == 0 and "1 run, 0 skipped, 0 failed" in " ".join(r.stdout.split()), r.stdout + r.stderr
     m = _metrics(out, "sort")
     assert m["status"] == "done" and m["resumed"] == 1 and m["steps"] == 4

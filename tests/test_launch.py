@@ -12,28 +12,37 @@ import json
 import pickle
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from test_cli import _cmd, _env, _rows
 
-from vssl_bench.config import ConfigError, load_suite
-from vssl_bench.launch import (CLUSTER_ENV, SLURM_DEFAULTS, Slot, cpu_cores, plan_slots, slurm_options,
-                               visible_gpus)
+from vssl_bench.config import ConfigError
+from vssl_bench.launch import CLUSTER_ENV, SLURM_DEFAULTS, Slot, cpu_cores, plan_slots, slurm_options, visible_gpus
+from vssl_bench.suite import load_suite
 
 FAST = ["--set", "eval_clips=1"]  # threads left unset: --jobs decides them
 
 
-def _run(args: list[str], kill_at: str | None = None, cluster: str | None = None, timeout: float = 120):
+def _run(args: list[str], kill_at: str | None = None, cluster: str | None = None, timeout: float = 120,
+         slow_step_s: float | None = None):
     import subprocess
 
     env = _env()
-    for k, v in (("VSSL_BENCH_KILL_AT", kill_at), (CLUSTER_ENV, cluster)):
+    for k, v in (("VSSL_BENCH_KILL_AT", kill_at), (CLUSTER_ENV, cluster),
+                 ("VSSL_BENCH_SLOW_STEP_S", None if slow_step_s is None else str(slow_step_s))):
         env.pop(k, None)
         if v:
             env[k] = v
-    return subprocess.run(_cmd(*args), capture_output=True, text=True, timeout=timeout, env=env)
+    # Output through files, not pipes: a job that submitit's local executor starts inherits
+    # this process's descriptors, and reading a pipe would wait for that job to end too.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.run(_cmd(*args), stdout=out, stderr=err, text=True, timeout=timeout, env=env)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(p.args, p.returncode, out.read(), err.read())
 
 
 # ------------------------------------------------------------------------ slot planning
@@ -243,38 +252,39 @@ def test_slurm_submission_carries_retry_failed(tmp_path, monkeypatch) -> None:
 @pytest.mark.slow
 def test_slurm_job_cut_by_its_time_limit_requeues_and_resumes(smoke_data_root, tmp_path) -> None:
     """submitit's local executor plays SLURM: 1-minute limit, its warning 30 s before it,
-    so ~30 s into each run, mid-training (600 steps of ~60 ms here, a checkpoint every 5);
-    the job requeues itself, resumes from its checkpoint and finishes (submitit allows 3
+    so ~30 s into each run, mid-training: 40 steps made to last >= 1 s each
+    (``VSSL_BENCH_SLOW_STEP_S``, whatever the machine), a checkpoint every 2; the job
+    requeues itself, resumes from its checkpoint and finishes (submitit allows 3
     time-outs): one row, ``resumed`` >= 1."""
     suite = tmp_path / "slow.yaml"
     suite.write_text("name: slow\ndataset: synthetic\nbackbone: tiny3d\nmethods: [sort]\nseeds: [0]\n"
-                     "config: {steps: 600, clip_len: 8, frame_stride: 2, batch_size: 8, checkpoint_every: 5, "
+                     "config: {steps: 40, clip_len: 8, frame_stride: 2, batch_size: 8, checkpoint_every: 2, "
                      "eval_clips: 1, linear_epochs: 2, pretext_eval_batches: 1, synthetic_train_per_class: 6, "
                      "synthetic_test_per_class: 3}\n"
                      "slurm: {time: 1, cpus_per_job: 1, gpus_per_job: 0}\n")
     out = tmp_path / "requeue"
     r = _run(["run", "--suite", str(suite), "--no-references", "--launcher", "slurm", "--data-root",
-              str(smoke_data_root), "--out", str(out)], cluster="local")
+              str(smoke_data_root), "--out", str(out)], cluster="local", slow_step_s=1.0)
     assert r.returncode == 0, r.stdout + r.stderr
     (job_id,) = re.findall(r"submitted sort__\S+ as job (\S+)", " ".join(r.stdout.split()))
     log_out = out / "slurm" / f"{job_id}_0_log.out"
-    run_dir = next((out / "runs").glob("sort__*"))
-    deadline = time.monotonic() + 240
-    while not (run_dir / "metrics.json").exists():
+    deadline = time.monotonic() + 240  # the submitted job runs on after `run` returns
+    while not list((out / "runs").glob("sort__*/metrics.json")):
         assert time.monotonic() < deadline, (out / "slurm" / f"{job_id}_0_log.err").read_text()
         time.sleep(1.0)
+    run_dir = next((out / "runs").glob("sort__*"))
     m = json.loads((run_dir / "metrics.json").read_text())
     log_err = (out / "slurm" / f"{job_id}_0_log.err").read_text()
-    assert m["status"] == "done" and m["resumed"] >= 1 and m["steps"] == 600, (m, log_err)
+    assert m["status"] == "done" and m["resumed"] >= 1 and m["steps"] == 40, (m, log_err)
     assert "requeued, it resumes from its last checkpoint" in log_err + log_out.read_text()
     assert len(_rows(out)) == 1
 
 
-def test_parallel_and_slurm_need_no_torch_in_launch_import() -> None:
-    """launch.py imports torch lazily: a spawned worker sets CUDA_VISIBLE_DEVICES and
-    OMP_NUM_THREADS before torch loads in it."""
+def test_a_job_process_imports_no_torch_before_its_environment() -> None:
+    """The spawned job process's module (``job_process``) imports no torch: the process sets
+    CUDA_VISIBLE_DEVICES and OMP_NUM_THREADS before torch loads in it."""
     import subprocess
 
-    code = "import sys, vssl_bench.launch; print('torch' in sys.modules)"
+    code = "import sys, vssl_bench.job_process; print('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "False", r.stdout + r.stderr

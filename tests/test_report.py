@@ -17,6 +17,7 @@ from test_stats import METHODS, make_table  # noqa: E402
 from vssl_bench import html_report, plots, stats  # noqa: E402
 from vssl_bench.report import display_frame, leaderboard_markdown, load_results, summarize, write_report  # noqa: E402
 
+
 @pytest.fixture(autouse=True)
 def _low_dpi(monkeypatch):
     monkeypatch.setattr(plots, "DPI", 40)  # same code path, a quarter of the pixels: faster tests

@@ -9,7 +9,7 @@ import pytest
 from vssl_bench import stats
 
 # method -> (family, uses_time), as registered in vssl_bench/methods (copied: importing the
-# registry pulls in torch, and these tests must stay fast)
+# registry pulls in torch, and these tests must stay fast); the rows carry the methods' facts
 METHODS = {"random": ("reference", False), "supervised": ("reference", True), "shuffle": ("pretext", True),
            "sort": ("pretext", True), "vcop": ("pretext", True), "oddoneout": ("pretext", True),
            "speed": ("pretext", True), "aot": ("pretext", True), "rotation": ("pretext", False),
@@ -17,6 +17,8 @@ METHODS = {"random": ("reference", False), "supervised": ("reference", True), "s
            "nce-temporal": ("contrastive", True), "nce-st": ("contrastive", True),
            "nce-static": ("contrastive", False), "xmodal": ("contrastive", True)}
 METRICS = ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5"]
+CONTROLS = ("rotation", "nce-static")  # Method.time_blind_control, as the runner writes it into each row
+AUGMENTATION = {"nce": "view", "nce-temporal": "temporal", "nce-st": "spatio-temporal", "xmodal": "cross-modal"}
 
 
 def make_table(means: dict[str, float] | None = None, seeds=(0, 1, 2), noise: float = 0.01,
@@ -31,7 +33,8 @@ def make_table(means: dict[str, float] | None = None, seeds=(0, 1, 2), noise: fl
             for s in seeds:
                 r = {"job_id": f"{ds}-{m}-{s}", "status": "done", "method": m, "family": fam, "uses_time": ut,
                      "backbone": "tiny3d", "dataset": ds, "seed": float(s), "steps": 0.0 if m == "random" else 150.0,
-                     "pretrain_seconds": 10.0, "failure_reason": ""}
+                     "pretrain_seconds": 10.0, "failure_reason": "", "time_blind_control": m in CONTROLS,
+                     "augmentation": AUGMENTATION.get(m, "")}
                 for k in METRICS:
                     r[k] = mu + rng.normal(0, noise)
                 px = pretext(mu) if pretext else np.nan

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from vssl_bench.config import load_suite
 from vssl_bench.runner import job_status
+from vssl_bench.suite import load_suite
 from vssl_bench.utils import file_lock
 
 REASON = "NonFiniteLoss: non-finite loss nan at step 3"
@@ -73,9 +73,9 @@ def test_status_command_table(results_dir, monkeypatch, capsys) -> None:
     assert e.value.code == 0, out
     rows = {}
     for line in out.splitlines():
-        cells = [c.strip() for c in line.split("│")[1:-1]]  # │ method │ seed │ status │ detail │
-        if len(cells) == 4 and cells[0] in jobs:
-            rows[cells[0]] = cells
+        cells = [c.strip() for c in line.split("│")[1:-1]]  # │ method │ steps │ seed │ status │ detail │
+        if len(cells) == 5 and cells[0] in jobs:
+            rows[cells[0]] = [cells[0], *cells[2:]]
     assert set(rows) == set(jobs), out
     assert rows["sort"][1:3] == ["0", "done"] and rows["sort"][3] == "linear 25.0  kNN 12.5  R@1 50.0"
     assert rows["mae"][2:] == ["failed", REASON]

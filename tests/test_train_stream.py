@@ -149,8 +149,8 @@ def test_cpu_workers_hand_over_finished_batches(smoke_data_root) -> None:
     step's clips/s, benchmarks/loop_efficiency.py); the values are those of finishing it in
     the training process."""
     from vssl_bench.config import Config
-    from vssl_bench.data.datasets import build_dataset
     from vssl_bench.data import transforms
+    from vssl_bench.data.datasets import build_dataset
     from vssl_bench.methods import get_method, resolve_params
     from vssl_bench.methods.base import params_from_dict
     from vssl_bench.train import make_loader, to_device

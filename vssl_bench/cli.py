@@ -1,4 +1,5 @@
-"""The command line: parse, call, print. No logic lives here.
+"""The command line: parse, call, print. The rules live in the modules it calls
+(``suite`` resolves the options into jobs, ``launch`` runs them, ``report`` summarises).
 
 Every user mistake (unknown method / dataset / backbone / suite / config key, bad value,
 missing data root) ends in one line ``error: ...`` naming the valid choices, exit code 2.
@@ -6,16 +7,26 @@ missing data root) ends in one line ``error: ...`` naming the valid choices, exi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import inspect
 import logging
 import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 try:  # typer < 0.20 depends on click; newer typer vendors it as typer._click
@@ -26,8 +37,26 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 
     ClickAbort = typer.Abort
 
-from vssl_bench.config import (Config, ConfigError, Suite, apply_overrides, available_suites, choice_error,
-                               load_suite, parse_list, parse_set_options)
+from vssl_bench import distributed
+from vssl_bench.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    choice_error,
+    parse_set_options,
+)
+from vssl_bench.data.check import CACHE_NAME, check_dataset
+from vssl_bench.data.datasets import DATASETS, build_dataset
+from vssl_bench.data.prepare import MANIFEST, prepare_dataset
+from vssl_bench.eval import EVALUATIONS
+from vssl_bench.launch import run_matrix, slurm_cluster, slurm_options, submit_slurm
+from vssl_bench.methods import METHODS
+from vssl_bench.models.backbones import BACKBONES
+from vssl_bench.rundir import RunDir
+from vssl_bench.runner import job_status
+from vssl_bench.stats import DEFAULT_METRIC, QUESTIONS, answer_all
+from vssl_bench.suite import available_suites, load_suite, suite_from_options
+from vssl_bench.utils import Watchdog
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="vssl-bench: self-supervised video learning methods compared on one backbone, "
@@ -40,92 +69,36 @@ _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 180
 console = Console(width=_WIDTH)
 err = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 180)
 
-REFERENCES = ("random", "supervised")
-
-
-def _suite_from_options(suite: Optional[str], methods: Optional[str], seeds: Optional[str], dataset: Optional[str],
-                        backbone: Optional[str], steps: Optional[int], epochs: Optional[float],
-                        device: Optional[str], data_root: Optional[Path], sets: list[str],
-                        references: bool) -> Suite:
-    from vssl_bench.methods import METHODS, get_method
-
-    s = load_suite(suite or "quick")
-    if methods is not None:
-        names = parse_list(methods, "method list")
-        if not names:
-            raise ConfigError(f"--methods is empty; valid choices: {', '.join(METHODS)}")
-        for n in names:
-            get_method(n)  # raises with the valid choices
-        if references:
-            names = [r for r in REFERENCES if r not in names] + names
-        s.methods = list(dict.fromkeys(names))
-    for n in s.methods:
-        get_method(n)
-    if seeds is not None:
-        s.seeds = parse_list(seeds, "seed list", int) or [0]
-    overrides: dict = {}
-    for key, val in (("dataset", dataset), ("backbone", backbone), ("steps", steps), ("epochs", epochs),
-                     ("device", device)):
-        if val is not None:
-            overrides[key] = val
-    if data_root is not None:
-        overrides["data_root"] = str(data_root)
-    if epochs is not None and steps is None:
-        overrides["steps"] = 0
-    sets_d = parse_set_options(sets)
-    cfg_sets = {k: v for k, v in sets_d.items() if "." not in k and k in {f.name for f in dataclasses.fields(Config)}}
-    s.base = apply_overrides(s.base, {**overrides, **cfg_sets})
-    for key, val in sets_d.items():
-        if key in cfg_sets:
-            continue
-        if "." in key:  # method.param
-            meth, param = key.split(".", 1)
-            if meth not in s.methods:
-                raise choice_error("method in --set", meth, s.methods)
-            s.method_params.setdefault(meth, {})[param] = val
-        else:  # a bare key: a parameter of every method of the suite that has it
-            users = [m for m in s.methods if key in {f.name for f in dataclasses.fields(get_method(m).Params)}]
-            if not users:
-                valid = sorted({f.name for f in dataclasses.fields(Config)} - {"params"})
-                raise choice_error("key in --set", key, valid + ["<method>.<param>"])
-            for m in users:
-                s.method_params.setdefault(m, {})[key] = val
-    _validate_base(s.base)
-    return s
-
-
-def _validate_base(cfg: Config) -> None:
-    """What a Config cannot check alone (it knows no registry): the dataset, the backbone,
-    the device, the data root. Ranges and types are checked by Config itself."""
-    from vssl_bench.data.datasets import DATASETS
-    from vssl_bench.models.backbones import BACKBONES
-    from vssl_bench.utils import resolve_device
-
-    if cfg.dataset not in DATASETS:
-        raise choice_error("dataset", cfg.dataset, list(DATASETS))
-    if cfg.backbone not in BACKBONES:
-        raise choice_error("backbone", cfg.backbone, list(BACKBONES))
-    resolve_device(cfg.device)
-    if cfg.data_root and not DATASETS[cfg.dataset].embedded and not Path(cfg.data_root).expanduser().is_dir():
-        raise ConfigError(f"data root {cfg.data_root!r} does not exist or is not a folder")
+# The options that decide a matrix, shared by `run` and `status` (the jobs' names follow from them).
+SuiteOpt = Annotated[Optional[str], typer.Option("--suite", "-s", help="Suite name or YAML path (default: quick).")]
+MethodsOpt = Annotated[Optional[str], typer.Option("--methods", "-m", help="Comma-separated method slugs (see "
+                                                   "`list`); random and supervised are added as references.")]
+SeedsOpt = Annotated[Optional[str], typer.Option("--seeds", help="Comma-separated seeds, e.g. 0,1,2.")]
+DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", help="Dataset (see `list`).")]
+BackboneOpt = Annotated[Optional[str], typer.Option("--backbone", help="Backbone (see `list`).")]
+StepsOpt = Annotated[Optional[str], typer.Option("--steps", help="Budget in optimiser steps, the same for every "
+                                                 "method; several (150,600) make a budget axis.")]
+EpochsOpt = Annotated[Optional[float], typer.Option("--epochs", help="Budget in epochs (overrides the suite's steps).")]
+SetsOpt = Annotated[list[str], typer.Option("--set", help="Override a config field, a method or an evaluation "
+                                            "parameter: key=value, method.param=value, evaluation.param=value. "
+                                            "Repeatable.")]
+NoRefsOpt = Annotated[bool, typer.Option("--no-references", help="Do not add random/supervised to --methods.")]
 
 
 @app.command()
 def run(
-    methods: Optional[str] = typer.Option(None, "--methods", "-m", help="Comma-separated method slugs (see `list`); "
-                                          "random and supervised are added as references."),
-    suite: Optional[str] = typer.Option(None, "--suite", "-s", help="Suite name or YAML path (default: quick)."),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset (see `list`)."),
-    backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone (see `list`)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Budget in optimiser steps (same for every method)."),
-    epochs: Optional[float] = typer.Option(None, "--epochs", help="Budget in epochs (overrides the suite's steps)."),
+    methods: MethodsOpt = None,
+    suite: SuiteOpt = None,
+    seeds: SeedsOpt = None,
+    dataset: DatasetOpt = None,
+    backbone: BackboneOpt = None,
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Dataset folder (embedded data: its cache)."),
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Results folder (runs/, results.csv, leaderboard)."),
-    sets: list[str] = typer.Option([], "--set", help="Override any config field or method parameter: key=value, "
-                                   "method.param=value. Repeatable."),
-    no_references: bool = typer.Option(False, "--no-references", help="Do not add random/supervised to --methods."),
+    sets: SetsOpt = [],  # noqa: B006 - typer's default for a repeatable option
+    no_references: NoRefsOpt = False,
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run jobs recorded as failed again."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the job matrix and exit."),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Jobs run at a time on this machine, each in its own process "
@@ -139,34 +112,29 @@ def run(
                                                "0 with --device cpu)."),
     cpus_per_job: Optional[int] = typer.Option(None, "--cpus-per-job", help="slurm: CPUs per job (default 8)."),
 ) -> None:
-    """Pretrain every method x seed of the matrix, evaluate each checkpoint, record the results.
+    """Pretrain every method x budget x seed of the matrix, evaluate each checkpoint, record the results.
 
     Finished jobs are skipped; a killed job resumes from its last checkpoint. Exit code 1
     while a job of the matrix is failed (in this run or, skipped, earlier).
     """
-    from vssl_bench.runner import job_status, run_matrix
-
     if launcher not in ("local", "slurm"):
         raise choice_error("launcher", launcher, ["local", "slurm"])
     if n_jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {n_jobs}")
     if n_jobs > 1 and launcher == "slurm":
         raise ConfigError("--jobs is for --launcher local (SLURM runs the submitted jobs side by side itself)")
-    s = _suite_from_options(suite, methods, seeds, dataset, backbone, steps, epochs, device, data_root, sets,
-                            not no_references)
+    s = suite_from_options(suite, methods, seeds, dataset, backbone, steps, epochs, device, data_root, sets,
+                           not no_references)
     jobs = s.jobs()
     slurm = None
     if launcher == "slurm":  # checked before any work: options, then sbatch (one-line error, exit 2)
-        from vssl_bench.launch import slurm_cluster, slurm_options
-
         slurm = (slurm_options(s.slurm, partition=partition, time=time_min, gpus_per_job=gpus_per_job,
                                cpus_per_job=cpus_per_job), slurm_cluster())
-    from vssl_bench import distributed
-
     distributed.quiet_other_ranks()  # under torchrun: one console from the first line on (rank 0's)
-    console.print(f"[bold]suite[/] {s.name}: {len(s.methods)} methods x {len(s.seeds)} seeds = {len(jobs)} jobs "
-                  f"on {s.base.dataset} / {s.base.backbone}, budget {s.base.steps or s.base.epochs} "
-                  f"{'steps' if s.base.steps else 'epochs'} x batch {s.base.batch_size}; results in {out}/")
+    budget = s.budget_text()
+    console.print(f"[bold]suite[/] {s.name}: {len(s.methods)} methods x {len(s.budgets) or 1} budget(s) x "
+                  f"{len(s.seeds)} seeds = {len(jobs)} jobs on {s.base.dataset} / {s.base.backbone}, budget {budget} "
+                  f"x batch {s.base.batch_size}; results in {out}/")
     if dry_run:
         for cfg in jobs:
             console.print(f"  {job_status(cfg, out):8s} {cfg.job_name()}")
@@ -196,7 +164,9 @@ def run(
     if slurm is not None:
         _submit_slurm(jobs, out, retry_failed, lambda o: on_done(o, 0.0), *slurm)
         return
-    with _progress() as progress:
+    # one process: a watchdog stops it if the job stops making progress (--jobs N: the parent watches)
+    watch = Watchdog(s.base.job_stall_s) if n_jobs == 1 else contextlib.nullcontext()
+    with _progress() as progress, watch:
         outcomes = run_matrix(jobs, out, progress, retry_failed, on_done, n_jobs)
     distributed.shutdown()  # under torchrun: every rank is done with the matrix; no-op otherwise
     text, code = run_summary([o.status for o in outcomes], out)
@@ -220,8 +190,6 @@ def run_summary(statuses: list[str], out: Path) -> tuple[str, int]:
 
 def _submit_slurm(jobs: list[Config], out: Path, retry_failed: bool, on_skip, opts: dict, cluster: str) -> None:
     """``run --launcher slurm``: submit the unfinished jobs, print their SLURM job ids."""
-    from vssl_bench.launch import submit_slurm
-
     subs = submit_slurm(jobs, out, opts, cluster, retry_failed, on_skip)
     for sub in subs:
         console.print(f"[cyan]submitted[/] {sub.cfg.job_name()} as job {sub.job_id}", highlight=False)
@@ -234,8 +202,6 @@ def _pct(v) -> str:
 
 
 def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     return Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console,
                     disable=not console.is_terminal, transient=True)
@@ -243,8 +209,6 @@ def _progress():
 
 def _prepare_data(cfg: Config):
     """The (train, test) lists of the suite's dataset, generated first if embedded."""
-    from vssl_bench.data.datasets import DATASETS, build_dataset
-
     if DATASETS[cfg.dataset].embedded:
         with console.status(f"preparing embedded dataset {cfg.dataset} (cached after the first time)"):
             train, test = build_dataset(cfg)
@@ -266,10 +230,15 @@ def report(
     """Comparison tables, verdicts on the five questions, leaderboard, figures, report.html.
 
     Tables: mean ± std over seeds, grouped by family; verdicts: vssl_bench/stats.py."""
-    from rich.markup import escape
-
-    from vssl_bench.report import METRICS, display_frame, leaderboard_markdown, load_results, summarize, write_report
-    from vssl_bench.stats import DEFAULT_METRIC, QUESTIONS, answer_all
+    # the report draws with matplotlib (heavy, and only the report needs it)
+    from vssl_bench.report import (
+        METRICS,
+        display_frame,
+        leaderboard_markdown,
+        load_results,
+        summarize,
+        write_report,
+    )
 
     if fmt not in ("table", "markdown", "csv"):
         raise choice_error("format", fmt, ["table", "markdown", "csv"])
@@ -322,14 +291,10 @@ def report(
 
 @app.command("list")
 def list_(
-    what: str = typer.Argument("all", help="all | methods | datasets | backbones | suites"),
+    what: str = typer.Argument("all", help="all | methods | evaluations | datasets | backbones | suites"),
 ) -> None:
-    """Methods (family, uses temporal order), datasets, backbones and suites."""
-    from vssl_bench.data.datasets import DATASETS
-    from vssl_bench.methods import METHODS
-    from vssl_bench.models.backbones import BACKBONES
-
-    kinds = ("all", "methods", "datasets", "backbones", "suites")
+    """Methods (family, uses temporal order), evaluations, datasets, backbones and suites."""
+    kinds = ("all", "methods", "evaluations", "datasets", "backbones", "suites")
     if what not in kinds:
         raise choice_error("list", what, kinds)
     if what in ("all", "methods"):
@@ -338,6 +303,14 @@ def list_(
             t.add_column(c)
         for name, cls in METHODS.items():
             t.add_row(name, cls.family, "yes" if cls.uses_time else "no", cls.summary, cls.reference)
+        console.print(t)
+    if what in ("all", "evaluations"):
+        t = Table(title="evaluations (a suite's `evaluations:` block; --set <evaluation>.<param>=value)")
+        for c in ("evaluation", "run", "parameters (defaults)", "what"):
+            t.add_column(c)
+        for name, cls in EVALUATIONS.items():
+            params = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(cls.Params()).items())
+            t.add_row(name, "every job" if cls.standard else "when switched on", params, cls.summary)
         console.print(t)
     if what in ("all", "datasets"):
         t = Table(title="datasets")
@@ -374,8 +347,6 @@ def data_generate(
     size: int = typer.Option(32, "--size", help="Frame side in pixels."),
 ) -> None:
     """Generate (or find cached) the embedded synthetic dataset as H.264 MP4 files."""
-    from vssl_bench.data.datasets import DATASETS
-
     embedded = [n for n, s in DATASETS.items() if s.embedded]
     if dataset not in embedded:
         raise choice_error("embedded dataset", dataset, embedded)
@@ -393,8 +364,6 @@ def data_check(
     show: int = typer.Option(30, "--show", help="How many problems to list (all are counted)."),
 ) -> None:
     """Scan every video of a split: readable, frames, fps, resolution; exit 1 if unusable."""
-    from vssl_bench.data.check import CACHE_NAME, check_dataset
-
     cfg = apply_overrides(Config(), {**parse_set_options(sets), "dataset": dataset, "data_root": str(data_root),
                                      "split": split})
     with _progress() as prog:
@@ -437,8 +406,6 @@ def data_prepare(
 
     Resumable (run it again to finish or update); exit 1 only if nothing could be prepared.
     Every split's videos are prepared (ucf101 / hmdb51: splits 1-3)."""
-    from vssl_bench.data.prepare import MANIFEST, prepare_dataset
-
     cfg = apply_overrides(Config(), {"dataset": dataset, "data_root": str(data_root)})
     with _progress() as prog:
         task = prog.add_task("preparing videos", total=None, info="")
@@ -465,43 +432,40 @@ def data_prepare(
 
 @app.command()
 def status(
-    suite: Optional[str] = typer.Option(None, "--suite", "-s", help="Suite name or YAML path (default: quick)."),
-    methods: Optional[str] = typer.Option(None, "--methods", "-m", help="As for `run`."),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="As for `run`."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="As for `run`."),
-    backbone: Optional[str] = typer.Option(None, "--backbone", help="As for `run`."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="As for `run`."),
-    epochs: Optional[float] = typer.Option(None, "--epochs", help="As for `run`."),
-    sets: list[str] = typer.Option([], "--set", help="As for `run` (the options that change a job's key)."),
-    no_references: bool = typer.Option(False, "--no-references", help="As for `run`."),
+    suite: SuiteOpt = None,
+    methods: MethodsOpt = None,
+    seeds: SeedsOpt = None,
+    dataset: DatasetOpt = None,
+    backbone: BackboneOpt = None,
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
+    sets: SetsOpt = [],  # noqa: B006 - typer's default for a repeatable option
+    no_references: NoRefsOpt = False,
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Results folder."),
 ) -> None:
     """Which jobs of a matrix are done, running, failed, partial or pending.
 
     failed: with the reason; partial: a checkpoint, no result yet (resumes on the next
     run). Give the options the `run` had: they decide the jobs' names."""
-    from vssl_bench.results import read_metrics
-    from vssl_bench.runner import job_status
-
-    s = _suite_from_options(suite, methods, seeds, dataset, backbone, steps, epochs, None, None, sets,
-                            not no_references)
+    s = suite_from_options(suite, methods, seeds, dataset, backbone, steps, epochs, None, None, sets,
+                           not no_references)
     t = Table(title=f"{s.name} in {out}/")
-    for c in ("method", "seed", "status", "detail"):
+    for c in ("method", "steps", "seed", "status", "detail"):
         t.add_column(c, overflow="fold")
     counts: dict[str, int] = {}
     names = set()
     for cfg in s.jobs():
-        run_dir = out / "runs" / cfg.job_name()
-        names.add(cfg.job_name())
+        run_dir = RunDir.of(out, cfg)
+        names.add(run_dir.name)
         st = job_status(cfg, out)
         counts[st] = counts.get(st, 0) + 1
-        m = read_metrics(run_dir) or {}
+        m = run_dir.read_metrics() or {}
         detail = {"failed": m.get("failure_reason", ""),
                   "done": "linear {}  kNN {}  R@1 {}".format(*(_pct(m.get(k)).strip() for k in
                                                                 ("linear_top1", "knn_top1", "retrieval_r1"))),
-                  "running": _lock_holder(run_dir / ".lock"),
+                  "running": run_dir.lock_holder(),
                   "partial": "checkpoint, no result: resumes on the next run"}.get(st, "")
-        t.add_row(cfg.method, str(cfg.seed), st, detail)
+        t.add_row(cfg.method, str(cfg.steps), str(cfg.seed), st, detail)
     console.print(t)
     console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())), highlight=False)
     others = [d for d in (out / "runs").glob("*") if d.is_dir() and d.name not in names]
@@ -510,21 +474,10 @@ def status(
                       f"methods or --set options)", highlight=False)
 
 
-def _lock_holder(lock: Path) -> str:
-    """``pid P on HOST`` of the process that last took a job's lock (see utils.file_lock)."""
-    try:
-        pid, host = lock.read_text().split()[:2]
-        return f"pid {pid} on {host}"
-    except (OSError, ValueError):
-        return ""
-
-
 def _unwrap_help(*apps: typer.Typer) -> None:
     """Commands' help from their docstrings with each paragraph on one line: the help
     renderer keeps a docstring's line breaks, which wrapped mid-sentence ("partial (a" /
     "checkpoint, ...") in ``--help``; paragraphs stay paragraphs."""
-    import inspect
-
     for a in apps:
         for cmd in a.registered_commands:
             doc = inspect.getdoc(cmd.callback) if cmd.help is None else None

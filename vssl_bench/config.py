@@ -1,12 +1,16 @@
-"""Typed, flat configuration of one job, YAML suites and ``key=value`` overrides.
+"""Typed, flat configuration of one job: the ground floor of the package.
 
-A *job* is one (method, dataset, backbone, seed) cell of a suite's matrix; its
+A *job* is one (method, dataset, backbone, seed, budget) cell of a suite's matrix; its
 :class:`Config` is fully resolved before anything runs and saved with every checkpoint
 and result row (nanoGPT's configurator habit: one flat, typed namespace).
 
-Method hyper-parameters live in each method's own ``Params`` dataclass (see
-``vssl_bench.methods``); they travel in ``Config.params`` as a plain dict, validated
-against that dataclass, so an unknown key is an error naming the valid ones.
+This module imports nothing of the package. A Config checks its own fields whoever builds
+it (YAML, ``--set``, Python): types, ranges, fixed choices. What needs a registry (the
+method, dataset, backbone and evaluation names; a method's or an evaluation's parameters,
+which travel here as plain dicts) is checked where jobs are resolved (``vssl_bench.suite``,
+the runner), and what changes a job's result without being a field (the embedded data's
+generator version) is added to its key by the module that knows it
+(:func:`register_key_part`).
 
 Unknown keys anywhere (YAML or ``--set``) raise :class:`ConfigError`, whose message is
 one line naming the valid choices; the CLI turns it into exit code 2.
@@ -18,10 +22,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, get_type_hints
-
-import yaml
+from typing import Any, Callable, get_type_hints
 
 
 class ConfigError(ValueError):
@@ -57,7 +58,9 @@ class Config:
     num_workers: int = 0  # DataLoader workers; decoded videos are cached per process
     prefetch: str = "auto"  # workers = 0: next batch built in a thread ("thread") or between steps ("off"); auto: thread on CUDA only
     hflip: str = "auto"  # horizontal flips in training views: auto = the dataset's rule (no flips where left/right is the class)
-    raw_views: bool = True  # training and evaluation views from uint8 frames, normalised per batch (False: per-sample float, as before v0.2)
+    # training and evaluation views from uint8 frames, normalised per batch (False: float views
+    # normalised per sample, the slower path)
+    raw_views: bool = True
     cache_decoded_mb: int = 1024  # keep decoded videos in RAM up to this budget (0 = off)
     max_decode_failures: float = 0.05  # fail the job if more than this share of reads fail
     loader_timeout_s: float = 300.0  # DataLoader workers silent this long: the job stops, resumable (data.loader)
@@ -93,67 +96,58 @@ class Config:
     linear_lr: float = 1e-2  # SEVERE linear eval: Adam lr 0.01
     linear_weight_decay: float = 1e-4
     pretext_eval_batches: int = 8  # held-out batches to measure the own task (8 x 32 = the embedded test split)
-    # --- evaluations beyond linear / kNN / retrieval (vssl_bench/eval/, issue 6; SEVERE,
-    # Thoker et al. ECCV 2022). Switches and their parameters are NOT part of job_key():
-    # enabling one later runs only that evaluation on the finished job's checkpoint.
-    evaluations: tuple[str, ...] = ()  # any of EVALUATIONS; off by default (suites switch them on)
-    lowshot_shots: tuple = (1, 5, 10)  # labelled train videos per class (SEVERE's low-shot axis)
-    lowshot_draws: int = 5  # seeded class-balanced draws per shot count (mean and std reported)
-    finetune_steps: int = 100  # whole-network fine-tuning budget, same for every method
-    finetune_lr: float = 1e-3  # AdamW, warm-up + cosine (half the pretraining lr: starts from trained weights)
-    budget_fracs: tuple[float, ...] = (0.25, 0.5)  # weights snapshots at round(f * steps), evaluated after
-    shift_dataset: str = ""  # "" = the embedded pair (synthetic <-> synthetic-biased); e.g. hmdb51
-    shift_data_root: str | None = None  # data root of shift_dataset (None: the job's data_root)
+    # Evaluations beyond linear / kNN / retrieval (the registry vssl_bench.eval.EVALUATIONS)
+    # and their parameters: name -> {param: value}. Not part of job_key(): switching one on
+    # later runs only that evaluation on the finished job's checkpoint.
+    evaluations: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Check every field, whoever builds the config (YAML, ``--set``, Python): its type
         (ints given for floats become floats), its range, its choices; and normalise the
-        evaluation switches (``--set evaluations=lowshot,temporal``, a YAML list, or a
-        tuple). Any mistake is a one-line :class:`ConfigError`."""
+        evaluation switches (``"lowshot,temporal"``, a list, or a mapping of parameters) to
+        a mapping. Any mistake is a one-line :class:`ConfigError`."""
+        self.evaluations = evaluation_switches(self.evaluations)
         _check_types(self)
         _check_ranges(self)
-        if self.prefetch not in PREFETCH:
-            raise choice_error("prefetch", self.prefetch, PREFETCH)
-        if self.hflip not in HFLIP:
-            raise choice_error("hflip", self.hflip, HFLIP)
-        if self.eval_bn not in EVAL_BN:
-            raise choice_error("eval_bn", self.eval_bn, EVAL_BN)
-        self.evaluations = tuple(_str_items(self.evaluations))
-        for name in self.evaluations:
-            if name not in EVALUATIONS:
-                raise choice_error("evaluation", name, EVALUATIONS)
-        self.budget_fracs = tuple(float(x) for x in _str_items(self.budget_fracs))
-        self.lowshot_shots = tuple(int(x) for x in _str_items(self.lowshot_shots))
-        if any(n < 1 for n in self.lowshot_shots) or self.lowshot_draws < 1:
-            raise ConfigError(f"lowshot_shots and lowshot_draws must be >= 1, got {list(self.lowshot_shots)}, "
-                              f"{self.lowshot_draws}")
-        if any(not 0 < f < 1 for f in self.budget_fracs):
-            raise ConfigError(f"budget_fracs must be in (0, 1), got {list(self.budget_fracs)}")
+        for name, value, valid in (("prefetch", self.prefetch, PREFETCH), ("hflip", self.hflip, HFLIP),
+                                   ("eval_bn", self.eval_bn, EVAL_BN)):
+            if value not in valid:
+                raise choice_error(name, value, valid)
 
     # ------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["knn_ks"] = list(self.knn_ks)
-        for k in EVAL_ONLY_FIELDS:  # tuples -> lists (YAML-safe; JSON, hence job_key, is unchanged)
-            if isinstance(d[k], tuple):
-                d[k] = list(d[k])
-        return d
+        """Plain data (lists for tuples): what config.yaml and the provenance hold."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
 
     def job_key(self) -> str:
-        """Stable hash of everything that changes the result (not device/threads/workers)."""
+        """Stable hash of everything that changes the result (not device, threads, workers,
+        timeouts or the evaluations switched on) and of the registered key parts."""
+        if not _KEY_PARTS:
+            raise RuntimeError("no key parts registered: import vssl_bench.data.datasets before naming a job")
         d = self.to_dict()
-        for k in ("device", "num_workers", "threads", "cache_decoded_mb", "data_root", "checkpoint_every",
-                  "compile", "prefetch", "loader_timeout_s", "job_stall_s", *EVAL_ONLY_FIELDS):
+        for k in NOT_IN_KEY:
             d.pop(k, None)
-        if self.dataset.startswith("synthetic"):  # new generator version, new data: new jobs, not skips
-            from vssl_bench.data.synthetic import SYNTHETIC_VERSION
-
-            d["synthetic_version"] = SYNTHETIC_VERSION
+        for part in _KEY_PARTS:
+            d.update(part(self))
         blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
     def job_name(self) -> str:
         return f"{self.method}__{self.dataset}__{self.backbone}__seed{self.seed}__{self.job_key()}"
+
+
+# Fields that do not change a job's result (where and how fast it runs, what else is
+# evaluated on it): left out of job_key().
+NOT_IN_KEY = ("device", "num_workers", "threads", "cache_decoded_mb", "data_root", "checkpoint_every", "compile",
+              "prefetch", "loader_timeout_s", "job_stall_s", "evaluations")
+_KEY_PARTS: list[Callable[[Config], dict]] = []
+
+
+def register_key_part(part: Callable[[Config], dict]) -> None:
+    """``part(cfg) -> dict`` joins every job key: what changes a result without being a
+    Config field (``data.datasets`` registers the embedded generator's version)."""
+    if part not in _KEY_PARTS:
+        _KEY_PARTS.append(part)
 
 
 PREFETCH = ("auto", "thread", "off")
@@ -165,9 +159,9 @@ AT_LEAST = (("batch_size", 1), ("clip_len", 1), ("size", 8), ("eval_clips", 1), 
             ("knn_k", 1), ("frame_stride", 1), ("checkpoint_every", 1), ("num_workers", 0), ("threads", 0),
             ("linear_epochs", 1), ("grad_clip", 0), ("weight_decay", 0), ("resize", 0), ("cache_decoded_mb", 0),
             ("synthetic_train_per_class", 1), ("synthetic_test_per_class", 1), ("pretext_eval_batches", 0),
-            ("loader_timeout_s", 0), ("finetune_steps", 1), ("split", 1),
+            ("loader_timeout_s", 0), ("split", 1),
             ("max_decode_failures", 0))  # failed attempts per read: a share, > 1 when draws fail repeatedly
-POSITIVE = ("lr", "linear_lr", "finetune_lr", "knn_temperature", "job_stall_s")
+POSITIVE = ("lr", "linear_lr", "knn_temperature", "job_stall_s")
 
 
 def _check_types(cfg: "Config") -> None:
@@ -223,14 +217,6 @@ def _check_ranges(cfg: "Config") -> None:
 
 # Extra evaluations (vssl_bench/eval/); the prefix maps a suite's `evaluations:` block
 # (`lowshot: {shots: [1, 5]}`) onto Config fields (`lowshot_shots`).
-EVALUATIONS = ("lowshot", "temporal", "budgets", "finetune", "shift")
-EVALUATION_PREFIX = {"lowshot": "lowshot_", "temporal": "temporal_", "budgets": "budget_",
-                     "finetune": "finetune_", "shift": "shift_"}
-# Fields that choose or parametrise those evaluations, kept out of Config.job_key().
-EVAL_ONLY_FIELDS = ("evaluations", "lowshot_shots", "lowshot_draws", "finetune_steps", "finetune_lr",
-                    "budget_fracs", "shift_dataset", "shift_data_root")
-
-
 def _str_items(raw: Any) -> list:
     """``"a, b"`` / ``["a", "b"]`` / ``("a",)`` -> list of items (``none`` / ``""`` -> [])."""
     if raw is None:
@@ -243,30 +229,44 @@ def _str_items(raw: Any) -> list:
     return list(raw)
 
 
-def evaluations_overrides(block: Any) -> dict[str, Any]:
-    """A suite's ``evaluations:`` block -> Config overrides. Either a list of names, or a
-    mapping ``name: true | false | {param: value}`` where ``param`` is the Config field
-    without its prefix (``lowshot: {shots: [1, 5], draws: 3}`` -> ``lowshot_shots``...)."""
-    if isinstance(block, (list, tuple, str)):
-        return {"evaluations": tuple(_str_items(block))}
-    if not isinstance(block, dict):
-        raise ConfigError(f"suite key 'evaluations' must be a list or a mapping, got {block!r}")
-    names, out = [], {}
-    fields_ = _field_types()
-    for name, val in block.items():
-        if name not in EVALUATIONS:
-            raise choice_error("evaluation", name, EVALUATIONS)
-        if val is False or val is None:
-            continue
-        names.append(name)
-        for param, v in (val if isinstance(val, dict) else {}).items():
-            key = EVALUATION_PREFIX[name] + str(param)
-            if key not in fields_:
-                valid = [f[len(EVALUATION_PREFIX[name]):] for f in fields_ if f.startswith(EVALUATION_PREFIX[name])]
-                raise ConfigError(f"unknown parameter {param!r} of evaluation {name!r}; valid: "
-                                  f"{', '.join(valid) or '(none)'}")
-            out[key] = v
-    return {"evaluations": tuple(names), **out}
+def evaluation_switches(raw: Any) -> dict[str, dict]:
+    """``"a, b"`` / ``["a", "b"]`` / ``{"a": True, "b": {"p": 1}, "c": False}`` -> ``{"a": {},
+    "b": {"p": 1}}``: the evaluations switched on and the parameters given to each (names
+    and parameters are checked against the registry where jobs are resolved)."""
+    if isinstance(raw, dict):
+        out = {}
+        for name, val in raw.items():
+            if val is False or val is None:
+                continue
+            if val is not True and not isinstance(val, dict):
+                raise ConfigError(f"evaluation {name!r} takes true, false or a mapping of its parameters, got {val!r}")
+            out[str(name)] = {} if val is True else dict(val)
+        return out
+    if isinstance(raw, (str, list, tuple)) or raw is None:
+        return {str(name): {} for name in _str_items(raw)}
+    raise ConfigError(f"evaluations must be a list of names or a mapping, got {raw!r}")
+
+
+def build_params(owner: str, P: type, raw: dict | None):
+    """``P(**raw)``, a Params dataclass of ``owner`` (a method, an evaluation), each value
+    coerced to its field's type (strings from the command line), then ``P.validate()`` if
+    it has one; an unknown key or a bad value is a one-line :class:`ConfigError`."""
+    fields_ = {f.name: f for f in dataclasses.fields(P)}
+    hints = get_type_hints(P)
+    kw = {}
+    for k, v in (raw or {}).items():
+        if k not in fields_:
+            valid = sorted(fields_) or [f"({owner} has no parameters)"]
+            raise ConfigError(f"unknown parameter {k!r} of {owner}; valid: {', '.join(valid)}")
+        kw[k] = parse_value(f"{owner}.{k}", v, hints.get(k, str))
+    p = P(**kw)
+    check = getattr(p, "validate", None)
+    if check is not None:
+        try:
+            check()
+        except ValueError as e:
+            raise ConfigError(f"{owner}: {e}") from None
+    return p
 
 
 CONFIG_FIELDS: dict[str, Any] = {}
@@ -276,6 +276,11 @@ def _field_types() -> dict[str, Any]:
     if not CONFIG_FIELDS:
         CONFIG_FIELDS.update(get_type_hints(Config))
     return CONFIG_FIELDS
+
+
+def _tuple_item(typ_s: str):
+    """The element type of a ``tuple[...]`` annotation (``tuple`` alone: int)."""
+    return float if "float" in typ_s else str if "str" in typ_s else int
 
 
 def parse_value(key: str, raw: Any, typ: Any) -> Any:
@@ -294,15 +299,17 @@ def parse_value(key: str, raw: Any, typ: Any) -> Any:
                 return int(raw)
             if typ is float or typ_s == "float":
                 return float(raw)
-            if typ is tuple or typ_s == "tuple":
-                return tuple(int(x) for x in raw.replace("[", "").replace("]", "").split(",") if x)
+            if typ is tuple or typ_s.startswith("tuple"):
+                item = _tuple_item(typ_s)
+                return tuple(item(x.strip()) for x in raw.replace("[", "").replace("]", "").split(",") if x.strip())
             if "None" in typ_s and raw.strip().lower() in ("none", "null", ""):
                 return None
             return raw
         if typ is float and isinstance(raw, int) and not isinstance(raw, bool):
             return float(raw)
-        if typ is tuple and isinstance(raw, list):
-            return tuple(raw)
+        if (typ is tuple or typ_s.startswith("tuple")) and isinstance(raw, (list, tuple)):
+            item = _tuple_item(typ_s)
+            return tuple(item(x) for x in raw)
         if typ is int and isinstance(raw, float) and raw.is_integer():
             return int(raw)
         return raw
@@ -332,123 +339,6 @@ def parse_set_options(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-@dataclass
-class Suite:
-    """A YAML matrix: methods x seeds (x one dataset and one backbone)."""
-
-    name: str
-    methods: list[str]
-    seeds: list[int]
-    base: Config
-    method_params: dict[str, dict] = field(default_factory=dict)
-    evaluations: dict[str, Any] = field(default_factory=dict)  # evaluation -> its params (also in base)
-    slurm: dict[str, Any] = field(default_factory=dict)  # `run --launcher slurm` defaults (launch.SLURM_DEFAULTS)
-    description: str = ""
-    path: str | None = None
-
-    def jobs(self) -> list[Config]:
-        from vssl_bench.methods import resolve_params
-
-        out = []
-        for method in self.methods:
-            params = resolve_params(method, self.method_params.get(method, {}))
-            for seed in self.seeds:
-                out.append(dataclasses.replace(self.base, method=method, seed=seed, params=params))
-        return out
-
-
-SUITE_KEYS = {"name", "description", "methods", "seeds", "dataset", "backbone", "config",
-              "method_params", "evaluations", "slurm"}
-
-
-def suites_dir() -> Path:
-    """Suites shipped with the repository (benchmarks/*.yaml)."""
-    return Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-def available_suites() -> dict[str, Path]:
-    d = suites_dir()
-    return {p.stem: p for p in sorted(d.glob("*.yaml"))} if d.is_dir() else {}
-
-
-def load_suite(name_or_path: str) -> Suite:
-    """Load a suite by name (``quick``) or by path (``benchmarks/quick.yaml``)."""
-    p = Path(name_or_path)
-    if not p.is_file():
-        suites = available_suites()
-        if name_or_path not in suites:
-            raise choice_error("suite", name_or_path, list(suites) or ["(no suites found)"])
-        p = suites[name_or_path]
-    try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"suite {p} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"suite {p} must be a mapping")
-    unknown = set(raw) - SUITE_KEYS
-    if unknown:
-        raise choice_error(f"key in suite {p.name}:", sorted(unknown)[0], sorted(SUITE_KEYS))
-    where = f"suite {p.name}"
-    for key in ("dataset", "backbone", "name", "description"):
-        if key in raw and not isinstance(raw[key], str):
-            raise ConfigError(f"{where}: '{key}' must be a string, got {raw[key]!r}")
-    for key in ("config", "method_params"):
-        if raw.get(key) is not None and not isinstance(raw[key], dict):
-            raise ConfigError(f"{where}: '{key}' must be a mapping of key: value, got {raw[key]!r}")
-    top = {k: raw[k] for k in ("dataset", "backbone") if k in raw}
-    try:
-        base = apply_overrides(Config(), {**top, **(raw.get("config") or {})})
-        if raw.get("evaluations") is not None:  # the suite-level switches (Config evaluation fields)
-            base = apply_overrides(base, evaluations_overrides(raw["evaluations"]))
-    except ConfigError as e:
-        raise ConfigError(f"{where}: {e}") from None
-    methods = raw.get("methods") or []
-    if isinstance(methods, str):
-        methods = [m.strip() for m in methods.split(",") if m.strip()]
-    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
-        raise ConfigError(f"{where}: 'methods' must be a list of method names, got {raw.get('methods')!r}")
-    if not methods:
-        raise ConfigError(f"{where} lists no methods: give 'methods: [sort, mae, ...]' (see `vssl-bench list methods`)")
-    seeds = raw.get("seeds", [0])
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = [seeds]
-    if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)):
-        raise ConfigError(f"{where}: 'seeds' must be a non-empty list of integers >= 0, got {raw.get('seeds')!r}")
-    method_params = raw.get("method_params") or {}
-    for m, v in method_params.items():
-        if m not in methods:
-            raise choice_error(f"method in {where}'s method_params:", m, methods)
-        if v is not None and not isinstance(v, dict):
-            raise ConfigError(f"{where}: method_params.{m} must be a mapping of parameter: value, got {v!r}")
-    return Suite(
-        name=str(raw.get("name", p.stem)),
-        description=str(raw.get("description", "")),
-        methods=list(methods),
-        seeds=[int(s) for s in seeds],
-        base=base,
-        method_params={k: dict(v or {}) for k, v in method_params.items()},
-        evaluations={n: {k[len(EVALUATION_PREFIX[n]):]: getattr(base, k) for k in EVAL_ONLY_FIELDS
-                         if k.startswith(EVALUATION_PREFIX[n])} for n in base.evaluations},
-        slurm=_slurm_mapping(raw.get("slurm"), p),
-        path=str(p),
-    )
-
-
-def _slurm_mapping(raw: Any, p: Path) -> dict:
-    """The suite's ``slurm:`` mapping (partition, time, gpus_per_job, cpus_per_job, signal_delay_s)."""
-    from vssl_bench.launch import SLURM_KEYS
-
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"'slurm' in suite {p.name} must be a mapping of {', '.join(SLURM_KEYS)}")
-    unknown = sorted(set(raw) - set(SLURM_KEYS))
-    if unknown:
-        raise choice_error(f"key in the slurm: mapping of suite {p.name}:", unknown[0], SLURM_KEYS)
-    return dict(raw)
-
-
 def parse_list(raw: str | None, what: str, cast=str) -> list | None:
     if raw is None:
         return None
@@ -457,9 +347,3 @@ def parse_list(raw: str | None, what: str, cast=str) -> list | None:
         return [cast(x) for x in items]
     except ValueError:
         raise ConfigError(f"invalid {what} {raw!r}: expected a comma-separated list") from None
-
-
-def save_config(cfg: Config, path: Path) -> None:
-    from vssl_bench.utils import atomic_write_text
-
-    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -32,11 +32,15 @@ import contextlib
 import datetime
 import os
 import sys
+import warnings
 from typing import Any
 
 import torch
 import torch.nn as nn
 from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from vssl_bench.config import ConfigError
 
 # Rank 0 may evaluate alone for a long time (real datasets: tens of minutes) while the
 # others wait at a barrier on the gloo group; its timeout must cover that.
@@ -175,13 +179,23 @@ def gather_with_grad(x: Tensor) -> Tensor:
     """
     if not is_initialized() or world_size() == 1:
         return x
-    import warnings
-
-    from torch.distributed.nn.functional import all_gather
+    from torch.distributed.nn.functional import all_gather  # under torchrun only (deprecation noise on import)
 
     with warnings.catch_warnings():  # deprecated for a private API; still the public autograd one
         warnings.filterwarnings("ignore", message=".*all_gather is deprecated", category=FutureWarning)
         return torch.cat(all_gather(x.contiguous()), dim=0)  # (world * b, ...)
+
+
+def all_reduce_sum_with_grad(t: Tensor) -> Tensor:
+    """Sum of ``t`` over ranks, differentiable (the gradient of a rank's share is the sum of
+    every rank's gradient of the total, as for ``gather_with_grad``); ``t`` in one process."""
+    if not is_initialized() or world_size() == 1:
+        return t
+    from torch.distributed.nn.functional import all_reduce  # under torchrun only (deprecation noise on import)
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        return all_reduce(t)
 
 
 # ------------------------------------------------------------------------ global BatchNorm
@@ -244,6 +258,22 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
     return _convert_global(module)
 
 
+def local_batchnorm(module: nn.Module) -> nn.Module:
+    """``module`` with every global BatchNorm (``GlobalBatchNorm``, ``nn.SyncBatchNorm``)
+    replaced, in place, by a plain ``BatchNorm3d`` holding the same weights and statistics:
+    for a copy that one rank runs alone (its evaluation), whose BatchNorm in training mode
+    would otherwise wait for the other ranks in a collective."""
+    for name, child in list(module.named_children()):
+        if isinstance(child, (GlobalBatchNorm, nn.SyncBatchNorm)):
+            bn = nn.BatchNorm3d(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+            bn.load_state_dict(child.state_dict())
+            bn.train(child.training)
+            setattr(module, name, bn.to(next(child.buffers()).device))
+        else:
+            local_batchnorm(child)
+    return module
+
+
 def _convert_global(module: nn.Module) -> nn.Module:
     out = module
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, GlobalBatchNorm):
@@ -284,7 +314,6 @@ def data_parallel(method: nn.Module, device: torch.device):
     DDP averages the gradients over ranks; with per-rank losses that are means over equal
     local batches, that is the gradient of the global-batch mean.
     """
-    from torch.nn.parallel import DistributedDataParallel as DDP
 
     ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
     unused = bool(getattr(method, "ddp_find_unused_parameters", False))
@@ -293,8 +322,6 @@ def data_parallel(method: nn.Module, device: torch.device):
 
 def shard_batch_size(batch_size: int) -> int:
     """Per-rank batch: the global ``batch_size`` split evenly over ranks."""
-    from vssl_bench.config import ConfigError
-
     w = world_size()
     if batch_size % w:
         raise ConfigError(f"batch_size {batch_size} is the global batch and must divide evenly over {w} "

@@ -5,9 +5,10 @@ makes a job safe to run anywhere stays in the runner: the per-job ``flock`` (two
 processes never run one job), the atomic ``metrics.json`` and the locked, atomic upsert of
 ``results.csv`` (one row per job), resume from the last checkpoint after a kill.
 
-- :func:`run_parallel` (``vssl-bench run --jobs N``): N jobs at a time, each in a fresh
-  *spawned* process (no fork after torch has started threads; a crashed or killed job
-  takes only its own process down). Each process gets ``threads = max(1, cores // N)``
+- :func:`run_matrix`: the jobs one after the other in this process, or :func:`run_parallel`
+  (``vssl-bench run --jobs N``): N jobs at a time, each in a fresh *spawned* process
+  (``job_process``; no fork after torch has started threads; a crashed or killed job takes
+  only its own process down). Each process gets ``threads = max(1, cores // N)``
   unless the config sets ``threads``, and one GPU through ``CUDA_VISIBLE_DEVICES``, round
   robin over the visible ones (several jobs share a GPU when N > GPUs). Workers draw no
   progress bar; the parent prints one line per finished job.
@@ -25,15 +26,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing as mp
 import os
 import shutil
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from pathlib import Path
 
+import torch
+
+from vssl_bench import job_process
 from vssl_bench.config import Config, ConfigError, choice_error
+from vssl_bench.runner import JobOutcome, job_status, nothing_to_do, run_job
 
 log = logging.getLogger("vssl_bench")
 
@@ -47,6 +53,23 @@ SLURM_DEFAULTS = {
     "cpus_per_job": 8,  # decoding feeds the GPU (docs/real_datasets.md: the GPU waits for data)
     "signal_delay_s": 90,  # SLURM warns a job (USR2) this long before its time limit: it requeues itself
 }
+
+
+# ------------------------------------------------------------------------ local
+def run_matrix(jobs: list[Config], out: Path, progress=None, retry_failed: bool = False,
+               on_done=None, n_jobs: int = 1) -> list[JobOutcome]:
+    """Every job of the matrix, in order, in this process; ``n_jobs > 1``: that many at a
+    time, each in its own process (:func:`run_parallel`). ``on_done(outcome, seconds)``."""
+    if n_jobs > 1:
+        return run_parallel(jobs, out, n_jobs, retry_failed, on_done, progress)
+    outcomes = []
+    for cfg in jobs:
+        t0 = time.perf_counter()
+        o = run_job(cfg, out, progress, retry_failed)
+        if on_done is not None:
+            on_done(o, time.perf_counter() - t0)
+        outcomes.append(o)
+    return outcomes
 
 
 # ------------------------------------------------------------------------ parallel (local)
@@ -74,8 +97,6 @@ def visible_gpus(device: str) -> list[str]:
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
         return [g.strip() for g in env.split(",") if g.strip()]
-    import torch
-
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
@@ -87,49 +108,6 @@ def plan_slots(n_jobs: int, cores: int, gpus: list[str]) -> list[Slot]:
     return [Slot(threads, gpus[i % len(gpus)] if gpus else None) for i in range(n_jobs)]
 
 
-BEAT_EVERY_S = 5.0  # a job process reports progress to the parent at most this often
-
-
-def _worker(cfg: Config, out: Path, retry_failed: bool, gpu: str | None, conn) -> None:
-    """Body of one spawned job process: pin its GPU and threads, run the job, send the
-    outcome; meanwhile its progress (``utils.heartbeat``) goes to the parent's watchdog as
-    ``("beat", what)`` messages."""
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before CUDA initialises in this process
-    if cfg.threads > 0:
-        os.environ["OMP_NUM_THREADS"] = str(cfg.threads)  # before torch is imported here
-    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    from vssl_bench.runner import run_job
-    from vssl_bench.utils import set_heartbeat
-
-    latest = {"n": 0, "what": "starting"}  # progress so far; a thread forwards it when it moved
-    send_lock = threading.Lock()  # the outcome and the beats share the pipe
-
-    def forward(every: float) -> None:
-        sent = 0
-        while True:
-            time.sleep(every)
-            if latest["n"] != sent:
-                sent = latest["n"]
-                with send_lock:
-                    conn.send(("beat", latest["what"]))
-
-    def beat(what: str) -> None:
-        latest["what"] = what
-        latest["n"] += 1
-
-    set_heartbeat(beat)
-    threading.Thread(target=forward, args=(min(BEAT_EVERY_S, cfg.job_stall_s / 5),), daemon=True).start()
-
-    try:
-        outcome = run_job(cfg, out, None, retry_failed)  # no progress bar in workers
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
-        return
-    with send_lock:
-        conn.send(outcome)
-        conn.close()
-
-
 def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool = False, on_done=None,
                  progress=None) -> list:
     """Run ``jobs`` with at most ``n_jobs`` at a time; outcomes in matrix order.
@@ -139,11 +117,6 @@ def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool 
     job's ``job_stall_s`` (the watchdog stops it), gives a ``failed`` outcome that is *not*
     recorded: the job resumes from its last checkpoint on the next run.
     """
-    import multiprocessing as mp
-    from multiprocessing.connection import wait
-
-    from vssl_bench.runner import JobOutcome, nothing_to_do, run_job
-
     ctx = mp.get_context("spawn")
     gpus = visible_gpus(jobs[0].device) if jobs else []
     slots = plan_slots(n_jobs, cpu_cores(), gpus)
@@ -172,7 +145,7 @@ def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool 
                 slot = free.pop(0)
                 wcfg = dataclasses.replace(cfg, threads=slots[slot].threads) if cfg.threads <= 0 else cfg
                 recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_worker, args=(wcfg, Path(out), retry_failed, slots[slot].gpu, send),
+                proc = ctx.Process(target=job_process.main, args=(wcfg, Path(out), retry_failed, slots[slot].gpu, send),
                                    name=f"vssl-bench {cfg.job_name()}")
                 proc.start()
                 send.close()  # the child holds the only writer: EOF here when it dies
@@ -256,7 +229,7 @@ def slurm_cluster() -> str:
     """``slurm``, or the executor forced by ``VSSL_BENCH_SUBMITIT_CLUSTER``; a one-line
     :class:`ConfigError` when ``sbatch`` is absent (or submitit is not installed)."""
     try:
-        import submitit  # noqa: F401
+        import submitit  # noqa: F401 - optional (the `slurm` extra): is it installed?
     except ImportError:
         raise ConfigError("--launcher slurm needs submitit: pip install 'vssl-bench[slurm]'") from None
     forced = os.environ.get(CLUSTER_ENV)
@@ -284,9 +257,7 @@ def submit_slurm(jobs: list[Config], out: Path, opts: dict, cluster: str = "slur
                  on_skip=None) -> list[Submitted]:
     """Submit every job of the matrix that is not finished (nor failed, nor running) as one
     SLURM job running ``runner.run_job(cfg, out)``; ``on_skip(outcome)`` for the others."""
-    import submitit
-
-    from vssl_bench.runner import JobOutcome, job_status, nothing_to_do, run_job
+    import submitit  # optional (the `slurm` extra); slurm_cluster() checked it is there
 
     todo = []
     for cfg in jobs:
@@ -332,12 +303,10 @@ class SlurmJob:
     the signal handler: it may interrupt an optimiser step half-way."""
 
     def __call__(self, cfg: Config, out: Path, retry_failed: bool = False):
-        from vssl_bench.runner import run_job
-
         return run_job(cfg, out, None, retry_failed)  # no progress bar there
 
     def checkpoint(self, cfg: Config, out: Path, retry_failed: bool = False):
-        from submitit.helpers import DelayedSubmission
+        from submitit.helpers import DelayedSubmission  # optional (the `slurm` extra)
 
         log.warning("%s: time limit or preemption; requeued, it resumes from its last checkpoint", cfg.job_name())
         return DelayedSubmission(self, cfg, out, retry_failed)

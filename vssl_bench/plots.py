@@ -27,11 +27,13 @@ matplotlib.use("Agg")  # headless: no display on CI or the nightly runner
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from scipy.stats import t as student_t  # noqa: E402
 
 from vssl_bench import stats  # noqa: E402
+from vssl_bench.taxonomy import FAMILIES  # noqa: E402
 
 FAMILY_COLORS = {"reference": "#9e9e9e", "pretext": "#1f77b4", "generative": "#2ca02c", "contrastive": "#d62728"}
-FAMILY_ORDER = ["reference", "pretext", "generative", "contrastive"]
 BAR_METRICS = ["linear_top1", "knn_top1", "retrieval_r1", "retrieval_r5"]
 DPI = 110
 
@@ -42,8 +44,6 @@ def slug(s: str) -> str:
 
 def method_stats(d: pd.DataFrame, metric: str) -> pd.DataFrame:
     """method, family, mean, half (95% t half-width, nan for one seed), n; family order."""
-    from scipy.stats import t as student_t
-
     rows = []
     for m, g in d.groupby("method", sort=False):
         v = pd.to_numeric(g[metric], errors="coerce").dropna().to_numpy(dtype=float)
@@ -54,7 +54,7 @@ def method_stats(d: pd.DataFrame, metric: str) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=["method", "family", "mean", "half", "n"])
     if out.empty:
         return out
-    out["_f"] = out["family"].map({f: i for i, f in enumerate(FAMILY_ORDER)}).fillna(9)
+    out["_f"] = out["family"].map({f: i for i, f in enumerate(FAMILIES)}).fillna(9)
     return out.sort_values(["_f", "method"]).drop(columns="_f").reset_index(drop=True)
 
 
@@ -64,9 +64,7 @@ def _seeds_label(n: pd.Series) -> str:
 
 
 def _family_legend(ax, families, fig=None) -> None:
-    from matplotlib.patches import Patch
-
-    handles = [Patch(color=FAMILY_COLORS.get(f, "k"), label=f) for f in FAMILY_ORDER if f in set(families)]
+    handles = [Patch(color=FAMILY_COLORS.get(f, "k"), label=f) for f in FAMILIES if f in set(families)]
     if fig is not None:  # below the panels, where it cannot hide a bar
         fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=9, frameon=False)
     else:
@@ -78,9 +76,7 @@ def bars(d: pd.DataFrame, setting: str, out_dir: Path, metrics: list[str] | None
     if not metrics:
         return []
     tabs = {m: method_stats(d, m) for m in metrics}
-    from vssl_bench.report import chance_of
-
-    chance = chance_of(d)
+    chance = stats.chance_of(d)
     methods = list(dict.fromkeys(x for t in tabs.values() for x in t["method"]))
     order = method_stats(d, metrics[0])
     methods = list(order["method"]) + [m for m in methods if m not in set(order["method"])]

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vssl_bench import html_report, plots
 from vssl_bench.config import ConfigError
-from vssl_bench.stats import gate, learnability
+from vssl_bench.stats import chance_of, gate, learnability, verdicts_markdown
+from vssl_bench.taxonomy import FAMILIES
 from vssl_bench.utils import atomic_write_text, first_line
 
 # Columns of the evaluations beyond linear / kNN / retrieval (eval/extra.py) shown in the
@@ -33,7 +35,6 @@ EVAL_LEGEND = {
 EVAL_PREFIXES = ("lowshot_", "temporal_", "budget_", "finetune_", "shift_")
 METRICS = ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5", "retrieval_r10",
            "retrieval_r20", *EVAL_METRICS, "pretext_accuracy"]  # pretext_accuracy last (cli.py relies on it)
-FAMILY_ORDER = {"reference": 0, "pretext": 1, "generative": 2, "contrastive": 3}
 NUMERIC = METRICS + ["seed", "steps", "pretrain_seconds", "clips_per_second", "eval_seconds", "clips_seen",
                      "decode_skipped"]
 
@@ -91,34 +92,11 @@ def latest_per_seed(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-# Which chance level (eval/chance.py, a results column) is the floor of which metric.
-CHANCE_OF = {"linear_top1": "chance_top1", "linear_video_top1": "chance_top1", "knn_top1": "chance_top1",
-             "retrieval_r1": "chance_r1", "retrieval_r5": "chance_r5", "retrieval_r10": "chance_r10",
-             "retrieval_r20": "chance_r20", "lowshot_1_linear": "chance_top1", "lowshot_10_linear": "chance_top1",
-             "finetune_top1": "chance_top1", "temporal_pair_top1": "temporal_pair_chance"}
-FIXED_CHANCE = {"temporal_reverse_to_partner": 0.5}  # a two-class decision (eval/temporal.py)
-
-
 @dataclass
 class Summary:
     table: pd.DataFrame  # one row per (dataset, backbone, method)
     notes: list[str] = field(default_factory=list)
     chance: dict = field(default_factory=dict)  # (dataset, backbone) -> {metric: chance level}
-
-
-def chance_of(rows: pd.DataFrame) -> dict[str, float]:
-    """The chance level of each metric for these rows (one dataset): the median of their
-    ``chance_*`` columns (rows written before those columns existed have none)."""
-    out = {}
-    for m, c in CHANCE_OF.items():
-        if c in rows:
-            v = pd.to_numeric(rows[c], errors="coerce").dropna()
-            if len(v) and m in rows and pd.to_numeric(rows[m], errors="coerce").notna().any():
-                out[m] = float(v.median())
-    for m, v in FIXED_CHANCE.items():
-        if m in rows and pd.to_numeric(rows[m], errors="coerce").notna().any():
-            out[m] = v
-    return out if any(k in out for k in ("knn_top1", "retrieval_r1")) else {}
 
 
 def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
@@ -163,7 +141,7 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
     table["learned"] = pd.Series([lb["learned"].get(k) if k in lb.index else None for k in key], dtype=object)
     table["own_task"] = [_own_task_cell(lb.loc[k]) if k in lb.index else "–" for k in key]
     notes += gate(done)[1]
-    table["_fam"] = table["family"].map(FAMILY_ORDER).fillna(9)
+    table["_fam"] = table["family"].map({f: i for i, f in enumerate(FAMILIES)}).fillna(9)
     table = table.sort_values(["dataset", "backbone", "_fam", "method"]).drop(columns="_fam").reset_index(drop=True)
     chance = {(ds, bb): chance_of(g) for (ds, bb), g in done.groupby(["dataset", "backbone"], sort=False)}
     return Summary(table, notes, {k: v for k, v in chance.items() if v})
@@ -256,8 +234,6 @@ def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = ""
     if summary.notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in summary.notes]
     if verdicts:
-        from vssl_bench.stats import verdicts_markdown
-
         lines += ["", "## Verdicts", "", "Computed from `results.csv` by `vssl_bench/stats.py` (bootstrap 95% CIs "
                   "resample seeds within methods; fixed seed).", "", verdicts_markdown(verdicts).rstrip()]
     return "\n".join(lines) + "\n"
@@ -293,8 +269,6 @@ def write_report(df: pd.DataFrame, summary: Summary, out_dir: Path, metrics: lis
     """Everything ``vssl-bench report`` writes: leaderboard.md/.csv (with verdicts), the PNG
     figures under ``figures/`` (stale ones of this report removed first) and the
     self-contained ``report.html``."""
-    from vssl_bench import html_report, plots
-
     out_dir = Path(out_dir)
     paths = write_leaderboard(summary, out_dir, metrics, command, verdicts) if not summary.table.empty else []
     fig_dir = out_dir / "figures"

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
+from vssl_bench.eval import EVALUATIONS
 from vssl_bench.utils import atomic_write_text, file_lock
 
 COLUMNS = [
@@ -30,18 +30,12 @@ COLUMNS = [
     "eval_bn", "hflip",  # the frozen evaluation's BatchNorm policy; horizontal flips in training views
     "time_blind_control", "augmentation",  # facts of the method (its class), read by the verdicts
 ]
-# Columns of the evaluations beyond linear / kNN / retrieval (vssl_bench/eval/extra.py), at
-# their default parameters; other shot counts / fractions are appended as extra columns.
-# Empty where an evaluation was not run; the full record is in metrics.json "evaluations".
-EVAL_COLUMNS = [
-    *(f"lowshot_{n}_{k}{s}" for n in (1, 5, 10) for k in ("linear", "knn") for s in ("", "_std")),
-    "temporal_pair_top1", "temporal_pair_chance", "temporal_reverse_cosine", "temporal_reverse_to_partner",
-    "temporal_forward_knn",
-    *(f"budget_{k}_top1_at{p}" for p in (25, 50) for k in ("linear", "knn")),
-    "finetune_top1", "finetune_video_top1", "finetune_train_seconds",
-    "shift_dataset", "shift_linear_top1", "shift_knn_top1",
-    "lowshot_seconds", "temporal_seconds", "budgets_seconds", "finetune_seconds", "shift_seconds",
-]
+# Columns of the evaluations beyond linear / kNN / retrieval, as each declares them at its
+# default parameters (others, e.g. more shot counts, are appended as extra columns), and
+# each one's wall time. Empty where an evaluation was not run; the full record is in
+# metrics.json "evaluations".
+EVAL_COLUMNS = [c for e in EVALUATIONS.values() if not e.standard for c in e.columns] + \
+    [f"{n}_seconds" for n, e in EVALUATIONS.items() if not e.standard]
 COLUMNS = COLUMNS + EVAL_COLUMNS
 
 
@@ -82,19 +76,20 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def read_metrics(run_dir: Path) -> dict | None:
-    p = Path(run_dir) / "metrics.json"
-    if not p.exists():
-        return None
-    try:
-        return json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None  # a partial file cannot exist (atomic writes), but be safe
+def result_columns(evaluations: dict | None) -> dict:
+    """The ``results.csv`` columns of a job's ``evaluations`` record: every scalar metric
+    named with its evaluation's prefix, and ``<name>_seconds``."""
+    row = {}
+    for name, e in (evaluations or {}).items():
+        prefix = EVALUATIONS[name].prefix if name in EVALUATIONS else name + "_"
+        for k, v in (e.get("metrics") or {}).items():
+            if k.startswith(prefix) and isinstance(v, (int, float, str)) and not isinstance(v, bool):
+                row[k] = v
+        row[f"{name}_seconds"] = e.get("seconds")
+    return row
 
 
 def row_from_metrics(m: dict) -> dict:
-    from vssl_bench.eval.extra import result_columns
-
     row = {k: m.get(k) for k in COLUMNS}
     row.update(result_columns(m.get("evaluations")))
     prov = m.get("provenance", {})

@@ -30,25 +30,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.stats import kruskal, rankdata, spearmanr, t
+
+from vssl_bench.taxonomy import REFERENCES, SSL_FAMILIES
 
 SEED = 0  # fixed RNG seed of every bootstrap / permutation: deterministic report
 N_BOOT = 2000  # bootstrap resamples (percentile CI; 2000 is Efron & Tibshirani's advice for CIs)
 N_PERM = 2000  # permutations of the Q1 test
 ALPHA = 0.05
-DEFAULT_METRIC = "knn_top1"  # CALIBRATION.md: kNN separates methods better than the linear probe
-REFERENCES = ("random", "supervised")
-FAMILIES = ("pretext", "generative", "contrastive")
+DEFAULT_METRIC = "knn_top1"  # kNN separated methods better than the linear probe in trial runs on this data
+FAMILIES = SSL_FAMILIES  # the families the verdicts compare
 
 
 def method_facts(d: pd.DataFrame, column: str) -> dict[str, object]:
     """Method -> a fact its rows carry (``time_blind_control``, ``augmentation``: the
-    method's class attributes, written by the runner), or, for results written before
-    those columns, the registry's."""
-    if column in d and d[column].replace("", np.nan).notna().any():
-        return {m: g[column].iloc[0] for m, g in d.groupby("method")}
-    from vssl_bench.methods import METHODS  # older results only: the registry imports torch
-
-    return {m: getattr(METHODS[m], column) for m in d["method"].unique() if m in METHODS}
+    method's class attributes, written by the runner; results written before those
+    columns carry none)."""
+    if column not in d:
+        return {}
+    return {m: g[column].iloc[0] for m, g in d.groupby("method")}
 
 
 def time_blind_controls(d: pd.DataFrame) -> tuple[str, ...]:
@@ -81,13 +81,34 @@ QUESTIONS = {
 }
 
 
+# Which chance level (eval/chance.py, a results column) is the floor of which metric.
+CHANCE_OF = {"linear_top1": "chance_top1", "linear_video_top1": "chance_top1", "knn_top1": "chance_top1",
+             "retrieval_r1": "chance_r1", "retrieval_r5": "chance_r5", "retrieval_r10": "chance_r10",
+             "retrieval_r20": "chance_r20", "lowshot_1_linear": "chance_top1", "lowshot_10_linear": "chance_top1",
+             "finetune_top1": "chance_top1", "temporal_pair_top1": "temporal_pair_chance"}
+FIXED_CHANCE = {"temporal_reverse_to_partner": 0.5}  # a two-class decision (eval/temporal.py)
+
+
+def chance_of(rows: pd.DataFrame) -> dict[str, float]:
+    """The chance level of each metric for these rows (one dataset): the median of their
+    ``chance_*`` columns (rows written before those columns existed have none)."""
+    out = {}
+    for m, c in CHANCE_OF.items():
+        if c in rows:
+            v = pd.to_numeric(rows[c], errors="coerce").dropna()
+            if len(v) and m in rows and pd.to_numeric(rows[m], errors="coerce").notna().any():
+                out[m] = float(v.median())
+    for m, v in FIXED_CHANCE.items():
+        if m in rows and pd.to_numeric(rows[m], errors="coerce").notna().any():
+            out[m] = v
+    return out if any(k in out for k in ("knn_top1", "retrieval_r1")) else {}
+
+
 # --------------------------------------------------------------------------- learnability gate
 SINGLE_SEED_LOSS_RATIO = 0.9  # one seed, a reconstruction task: its loss must be 10 % under the baseline's
 
 
 def _t_quantile(df_: int) -> float:
-    from scipy.stats import t
-
     return float(t.ppf(1 - ALPHA / 2, df_))
 
 
@@ -147,6 +168,9 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
         elif len(loss) and len(base_loss) and (np.isfinite(loss) & np.isfinite(base_loss)).any():
             ok = np.isfinite(loss) & np.isfinite(base_loss) & (base_loss > 0)
             r = loss[ok] / base_loss[ok]
+            if not len(r):  # nothing to beat (a zero baseline loss): not gated
+                rows.append(row)
+                continue
             if len(r) >= 2:
                 hi = float(r.mean() + _t_quantile(len(r) - 1) * r.std(ddof=1) / math.sqrt(len(r)))
                 floor = 1.0
@@ -324,8 +348,6 @@ def q1_pretext_differ(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
         return Verdict("Q1", setting, "not enough data",
                        f"Not enough data: {head}, {shape(vals)}; run `vssl-bench run --suite pretext --seeds 0,1,2`.",
                        st)
-    from scipy.stats import kruskal
-
     x = np.concatenate(list(vals.values()))
     if np.ptp(x) == 0:
         h, p_kw = 0.0, 1.0
@@ -460,8 +482,6 @@ def q4_augmentation(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
 def spearman_ci(x: np.ndarray, y: np.ndarray, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[float, float, float]:
     """Spearman's rho over paired points and a percentile bootstrap 95% CI resampling points.
     Resamples with a constant variable (rho undefined) are dropped."""
-    from scipy.stats import rankdata, spearmanr
-
     rho = float(spearmanr(x, y).statistic) if np.ptp(x) > 0 and np.ptp(y) > 0 else math.nan
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(x), size=(n_boot, len(x)))  # (n_boot, n_points)

@@ -1,7 +1,7 @@
 """The one training loop. Methods never touch optimisers, devices, logging or checkpoints.
 
-- AdamW, linear warm-up then cosine decay to 0 (a constant rate collapsed late in the
-  prototype, CALIBRATION.md), gradient-norm clipping;
+- AdamW, linear warm-up then cosine decay to 0 (with a constant rate, training
+  collapsed late in a trial run), gradient-norm clipping;
 - a budget in **optimiser steps** (x batch size = clips seen), identical for every method
   of a suite; never in seconds (throughput varies +-10 % run to run);
 - bf16 autocast on CUDA, channels-last-3d, cudnn autotuning (off when ``deterministic``),
@@ -23,8 +23,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+import queue
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -34,12 +36,19 @@ from torch.utils.data import DataLoader, Sampler
 
 from vssl_bench import distributed
 from vssl_bench.config import Config
-from vssl_bench.data import transforms
+from vssl_bench.data.batches import collate_finished, to_device  # noqa: F401 (to_device: the loop's, re-exported)
 from vssl_bench.data.datasets import PretrainDataset, VideoList, warn_unreadable
 from vssl_bench.data.loader import DataStall, data_loader
-from vssl_bench.eval.budgets import maybe_save_snapshot
 from vssl_bench.methods.base import Method
-from vssl_bench.utils import atomic_torch_save, atomic_write_text, heartbeat, kill_point, stall_point
+from vssl_bench.rundir import RunDir
+from vssl_bench.utils import (
+    atomic_torch_save,
+    atomic_write_text,
+    heartbeat,
+    kill_point,
+    slow_point,
+    stall_point,
+)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -61,9 +70,6 @@ class Prefetcher:
     _END = object()
 
     def __init__(self, loader, depth: int = 2, prepare=None, timeout_s: float = 0.0):
-        import queue
-        import threading
-
         self.timeout_s = timeout_s  # > 0: no batch for this long is a DataStall (data.loader)
         self.q: "queue.Queue" = queue.Queue(maxsize=depth)
         self.prepare = prepare  # e.g. the channels-last conversion, done here rather than in the step
@@ -93,8 +99,6 @@ class Prefetcher:
             self.q.put(e)
 
     def __iter__(self):
-        import queue
-
         while True:
             try:
                 item = self.q.get(timeout=self.timeout_s if self.timeout_s > 0 else None)
@@ -107,12 +111,15 @@ class Prefetcher:
                 raise item
             yield item
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the thread; one stuck in a read (a stalled decode) is abandoned after
+        ``timeout_s`` (it is a daemon: it cannot keep the process alive)."""
         self.stop.set()
-        while self.thread.is_alive():
+        deadline = time.monotonic() + timeout_s
+        while self.thread.is_alive() and time.monotonic() < deadline:
             try:
                 self.q.get_nowait()
-            except Exception:
+            except queue.Empty:
                 self.thread.join(timeout=0.05)
 
 
@@ -209,25 +216,6 @@ def lr_at(step: int, total: int, cfg: Config) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
-    """A collated batch on ``device``, ready for ``Method.loss``: raw (uint8) clips are
-    finished there (float, colour augmentation, normalised: ``transforms.finish_batch``;
-    their ``@color`` parameters are consumed), 5-D float clips made channels-last."""
-    out = {}
-    for k, v in batch.items():
-        if k.endswith(transforms.COLOR_SUFFIX):
-            continue
-        if torch.is_tensor(v):
-            v = v.to(device, non_blocking=True)
-            if v.dtype == torch.uint8 and v.dim() >= 5:  # (B, ..., 3, T, H, W) raw clips
-                color = batch.get(k + transforms.COLOR_SUFFIX)
-                v = transforms.finish_batch(v, None if color is None else color.to(device), channels_last)
-            elif channels_last and v.dim() == 5 and v.is_floating_point():
-                v = v.contiguous(memory_format=torch.channels_last_3d)
-        out[k] = v
-    return out
-
-
 def use_prefetch_thread(cfg: Config, device: torch.device) -> bool:
     """``prefetch``: build the next batch in a thread while the step runs? ``auto``: on CUDA
     (the CPU is free during the step), not on CPU, where the step's threads already use
@@ -262,16 +250,6 @@ def make_loader(videos: VideoList, method_cls: type[Method], p, cfg: Config, see
                        if workers and device.type == "cpu" else None)
 
 
-def collate_finished(samples: list[dict], channels_last: bool) -> dict:
-    """The collate of CPU training with workers: the batch is also finished there
-    (``to_device``: float, colour, normalised, channels-last), so the training process
-    only steps (on a GPU it is finished on the device instead). The training loop's own
-    ``to_device`` then changes nothing."""
-    from torch.utils.data import default_collate
-
-    return to_device(default_collate(samples), torch.device("cpu"), channels_last)
-
-
 def autocast(device: torch.device, cfg: Config):
     if device.type == "cuda" and cfg.amp:
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -303,9 +281,13 @@ def build_optimizer(method: Method, cfg: Config) -> torch.optim.Optimizer:
                               {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
 
 
-def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, device: torch.device,
-             progress=None) -> TrainState:
-    """Train ``method`` for the budget of ``cfg``; resumes from ``run_dir/checkpoint.pt``."""
+def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: RunDir, device: torch.device,
+             progress=None, hooks: tuple = ()) -> TrainState:
+    """Train ``method`` for the budget of ``cfg``; resumes from ``run_dir.checkpoint``.
+    ``hooks``: ``hook(method, step, n_steps)`` after every optimiser step, on the main
+    process (an evaluation that needs something saved while training: ``budgets``). A
+    plain path (a script's folder) is taken as the run folder."""
+    run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     state = TrainState()
     n_steps = total_steps(cfg, len(train))
     if not type(method).trains or n_steps == 0:
@@ -320,9 +302,8 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, devic
     if cfg.compile:  # in place: parameter names (checkpoints) unchanged
         method.backbone.compile()
     opt = build_optimizer(method, cfg)
-    ckpt_path = run_dir / "checkpoint.pt"
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+    if run_dir.checkpoint.exists():
+        ck = torch.load(run_dir.checkpoint, map_location=device, weights_only=False)
         method.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["torch_rng"])
@@ -346,14 +327,14 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: Path, devic
                    if use_prefetch_thread(cfg, device) else loader)
         t_last = time.perf_counter()
         try:
-            _train_stream(batches, method, opt, state, cfg, n_steps, device, ckpt_path, progress,
-                          task, max_skips, t_last, batches_per_epoch, forward=forward)
+            _train_stream(batches, method, opt, state, cfg, n_steps, device, run_dir, progress,
+                          task, max_skips, t_last, batches_per_epoch, forward=forward, hooks=hooks)
         finally:
             if isinstance(batches, Prefetcher):
                 batches.close()
     _roll_epoch(state, batches_per_epoch)
     if distributed.is_main():
-        write_curve(run_dir / "curve.csv", state.curve)
+        write_curve(run_dir.curve, state.curve)
     return state
 
 
@@ -366,8 +347,9 @@ def _roll_epoch(state: TrainState, batches_per_epoch: int) -> None:
         state.batch_in_epoch = 0
 
 
-def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps: int, device, ckpt_path: Path,
-                  progress, task, max_skips: float, t_last: float, batches_per_epoch: int, forward=None) -> None:
+def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps: int, device, run_dir: RunDir,
+                  progress, task, max_skips: float, t_last: float, batches_per_epoch: int, forward=None,
+                  hooks: tuple = ()) -> None:
     """Train on ``batches`` until they run out or the budget is spent.
 
     ``batches`` run across epochs (:func:`make_loader` with ``n_batches``); ``state.epoch`` /
@@ -411,11 +393,13 @@ def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps:
             progress.update(task, completed=state.step,
                             info=f"loss {float(logged['loss']):.4f}  {state.clips_seen / max(state.seconds, 1e-9):.0f} clips/s")
         if distributed.is_main() and (state.step % cfg.checkpoint_every == 0 or state.step == n_steps):
-            save_checkpoint(ckpt_path, method, opt, state, cfg)
-        if distributed.is_main():  # `budgets` evaluation: weights-only snapshots at round(f * n_steps)
-            maybe_save_snapshot(method, cfg, state.step, n_steps, ckpt_path.parent)
+            save_checkpoint(run_dir.checkpoint, method, opt, state, cfg)
+        if distributed.is_main():
+            for hook in hooks:
+                hook(method, state.step, n_steps)
         heartbeat(f"training step {state.step}/{n_steps}")
         stall_point("train", f"{job}@{state.step}")  # test hook: a step that never returns
+        slow_point()  # test hook: a step that takes as long on any machine
         kill_point("train", state.step)  # test hook: VSSL_BENCH_KILL_AT=train:K dies here after step K
         t_last = time.perf_counter()
         if state.step >= n_steps:
@@ -433,8 +417,6 @@ def optimizer_step(method: Method, opt: torch.optim.Optimizer, loss: torch.Tenso
 
 
 def save_checkpoint(path: Path, method: Method, opt, state: TrainState, cfg: Config) -> None:
-    from dataclasses import asdict
-
     ck = {"model": method.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
           "state": asdict(state), "config": cfg.to_dict()}
     device = next(method.parameters()).device
@@ -443,9 +425,10 @@ def save_checkpoint(path: Path, method: Method, opt, state: TrainState, cfg: Con
     atomic_torch_save(ck, path)
 
 
-def load_weights(method: Method, run_dir: Path, device: torch.device) -> int:
+def load_weights(method: Method, run_dir: RunDir, device: torch.device) -> int:
     """Load the final weights of a finished job (for re-evaluation); returns the step."""
-    ck = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=False)
+    run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    ck = torch.load(run_dir.checkpoint, map_location=device, weights_only=False)
     method.load_state_dict(ck["model"])
     return int(ck["state"]["step"])
 

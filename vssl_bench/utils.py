@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import fcntl
+import fnmatch
+import importlib.metadata as md
 import json
 import os
 import platform
 import random
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import torch
+
+from vssl_bench.config import ConfigError, choice_error
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -133,6 +140,51 @@ def heartbeat(what: str) -> None:
         _HEARTBEAT(what)
 
 
+STALLED = 3  # exit code of a process the Watchdog stopped
+
+
+class Watchdog:
+    """Stops this process when no :func:`heartbeat` arrives for ``stall_s`` seconds.
+
+    ``run`` in one process (the default ``--jobs 1``) has no parent to watch it; a job stuck
+    in native code (a decoder that never returns) would wait forever. The watchdog prints
+    one line (what the job did last, and how to resume), the stacks of every thread, and
+    ends the process with exit code :data:`STALLED`; the job resumes from its checkpoint
+    on the next run. Nested heartbeat receivers keep receiving."""
+
+    def __init__(self, stall_s: float):
+        self.stall_s = float(stall_s)
+        self.last, self.what = time.monotonic(), "starting"
+        self._stop = threading.Event()
+        self._prev = None
+
+    def _beat(self, what: str) -> None:
+        self.last, self.what = time.monotonic(), what
+        if self._prev is not None:
+            self._prev(what)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(min(30.0, self.stall_s / 4)):
+            silent = time.monotonic() - self.last
+            if silent > self.stall_s:
+                sys.stderr.write(f"error: no progress for {silent:.0f} s (job_stall_s={self.stall_s:g}; last: "
+                                 f"{self.what}); stopped. Run the same command again to resume.\n")
+                faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+                sys.stderr.flush()
+                os._exit(STALLED)
+
+    def __enter__(self) -> "Watchdog":
+        self._prev = _HEARTBEAT
+        set_heartbeat(self._beat)
+        self.last = time.monotonic()
+        threading.Thread(target=self._watch, name="vssl-bench watchdog", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        set_heartbeat(self._prev)
+
+
 def first_line(err: BaseException) -> str:
     """An error in one line: the first line of its message, else its type's name."""
     msg = str(err)
@@ -158,8 +210,6 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    from vssl_bench.config import ConfigError, choice_error
-
     if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
         raise choice_error("device", name, ["auto", "cpu", "cuda"])
     if name == "auto":
@@ -194,8 +244,6 @@ def git_commit(repo: Path | None = None) -> str:
 
 
 def package_versions() -> dict[str, str]:
-    import importlib.metadata as md
-
     out = {"python": platform.python_version()}
     for pkg in ("vssl-bench", "torch", "torchvision", "decord", "av", "numpy", "scikit-learn", "pandas"):
         try:
@@ -227,6 +275,18 @@ def kill_point(stage: str, step: int | None = None) -> None:
 STALL_ENV = "VSSL_BENCH_STALL_AT"
 
 
+SLOW_ENV = "VSSL_BENCH_SLOW_STEP_S"
+
+
+def slow_point() -> None:
+    """Fault-injection hook for the tests: ``VSSL_BENCH_SLOW_STEP_S`` seconds of sleep after
+    each optimiser step, so that a test job lasts as long on a fast machine as on a slow one
+    (a job cut by its time limit). Unset (always, outside the tests): nothing happens."""
+    delay = os.environ.get(SLOW_ENV)
+    if delay:
+        time.sleep(float(delay))
+
+
 def stall_point(stage: str, what: str) -> None:
     """Fault-injection hook for the tests: hang here, as a stuck decoder or a deadlocked
     process would. ``VSSL_BENCH_STALL_AT`` = ``read:<glob of the path>`` (inside the
@@ -235,8 +295,6 @@ def stall_point(stage: str, what: str) -> None:
     want = os.environ.get(STALL_ENV)
     if not want:
         return
-    import fnmatch
-
     name, _, pattern = want.partition(":")
     if name == stage and fnmatch.fnmatchcase(what, pattern):
         while True:

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import write_lossless_mp4, write_lossless_video
 from fork_hazard import StuckRead
+
 from vssl_bench.config import Config
 from vssl_bench.data import video
 from vssl_bench.data.datasets import EvalDataset, PretrainDataset, VideoEntry, VideoList, VideoSource

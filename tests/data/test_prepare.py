@@ -14,9 +14,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import write_lossless_mp4, write_lossless_video
 from torch.utils.data import DataLoader
 
-from conftest import write_lossless_mp4, write_lossless_video
 from vssl_bench.config import Config, ConfigError
 from vssl_bench.data import prepare
 from vssl_bench.data.datasets import PretrainDataset, VideoEntry, VideoList, build_dataset

@@ -1,6 +1,6 @@
 """Real-dataset support: official split formats, the ``folder`` dataset, ``data check``.
 
-Split files are hand-written here in the exact official formats (../shared/PROTOCOLS.md);
+Split files are hand-written here in the exact official formats (docs/protocols.md);
 videos are the test's own small lossless files (tests/conftest.py) or the real clips of
 ../shared/videos (skipped when absent).
 """
@@ -13,8 +13,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import SHARED_VIDEOS, write_lossless_mp4, write_lossless_video
+
 from vssl_bench.config import Config, ConfigError
 from vssl_bench.data import splits
 from vssl_bench.data.check import CACHE_NAME, check_dataset

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from conftest import write_lossless_video  # tests/conftest.py
+
 from vssl_bench.config import Config
 
 

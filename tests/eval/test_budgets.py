@@ -3,11 +3,12 @@ each snapshot evaluated exactly like the final weights would be."""
 
 import pytest
 import torch
-
 from brightness_data import make_brightness_folder, tiny_cfg
+
 from vssl_bench.data.datasets import build_dataset
 from vssl_bench.eval import budget_eval, snapshot_steps
-from vssl_bench.eval.budgets import frac_label, maybe_save_snapshot, snapshot_path
+from vssl_bench.eval.budgets import Budgets, frac_label
+from vssl_bench.rundir import RunDir
 from vssl_bench.runner import build_method
 
 
@@ -24,22 +25,21 @@ def test_snapshot_steps():
     assert (frac_label(0.25), frac_label(0.5), frac_label(1 / 3)) == ("at25", "at50", "at33")
 
 
-def test_snapshots_only_when_switched_on_and_only_at_their_steps(tmp_path):
+def test_snapshots_written_by_the_training_hook_only_at_their_steps(tmp_path):
     model = torch.nn.Linear(2, 2)
-    on, off = tiny_cfg(evaluations=("budgets",)), tiny_cfg()
+    run_dir = RunDir(tmp_path / "on").make()
+    hook = Budgets(Budgets.Params()).train_hook(tiny_cfg(), run_dir)
     for step in range(1, 9):
-        maybe_save_snapshot(model, on, step, 8, tmp_path / "on")
-        maybe_save_snapshot(model, off, step, 8, tmp_path / "off")
-    assert sorted(p.name for p in (tmp_path / "on").iterdir()) == ["weights_step2.pt", "weights_step4.pt"]
-    assert not (tmp_path / "off").exists()
-    ck = torch.load(snapshot_path(tmp_path / "on", 2), weights_only=False)
+        hook(model, step, 8)
+    assert sorted(p.name for p in run_dir.path.iterdir()) == ["weights_step2.pt", "weights_step4.pt"]
+    ck = torch.load(run_dir.snapshot(2), weights_only=False)
     assert ck["step"] == 2 and torch.equal(ck["model"]["weight"], model.weight)
 
 
 def test_untrained_method_has_a_flat_curve(tmp_path):
     cfg = tiny_cfg(method="random", evaluations=("budgets",))
     method = build_method(cfg, 4, torch.device("cpu"))
-    r = budget_eval(method, None, None, cfg, torch.device("cpu"), tmp_path, 100,
+    r = budget_eval(method, None, None, cfg, torch.device("cpu"), RunDir(tmp_path), 100,
                     final={"linear_top1": 0.3, "knn_top1": 0.2})
     assert r["budget_linear_top1_at25"] == r["budget_linear_top1_at50"] == 0.3
     assert r["budget_knn_top1_at25"] == r["budget_knn_top1_at50"] == 0.2
@@ -47,21 +47,23 @@ def test_untrained_method_has_a_flat_curve(tmp_path):
 
 
 def test_snapshot_evaluated_like_final_weights_and_missing_ones_reported(brightness_folder, tmp_path):
-    from vssl_bench.eval import fit_linear_probe, knn_accuracy
+    from vssl_bench.eval import fit_linear_probe, frozen_embed, knn_accuracy
     from vssl_bench.eval.features import extract_centre_features
 
-    cfg = tiny_cfg(method="supervised", dataset="folder", data_root=str(brightness_folder),
-                   evaluations=("budgets",), budget_fracs=(0.25, 0.5))
+    cfg = tiny_cfg(method="supervised", dataset="folder", data_root=str(brightness_folder), evaluations=("budgets",))
     train, test = build_dataset(cfg)
     dev = torch.device("cpu")
     method = build_method(cfg, len(train.classes), dev)
     # the snapshot at 25 % holds other weights (another init) than the job's final model
     other = build_method(tiny_cfg(method="supervised", seed=5), len(train.classes), dev).eval()
-    maybe_save_snapshot(other, cfg, 2, 8, tmp_path)  # round(0.25 * 8) = 2; nothing saved for 4
+    run_dir = RunDir(tmp_path)
+    Budgets(Budgets.Params(fracs=(0.25, 0.5))).train_hook(cfg, run_dir)(other, 2, 8)  # round(0.25 * 8) = 2; not 4
     method.eval()
     before = {k: v.clone() for k, v in method.state_dict().items()}
-    r = budget_eval(method, train, test, cfg, dev, tmp_path, 8, final={"linear_top1": 0.9, "knn_top1": 0.8})
-    tr, te = extract_centre_features(other.embed, train, cfg, dev), extract_centre_features(other.embed, test, cfg, dev)
+    r = budget_eval(method, train, test, cfg, dev, run_dir, 8, (0.25, 0.5), final={"linear_top1": 0.9,
+                                                                                   "knn_top1": 0.8})
+    embed = frozen_embed(other, train, cfg, dev)  # the snapshot, with the job's BatchNorm policy
+    tr, te = extract_centre_features(embed, train, cfg, dev), extract_centre_features(embed, test, cfg, dev)
     probe = fit_linear_probe(tr.centre_features, tr.labels, 2, epochs=cfg.linear_epochs, lr=cfg.linear_lr,
                              weight_decay=cfg.linear_weight_decay, seed=cfg.seed)
     assert r["budget_linear_top1_at25"] == probe.accuracy(te.centre_features, te.labels)

@@ -13,36 +13,48 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from brightness_data import make_brightness_folder, tiny_cfg
-from vssl_bench.config import EVALUATIONS, ConfigError, apply_overrides, evaluations_overrides, load_suite
-from vssl_bench.eval.extra import pending_evaluations, result_columns, run_evaluations
+
+from vssl_bench.config import ConfigError, apply_overrides
+from vssl_bench.eval import EVALUATIONS, OPTIONAL, EvalContext, build_evaluations, resolve_evaluations, run_evaluations
+from vssl_bench.results import COLUMNS, result_columns
+from vssl_bench.rundir import RunDir
+from vssl_bench.runner import pending_evaluations
+from vssl_bench.suite import load_suite
 
 
-def test_suite_evaluations_block_maps_onto_config_fields():
-    o = evaluations_overrides({"lowshot": {"shots": [1, 5], "draws": 2}, "finetune": False, "temporal": True,
-                               "budgets": {"fracs": [0.5]}})
-    assert o == {"evaluations": ("lowshot", "temporal", "budgets"), "lowshot_shots": [1, 5], "lowshot_draws": 2,
-                 "budget_fracs": [0.5]}
-    assert evaluations_overrides(["shift", "temporal"]) == {"evaluations": ("shift", "temporal")}
+def test_suite_evaluations_block_maps_onto_each_evaluations_params():
+    cfg = apply_overrides(tiny_cfg(), {"evaluations": {"lowshot": {"shots": [1, 5], "draws": 2}, "finetune": False,
+                                                       "temporal": True, "budgets": {"fracs": [0.5]}}})
+    assert cfg.evaluations == {"lowshot": {"shots": [1, 5], "draws": 2}, "temporal": {}, "budgets": {"fracs": [0.5]}}
+    assert resolve_evaluations(cfg.evaluations) == {"lowshot": {"shots": (1, 5), "draws": 2}, "temporal": {},
+                                                    "budgets": {"fracs": (0.5,)}}  # registry order, defaults filled
+    assert apply_overrides(tiny_cfg(), {"evaluations": "shift, temporal"}).evaluations == {"shift": {}, "temporal": {}}
+    assert apply_overrides(tiny_cfg(), {"evaluations": "none"}).evaluations == {}
     with pytest.raises(ConfigError, match="valid choices: lowshot, temporal, budgets, finetune, shift"):
-        evaluations_overrides({"lowshots": True})
-    with pytest.raises(ConfigError, match="valid: shots, draws"):
-        evaluations_overrides({"lowshot": {"shot": [1]}})
-    with pytest.raises(ConfigError, match="unknown evaluation 'finetuning'"):
-        apply_overrides(tiny_cfg(), {"evaluations": "lowshot,finetuning"})
-    with pytest.raises(ConfigError, match="budget_fracs"):
-        apply_overrides(tiny_cfg(), {"budget_fracs": "0.5,1.0"})
-    assert apply_overrides(tiny_cfg(), {"evaluations": "none"}).evaluations == ()
+        resolve_evaluations({"lowshots": {}})
+    with pytest.raises(ConfigError, match="valid: draws, shots"):
+        resolve_evaluations({"lowshot": {"shot": [1]}})
+    with pytest.raises(ConfigError, match="fracs must be in"):
+        resolve_evaluations({"budgets": {"fracs": "0.5,1.0"}})
+
+
+def test_every_evaluation_declares_its_columns_and_the_table_has_them():
+    assert list(EVALUATIONS)[:3] == ["linear", "knn", "retrieval"] and OPTIONAL == tuple(EVALUATIONS)[3:]
+    for name, e in EVALUATIONS.items():
+        assert e.name == name and e.columns and all(c.startswith(e.prefix) for c in e.columns), name
+        assert all(c in COLUMNS for c in e.columns), name
+        if not e.standard:
+            assert f"{name}_seconds" in COLUMNS
 
 
 def test_full_and_shift_suites():
     full, everything = load_suite("full"), load_suite("all-methods")
-    assert full.base.evaluations == EVALUATIONS and set(full.evaluations) == set(EVALUATIONS)
+    assert set(full.base.evaluations) == set(OPTIONAL)
     assert full.methods == everything.methods and full.seeds == [0, 1, 2]
     # same job keys as all-methods: its finished jobs are reused, only the evaluations run
     assert [c.job_name() for c in full.jobs()] == [c.job_name() for c in everything.jobs()]
-    assert load_suite("quick").base.evaluations == ("lowshot", "temporal")  # the cheap ones only
+    assert list(load_suite("quick").base.evaluations) == ["lowshot", "temporal"]  # the cheap ones only
     shift = load_suite("shift")
     assert shift.base.dataset == "synthetic-biased" and "shift" in shift.base.evaluations
 
@@ -52,8 +64,8 @@ def test_frozen_evaluations_never_touch_the_model(tmp_path):
     from vssl_bench.data.datasets import build_dataset
     from vssl_bench.runner import build_method
 
-    cfg = tiny_cfg(method="supervised", dataset="folder", data_root=str(root), lowshot_shots=(1, 2),
-                   lowshot_draws=2, evaluations=("lowshot", "temporal", "budgets", "shift"))
+    cfg = tiny_cfg(method="supervised", dataset="folder", data_root=str(root),
+                   evaluations={"lowshot": {"shots": (1, 2), "draws": 2}, "temporal": {}, "budgets": {}, "shift": {}})
     train, test = build_dataset(cfg)
     method = build_method(cfg, len(train.classes), torch.device("cpu"))
     method.train()  # whatever mode it comes in, frozen evaluations switch to eval mode
@@ -62,8 +74,10 @@ def test_frozen_evaluations_never_touch_the_model(tmp_path):
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.running_var.mul_(2.0)
     before = {k: v.clone() for k, v in method.state_dict().items()}
-    evs = run_evaluations(method, train, test, cfg, torch.device("cpu"), tmp_path, final={"linear_top1": 1.0,
-                                                                                        "knn_top1": 1.0})
+    run_dir = RunDir(tmp_path / "run").make()
+    ctx = EvalContext(method, train, test, cfg, torch.device("cpu"), run_dir, total_steps=4,
+                      final={"linear_top1": 1.0, "knn_top1": 1.0})
+    evs = run_evaluations(ctx, build_evaluations(cfg.evaluations))
     assert all(torch.equal(before[k], v) for k, v in method.state_dict().items())  # BN buffers included
     assert not method.training
     assert list(evs) == ["lowshot", "temporal", "budgets", "shift"]
@@ -71,24 +85,26 @@ def test_frozen_evaluations_never_touch_the_model(tmp_path):
     assert evs["lowshot"]["params"]["shots"] == [1, 2] and evs["lowshot"]["params"]["seed"] == 0
     assert "no time-reversal" in evs["temporal"]["note"]  # a folder dataset has no reversal pairs
     assert "no weights snapshot" in evs["budgets"]["note"]  # trained without budgets: no curve, said so
-    assert "skipped" in evs["shift"]["note"]  # a folder dataset without shift_dataset: no target
+    assert "skipped" in evs["shift"]["note"]  # a folder dataset without a shift dataset: no target
     assert all(e["seconds"] >= 0 for e in evs.values())
     # a broken evaluation is recorded, the others still run, and --retry-failed retries it
-    bad = apply_overrides(cfg, {"evaluations": "shift,lowshot", "shift_dataset": "folder",
-                                "shift_data_root": str(tmp_path / "missing")})
-    evs = run_evaluations(method, train, test, bad, torch.device("cpu"), tmp_path)
+    bad = apply_overrides(cfg, {"evaluations": {"shift": {"dataset": "folder", "data_root": str(tmp_path / "missing")},
+                                                "lowshot": {"shots": [1, 2], "draws": 2}}})
+    evs = run_evaluations(EvalContext(method, train, test, bad, torch.device("cpu"), run_dir),
+                          build_evaluations(bad.evaluations))
     assert "ConfigError" in evs["shift"]["error"] and evs["lowshot"]["metrics"]
     m = {"evaluations": evs}
     assert pending_evaluations(bad, m) == [] and pending_evaluations(bad, m, retry_failed=True) == ["shift"]
-    assert pending_evaluations(apply_overrides(bad, {"lowshot_draws": 3}), m) == ["lowshot"]  # new params: rerun
+    more = apply_overrides(bad, {"evaluations": {**bad.evaluations, "lowshot": {"shots": [1, 2], "draws": 3}}})
+    assert pending_evaluations(more, m) == ["lowshot"]  # new params: rerun
     cols = result_columns(evs)
     assert cols["lowshot_1_linear"] == evs["lowshot"]["metrics"]["lowshot_1_linear"]
     assert "per_draw" not in cols and "shift_linear_top1" not in cols and cols["shift_seconds"] >= 0
 
 
 # ------------------------------------------------------------------------- end to end
-ALL = ["--set", "evaluations=lowshot,temporal,budgets,finetune,shift", "--set", "finetune_steps=2",
-       "--set", "lowshot_draws=2"]
+ALL = ["--set", "evaluations=lowshot,temporal,budgets,finetune,shift", "--set", "finetune.steps=2",
+       "--set", "lowshot.draws=2"]
 FAST = ["--set", "threads=1", "--set", "eval_clips=1"]
 
 
@@ -124,10 +140,10 @@ def test_smoke_suite_with_every_evaluation(smoke_data_root, tmp_path):
                     "shift_linear_top1", "shift_knn_top1"):
             assert 0.0 <= float(row[col]) <= 1.0 + 1e-6, (row["method"], col, row[col])
         assert row["shift_dataset"] == "synthetic-biased" and float(row["temporal_pair_chance"]) == 0.5
-        for name in EVALUATIONS:
+        for name in OPTIONAL:
             assert float(row[f"{name}_seconds"]) >= 0
     sort = _metrics(out, "sort")
-    assert set(sort["evaluations"]) == set(EVALUATIONS)
+    assert set(sort["evaluations"]) == set(OPTIONAL)
     assert not any("error" in e for e in sort["evaluations"].values()), sort["evaluations"]
     assert sort["evaluations"]["finetune"]["metrics"]["steps"] == 2
     assert sort["evaluations"]["lowshot"]["params"]["draws"] == 2
@@ -139,7 +155,7 @@ def test_smoke_suite_with_every_evaluation(smoke_data_root, tmp_path):
 
     # switched on later / with other parameters: only that evaluation runs, on the checkpoint
     before = {m: _metrics(out, m) for m in ("random", "sort", "supervised")}
-    r = _vb(*args, *ALL[:-1], "lowshot_draws=3")
+    r = _vb(*args, *ALL[:-1], "lowshot.draws=3")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 run, 0 skipped" in " ".join(r.stdout.split())
     rows2 = _rows(out)
@@ -153,7 +169,7 @@ def test_smoke_suite_with_every_evaluation(smoke_data_root, tmp_path):
     # draws 0 and 1 are the same videos as before (seeded), so their accuracies repeat exactly
     assert (_metrics(out, "sort")["evaluations"]["lowshot"]["metrics"]["per_draw"]["5"]["knn"][:2]
             == before["sort"]["evaluations"]["lowshot"]["metrics"]["per_draw"]["5"]["knn"])
-    r = _vb(*args, *ALL[:-1], "lowshot_draws=3")
+    r = _vb(*args, *ALL[:-1], "lowshot.draws=3")
     assert "0 run, 3 skipped" in " ".join(r.stdout.split())  # nothing left to do
 
     r = _vb("report", "--results", str(out))

@@ -11,11 +11,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from vssl_bench.config import Config, load_suite
+from vssl_bench.config import Config
 from vssl_bench.data import transforms
 from vssl_bench.data.datasets import build_dataset, eval_clip
 from vssl_bench.eval.features import BlockedTrunkEmbed, extract_features, fold_batchnorm, frozen_embed
 from vssl_bench.models import build_backbone
+from vssl_bench.suite import load_suite
 
 
 def _trained_bn(net: nn.Module, x: torch.Tensor) -> nn.Module:
@@ -121,8 +122,8 @@ def test_raw_eval_clips_match_the_float_path(resize) -> None:
 def test_frozen_embed_features_match_the_plain_model(smoke_data_root) -> None:
     """End to end on the smoke data: the extractor's features (folded BN, raw clips) equal
     those of the method's own ``embed`` on float clips, to rounding."""
-    from vssl_bench.config import load_suite
     from vssl_bench.runner import build_method
+    from vssl_bench.suite import load_suite
 
     cfg = dataclasses.replace(load_suite("smoke").base, method="supervised", data_root=str(smoke_data_root),
                               eval_clips=3)

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from brightness_data import make_brightness_folder, tiny_cfg
+
 from vssl_bench.config import Config, ConfigError, apply_overrides
 from vssl_bench.eval import shift_eval, shift_target
 
@@ -21,23 +21,23 @@ def test_embedded_pair_in_both_directions_and_real_targets():
     assert shift_target(Config(dataset="synthetic", data_root="/cache")).data_root == "/cache"
     # a real source without a configured target: nothing to do
     assert shift_target(Config(dataset="ucf101", data_root="/ucf")) is None
-    t = shift_target(Config(dataset="ucf101", data_root="/ucf", shift_dataset="hmdb51", shift_data_root="/hmdb"))
+    t = shift_target(Config(dataset="ucf101", data_root="/ucf"), "hmdb51", "/hmdb")
     assert (t.dataset, t.data_root) == ("hmdb51", "/hmdb")
     # an embedded target after a real source: the default cache, never the real root
-    assert shift_target(Config(dataset="ucf101", data_root="/ucf", shift_dataset="synthetic")).data_root is None
-    with pytest.raises(ConfigError, match="shift_data_root"):
-        shift_target(Config(dataset="ucf101", data_root="/ucf", shift_dataset="hmdb51"))
+    assert shift_target(Config(dataset="ucf101", data_root="/ucf"), "synthetic").data_root is None
+    with pytest.raises(ConfigError, match="shift.data_root"):
+        shift_target(Config(dataset="ucf101", data_root="/ucf"), "hmdb51")
     with pytest.raises(ConfigError, match="valid choices: .*hmdb51"):
-        shift_target(Config(shift_dataset="hmdb52"))
+        shift_target(Config(), "hmdb52")
 
 
-def test_shift_switches_are_not_part_of_the_job_key():
+def test_evaluation_switches_are_not_part_of_the_job_key():
     base = Config(method="sort")
-    changed = apply_overrides(base, {"evaluations": "shift,lowshot", "shift_dataset": "hmdb51",
-                                     "shift_data_root": "/x", "lowshot_draws": "3", "budget_fracs": "0.1,0.2",
-                                     "finetune_steps": "7", "finetune_lr": "0.1", "lowshot_shots": "2,4"})
-    assert changed.evaluations == ("shift", "lowshot") and changed.budget_fracs == (0.1, 0.2)
-    assert changed.lowshot_shots == (2, 4)
+    changed = apply_overrides(base, {"evaluations": {"shift": {"dataset": "hmdb51", "data_root": "/x"},
+                                                     "lowshot": {"draws": 3, "shots": [2, 4]},
+                                                     "budgets": {"fracs": [0.1, 0.2]},
+                                                     "finetune": {"steps": 7, "lr": 0.1}}})
+    assert list(changed.evaluations) == ["shift", "lowshot", "budgets", "finetune"]
     assert changed.job_key() == base.job_key()
 
 
@@ -46,7 +46,7 @@ def _mean_colour(x):  # (B, C, T, H, W) -> (B, 3): a hand-built embed that sees 
 
 
 def test_frozen_probe_on_the_target_dataset(brightness_folder):
-    target = shift_target(tiny_cfg(dataset="synthetic", shift_dataset="folder", shift_data_root=str(brightness_folder)))
+    target = shift_target(tiny_cfg(dataset="synthetic"), "folder", str(brightness_folder))
     r = shift_eval(_mean_colour, target, torch.device("cpu"))
     assert r["shift_dataset"] == "folder" and r["n_train"] + r["n_test"] == 24
     assert r["shift_linear_top1"] == 1.0 and r["shift_knn_top1"] == 1.0  # brightness separates the classes
@@ -58,10 +58,10 @@ def test_frozen_probe_on_the_target_dataset(brightness_folder):
 def test_model_stays_frozen(brightness_folder):
     from vssl_bench.runner import build_method
 
-    cfg = tiny_cfg(method="random", shift_dataset="folder", shift_data_root=str(brightness_folder))
+    cfg = tiny_cfg(method="random")
     method = build_method(cfg, 16, torch.device("cpu"))
     method.eval()
     before = {k: v.clone() for k, v in method.state_dict().items()}
-    shift_eval(method.embed, shift_target(cfg), torch.device("cpu"))
+    shift_eval(method.embed, shift_target(cfg, "folder", str(brightness_folder)), torch.device("cpu"))
     assert not method.training
     assert all(torch.equal(before[k], v) for k, v in method.state_dict().items())  # BN statistics included

@@ -1,4 +1,4 @@
-"""Losses vs slow loops, known answers and torch built-ins (STYLE.md habit 5)."""
+"""Losses vs slow loops, known answers and torch built-ins."""
 
 import math
 

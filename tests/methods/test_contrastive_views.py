@@ -13,12 +13,19 @@ import torch
 
 from vssl_bench.config import Config
 from vssl_bench.data import samplers, transforms
+from vssl_bench.losses import nt_xent
 from vssl_bench.methods import METHODS
 from vssl_bench.methods.base import params_from_dict
 from vssl_bench.methods.contrastive import pair_labels
-from vssl_bench.losses import nt_xent
-from vssl_bench.methods.contrastive_common import (MomentumQueue, contrast, cvrl_gap_probs, cvrl_starts,
-                                                   instance_top1, near_far_starts, two_distinct_starts)
+from vssl_bench.methods.contrastive_common import (
+    MomentumQueue,
+    contrast,
+    cvrl_gap_probs,
+    cvrl_starts,
+    instance_top1,
+    near_far_starts,
+    two_distinct_starts,
+)
 from vssl_bench.methods.triplet import mine_triplets
 from vssl_bench.methods.xmodal import frame_differences
 

@@ -281,7 +281,7 @@ def test_visualize_writes_png(cls, tmp_path):
     m = cls(Tiny3D(), p, cfg, 16)
     batch = {"video": torch.randn(2, 3, 16, 32, 32),
              "mask": torch.stack([tube_mask(8, 8, 0.9, np.random.default_rng(s)) for s in range(2)])}
-    path = save_visualization(m, batch, tmp_path)
+    path = save_visualization(m, batch, tmp_path / "reconstructions.png")
     assert path is not None and path.stat().st_size > 1000
     assert m.training  # mode restored
 
@@ -293,17 +293,17 @@ def test_pictures_from_the_real_views(name, smoke_data_root, tmp_path):
     (nextframe's picture failed on raw clips, 'expected scalar type Byte', unnoticed.)"""
     import dataclasses
 
-    from vssl_bench.config import load_suite
     from vssl_bench.data.datasets import build_dataset
     from vssl_bench.methods.viz import visualization_batch
     from vssl_bench.runner import build_method
+    from vssl_bench.suite import load_suite
 
     cfg = dataclasses.replace(load_suite("smoke").base, method=name, data_root=str(smoke_data_root))
     train, test = build_dataset(cfg)
     m = build_method(cfg, len(train.classes), torch.device("cpu"))
     batch = visualization_batch(m, test, cfg)
     assert all(v.dtype != torch.uint8 for v in batch.values() if torch.is_tensor(v) and v.dim() >= 5)
-    path = save_visualization(m, batch, tmp_path)
+    path = save_visualization(m, batch, tmp_path / "reconstructions.png")
     assert path is not None and path.stat().st_size > 1000
 
 

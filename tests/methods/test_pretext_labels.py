@@ -11,13 +11,11 @@ import torch
 
 from vssl_bench.config import Config, ConfigError
 from vssl_bench.methods import get_method
-from vssl_bench.methods.aot import (BACKWARD, FORWARD, ArrowOfTime, aot_clip_indices, aot_segment_indices,
-                                   reverse_time)
+from vssl_bench.methods.aot import BACKWARD, FORWARD, ArrowOfTime, aot_clip_indices, aot_segment_indices, reverse_time
 from vssl_bench.methods.base import params_from_dict
 from vssl_bench.methods.oddoneout import OddOneOut, make_question, random_derangement_order, sum_of_differences
 from vssl_bench.methods.rotation import Rotation, rotate
-from vssl_bench.methods.shuffle import (NEGATIVE, POSITIVE, ShuffleLearn, make_tuple, motion_energy,
-                                        pick_high_motion)
+from vssl_bench.methods.shuffle import NEGATIVE, POSITIVE, ShuffleLearn, make_tuple, motion_energy, pick_high_motion
 from vssl_bench.methods.sort import class_to_permutation, order_classes, permutation_to_class
 from vssl_bench.methods.speed import Speed, feasible_strides, stride_indices
 from vssl_bench.methods.vcop import VCOP, all_permutations, index_to_permutation, permutation_to_index, tuple_starts

@@ -12,15 +12,16 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from conftest import write_lossless_video
 from torch.utils.data import default_collate
 
-from conftest import write_lossless_video
-from vssl_bench.config import Config, ConfigError, load_suite
+from vssl_bench.config import Config, ConfigError
 from vssl_bench.data import transforms
 from vssl_bench.data.datasets import VideoSource
 from vssl_bench.methods import METHODS
 from vssl_bench.methods.base import params_from_dict, raw_clip
 from vssl_bench.methods.shuffle import high_motion_clip, motion_energy, pick_high_motion
+from vssl_bench.suite import load_suite
 from vssl_bench.train import to_device, use_prefetch_thread
 
 N_FRAMES, SIZE = 32, 32

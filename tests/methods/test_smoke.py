@@ -1,5 +1,5 @@
 """One parametrised smoke test over every registered method (solo-learn ``tests/methods``
-habit, STYLE.md 6): views build from a video source, the loss is finite, backward reaches
+habit): views build from a video source, the loss is finite, backward reaches
 the backbone, the loss drops when over-fitting one fixed tiny batch, and ``embed`` gives
 (B, D). Methods added to ``METHODS`` later are covered without touching this file.
 

@@ -28,7 +28,8 @@ from typing import Callable
 
 import numpy as np
 
-from vssl_bench.config import Config
+from vssl_bench.config import Config, choice_error
+from vssl_bench.data.datasets import DATASETS
 from vssl_bench.data.samplers import clip_span
 from vssl_bench.data.video import Reader, VideoDecodeError
 from vssl_bench.utils import first_line
@@ -131,8 +132,6 @@ def _save_cache(path: Path, files: dict) -> bool:
 
 def check_dataset(cfg: Config, progress: Callable[[int, int], None] | None = None) -> CheckReport:
     """Scan every video of ``cfg``'s dataset/split. ``progress(done, total)`` after each."""
-    from vssl_bench.data.datasets import DATASETS
-    from vssl_bench.config import choice_error
 
     if cfg.dataset not in DATASETS:
         raise choice_error("dataset", cfg.dataset, list(DATASETS))

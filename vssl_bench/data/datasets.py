@@ -16,6 +16,8 @@ every loader would report the same file again.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -26,10 +28,18 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vssl_bench.config import Config, ConfigError, choice_error
-from vssl_bench.data import samplers, transforms
-from vssl_bench.data.splits import (VideoEntry, folder_classes, folder_split, read_hmdb_splits,  # noqa: F401
-                                    read_kinetics_csv, read_ssv2, read_ucf_class_index, read_ucf_list)
+from vssl_bench.config import Config, ConfigError, choice_error, register_key_part
+from vssl_bench.data import samplers, synthetic, transforms
+from vssl_bench.data.splits import (  # noqa: F401
+    VideoEntry,
+    folder_classes,
+    folder_split,
+    read_hmdb_splits,
+    read_kinetics_csv,
+    read_ssv2,
+    read_ucf_class_index,
+    read_ucf_list,
+)
 from vssl_bench.data.video import Reader, VideoDecodeError, decoded_cache
 
 log = logging.getLogger("vssl_bench.data")
@@ -77,8 +87,6 @@ def _synthetic_builder(variant: str, test_list: str = "testlist01.txt"):
     def build(cfg: Config) -> tuple[VideoList, VideoList]:
         root = synthetic_root(cfg, variant)
         if not (root / ".complete").exists():
-            from vssl_bench.data import synthetic
-
             synthetic.generate(root, variant, **synthetic_kwargs(cfg))
         return ucf_style_lists(root, split_files=("trainlist01.txt", test_list), name=cfg.dataset)
 
@@ -92,8 +100,6 @@ def synthetic_kwargs(cfg: Config) -> dict:
 
 
 def synthetic_root(cfg: Config, variant: str) -> Path:
-    from vssl_bench.data import synthetic
-
     base = Path(cfg.data_root).expanduser() if cfg.data_root else synthetic.default_cache_root()
     return synthetic.dataset_dir(base, variant, **synthetic_kwargs(cfg))
 
@@ -234,6 +240,15 @@ DATASETS: dict[str, DatasetSpec] = {
     "folder": DatasetSpec("folder", "any folder of videos, one sub-folder per class (seeded split or "
                           "trainlist.txt/testlist.txt)", _folder),
 }
+
+
+def _data_version(cfg: Config) -> dict:
+    """The embedded generator's version joins the key of a job on embedded data: a new
+    version is new data, so new jobs rather than skips of finished ones."""
+    return {"synthetic_version": synthetic.SYNTHETIC_VERSION} if cfg.dataset.startswith("synthetic") else {}
+
+
+register_key_part(_data_version)
 
 
 def build_dataset(cfg: Config) -> tuple[VideoList, VideoList]:
@@ -405,9 +420,6 @@ def data_fingerprint(train: VideoList, test: VideoList) -> dict:
     bytes that the generator wrote into ``meta.json``. ``digest`` (16 hex digits) is the
     content digest where there is one, else the listing's: two results with different
     digests were not computed on the same data."""
-    import hashlib
-    import json
-
     root = Path(train.root) if train.root else None
     h = hashlib.sha256()
     for split, vl in (("train", train), ("test", test)):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import ctypes
 import multiprocessing as mp
 import os
+from functools import partial
 from typing import Iterator
 
 import torch
@@ -122,8 +123,6 @@ def data_loader(dataset, *, batch_size: int, num_workers: int, timeout_s: float,
                 **kw) -> WatchedLoader:
     """A DataLoader for ``dataset``: with workers, started by :func:`worker_context`, with
     a ``timeout_s`` watchdog (0: none) and a status board; ``kw`` as DataLoader's."""
-    from functools import partial
-
     if num_workers <= 0:
         return WatchedLoader(dataset, batch_size=batch_size, num_workers=0, worker_init_fn=worker_init, **kw)
     board = StatusBoard(num_workers)

@@ -40,9 +40,11 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import multiprocessing as mp
 import os
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -120,7 +122,7 @@ def encode_video(src: str, dst: str, short_side: int) -> dict:
     Returns ``{"frames", "height", "width", "fps"}`` of the output. Raises
     :class:`VideoDecodeError` when the source cannot be decoded (wholly or part-way).
     """
-    import av
+    import av  # the encoder: imported where a video is written (PyAV is heavy)
 
     with Reader(src) as vr:
         return _encode(vr, dst, short_side, av)
@@ -203,6 +205,8 @@ def listed_videos(cfg: Config) -> tuple[dict[str, str], list[str]]:
     UCF101 / HMDB51: the union of the official splits 1-3 (a video unused in one HMDB
     split is used in another); other datasets: their train + test lists.
     """
+    # here, not at the top: the encoding pool's spawned workers import this module, and
+    # need neither torch nor the dataset registry
     from vssl_bench.data.datasets import DATASETS, require_root
 
     root = require_root(cfg)
@@ -282,6 +286,8 @@ def prepare_dataset(cfg: Config, out: str | Path, short_side: int = 128, workers
     ``progress(done, total, last_relative_path)`` is called after each video. The default
     short side 128 is the suites' ``resize`` (benchmarks/ucf101.yaml, hmdb51.yaml).
     """
+    # here, not at the top: the encoding pool's spawned workers import this module, and
+    # need neither torch nor the dataset registry
     from vssl_bench.data.datasets import DATASETS, require_root
 
     real = [n for n, s in DATASETS.items() if not s.embedded]
@@ -362,8 +368,6 @@ def prepare_dataset(cfg: Config, out: str | Path, short_side: int = 128, workers
                 for rel, task in zip(todo, tasks):
                     record(rel, _prepare_task(task))
             else:
-                import multiprocessing as mp
-                from concurrent.futures import ProcessPoolExecutor
 
                 # spawn: no inherited decoder state or rich/threads from this process
                 pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))

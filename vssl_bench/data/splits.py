@@ -1,7 +1,7 @@
 """Parsers of the official split / annotation files of real datasets (nothing is downloaded).
 
 Each parser turns the files a dataset ships with into ``(path, label)`` entries and the
-class names, in the exact formats of ../shared/PROTOCOLS.md ("Datasets and their split
+class names, in the exact official formats (docs/protocols.md, "Datasets and their split
 files"):
 
 - UCF101 [1]: ``ucfTrainTestlist/classInd.txt`` (``1 ApplyEyeMakeup``, 1-based),

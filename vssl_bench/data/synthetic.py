@@ -28,7 +28,7 @@ There are 16 classes (``CLASSES``):
   ``SwingDamped`` (a pendulum whose amplitude decays). Reversed, these show energy being
   gained from nowhere, pieces assembling, drops rising out of a draining container.
 
-This answers the first pitfall in ``CALIBRATION.md``: on a dataset made only of reversal
+This avoids a pitfall of time-reversal benchmarks: on a dataset made only of reversal
 pairs, "is this clip played forwards?" is unanswerable, so the arrow-of-time pretext task
 stays at chance. Here it is answerable on 6/16 of the videos and unanswerable (by
 construction) on the other 10/16.
@@ -87,6 +87,8 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -723,7 +725,7 @@ def render_video(
 
 def write_mp4(path: str | os.PathLike, frames_thwc_uint8: np.ndarray, fps: int = FPS, crf: int = CRF) -> None:
     """Write (T, H, W, 3) uint8 RGB frames as H.264 (libx264, yuv420p) MP4 with PyAV."""
-    import av  # local import: rendering needs only numpy
+    import av  # here: rendering needs only numpy, and the pool's workers import this module
 
     video = np.asarray(frames_thwc_uint8)
     if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
@@ -919,7 +921,7 @@ def generate(
         raise RuntimeError("vssl_bench generates its data in worker processes (spawn): call it from a script "
                            "whose entry point is protected by `if __name__ == '__main__':`, or pass workers=0")
 
-    from vssl_bench.utils import file_lock  # here: the pool's spawned workers need not import torch
+    from vssl_bench.utils import file_lock  # here: the pool's spawned workers import this module, not torch
 
     root.parent.mkdir(parents=True, exist_ok=True)
     # Two jobs needing the same data (``run --jobs 2``): one generates, the other waits and
@@ -956,9 +958,6 @@ def _generate_unlocked(root: Path, params: dict[str, Any], workers: int,
             # spawn: safe even if the caller has started threads (torch, decord). An executor,
             # not a Pool: a worker that dies (out of memory, an unguarded script's re-import)
             # breaks it with an error instead of being replaced forever while we wait.
-            from concurrent.futures import ProcessPoolExecutor
-            from concurrent.futures.process import BrokenProcessPool
-
             try:
                 with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                     for n, _ in enumerate(pool.map(_work, work, chunksize=8), 1):

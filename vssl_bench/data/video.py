@@ -75,7 +75,7 @@ os.register_at_fork(before=lambda: _collect_before_fork())  # looked up at each 
 
 def _decord():
     global _QUIET
-    import decord  # imported lazily: workers import it after fork
+    import decord  # a native library: imported when a video is first opened, not by every import
 
     if not _QUIET:
         decord.logging.set_level(decord.logging.QUIET)  # FFmpeg's messages; ours say what failed

@@ -21,19 +21,33 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import time
+import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from vssl_bench import distributed
 from vssl_bench.config import Config
-from vssl_bench.data import transforms
-from vssl_bench.data.datasets import (UNREADABLE, EvalDataset, VideoList, eval_clip, placeholder_clips,
-                                      unreadable_reason, warn_unreadable)
+from vssl_bench.data import samplers, transforms
+from vssl_bench.data.datasets import (
+    UNREADABLE,
+    EvalDataset,
+    VideoList,
+    VideoSource,
+    eval_clip,
+    placeholder_clips,
+    unreadable_reason,
+    warn_unreadable,
+)
 from vssl_bench.data.loader import data_loader
+from vssl_bench.data.video import VideoDecodeError
+from vssl_bench.eval.knn import knn_accuracy
+from vssl_bench.eval.linear import fit_linear_probe
+from vssl_bench.methods.base import Method
 from vssl_bench.utils import heartbeat
 
 
@@ -44,9 +58,6 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     function to float rounding (features agree to ~1e-6 relative), with one pass over the
     activations fewer per layer: tiny3d's and torchvision's R3D / R(2+1)D blocks are
     conv -> BN -> ReLU sequences. ``module`` itself is left untouched."""
-    from torch.nn.modules.batchnorm import _BatchNorm
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
     m = copy.deepcopy(module).eval()
     for seq in [x for x in m.modules() if isinstance(x, nn.Sequential)]:
         for i in range(len(seq) - 1):
@@ -70,11 +81,10 @@ def recompute_batchnorm(method, videos: VideoList, cfg: Config, device: torch.de
     average (``momentum=None``), ``embed`` run on the centre clips of up to
     :data:`BN_VIDEOS` evenly spaced training videos, then everything in ``eval()`` mode.
     ``method`` itself is untouched; a model without BatchNorm is returned as it is."""
-    from torch.nn.modules.batchnorm import _BatchNorm
-
     if not any(isinstance(m, _BatchNorm) for m in method.modules()):
         return method
-    model = copy.deepcopy(method).eval()
+    # rank 0 evaluates alone: its copy's BatchNorm must not wait for the other ranks
+    model = distributed.local_batchnorm(copy.deepcopy(method)).eval()
     for bn in (m for m in model.modules() if isinstance(m, _BatchNorm)):
         bn.reset_running_stats()
         bn.momentum = None
@@ -106,8 +116,6 @@ def frozen_embed(method, videos: VideoList | None = None, cfg: Config | None = N
     (:func:`fold_batchnorm`) when the method does not override ``embed``; on a CPU, a
     backbone that is one plain convolution trunk (tiny3d) runs it in oneDNN's blocked
     layout (:class:`BlockedTrunkEmbed`)."""
-    from vssl_bench.methods.base import Method
-
     method.eval()
     if cfg is not None and videos is not None and cfg.eval_bn == "recompute":
         method = recompute_batchnorm(method, videos, cfg, device or torch.device("cpu"))
@@ -141,12 +149,10 @@ class BlockedTrunkEmbed:
         trunk = trunk_of() if trunk_of is not None else None
         if trunk is None or not torch.backends.mkldnn.is_available():
             return None
-        import warnings
-
         try:
             with warnings.catch_warnings():  # its modules are TorchScript ones: a deprecation notice on import
                 warnings.simplefilter("ignore", FutureWarning)
-                from torch.utils.mkldnn import to_mkldnn
+                from torch.utils.mkldnn import to_mkldnn  # optional in torch builds; warns on import
         except ImportError:  # a torch without it: the plain path
             return None
         params = list(trunk.parameters())
@@ -250,8 +256,6 @@ class CentreClipDataset(torch.utils.data.Dataset):
         return len(self.videos)
 
     def __getitem__(self, index: int) -> dict:
-        from vssl_bench.data.video import VideoDecodeError
-
         label = self.videos.entries[index].label
         try:
             clip = _centre_clips(self.videos, torch.tensor([index]), self.cfg)[0]  # (C, T, H, W)
@@ -280,9 +284,6 @@ def centre_clip_probe(embed, train: VideoList, test: VideoList, cfg: Config, dev
     features only: the cheap evaluation of the budget snapshots and of the shifted dataset.
     ``embed`` must be frozen (caller: ``eval()``). Returns ``{"linear_top1", "knn_top1",
     "train", "test"}`` (the two :class:`FeatureBank`)."""
-    from vssl_bench.eval.knn import knn_accuracy
-    from vssl_bench.eval.linear import fit_linear_probe
-
     tr = extract_centre_features(embed, train, cfg, device)
     te = extract_centre_features(embed, test, cfg, device)
     probe = fit_linear_probe(tr.centre_features, tr.labels, num_classes=len(train.classes), epochs=cfg.linear_epochs,
@@ -294,74 +295,9 @@ def centre_clip_probe(embed, train: VideoList, test: VideoList, cfg: Config, dev
 
 
 def _centre_clips(videos: VideoList, indices: torch.Tensor, cfg: Config) -> torch.Tensor:
-    from vssl_bench.data import samplers
-    from vssl_bench.data.datasets import VideoSource
-
     out = []
     for i in indices.tolist():
         with VideoSource(videos.entries[i].path, cfg.cache_decoded_mb, cfg.resize) as src:
             idx = samplers.center_clip(src.n_frames, cfg.clip_len, cfg.frame_stride)
             out.append(eval_clip(src.read(idx), cfg))
     return torch.stack(out)  # (b, C, T, H, W)
-
-
-def evaluate_banks(train: FeatureBank, test: FeatureBank, cfg: Config, num_classes: int) -> dict:
-    """linear (clip / video level), kNN sweep, retrieval on two feature banks, and the
-    chance level of each (``eval.chance``)."""
-    from vssl_bench.eval import fit_linear_probe, knn_sweep, retrieval_recall, video_level_accuracy
-    from vssl_bench.eval.chance import chance_levels
-
-    t0 = time.perf_counter()
-    probe = fit_linear_probe(train.centre_features, train.labels, num_classes=num_classes,
-                             epochs=cfg.linear_epochs, lr=cfg.linear_lr, weight_decay=cfg.linear_weight_decay,
-                             seed=cfg.seed)
-    lin = probe.accuracy(test.centre_features, test.labels)
-    n, k, d = test.clips.shape
-    probs = probe.predict_proba(test.clips.reshape(n * k, d))  # (N*K, C)
-    vid = video_level_accuracy(probs, torch.arange(n).repeat_interleave(k), test.labels.repeat_interleave(k))
-    t1 = time.perf_counter()
-    ks = tuple(sorted(set(cfg.knn_ks) | {cfg.knn_k}))
-    knn = knn_sweep(train.centre_features, train.labels, test.centre_features, test.labels, ks=ks,
-                    temperature=cfg.knn_temperature)
-    ret = retrieval_recall(train.video_features, train.labels, test.video_features, test.labels, ks=(1, 5, 10, 20, 50))
-    t2 = time.perf_counter()
-    return {
-        "linear_top1": lin, "linear_video_top1": vid, "knn_top1": knn[cfg.knn_k],
-        "knn_sweep": {str(kk): v for kk, v in knn.items()},
-        **{f"retrieval_r{kk}": v for kk, v in ret.items()},
-        **chance_levels(train.labels, test.labels),  # the floor of those numbers (labels only)
-        "probe_seconds": t1 - t0, "knn_retrieval_seconds": t2 - t1,
-    }
-
-
-def evaluate_checkpoint(method, train: VideoList, test: VideoList, cfg: Config, device: torch.device,
-                        cache_path: Path | None = None, banks_out: dict | None = None) -> dict:
-    """Features (cached at ``cache_path``) + all frozen-feature protocols for one model.
-    ``banks_out``, if given, receives the ``{"train", "test"}`` :class:`FeatureBank` s (the
-    low-shot and temporal evaluations reuse them)."""
-    t0 = time.perf_counter()
-    method.eval()
-    banks = None
-    if cache_path is not None and cache_path.exists():
-        try:
-            banks = torch.load(cache_path, weights_only=False)
-        except Exception:  # a corrupt cache is recomputed, never trusted
-            banks = None
-    if banks is None:
-        embed = frozen_embed(method, train, cfg, device)
-        banks = {"train": extract_features(embed, train, cfg, device),
-                 "test": extract_features(embed, test, cfg, device)}
-        if cache_path is not None:
-            from vssl_bench.utils import atomic_torch_save
-
-            atomic_torch_save(banks, cache_path)
-    if banks_out is not None:
-        banks_out.update(banks)
-    t1 = time.perf_counter()
-    metrics = evaluate_banks(banks["train"], banks["test"], cfg, num_classes=len(train.classes))
-    metrics["feature_seconds"] = t1 - t0
-    metrics["eval_seconds"] = time.perf_counter() - t0
-    metrics["eval_failed_videos"] = banks["train"].failed + banks["test"].failed
-    metrics["feature_dim"] = int(banks["train"].clips.shape[-1])
-    return metrics
-

@@ -121,7 +121,7 @@ def knn_sweep(
         test_labels: (N_test,) integer class indices.
         ks: neighbour counts to report. A ``k`` larger than ``N_train`` is clipped to
             ``N_train``; the returned dict keeps the requested value as its key.
-            Default {1, 5, 20, 200} is the sweep of PROTOCOLS.md.
+            Default {1, 5, 20, 200}: the kNN sweep of docs/protocols.md.
         temperature: T in the vote weight ``exp(sim / T)``; 0.07 as in solo-learn/InstDisc.
 
     Returns:

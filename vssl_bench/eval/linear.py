@@ -1,7 +1,7 @@
 """Linear probe on cached, frozen features, and video-level accuracy.
 
 The backbone is not involved here: features are extracted once (backbone frozen, in eval
-mode, see PROTOCOLS.md "Linear probe") and a single linear layer is trained on them with
+mode, see docs/protocols.md, "Linear probe") and a single linear layer is trained on them with
 cross-entropy. Training on a (N, D) cache is cheap: ~1 s for 1000 x 128 features on a CPU,
 against 30-60 s per checkpoint for a cross-validated scikit-learn logistic regression.
 
@@ -211,7 +211,7 @@ def linear_probe(
 def video_level_accuracy(probs: Any, video_ids: Any, labels: Any) -> float:
     """Top-1 accuracy after averaging clip probabilities per video.
 
-    PROTOCOLS.md "Linear probe": report clip-level and video-level top-1, the latter
+    docs/protocols.md, "Linear probe": report clip-level and video-level top-1, the latter
     averaging the softmax over the several clips of each video.
 
     Args:

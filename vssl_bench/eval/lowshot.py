@@ -23,11 +23,13 @@ Protocol (defaults of :func:`lowshot_eval`):
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from vssl_bench.eval.base import EvalContext, Evaluation, probe_record
 from vssl_bench.eval.knn import _check_banks, _to_labels, knn_accuracy
 from vssl_bench.eval.linear import fit_linear_probe
 
@@ -103,3 +105,31 @@ def lowshot_eval(
             out[f"lowshot_{n}_{name}_std"] = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
         out["per_draw"][str(n)] = {"linear": lin, "knn": knn, "n_labelled": n_lab}
     return out
+
+
+class LowShot(Evaluation):
+    """SEVERE's sample-size axis: the probes with 1 / 5 / 10 labelled videos per class."""
+
+    name, prefix = "lowshot", "lowshot_"
+    columns = tuple(f"lowshot_{n}_{k}{s}" for n in (1, 5, 10) for k in ("linear", "knn") for s in ("", "_std"))
+    summary = "linear probe and kNN with 1 / 5 / 10 labelled videos per class, 5 seeded draws (mean ± std)"
+
+    @dataclass
+    class Params:
+        shots: tuple[int, ...] = (1, 5, 10)  # labelled train videos per class (SEVERE's low-shot axis)
+        draws: int = 5  # seeded class-balanced draws per shot count (mean and std reported)
+
+        def validate(self):
+            if not self.shots or min(self.shots) < 1 or self.draws < 1:
+                raise ValueError(f"shots and draws must be >= 1, got {list(self.shots)}, {self.draws}")
+
+    def record(self, cfg) -> dict:
+        return {"shots": list(self.p.shots), "draws": self.p.draws, "features": "centre clip", **probe_record(cfg)}
+
+    def run(self, ctx: EvalContext) -> dict:
+        cfg, b = ctx.cfg, ctx.feature_banks()
+        tr, te = b["train"], b["test"]
+        return lowshot_eval(tr.centre_features, tr.labels, te.centre_features, te.labels, self.p.shots, self.p.draws,
+                            cfg.seed, num_classes=len(ctx.train.classes), knn_k=cfg.knn_k,
+                            temperature=cfg.knn_temperature, linear_epochs=cfg.linear_epochs,
+                            linear_lr=cfg.linear_lr, linear_weight_decay=cfg.linear_weight_decay)

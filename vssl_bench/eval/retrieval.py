@@ -4,7 +4,7 @@ Protocol of VCOP ``retrieve_clips.py`` (Xu et al., CVPR 2019) and TCLR
 ``nn_retrieval/complete_retrieval.py`` (Dave et al., CVIU 2022): the test split is the
 query set, the train split the gallery; features are compared by cosine similarity; a
 query is correct at ``k`` if ANY of its ``k`` nearest gallery items has the query's class.
-Reported as R@1, R@5, R@10, R@20 (PROTOCOLS.md "Video retrieval").
+Reported as R@1, R@5, R@10, R@20 (docs/protocols.md, "Video retrieval").
 
 VCOP builds its query loader with ``drop_last=True`` and so silently skips the trailing
 queries; here every query is counted (the denominator is ``N_query``).

@@ -34,6 +34,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vssl_bench.data.synthetic import CLASSES
+from vssl_bench.eval.base import EvalContext, Evaluation, probe_record
+from vssl_bench.eval.features import extract_centre_features
 from vssl_bench.eval.knn import _check_banks, _to_features, knn_sweep
 from vssl_bench.eval.linear import fit_linear_probe
 
@@ -41,8 +44,6 @@ from vssl_bench.eval.linear import fit_linear_probe
 def reversal_pairs(class_names: list[str]) -> list[tuple[int, int]]:
     """Index pairs ``(i, j)`` (i < j) of classes that are each other's time reversal, from
     the embedded dataset's class specs; [] for a dataset without such classes."""
-    from vssl_bench.data.synthetic import CLASSES
-
     index = {n: i for i, n in enumerate(class_names)}
     pairs = set()
     for spec in CLASSES:
@@ -178,3 +179,30 @@ def temporal_eval(
     return {"temporal_pair_top1": probe["pair_top1"], "temporal_pair_chance": probe["chance"],
             "temporal_reverse_cosine": cons["cosine"], "temporal_reverse_to_partner": cons["to_partner"],
             "temporal_forward_knn": cons["forward_knn"], "per_pair": probe["per_pair"], "n_clips": cons["n"]}
+
+
+class Temporal(Evaluation):
+    """Does the representation encode the direction of time? (module docstring)"""
+
+    name, prefix = "temporal", "temporal_"
+    columns = ("temporal_pair_top1", "temporal_pair_chance", "temporal_reverse_cosine",
+               "temporal_reverse_to_partner", "temporal_forward_knn")
+    summary = "linear probe inside each time-reversal pair of classes; each test clip against its reversed copy"
+
+    def record(self, cfg) -> dict:
+        return {"features": "centre clip, forward and time-reversed", "chance": 0.5, **probe_record(cfg)}
+
+    def run(self, ctx: EvalContext) -> dict:
+        cfg, classes = ctx.cfg, list(ctx.train.classes)
+        pairs = reversal_pairs(classes)
+        if not pairs:
+            return {"note": f"skipped: dataset {cfg.dataset!r} has no time-reversal class pairs"}
+        train = ctx.feature_banks()["train"]
+        fwd = extract_centre_features(ctx.embed(), ctx.test, cfg, ctx.device)
+        rev = extract_centre_features(ctx.embed(), ctx.test, cfg, ctx.device, reverse=True)
+        res = temporal_eval(train.centre_features, train.labels, fwd.centre_features, fwd.labels,
+                            rev.centre_features, pairs, k=cfg.knn_k, temperature=cfg.knn_temperature,
+                            epochs=cfg.linear_epochs, lr=cfg.linear_lr, weight_decay=cfg.linear_weight_decay,
+                            seed=cfg.seed)
+        res["pairs"] = [[classes[a], classes[b]] for a, b in pairs]
+        return res

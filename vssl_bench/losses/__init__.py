@@ -1,4 +1,4 @@
-"""Losses, one per file: tensors in, scalar out (STYLE.md habit 1)."""
+"""Losses, one per file: tensors in, scalar out."""
 
 from vssl_bench.losses.contrastive import contrastive_loss
 from vssl_bench.losses.info_nce import info_nce

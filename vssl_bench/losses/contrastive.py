@@ -2,7 +2,8 @@
 
 Reference:
     [1] Hadsell, Chopra & LeCun, "Dimensionality Reduction by Learning an Invariant
-        Mapping", CVPR 2006, in the form of the course lecture (PROTOCOLS.md).
+        Mapping", CVPR 2006, in the form of the course lecture
+        (squared distance inside the hinge; see :func:`contrastive_loss`).
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ References:
         Representations" (SimCLR), ICML 2020; in video CVRL (Qian et al., CVPR 2021) and
         TCLR (Dave et al., 2022). Same computation as lightly ``loss/ntx_ent_loss.py`` and
         solo-learn ``losses/simclr.py`` restricted to cross-view negatives.
+
+A pure function of its inputs: under data parallelism the caller gathers the other ranks'
+rows first (``methods.contrastive_common``).
 """
 
 from __future__ import annotations
@@ -48,34 +51,6 @@ def info_nce(z0: Tensor, z1: Tensor, temperature: float = 0.1) -> Tensor:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     z0 = F.normalize(z0, dim=1)  # (B, D)
     z1 = F.normalize(z1, dim=1)  # (B, D)
-    if _gathering():  # data-parallel training: every rank's z1 rows are negatives [2]
-        return _info_nce_gathered(z0, z1, temperature)
     logits = z0 @ z1.T / temperature  # (B, B)
     target = torch.arange(z0.shape[0], device=z0.device)  # (B,)
-    return F.cross_entropy(logits, target)
-
-
-def _gathering() -> bool:
-    """Gather negatives across ranks: a process group of more than one rank is open and
-    gradients are on (training). Under ``no_grad`` (held-out evaluation, which rank 0
-    runs alone) the loss stays local, so no rank waits for a collective that never comes."""
-    from vssl_bench import distributed
-
-    return torch.is_grad_enabled() and distributed.is_initialized() and distributed.world_size() > 1
-
-
-def _info_nce_gathered(z0: Tensor, z1: Tensor, temperature: float) -> Tensor:
-    """InfoNCE of this rank's b rows of ``z0`` against the z1 rows of *every* rank.
-
-    Rank r holds rows [r*b, (r+1)*b) of the global batch (contiguous shards), so its
-    targets are ``r*b + arange(b)`` and its logits are exactly those rows of the global
-    (B, B) logits; the mean over ranks of these losses (DDP averages the gradients) is the
-    1-process loss of the global batch. Gradients flow back to the other ranks' ``z1``.
-    """
-    from vssl_bench import distributed
-
-    z1_all = distributed.gather_with_grad(z1)  # (B, D), rank order
-    logits = z0 @ z1_all.T / temperature  # (b, B)
-    b = z0.shape[0]
-    target = distributed.rank() * b + torch.arange(b, device=z0.device)  # (b,)
     return F.cross_entropy(logits, target)

@@ -5,28 +5,30 @@ The parametrised tests (tests/methods/test_smoke.py) cover every entry automatic
 
 from __future__ import annotations
 
+import dataclasses
+
 from vssl_bench.config import choice_error
+from vssl_bench.methods.aot import ArrowOfTime
 from vssl_bench.methods.base import FAMILIES, Method, params_from_dict
-from vssl_bench.methods.mae import MAE
-from vssl_bench.methods.gan import GAN
-from vssl_bench.methods.mme import MME
-from vssl_bench.methods.nextframe import NextFrame
-from vssl_bench.methods.nce import NCE
 from vssl_bench.methods.contrastive import Contrastive
+from vssl_bench.methods.gan import GAN
+from vssl_bench.methods.mae import MAE
+from vssl_bench.methods.mme import MME
+from vssl_bench.methods.nce import NCE
+from vssl_bench.methods.nce_motion import NCEMotion
 from vssl_bench.methods.nce_st import NCESpatioTemporal
 from vssl_bench.methods.nce_static import NCEStatic
 from vssl_bench.methods.nce_temporal import NCETemporal
-from vssl_bench.methods.nce_motion import NCEMotion
-from vssl_bench.methods.triplet import Triplet
-from vssl_bench.methods.xmodal import XModal
-from vssl_bench.methods.reference import RandomInit, Supervised
-from vssl_bench.methods.sort import Sort
-from vssl_bench.methods.aot import ArrowOfTime
+from vssl_bench.methods.nextframe import NextFrame
 from vssl_bench.methods.oddoneout import OddOneOut
+from vssl_bench.methods.reference import RandomInit, Supervised
 from vssl_bench.methods.rotation import Rotation
 from vssl_bench.methods.shuffle import ShuffleLearn
+from vssl_bench.methods.sort import Sort
 from vssl_bench.methods.speed import Speed
+from vssl_bench.methods.triplet import Triplet
 from vssl_bench.methods.vcop import VCOP
+from vssl_bench.methods.xmodal import XModal
 
 METHODS: dict[str, type[Method]] = {
     # --- references --------------------------------------------------------------------
@@ -65,8 +67,6 @@ def get_method(name: str) -> type[Method]:
 
 def resolve_params(name: str, raw: dict | None) -> dict:
     """Validated, complete parameter dict of a method (defaults filled in)."""
-    import dataclasses
-
     return dataclasses.asdict(params_from_dict(get_method(name), raw or {}))
 
 

@@ -1,6 +1,6 @@
 """What every method is: a family, a ``uses_time`` flag, views, a loss and an embedding.
 
-A method is a small ``nn.Module`` (STYLE.md: no 900-line base class; the loop lives in
+A method is a small ``nn.Module`` (no 900-line base class; the loop lives in
 ``train.py``):
 
 - ``views(src, rng, p, cfg) -> dict[str, Tensor]`` (classmethod) builds the method's
@@ -24,7 +24,6 @@ A method is a small ``nn.Module`` (STYLE.md: no 900-line base class; the loop li
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -33,11 +32,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vssl_bench.config import Config
+from vssl_bench.config import Config, build_params
 from vssl_bench.data import samplers, transforms
 from vssl_bench.models.backbones import Backbone
-
-FAMILIES = ("reference", "pretext", "generative", "contrastive")
+from vssl_bench.taxonomy import FAMILIES  # noqa: F401 (re-exported: the families a method may declare)
 
 
 class Method(nn.Module):
@@ -108,23 +106,4 @@ def light_augment(video: torch.Tensor, size: int, rng: np.random.Generator) -> t
 
 def params_from_dict(method_cls: type[Method], raw: dict) -> Method.Params:
     """Build and validate ``method_cls.Params`` from a dict; unknown keys are an error."""
-    from vssl_bench.config import ConfigError, parse_value
-
-    P = method_cls.Params
-    fields = {f.name: f for f in dataclasses.fields(P)}
-    kw = {}
-    for k, v in (raw or {}).items():
-        if k not in fields:
-            valid = sorted(fields) or ["(this method has no parameters)"]
-            raise ConfigError(f"unknown parameter {k!r} for method {method_cls.name!r}; valid: {', '.join(valid)}")
-        typ = fields[k].type if not isinstance(fields[k].type, str) else {"int": int, "float": float, "bool": bool,
-                                                                         "str": str}.get(fields[k].type, str)
-        kw[k] = parse_value(f"{method_cls.name}.{k}", v, typ)
-    p = P(**kw)
-    check = getattr(p, "validate", None)
-    if check is not None:
-        try:
-            check()
-        except ValueError as e:
-            raise ConfigError(f"method {method_cls.name!r}: {e}") from None
-    return p
+    return build_params(f"method {method_cls.name!r}", method_cls.Params, raw)

@@ -40,8 +40,8 @@ beyond knowing which of the three is the odd one out. Here both are built from t
 two clips per video, but each contrastive term uses two clips, each triplet term three.
 
 ``uses_time`` True: the similar pairs are two different windows of one video, i.e. a
-temporal augmentation (PROTOCOLS.md: "depends on pairs"); invariance to the time shift
-can still be reached from appearance alone.
+temporal augmentation (whether a contrastive method uses time depends on how its pairs are
+built); invariance to the time shift can still be reached from appearance alone.
 
 [1] R. Hadsell, S. Chopra, Y. LeCun, "Dimensionality Reduction by Learning an Invariant
     Mapping", CVPR 2006.
@@ -59,8 +59,13 @@ import torch.nn.functional as F
 from vssl_bench.data import samplers
 from vssl_bench.losses import contrastive_loss
 from vssl_bench.methods.base import Method, raw_clip
-from vssl_bench.methods.contrastive_common import (cvrl_starts, instance_top1, pixel_instance_top1, project_views,
-                                                   strong_views)
+from vssl_bench.methods.contrastive_common import (
+    cvrl_starts,
+    instance_top1,
+    pixel_instance_top1,
+    project_views,
+    strong_views,
+)
 from vssl_bench.models.heads import mlp
 
 

@@ -39,7 +39,7 @@ generator and trains with Adam 2e-4, beta1 0.5 for many epochs; here the benchma
 optimiser and budget apply to both players (no separate learning rates), which is the
 point of the comparison and also its handicap. ``uses_time`` is False: nothing in the
 task forces D to use temporal order (a real clip played backwards is still a real-looking
-clip for most classes); it may use motion realism ("partly" in PROTOCOLS.md).
+clip for most classes); it may use motion realism, so it depends on time partly at most.
 
 [1] C. Vondrick, H. Pirsiavash, A. Torralba, "Generating Videos with Scene Dynamics",
     NeurIPS 2016.
@@ -62,6 +62,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from vssl_bench.data import transforms
 from vssl_bench.methods.base import Method, light_augment, train_clip
+from vssl_bench.methods.viz import frame_grid
 
 
 class VideoGenerator(nn.Module):
@@ -175,8 +176,6 @@ class GAN(Method):
 
     @torch.no_grad()
     def visualize(self, batch, path):
-        from vssl_bench.methods.viz import frame_grid
-
         real = batch["video"][:4].float()
         g = torch.Generator(device="cpu").manual_seed(0)
         z = torch.randn(real.shape[0], self.p.z_dim, generator=g).to(real.device)

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 
 from vssl_bench.losses.reconstruction import masked_mse, normalize_patches
 from vssl_bench.methods.base import Method, light_augment, train_clip
+from vssl_bench.methods.viz import frame_grid
 from vssl_bench.models.heads import cube_decoder
 from vssl_bench.models.sparse import sparse_features, visible_at
 
@@ -192,8 +193,6 @@ class MAE(Method):
         """Rows per sample: masked input, original, reconstruction (predicted cubes pasted
         into the masked tubes, visible cubes copied). With ``norm_pix`` the prediction is
         de-normalised with the true cube's mean/std, as VideoMAE's visualisation does."""
-        from vssl_bench.methods.viz import frame_grid
-
         x, m = batch["video"][:4].float(), batch["mask"][:4]
         b, c, t, h, w = x.shape
         p = self.p

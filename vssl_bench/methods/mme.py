@@ -39,7 +39,7 @@ import torch
 from vssl_bench.data.motion import track_blocks
 from vssl_bench.losses.reconstruction import masked_mse
 from vssl_bench.methods.base import Method, light_augment, train_clip
-from vssl_bench.methods.mae import ENCODERS, cube_grid, encode_masked, mask_parameters, tube_mask
+from vssl_bench.methods.mae import ENCODERS, cube_grid, encode_masked, mask_parameters, tube_mask, zero_fill_loss
 from vssl_bench.models.heads import cube_decoder
 
 
@@ -134,6 +134,5 @@ class MME(Method):
         target = traj.reshape(b, -1, traj.shape[-1]).to(pred.dtype)  # (B, N, 2L)
         mask = m[:, None].expand(b, self.grid[0], *m.shape[1:]).reshape(b, -1)  # (B, N)
         loss = masked_mse(pred, target, mask)
-        # the training-free baseline: predicting zero motion everywhere
-        zero = masked_mse(torch.zeros_like(target), target, mask)
-        return {"loss": loss, "recon": loss.detach(), "baseline_loss": zero.detach(), "chance_loss": zero.detach()}
+        zero = zero_fill_loss(target, mask)  # chance and the training-free baseline: no motion anywhere
+        return {"loss": loss, "recon": loss.detach(), "baseline_loss": zero, "chance_loss": zero}

@@ -39,8 +39,13 @@ import torch
 
 from vssl_bench.data import samplers
 from vssl_bench.methods.base import Method, raw_clip
-from vssl_bench.methods.contrastive_common import (MomentumQueue, contrast, instance_top1, pixel_instance_top1,
-                                                   strong_views)
+from vssl_bench.methods.contrastive_common import (
+    MomentumQueue,
+    contrast,
+    instance_top1,
+    pixel_instance_top1,
+    strong_views,
+)
 from vssl_bench.models.heads import mlp
 
 POSITIVES = ("view0", "view1")  # the positive pair; any other view whose name starts with "neg" is a hard negative
@@ -98,8 +103,9 @@ class NCE(Method):
         z0, z1, zn = z[:b], z[b:2 * b], (z[2 * b:] if negs else None)
         queued = self.key_queue.negatives() if self.key_queue is not None else None
         loss = contrast(z0, z1, self.p.temperature, zn, queued)
-        extra = [t for t in (zn, queued) if t is not None]
-        out = {"loss": loss, **instance_top1(z0, z1, torch.cat(extra) if extra else None),
+        # the own task among this batch's clips (the queue is a training device): the same
+        # candidates as the pixel baseline's
+        out = {"loss": loss, **instance_top1(z0, z1, zn),
                "baseline": pixel_instance_top1(xs[0], xs[1], torch.cat(xs[2:]) if negs else None)}
         if self.key_queue is not None and self.training:  # the keys of this step, negatives of the next ones
             self.key_queue.enqueue(self.key_queue.keys(self.backbone, self.projector, xs[0]))

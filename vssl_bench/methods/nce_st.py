@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from vssl_bench.data import samplers
 from vssl_bench.methods.base import raw_clip
-from vssl_bench.methods.nce import NCE
 from vssl_bench.methods.contrastive_common import cvrl_starts, strong_views
+from vssl_bench.methods.nce import NCE
 
 
 class NCESpatioTemporal(NCE):

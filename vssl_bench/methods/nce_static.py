@@ -7,7 +7,7 @@ still carries motion statistics such as frame-to-frame differences and blur, a r
 frame carries none). Both views come from that same frame, so the task can only be solved
 from appearance; nothing temporal can be learned. Without this control the question "are
 time-related tasks more helpful?" has no clean answer, because ``nce``'s two views of one
-window share their motion (CALIBRATION.md).
+window share their motion.
 
 Evaluation is unchanged: kNN / linear / retrieval still feed *real* clips to ``embed``,
 i.e. the backbone sees moving clips it never saw during pretraining.
@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from vssl_bench.methods.base import raw_clip
-from vssl_bench.methods.nce import NCE
 from vssl_bench.methods.contrastive_common import strong_views
+from vssl_bench.methods.nce import NCE
 
 
 class NCEStatic(NCE):

@@ -37,7 +37,11 @@ from dataclasses import dataclass
 
 from vssl_bench.data import samplers
 from vssl_bench.methods.base import raw_clip
-from vssl_bench.methods.contrastive_common import near_far_starts, strong_views, two_distinct_starts
+from vssl_bench.methods.contrastive_common import (
+    near_far_starts,
+    strong_views,
+    two_distinct_starts,
+)
 from vssl_bench.methods.nce import NCE
 
 

@@ -41,6 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vssl_bench.methods.base import Method, light_augment, train_clip
+from vssl_bench.methods.viz import frame_grid
 
 
 class NextFrame(Method):
@@ -106,8 +107,6 @@ class NextFrame(Method):
 
     @torch.no_grad()
     def visualize(self, batch, path):
-        from vssl_bench.methods.viz import frame_grid
-
         x = batch["video"][:4]
         past, future = x[:, :, :self.p.n_past], x[:, :, self.p.n_past:]
         pred = self.predict(past).float()

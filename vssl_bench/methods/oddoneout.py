@@ -45,7 +45,6 @@ import torch.nn.functional as F
 from vssl_bench.data import samplers
 from vssl_bench.methods.base import Method, classification, light_augment, raw_clip
 
-
 FUSIONS = ("centred", "sod")
 
 

@@ -179,4 +179,5 @@ class ShuffleLearn(Method):
         joined = {"diff": diffs, "concat": [f[:, 0], f[:, 1], f[:, 2]],
                   "concat_diff": [f[:, 0], f[:, 1], f[:, 2], *diffs]}[self.p.fusion]
         logits = self.head(torch.cat(joined, dim=1))  # (B, 2)
-        return classification(logits, batch["ordered"], 0.5)  # balanced classes (positive_frac 0.5)
+        pf = self.p.positive_frac
+        return classification(logits, batch["ordered"], max(pf, 1 - pf))  # always guessing the commoner label

@@ -50,7 +50,11 @@ import torch.nn.functional as F
 from vssl_bench.losses import triplet_loss
 from vssl_bench.methods.base import Method
 from vssl_bench.methods.contrastive import check_view_params, two_clip_views
-from vssl_bench.methods.contrastive_common import instance_top1, pixel_instance_top1, project_views
+from vssl_bench.methods.contrastive_common import (
+    instance_top1,
+    pixel_instance_top1,
+    project_views,
+)
 from vssl_bench.models.heads import mlp
 
 MINING = ("batch-hard", "semi-hard")

@@ -1,7 +1,7 @@
 """Pictures of what a generative method produces: inputs / reconstructions / samples.
 
-``save_visualization(method, batch, run_dir)`` writes ``run_dir/reconstructions.png`` for
-methods that implement ``visualize`` (mae, nextframe, gan); the others are a no-op.
+``save_visualization(method, batch, path)`` writes a PNG for methods that implement
+``visualize`` (mae, nextframe, gan); the others are a no-op.
 ``visualization_batch`` builds such a batch from a video list with the method's own views.
 Rendering uses matplotlib's Agg backend (no display needed).
 """
@@ -13,17 +13,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import default_collate
 
+from vssl_bench.data.batches import to_device
+from vssl_bench.data.datasets import PretrainDataset, warn_unreadable
 from vssl_bench.data.transforms import denormalize
 
 
 def frame_grid(rows: list[tuple[str, torch.Tensor]], path, title: str = "", n_frames: int = 8) -> Path:
     """One row per (label, video); video (C, T, H, W) normalised (Kinetics mean/std).
     Shows ``n_frames`` evenly spaced frames of each row. Writes a PNG, returns its path."""
-    import matplotlib
+    import matplotlib  # heavy, and only for a picture: imported when one is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # (see above)
 
     cols = max(min(n_frames, int(v.shape[1])) for _, v in rows)
     fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9 + 1.2, len(rows) * 0.9 + 0.4), squeeze=False)
@@ -53,13 +56,8 @@ def frame_grid(rows: list[tuple[str, torch.Tensor]], path, title: str = "", n_fr
 
 def visualization_batch(method, videos, cfg, n: int = 4, seed: int = 0) -> dict:
     """``n`` samples of ``videos`` (a VideoList) through the method's own ``views``, collated
-    and made ready for the method on its device exactly as in training (``train.to_device``:
+    and made ready for the method on its device exactly as in training (``data.batches.to_device``:
     raw uint8 views are finished there)."""
-    from torch.utils.data import default_collate
-
-    from vssl_bench.data.datasets import PretrainDataset, warn_unreadable
-    from vssl_bench.train import to_device
-
     ds = PretrainDataset(videos, partial(type(method).views, p=method.p, cfg=cfg), cfg, seed)
     idx = np.random.default_rng(seed).choice(len(ds), size=min(n, len(ds)), replace=False)
     batch = default_collate([ds[int(i)] for i in idx])
@@ -68,10 +66,10 @@ def visualization_batch(method, videos, cfg, n: int = 4, seed: int = 0) -> dict:
 
 
 @torch.no_grad()
-def save_visualization(method, batch: dict, run_dir, name: str = "reconstructions.png") -> Path | None:
-    """Call ``method.visualize`` in eval mode; returns the PNG path, or None if the method
-    draws nothing. The method's train/eval mode is restored afterwards."""
-    path = Path(run_dir) / name
+def save_visualization(method, batch: dict, path: Path) -> Path | None:
+    """Call ``method.visualize`` in eval mode, drawing to ``path``; returns it, or None if the
+    method draws nothing. The method's train/eval mode is restored afterwards."""
+    path = Path(path)
     was_training = method.training
     method.eval()
     try:

@@ -73,7 +73,7 @@ class TorchvisionVideo(Backbone):
 
     def __init__(self, arch: str, in_channels: int = 3):
         super().__init__()
-        from torchvision.models import video as tvv
+        from torchvision.models import video as tvv  # heavy; the CPU benchmark's tiny3d does not need it
 
         net = getattr(tvv, arch)(weights=None)
         if in_channels != 3:

@@ -1,0 +1,63 @@
+"""The body of one job process of ``run --jobs N`` (``launch.run_parallel`` spawns it).
+
+Kept apart from ``launch`` on purpose: a spawned process imports the module of its target
+before running it, and this one imports nothing heavy at the top, so the job's GPU
+(``CUDA_VISIBLE_DEVICES``) and thread count (``OMP_NUM_THREADS``) are set before torch is
+imported. The job's progress (``utils.heartbeat``) goes to the parent's watchdog as
+``("beat", what)`` messages on the pipe that finally carries its outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+BEAT_EVERY_S = 5.0  # a job process reports progress to the parent at most this often
+
+
+def main(cfg, out: Path, retry_failed: bool, gpu: str | None, conn) -> None:
+    """Pin the job's GPU and threads, run it, send its outcome to the parent."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before CUDA initialises in this process
+    if cfg.threads > 0:
+        os.environ["OMP_NUM_THREADS"] = str(cfg.threads)  # before torch is imported here
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    latest = {"n": 1, "what": "starting", "done": False}  # progress so far; a thread forwards it when it moved
+    send_lock = threading.Lock()  # the outcome and the beats share the pipe
+
+    def forward(every: float) -> None:
+        sent = 0
+        while True:
+            with send_lock:
+                if latest["done"]:  # the outcome went, the pipe is closed
+                    return
+                if latest["n"] != sent:
+                    sent = latest["n"]
+                    conn.send(("beat", latest["what"]))
+            time.sleep(every)
+
+    def beat(what: str) -> None:
+        latest["what"] = what
+        latest["n"] += 1
+
+    # started before the imports below (seconds, more on a loaded machine): the parent
+    # hears from this process at once
+    threading.Thread(target=forward, args=(min(BEAT_EVERY_S, cfg.job_stall_s / 5),), daemon=True).start()
+    # after the environment above: these import torch
+    from vssl_bench.runner import run_job
+    from vssl_bench.utils import set_heartbeat
+
+    set_heartbeat(beat)
+    beat("imported")
+
+    try:
+        outcome = run_job(cfg, out, None, retry_failed)  # no progress bar in workers
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
+        return
+    with send_lock:
+        latest["done"] = True
+        conn.send(outcome)
+        conn.close()

@@ -1,0 +1,241 @@
+"""Suites: YAML matrices of jobs, and the ``run`` / ``status`` options that change them.
+
+A suite (``benchmarks/*.yaml``) names its methods, seeds, dataset, backbone, the Config
+fields every job shares (``config:``), each method's parameters (``method_params:``), the
+evaluations switched on with their parameters (``evaluations:``) and SLURM defaults
+(``slurm:``). ``config: {steps: [150, 600]}`` is a budget axis: each budget is a job of
+its own, with its own full schedule and key. :meth:`Suite.jobs` resolves the matrix into
+one Config per (method, budget, seed), every name and parameter checked against the
+registries (methods, evaluations, datasets, backbones) with a one-line error naming the
+valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vssl_bench.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    choice_error,
+    parse_list,
+    parse_set_options,
+    parse_value,
+)
+from vssl_bench.data.datasets import DATASETS
+from vssl_bench.eval import OPTIONAL, resolve_evaluations
+from vssl_bench.launch import SLURM_KEYS
+from vssl_bench.methods import METHODS, get_method, resolve_params
+from vssl_bench.models.backbones import BACKBONES
+from vssl_bench.taxonomy import REFERENCES
+from vssl_bench.utils import resolve_device
+
+
+@dataclass
+class Suite:
+    """A matrix: methods x budgets x seeds, on one dataset and one backbone."""
+
+    name: str
+    methods: list[str]
+    seeds: list[int]
+    base: Config  # what every job shares (base.evaluations: the evaluations switched on)
+    method_params: dict[str, dict] = field(default_factory=dict)
+    budgets: list[int] = field(default_factory=list)  # optimiser steps; empty: base.steps (or base.epochs)
+    slurm: dict[str, Any] = field(default_factory=dict)  # `run --launcher slurm` defaults (launch.SLURM_DEFAULTS)
+    description: str = ""
+    path: str | None = None
+
+    def jobs(self) -> list[Config]:
+        """One resolved Config per (method, budget, seed), in that order."""
+        evaluations = resolve_evaluations(self.base.evaluations)
+        budgets = self.budgets or [self.base.steps]
+        out = []
+        for method in self.methods:
+            params = resolve_params(method, self.method_params.get(method, {}))
+            for steps in budgets:
+                for seed in self.seeds:
+                    out.append(dataclasses.replace(self.base, method=method, seed=seed, params=params, steps=steps,
+                                                   evaluations=evaluations))
+        return out
+
+    def budget_text(self) -> str:
+        if self.base.epochs and not self.budgets:
+            return f"{self.base.epochs:g} epochs"
+        return " / ".join(str(b) for b in (self.budgets or [self.base.steps])) + " steps"
+
+
+SUITE_KEYS = {"name", "description", "methods", "seeds", "dataset", "backbone", "config",
+              "method_params", "evaluations", "slurm"}
+
+
+def suites_dir() -> Path:
+    """Suites shipped with the repository (benchmarks/*.yaml)."""
+    return Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def available_suites() -> dict[str, Path]:
+    d = suites_dir()
+    return {p.stem: p for p in sorted(d.glob("*.yaml"))} if d.is_dir() else {}
+
+
+def _budgets(raw: Any, where: str) -> list[int]:
+    """``steps`` as a budget axis: an int, a list of ints or ``"150,600"`` -> sorted unique ints
+    (a zero budget is refused by Config, with its reason)."""
+    items = parse_value("steps", raw, tuple[int, ...]) if not isinstance(raw, int) else (raw,)
+    if not items or any(not isinstance(b, int) or isinstance(b, bool) or b < 0 for b in items):
+        raise ConfigError(f"{where}: steps must be an integer or a list of integers >= 0, got {raw!r}")
+    return sorted(set(items))
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Load a suite by name (``quick``) or by path (``benchmarks/quick.yaml``)."""
+    p = Path(name_or_path)
+    if not p.is_file():
+        suites = available_suites()
+        if name_or_path not in suites:
+            raise choice_error("suite", name_or_path, list(suites) or ["(no suites found)"])
+        p = suites[name_or_path]
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"suite {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"suite {p} must be a mapping")
+    unknown = set(raw) - SUITE_KEYS
+    if unknown:
+        raise choice_error(f"key in suite {p.name}:", sorted(unknown)[0], sorted(SUITE_KEYS))
+    where = f"suite {p.name}"
+    for key in ("dataset", "backbone", "name", "description"):
+        if key in raw and not isinstance(raw[key], str):
+            raise ConfigError(f"{where}: '{key}' must be a string, got {raw[key]!r}")
+    for key in ("config", "method_params"):
+        if raw.get(key) is not None and not isinstance(raw[key], dict):
+            raise ConfigError(f"{where}: '{key}' must be a mapping of key: value, got {raw[key]!r}")
+    config = dict(raw.get("config") or {})
+    budgets = _budgets(config.pop("steps"), where) if isinstance(config.get("steps"), (list, tuple, str)) else []
+    if budgets:
+        config["steps"] = budgets[0]
+    top = {k: raw[k] for k in ("dataset", "backbone") if k in raw}
+    if raw.get("evaluations") is not None:
+        top["evaluations"] = raw["evaluations"]
+    try:
+        base = apply_overrides(Config(), {**top, **config})
+        resolve_evaluations(base.evaluations)  # names and parameters, checked now
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    methods = raw.get("methods") or []
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+        raise ConfigError(f"{where}: 'methods' must be a list of method names, got {raw.get('methods')!r}")
+    if not methods:
+        raise ConfigError(f"{where} lists no methods: give 'methods: [sort, mae, ...]' (see `vssl-bench list methods`)")
+    seeds = raw.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)):
+        raise ConfigError(f"{where}: 'seeds' must be a non-empty list of integers >= 0, got {raw.get('seeds')!r}")
+    method_params = raw.get("method_params") or {}
+    for m, v in method_params.items():
+        if m not in methods:
+            raise choice_error(f"method in {where}'s method_params:", m, methods)
+        if v is not None and not isinstance(v, dict):
+            raise ConfigError(f"{where}: method_params.{m} must be a mapping of parameter: value, got {v!r}")
+    return Suite(name=str(raw.get("name", p.stem)), description=str(raw.get("description", "")),
+                 methods=list(methods), seeds=[int(s) for s in seeds], base=base,
+                 method_params={k: dict(v or {}) for k, v in method_params.items()}, budgets=budgets,
+                 slurm=_slurm_mapping(raw.get("slurm"), p), path=str(p))
+
+
+def _slurm_mapping(raw: Any, p: Path) -> dict:
+    """The suite's ``slurm:`` mapping (partition, time, gpus_per_job, cpus_per_job, signal_delay_s)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"'slurm' in suite {p.name} must be a mapping of {', '.join(SLURM_KEYS)}")
+    unknown = sorted(set(raw) - set(SLURM_KEYS))
+    if unknown:
+        raise choice_error(f"key in the slurm: mapping of suite {p.name}:", unknown[0], SLURM_KEYS)
+    return dict(raw)
+
+
+def suite_from_options(suite: str | None = None, methods: str | None = None, seeds: str | None = None,
+                       dataset: str | None = None, backbone: str | None = None, steps: str | None = None,
+                       epochs: float | None = None, device: str | None = None, data_root: Path | None = None,
+                       sets: list[str] | None = None, references: bool = True) -> Suite:
+    """The suite ``run`` / ``status`` work on: the named suite (default ``quick``) changed
+    by their options. ``--methods`` replaces its methods (``random`` and ``supervised``
+    added unless ``references`` is off); ``--steps 150,600`` is a budget axis. ``--set``
+    routes each ``key=value``: a Config field (``lr=1e-3``, ``evaluations=lowshot``);
+    ``<method>.<param>`` or ``<evaluation>.<param>`` (which also switches that evaluation
+    on); a bare parameter name sets it for every method of the suite that has it."""
+    s = load_suite(suite or "quick")
+    if methods is not None:
+        names = parse_list(methods, "method list")
+        if not names:
+            raise ConfigError(f"--methods is empty; valid choices: {', '.join(METHODS)}")
+        for n in names:
+            get_method(n)  # raises with the valid choices
+        if references:
+            names = [r for r in REFERENCES if r not in names] + names
+        s.methods = list(dict.fromkeys(names))
+    for n in s.methods:
+        get_method(n)
+    if seeds is not None:
+        s.seeds = parse_list(seeds, "seed list", int) or [0]
+    overrides: dict = {k: v for k, v in (("dataset", dataset), ("backbone", backbone), ("epochs", epochs),
+                                          ("device", device)) if v is not None}
+    if data_root is not None:
+        overrides["data_root"] = str(data_root)
+    if steps is not None:
+        s.budgets = _budgets(steps, "--steps")
+        overrides["steps"] = s.budgets[0]
+    elif epochs is not None:
+        s.budgets, overrides["steps"] = [], 0
+    sets_d = parse_set_options(sets)
+    fields_ = {f.name for f in dataclasses.fields(Config)} - {"params"}
+    cfg_sets = {k: v for k, v in sets_d.items() if k in fields_}
+    s.base = apply_overrides(s.base, {**overrides, **cfg_sets})
+    if "steps" in cfg_sets:  # --set steps=N: one budget
+        s.budgets = []
+    evaluations = dict(s.base.evaluations)
+    for key, val in sets_d.items():
+        if key in cfg_sets:
+            continue
+        if "." in key:  # method.param or evaluation.param
+            owner, param = key.split(".", 1)
+            if owner in s.methods:
+                s.method_params.setdefault(owner, {})[param] = val
+            elif owner in OPTIONAL:
+                evaluations[owner] = {**evaluations.get(owner, {}), param: val}
+            else:
+                raise choice_error("method or evaluation in --set", owner, [*s.methods, *OPTIONAL])
+        else:  # a bare key: a parameter of every method of the suite that has it
+            users = [m for m in s.methods if key in {f.name for f in dataclasses.fields(get_method(m).Params)}]
+            if not users:
+                raise choice_error("key in --set", key, sorted(fields_) + ["<method>.<param>", "<evaluation>.<param>"])
+            for m in users:
+                s.method_params.setdefault(m, {})[key] = val
+    s.base = dataclasses.replace(s.base, evaluations=evaluations)
+    resolve_evaluations(s.base.evaluations)
+    validate_base(s.base)
+    return s
+
+
+def validate_base(cfg: Config) -> None:
+    """What a Config cannot check alone (it knows no registry): the dataset, the backbone,
+    the device, the data root. Types and ranges are checked by Config itself."""
+    if cfg.dataset not in DATASETS:
+        raise choice_error("dataset", cfg.dataset, list(DATASETS))
+    if cfg.backbone not in BACKBONES:
+        raise choice_error("backbone", cfg.backbone, list(BACKBONES))
+    resolve_device(cfg.device)
+    if cfg.data_root and not DATASETS[cfg.dataset].embedded and not Path(cfg.data_root).expanduser().is_dir():
+        raise ConfigError(f"data root {cfg.data_root!r} does not exist or is not a folder")
