@@ -177,3 +177,21 @@ def test_two_rows_of_one_seed_keep_the_newest(tmp_path) -> None:
         "a newer row of the same seed exists"]
     df.to_csv(tmp_path / "results.csv", index=False)  # one row per seed: nothing to say
     assert not any(n.startswith("SUPERSEDED") for n in summarize(load_results(tmp_path)).notes)
+
+
+def test_a_budget_axis_gets_rows_per_budget_a_section_and_a_compute_figure(tmp_path) -> None:
+    """Two budgets in one results folder: not superseding each other, one table block per
+    budget, the rank-stability section and the accuracy-vs-compute figure."""
+    from test_stats import _two_budgets
+
+    from vssl_bench import report, stats
+
+    df = _two_budgets(False).assign(clips_seen=lambda d: d["steps"] * 32, finished_at="")
+    df = report.latest_per_seed(df)
+    summary = report.summarize(df)
+    assert not any(n.startswith("SUPERSEDED") for n in summary.notes)
+    assert sorted(summary.table[summary.table["method"] == "sort"]["steps"]) == [150, 600]
+    paths = report.write_report(df, summary, tmp_path, report.METRICS, stats.answer_all(df), "knn_top1")
+    assert "compute_synthetic_tiny3d.png" in {p.name for p in paths}
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "## Budget axis" in md and "Spearman rho" in md

@@ -54,7 +54,7 @@ def test_planted_time_effect_is_found_with_ci_excluding_zero() -> None:
     for v in q2:
         assert v.answer == "yes", v.text
         assert v.stats["lo"] > 0 and abs(v.stats["diff"] - 0.10) < 0.02
-        assert v.text.startswith("Yes") and "95% CI" in v.text
+        assert v.text.startswith("Yes") and "95% joint CI" in v.text
     assert q2[0].stats["n_a"] == 6 and q2[0].stats["n_b"] == 1  # 6 time-related vs rotation
     assert q2[1].stats["b"] == ["nce-static", "rotation"]
 
@@ -177,3 +177,78 @@ def test_methods_that_did_not_learn_are_left_out_of_the_verdicts() -> None:
     assert "sort" not in set(kept["method"]) and any("DID NOT LEARN: sort" in n for n in notes)
     q1 = by_q(stats.answer_all(df), "Q1")[0]
     assert "sort" not in q1.text
+
+
+def test_t_interval_of_two_single_methods_is_welchs() -> None:
+    """One method per group, k = 1: the interval is Welch's two-sample t-interval."""
+    from scipy.stats import ttest_ind
+
+    from vssl_bench.stats import diff_ci
+
+    a, b = np.array([0.30, 0.34, 0.29]), np.array([0.25, 0.22, 0.27])
+    est, lo, hi = diff_ci({"a": a}, {"b": b}, k=1)
+    want = ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert est == pytest.approx(a.mean() - b.mean())
+    assert (lo, hi) == pytest.approx((want.low, want.high), rel=1e-9)
+
+
+def test_t_interval_covers_at_its_level_with_three_seeds() -> None:
+    """Simulated groups of 2 and 3 methods x 3 seeds with unequal seed noise: the interval
+    (k = 1) covers the true difference about 95 % of the time (a percentile bootstrap of
+    the seeds covers far less); Bonferroni's k = 4 widens it."""
+    from vssl_bench.stats import diff_ci
+
+    rng = np.random.default_rng(0)
+    truth_a, truth_b, sd_a, sd_b = [0.2, 0.3], [0.1, 0.2, 0.25], [0.02, 0.05], [0.01, 0.03, 0.04]
+    true_diff = np.mean(truth_a) - np.mean(truth_b)
+    hits, width1, width4 = 0, [], []
+    for _ in range(2000):
+        a = {f"a{i}": rng.normal(m, s, 3) for i, (m, s) in enumerate(zip(truth_a, sd_a))}
+        b = {f"b{i}": rng.normal(m, s, 3) for i, (m, s) in enumerate(zip(truth_b, sd_b))}
+        _, lo, hi = diff_ci(a, b, k=1)
+        hits += lo <= true_diff <= hi
+        width1.append(hi - lo)
+        _, lo4, hi4 = diff_ci(a, b, k=4)
+        width4.append(hi4 - lo4)
+    assert 0.93 <= hits / 2000 <= 0.985
+    assert np.median(width4) > 1.2 * np.median(width1)
+
+
+def test_one_seed_gives_no_interval() -> None:
+    from vssl_bench.stats import diff_ci
+
+    est, lo, hi = diff_ci({"a": np.array([0.3])}, {"b": np.array([0.2, 0.25])})
+    assert est == pytest.approx(0.075) and np.isnan(lo) and np.isnan(hi)
+
+
+def _two_budgets(shuffle_large: bool) -> pd.DataFrame:
+    """150 and 600 steps; at 600 every trained method gains 10 points (same ranking) or,
+    with ``shuffle_large``, the ranking is reversed."""
+    small = make_table({m: 0.2 + 0.02 * i for i, m in enumerate(METHODS)}, seed=1)
+    big = make_table({m: (0.5 - 0.02 * i if shuffle_large else 0.3 + 0.02 * i) for i, m in enumerate(METHODS)},
+                     seed=2)
+    big = big[big["method"] != "random"].assign(steps=600.0, job_id=lambda d: d["job_id"] + "-600")
+    return pd.concat([small, big], ignore_index=True)
+
+
+def test_budget_axis_reports_rank_stability_plateau_and_verdict_changes() -> None:
+    settled = stats.budget_axis(_two_budgets(False))
+    assert len(settled) == 1
+    e = settled[0]
+    assert e["budgets"] == [150, 600] and e["pair"] == (150, 600)
+    assert e["rho"]["linear_top1"] > 0.95 and e["rho"]["knn_top1"] > 0.95 and e["settled"]
+    sup = e["supervised"]["knn_top1"]
+    assert set(sup["by_budget"]) == {150, 600} and not sup["near_plateau"]  # +10 points: still climbing
+    moving = stats.budget_axis(_two_budgets(True))[0]
+    assert moving["rho"]["knn_top1"] < 0 and not moving["settled"]
+    md = stats.budget_markdown([moving])
+    assert "still moving" in md and "changes with the budget" in md
+    assert stats.budget_axis(make_table()) == []  # one budget: nothing to say
+
+
+def test_settings_keep_budgets_apart_and_random_joins_each() -> None:
+    sets = dict(stats.settings(_two_budgets(False), with_references=True))
+    assert set(sets) == {"synthetic/tiny3d/150 steps", "synthetic/tiny3d/600 steps"}
+    for d in sets.values():
+        assert (d["method"] == "random").sum() == 3 and (d["method"] == "supervised").sum() == 3
+        assert d[d["method"] != "random"]["steps"].nunique() == 1

@@ -56,7 +56,8 @@ from vssl_bench.rundir import RunDir
 from vssl_bench.runner import job_status
 from vssl_bench.stats import DEFAULT_METRIC, QUESTIONS, answer_all
 from vssl_bench.suite import available_suites, load_suite, suite_from_options
-from vssl_bench.utils import Watchdog
+from vssl_bench.tune import grid_table, select, table_markdown, tuning_jobs, write_selection
+from vssl_bench.utils import Watchdog, atomic_write_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="vssl-bench: self-supervised video learning methods compared on one backbone, "
@@ -173,6 +174,63 @@ def run(
     console.print(text)
     if code:
         raise typer.Exit(code)
+
+
+@app.command()
+def tune(
+    methods: MethodsOpt = None,
+    suite: SuiteOpt = None,
+    seeds: SeedsOpt = None,
+    dataset: DatasetOpt = None,
+    backbone: BackboneOpt = None,
+    steps: StepsOpt = None,
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Dataset folder (embedded data: its cache)."),
+    out: Path = typer.Option(Path("results/tune"), "--out", "-o", help="Folder of the tuning jobs."),
+    write: Path = typer.Option(Path("benchmarks/tuned.yaml"), "--write", help="Where the selection goes (a suite "
+                               "names it with `tuned:`)."),
+    sets: SetsOpt = [],  # noqa: B006 - typer's default for a repeatable option
+    no_references: NoRefsOpt = False,
+    n_jobs: int = typer.Option(1, "--jobs", "-j", help="Jobs run at a time on this machine."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the grid and exit."),
+) -> None:
+    """The same small grid for every method (learning rate x 3, one parameter of its own x 2),
+    selected on a validation split carved from the training videos, never the test set.
+
+    Writes the selection (--write) and the grid's table (OUT/grid.md). Resumable like `run`.
+    """
+    if n_jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {n_jobs}")
+    s = suite_from_options(suite, methods, seeds, dataset, backbone, steps, None, device, data_root, sets,
+                           not no_references)
+    s.tuned = {}  # the grid starts from the untuned recipe
+    points = tuning_jobs(s)
+    steps_ = points[0].cfg.steps if points else 0
+    console.print(f"[bold]tune[/] {s.name}: {len(s.methods)} methods, {len(points)} jobs ({len(s.seeds)} seed(s), "
+                  f"{steps_} steps, evaluated on {s.base.val_fraction:.0%} of each class's training videos); "
+                  f"jobs in {out}/")
+    if dry_run:
+        for pt in points:
+            over = ", ".join(f"{k}={v}" for k, v in pt.overrides.items())
+            console.print(f"  {job_status(pt.cfg, out):8s} {pt.method:<12} seed {pt.cfg.seed}  {over}")
+        return
+    _prepare_data(s.base)
+    out.mkdir(parents=True, exist_ok=True)
+    watch = Watchdog(s.base.job_stall_s) if n_jobs == 1 else contextlib.nullcontext()
+    with _progress() as progress, watch:
+        outcomes = run_matrix([pt.cfg for pt in points], out, progress, False, None, n_jobs)
+    table = grid_table(points, out)
+    best = select(table, s.base)
+    command = "vssl-bench tune " + shlex.join(sys.argv[2:])
+    write_selection(best, write, command, steps_, s.seeds)
+    atomic_write_text(out / "grid.md", table_markdown(table, best))
+    console.print(table_markdown(table, best), highlight=False)
+    console.print(f"selection written to {write} (name it in a suite with `tuned: {write.name}`); grid in "
+                  f"{out / 'grid.md'}")
+    failed = sum(o.status in ("failed", "skipped-failed") for o in outcomes)
+    if failed:
+        console.print(f"[red]{failed} tuning job(s) failed[/]; their grid points are left out of the selection")
+        raise typer.Exit(1)
 
 
 def run_summary(statuses: list[str], out: Path) -> tuple[str, int]:

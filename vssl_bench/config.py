@@ -48,6 +48,12 @@ class Config:
     # --- data ------------------------------------------------------------------------
     data_root: str | None = None  # None: the embedded dataset's cache dir
     split: int = 1  # official split number (UCF101 / HMDB51: 1-3)
+    # What the evaluations hold out: the dataset's test split, or ("val") a validation split
+    # carved from the training videos (val_fraction of each class, the same videos for every
+    # job), the rest being the training set: what `vssl-bench tune` selects on, so that no
+    # choice ever sees the test set.
+    holdout: str = "test"
+    val_fraction: float = 0.2
     folder_test_ratio: float = 0.3  # `folder` dataset without list files: share of test videos per class (HMDB51's 70/30)
     synthetic_train_per_class: int = 48  # embedded dataset size (16 classes): 768 train videos
     synthetic_test_per_class: int = 16  # 256 test videos
@@ -65,6 +71,7 @@ class Config:
     max_decode_failures: float = 0.05  # fail the job if more than this share of reads fail
     loader_timeout_s: float = 300.0  # DataLoader workers silent this long: the job stops, resumable (data.loader)
     job_stall_s: float = 1800.0  # `run --jobs N`: a job process without progress this long is stopped, resumable
+    tensorboard: str = "auto"  # TensorBoard event files beside curve.csv: auto = when the package is installed
 
     # --- budget: identical for every method of a suite (optimiser steps, never seconds)
     steps: int = 150
@@ -110,7 +117,8 @@ class Config:
         _check_types(self)
         _check_ranges(self)
         for name, value, valid in (("prefetch", self.prefetch, PREFETCH), ("hflip", self.hflip, HFLIP),
-                                   ("eval_bn", self.eval_bn, EVAL_BN)):
+                                   ("eval_bn", self.eval_bn, EVAL_BN), ("holdout", self.holdout, HOLDOUT),
+                                   ("tensorboard", self.tensorboard, TENSORBOARD)):
             if value not in valid:
                 raise choice_error(name, value, valid)
 
@@ -127,6 +135,9 @@ class Config:
         d = self.to_dict()
         for k in NOT_IN_KEY:
             d.pop(k, None)
+        for k, default in OMIT_AT_DEFAULT.items():  # fields added later: keys of older jobs unchanged
+            if d.get(k) == default:
+                d.pop(k, None)
         for part in _KEY_PARTS:
             d.update(part(self))
         blob = json.dumps(d, sort_keys=True, default=str)
@@ -139,7 +150,10 @@ class Config:
 # Fields that do not change a job's result (where and how fast it runs, what else is
 # evaluated on it): left out of job_key().
 NOT_IN_KEY = ("device", "num_workers", "threads", "cache_decoded_mb", "data_root", "checkpoint_every", "compile",
-              "prefetch", "loader_timeout_s", "job_stall_s", "evaluations")
+              "prefetch", "loader_timeout_s", "job_stall_s", "evaluations", "tensorboard")
+# Fields that change a result but joined the Config after results were published: in the
+# key only when set away from their default, so every earlier job keeps its key.
+OMIT_AT_DEFAULT = {"holdout": "test", "val_fraction": 0.2}
 _KEY_PARTS: list[Callable[[Config], dict]] = []
 
 
@@ -152,6 +166,8 @@ def register_key_part(part: Callable[[Config], dict]) -> None:
 
 PREFETCH = ("auto", "thread", "off")
 HFLIP = ("auto", "on", "off")
+HOLDOUT = ("test", "val")
+TENSORBOARD = ("auto", "on", "off")
 EVAL_BN = ("recompute", "pretrain")  # eval.features: the frozen evaluation's BatchNorm statistics
 
 # (field, lowest allowed value): the ranges every Config is checked against.
@@ -199,6 +215,8 @@ def _check_ranges(cfg: "Config") -> None:
             raise ConfigError(f"{name} must be > 0, got {getattr(cfg, name)}")
     if not 0 <= cfg.warmup_frac < 1:
         raise ConfigError(f"warmup_frac must be in [0, 1), got {cfg.warmup_frac}")
+    if not 0 < cfg.val_fraction < 1:
+        raise ConfigError(f"val_fraction must be in (0, 1), got {cfg.val_fraction}")
     if not 0 < cfg.folder_test_ratio < 1:
         raise ConfigError(f"folder_test_ratio must be in (0, 1), got {cfg.folder_test_ratio}")
     ks = _str_items(cfg.knn_ks)

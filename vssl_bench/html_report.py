@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vssl_bench.stats import QUESTIONS, Verdict
+from vssl_bench.stats import METHOD_TEXT, QUESTIONS, Verdict
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 7px}
@@ -64,8 +64,7 @@ def render(display: pd.DataFrame | None, verdicts: list[Verdict], notes: list[st
     if command:
         body.append(f"<p>Produced by: <code>{e(command)}</code></p>")
     body.append(f"<h2>Verdicts</h2><p>Computed from <code>results.csv</code> by <code>vssl_bench/stats.py</code>; "
-                f"metric <code>{e(metric)}</code>; bootstrap 95% CIs resample seeds within methods "
-                f"(fixed seed, deterministic).</p>")
+                f"metric <code>{e(metric)}</code>; {e(METHOD_TEXT)}.</p>")
     body.append(verdicts_html(verdicts))
     if notes:
         body.append("<h2>Notes (stale or partial results)</h2><ul>"

@@ -218,9 +218,47 @@ def budget_curves(d: pd.DataFrame, setting: str, out_dir: Path) -> list[Path]:
         _method_lines(ax, d[d["method"] != "random"] if (d["method"] != "random").any() else d, xs,
                       list(cols.values()), fam)
         ax.set_xlabel("pretraining steps" if np.isfinite(steps) and steps > 0 else "% of the budget")
-        ax.set_title(f"{kind} top-1 vs training steps", fontsize=10)
-    return [_save_panels(fig, axes, fam, f"{setting}: budget curves (snapshots of one run each), mean over seeds",
+        ax.set_title(f"{kind} top-1 of mid-schedule snapshots", fontsize=10)
+    return [_save_panels(fig, axes, fam, f"{setting}: weight snapshots inside one schedule (not shorter budgets: "
+                         f"the rate was never annealed), mean over seeds",
                          Path(out_dir) / f"budgets_{slug(setting)}.png")]
+
+
+COMPUTE_AXES = {"clips_seen": "clips seen (log scale)", "pretrain_seconds": "pretraining seconds, measured (log scale)"}
+
+
+def compute_curves(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """The budget axis: linear and kNN top-1 of each method against its compute (clips
+    seen; measured seconds on the device that ran it), one point per budget (each its own
+    full schedule), mean over seeds; one figure per dataset/backbone with 2+ budgets."""
+    done = df[df["status"] == "done"] if "status" in df else df
+    done = done.assign(_steps=stats.budget_of(done))
+    paths = []
+    for (ds, bb), g in done.groupby(["dataset", "backbone"], sort=True):
+        if (g["_steps"].unique() > 0).sum() < 2:
+            continue
+        g = g[g["method"] != "random"]
+        fam = g.groupby("method")["family"].first().to_dict()
+        fig, axes = plt.subplots(2, 2, figsize=(13, 9), squeeze=False)
+        for row, metric in enumerate(("linear_top1", "knn_top1")):
+            for col, (x, label) in enumerate(COMPUTE_AXES.items()):
+                ax = axes[row][col]
+                for m, gm in g.groupby("method"):
+                    pts_ = gm.assign(_x=pd.to_numeric(gm[x], errors="coerce"),
+                                     _y=pd.to_numeric(gm[metric], errors="coerce")).groupby("_steps")[["_x", "_y"]].mean()
+                    pts_ = pts_[np.isfinite(pts_["_x"]) & np.isfinite(pts_["_y"])]
+                    if pts_.empty:
+                        continue
+                    ax.plot(pts_["_x"], 100 * pts_["_y"], marker="o", color=FAMILY_COLORS.get(fam[m], "k"), alpha=0.8)
+                    ax.annotate(m, (pts_["_x"].iloc[-1], 100 * pts_["_y"].iloc[-1]), xytext=(4, 0),
+                                textcoords="offset points", fontsize=7)
+                ax.set_xscale("log")
+                ax.set_xlabel(label)
+                ax.set_ylabel(f"{metric}, %")
+                ax.grid(alpha=0.3)
+        paths.append(_save_panels(fig, axes, fam, f"{ds}/{bb}: accuracy vs compute, one point per budget "
+                                  f"(its own schedule), mean over seeds", Path(out_dir) / f"compute_{slug(ds + '_' + bb)}.png"))
+    return paths
 
 
 def write_figures(df: pd.DataFrame, out_dir: Path, metric: str = stats.DEFAULT_METRIC) -> list[Path]:
@@ -234,4 +272,5 @@ def write_figures(df: pd.DataFrame, out_dir: Path, metric: str = stats.DEFAULT_M
         paths += pretext_scatter(d, setting, out_dir, metric)
         paths += lowshot_curves(d, setting, out_dir)
         paths += budget_curves(d, setting, out_dir)
+    paths += compute_curves(df, out_dir)
     return paths

@@ -16,11 +16,11 @@ import pandas as pd
 
 from vssl_bench import html_report, plots
 from vssl_bench.config import ConfigError
-from vssl_bench.stats import chance_of, gate, learnability, verdicts_markdown
+from vssl_bench.stats import METHOD_TEXT, budget_axis, budget_markdown, budget_of, chance_of, gate, learnability, verdicts_markdown
 from vssl_bench.taxonomy import FAMILIES
 from vssl_bench.utils import atomic_write_text, first_line
 
-# Columns of the evaluations beyond linear / kNN / retrieval (eval/extra.py) shown in the
+# Columns of the evaluations beyond linear / kNN / retrieval (the EVALUATIONS registry) shown in the
 # leaderboard when the results hold them (full records: results.csv and metrics.json).
 EVAL_METRICS = ["lowshot_1_linear", "lowshot_10_linear", "temporal_pair_top1", "temporal_reverse_to_partner",
                 "finetune_top1", "shift_linear_top1"]
@@ -76,6 +76,7 @@ def latest_per_seed(df: pd.DataFrame) -> pd.DataFrame:
     keys = ["dataset", "backbone", "method", "seed"]
     if df.empty or not set(keys) <= set(df.columns):
         return df
+    keys = keys + (["steps"] if "steps" in df else [])  # a budget axis: one row per budget
     order = df["finished_at"] if "finished_at" in df else pd.Series("", index=df.index)
     ranked = df.assign(_t=order.fillna("")).sort_values("_t", kind="stable")
     dup = ranked.duplicated(keys, keep="last")
@@ -107,12 +108,12 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
     for _, r in failed.iterrows():
         notes.append(f"FAILED: {r['method']} seed {r['seed']:.0f} on {r['dataset']}: {r.get('failure_reason', '')}")
     rows = []
-    keys = ["dataset", "backbone", "method"]
-    for (ds, bb, meth), g in done.groupby(keys, sort=False):
+    done = done.assign(steps=budget_of(done))
+    for (ds, bb, st, meth), g in done.groupby(["dataset", "backbone", "steps", "method"], sort=False):
         r = {"dataset": ds, "backbone": bb, "method": meth, "family": g["family"].iloc[0],
              "uses_time": bool(g["uses_time"].iloc[0]), "n": len(g),
              "seeds": ",".join(str(int(s)) for s in sorted(g["seed"])),
-             "steps": int(g["steps"].max()), "pretrain_seconds": g["pretrain_seconds"].mean()}
+             "steps": int(st), "pretrain_seconds": g["pretrain_seconds"].mean()}
         for m in metrics:
             vals = g[m].dropna()
             r[m] = vals.mean() if len(vals) else math.nan
@@ -125,7 +126,8 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
     for (ds, bb), g in table.groupby(["dataset", "backbone"]):
         full = g["n"].max()
         for _, r in g[g["n"] < full].iterrows():
-            notes.append(f"INCOMPLETE: {r['method']} on {ds}/{bb} has {r['n']} of {full} seeds ({r['seeds']})")
+            notes.append(f"INCOMPLETE: {r['method']} on {ds}/{bb} at {r['steps']} steps has {r['n']} of {full} seeds "
+                         f"({r['seeds']})")
         if full < 3:
             notes.append(f"{ds}/{bb}: fewer than 3 seeds; gaps under ~5 points are within seed noise")
         digests = sorted(set(done.loc[(done["dataset"] == ds) & (done["backbone"] == bb),
@@ -133,16 +135,17 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
         if len(digests) > 1:  # e.g. rows of an older dataset version, or another --data-root
             notes.append(f"MIXED DATA on {ds}/{bb}: rows computed on {len(digests)} different versions of the "
                          f"data (data_digest {', '.join(digests)}); compare rows of one version")
-        steps = g[g["method"] != "random"]["steps"].unique()
+        steps = [x for x in g["steps"].unique() if x > 0]  # random trains 0 steps at every budget
         if len(steps) > 1:
-            notes.append(f"UNEQUAL BUDGETS on {ds}/{bb}: steps {sorted(int(s) for s in steps)}")
-    lb = learnability(done).set_index(["dataset", "backbone", "method"])
-    key = list(zip(table["dataset"], table["backbone"], table["method"]))
+            notes.append(f"BUDGET AXIS on {ds}/{bb}: {len(steps)} budgets ({', '.join(str(int(x)) for x in sorted(steps))} "
+                         f"steps), each with its own rows; methods are compared within a budget")
+    lb = learnability(done).set_index(["dataset", "backbone", "steps", "method"])
+    key = list(zip(table["dataset"], table["backbone"], table["steps"], table["method"]))
     table["learned"] = pd.Series([lb["learned"].get(k) if k in lb.index else None for k in key], dtype=object)
     table["own_task"] = [_own_task_cell(lb.loc[k]) if k in lb.index else "–" for k in key]
     notes += gate(done)[1]
     table["_fam"] = table["family"].map({f: i for i, f in enumerate(FAMILIES)}).fillna(9)
-    table = table.sort_values(["dataset", "backbone", "_fam", "method"]).drop(columns="_fam").reset_index(drop=True)
+    table = table.sort_values(["dataset", "backbone", "steps", "_fam", "method"]).drop(columns="_fam").reset_index(drop=True)
     chance = {(ds, bb): chance_of(g) for (ds, bb), g in done.groupby(["dataset", "backbone"], sort=False)}
     return Summary(table, notes, {k: v for k, v in chance.items() if v})
 
@@ -201,7 +204,8 @@ def display_frame(summary: Summary, metrics: list[str]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = "", verdicts: list | None = None) -> str:
+def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = "", verdicts: list | None = None,
+                         df: pd.DataFrame | None = None) -> str:
     d = display_frame(summary, metrics)
     lines = ["# vssl-bench leaderboard", ""]
     if command:
@@ -233,18 +237,21 @@ def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = ""
         lines.append("| " + " | ".join(cells) + " |")
     if summary.notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in summary.notes]
+    axes = budget_axis(df) if df is not None else []
+    if axes:
+        lines += ["", "## Budget axis", "", "Does the answer change with the budget? Each budget is its own set of "
+                  "jobs with its own full schedule.", "", budget_markdown(axes).rstrip()]
     if verdicts:
-        lines += ["", "## Verdicts", "", "Computed from `results.csv` by `vssl_bench/stats.py` (bootstrap 95% CIs "
-                  "resample seeds within methods; fixed seed).", "", verdicts_markdown(verdicts).rstrip()]
+        lines += ["", "## Verdicts", "", f"Computed from `results.csv` by `vssl_bench/stats.py`: {METHOD_TEXT}.", "", verdicts_markdown(verdicts).rstrip()]
     return "\n".join(lines) + "\n"
 
 
 def write_leaderboard(summary: Summary, out_dir: Path, metrics: list[str], command: str = "",
-                      verdicts: list | None = None) -> list[Path]:
+                      verdicts: list | None = None, df: pd.DataFrame | None = None) -> list[Path]:
     out_dir = Path(out_dir)
     md = out_dir / "leaderboard.md"
     csv = out_dir / "leaderboard.csv"
-    atomic_write_text(md, leaderboard_markdown(summary, metrics, command, verdicts))
+    atomic_write_text(md, leaderboard_markdown(summary, metrics, command, verdicts, df))
     atomic_write_text(csv, csv_table(summary).to_csv(index=False, float_format="%.4f"))
     return [md, csv]
 
@@ -270,11 +277,11 @@ def write_report(df: pd.DataFrame, summary: Summary, out_dir: Path, metrics: lis
     figures under ``figures/`` (stale ones of this report removed first) and the
     self-contained ``report.html``."""
     out_dir = Path(out_dir)
-    paths = write_leaderboard(summary, out_dir, metrics, command, verdicts) if not summary.table.empty else []
+    paths = write_leaderboard(summary, out_dir, metrics, command, verdicts, df) if not summary.table.empty else []
     fig_dir = out_dir / "figures"
     if fig_dir.is_dir():  # figures of settings that no longer exist must not linger
         for old in fig_dir.glob("*.png"):
-            if old.name.startswith(("bars_", "pretext_vs_", "lowshot_", "budgets_")):
+            if old.name.startswith(("bars_", "pretext_vs_", "lowshot_", "budgets_", "compute_")):
                 old.unlink()
     figures = plots.write_figures(df, fig_dir, metric)
     display = display_frame(summary, metrics) if not summary.table.empty else None

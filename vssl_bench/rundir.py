@@ -62,6 +62,10 @@ class RunDir:
         return self.path / "curve.csv"
 
     @property
+    def tensorboard(self) -> Path:  # event files (tblog.EventLog)
+        return self.path / "tensorboard"
+
+    @property
     def metrics(self) -> Path:
         return self.path / "metrics.json"
 

@@ -9,17 +9,23 @@ rows (``random``, ``supervised``) are excluded: they are bounds, not SSL methods
 method's score is the mean over its seeds; a group's score is the unweighted mean of its
 methods' scores (every method counts once, whatever its number of seeds).
 
-Uncertainty. Group differences get a percentile bootstrap 95% CI that resamples *seeds
-within each method* (Efron & Tibshirani 1993, ch. 13; the hierarchical scheme keeps the
-method structure fixed): it measures seed-to-seed noise of these methods, not how the
-verdict would generalise to other methods. With one seed per method the CI cannot see seed
-noise, so the verdict says "not enough data". Q1 uses the Kruskal-Wallis H test over the
-per-seed values (Kruskal & Wallis 1952, ``scipy.stats.kruskal``) and a permutation test of
-the between-method variance (labels shuffled across seeds). Q5 uses Spearman's rank
-correlation over methods with a bootstrap CI over methods. All resampling uses a fixed
-seed (:data:`SEED`): the report is deterministic.
+Uncertainty, fit for three seeds. A group's score has a seed-noise variance of
+sum_i s_i^2 / n_i / m^2 over its m methods (s_i: the sample std of method i's n_i seeds);
+a difference of two groups adds the two. Its interval is a t-interval with the
+Welch-Satterthwaite degrees of freedom (Welch 1947), Bonferroni-corrected for the
+:data:`N_CONTRASTS` contrasts each setting is asked about (Q2 twice, Q3, Q4): each is a
+1 - 0.05/4 interval, so the four together hold at 95 %. With 3 seeds a percentile
+bootstrap of seeds would be too narrow: it has only 10 distinct resamples per method, its
+variance is (n-1)/n of the sample's, and a normal-width interval from 3 values is less than
+half a t-interval with 2 degrees of freedom. The interval measures the seed-to-seed noise of
+these methods, not how the verdict would generalise to other methods. With one seed per
+method it cannot see seed noise: the verdict says "not enough data". Q1 uses the
+Kruskal-Wallis H test over the per-seed values (Kruskal & Wallis 1952,
+``scipy.stats.kruskal``) and a permutation test of the between-method variance (labels
+shuffled across seeds, fixed :data:`SEED`). Q5 uses Spearman's rank correlation over
+methods with a bootstrap CI over methods (points, not seeds, are resampled: ~20 of them).
 
-Decision rule: "Yes" when the 95% CI excludes 0 in the asked direction (or p < 0.05),
+Decision rule: "Yes" when the interval excludes 0 in the asked direction (or p < 0.05),
 "No" when it excludes 0 in the other direction, otherwise "No evidence".
 """
 
@@ -35,9 +41,10 @@ from scipy.stats import kruskal, rankdata, spearmanr, t
 from vssl_bench.taxonomy import REFERENCES, SSL_FAMILIES
 
 SEED = 0  # fixed RNG seed of every bootstrap / permutation: deterministic report
-N_BOOT = 2000  # bootstrap resamples (percentile CI; 2000 is Efron & Tibshirani's advice for CIs)
+N_BOOT = 2000  # bootstrap resamples of Q5's Spearman CI (2000: Efron & Tibshirani's advice for CIs)
 N_PERM = 2000  # permutations of the Q1 test
 ALPHA = 0.05
+N_CONTRASTS = 4  # interval-based decisions per setting (Q2 x 2, Q3, Q4): Bonferroni's divisor
 DEFAULT_METRIC = "knn_top1"  # kNN separated methods better than the linear probe in trial runs on this data
 FAMILIES = SSL_FAMILIES  # the families the verdicts compare
 
@@ -141,9 +148,10 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
     learned (True / False / None), why (a short reason when not learned)."""
     rows = []
     done = df[df["status"] == "done"] if "status" in df else df
-    for (ds, bb, meth), g in done.groupby(["dataset", "backbone", "method"], sort=False):
-        row = {"dataset": ds, "backbone": bb, "method": meth, "task": "", "value": math.nan, "bound": math.nan,
-               "floor": math.nan, "learned": None, "why": ""}
+    done = done.assign(steps=budget_of(done))
+    for (ds, bb, st, meth), g in done.groupby(["dataset", "backbone", "steps", "method"], sort=False):
+        row = {"dataset": ds, "backbone": bb, "steps": st, "method": meth, "task": "", "value": math.nan,
+               "bound": math.nan, "floor": math.nan, "learned": None, "why": ""}
         col = lambda c: pd.to_numeric(g[c], errors="coerce").to_numpy(dtype=float) if c in g else np.array([])  # noqa: E731
         acc, chance, base = col("pretext_accuracy"), col("pretext_chance"), col("pretext_baseline")
         loss, base_loss = col("pretext_loss_heldout"), col("pretext_baseline_loss")
@@ -181,8 +189,18 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
                 row["why"] = (f"held-out loss {r.mean():.2f} x the training-free predictor's, not clearly "
                               f"below it")
         rows.append(row)
-    return pd.DataFrame(rows, columns=["dataset", "backbone", "method", "task", "value", "bound", "floor",
+    return pd.DataFrame(rows, columns=["dataset", "backbone", "steps", "method", "task", "value", "bound", "floor",
                                        "learned", "why"]).astype({"learned": object})  # True / False / None
+
+
+def budget_of(df: pd.DataFrame) -> pd.Series:
+    """Each row's budget in optimiser steps (-1 where the table has none): with the dataset
+    and backbone, what makes rows comparable (a budget axis has several). A row records
+    the steps it trained, so ``random`` (which does not train) is at 0 whatever the budget:
+    it belongs to every budget."""
+    if "steps" not in df:
+        return pd.Series(-1, index=df.index, dtype=int)
+    return pd.to_numeric(df["steps"], errors="coerce").fillna(-1).astype(int)
 
 
 def gate(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -192,10 +210,10 @@ def gate(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     bad = lb[lb["learned"] == False]  # noqa: E712 - None means "not gated"
     if bad.empty:
         return df, []
-    drop = set(zip(bad["dataset"], bad["backbone"], bad["method"]))
-    keep = [(d, b, m) not in drop for d, b, m in zip(df["dataset"], df["backbone"], df["method"])]
-    notes = [f"DID NOT LEARN: {r.method} on {r.dataset}/{r.backbone}: {r.why}; left out of the verdicts"
-             for r in bad.itertuples()]
+    drop = set(zip(bad["dataset"], bad["backbone"], bad["steps"], bad["method"]))
+    keep = [k not in drop for k in zip(df["dataset"], df["backbone"], budget_of(df), df["method"])]
+    notes = [f"DID NOT LEARN: {r.method} on {r.dataset}/{r.backbone} at {r.steps} steps: {r.why}; left out of the "
+             f"verdicts" for r in bad.itertuples()]
     return df[keep], notes
 
 
@@ -223,35 +241,48 @@ def seed_values(df: pd.DataFrame, metric: str) -> dict[str, np.ndarray]:
     return out
 
 
-def bootstrap_group_means(groups: list[dict[str, np.ndarray]], n_boot: int = N_BOOT,
-                          rng: np.random.Generator | None = None) -> np.ndarray:
-    """Bootstrap distribution of each group's mean-of-method-means, resampling seeds within
-    each method. ``groups[i]`` maps method -> per-seed values. Returns (n_boot, n_groups)."""
-    rng = rng or np.random.default_rng(SEED)
-    out = np.empty((n_boot, len(groups)))
-    for j, g in enumerate(groups):
-        per_method = []
-        for v in g.values():
-            idx = rng.integers(0, len(v), size=(n_boot, len(v)))  # (n_boot, n_seeds)
-            per_method.append(v[idx].mean(axis=1))  # (n_boot,)
-        out[:, j] = np.mean(per_method, axis=0)
-    return out
-
-
 def group_mean(g: dict[str, np.ndarray]) -> float:
     return float(np.mean([v.mean() for v in g.values()])) if g else math.nan
 
 
+def _group_terms(g: dict[str, np.ndarray]) -> list[tuple[float, int]]:
+    """(variance contribution s_i^2 / n_i / m^2, degrees of freedom n_i - 1) per method."""
+    m = len(g)
+    return [(float(v.var(ddof=1)) / len(v) / m ** 2, len(v) - 1) for v in g.values() if len(v) > 1]
+
+
+def t_interval(est: float, terms: list[tuple[float, int]], k: int = N_CONTRASTS) -> tuple[float, float]:
+    """``est`` +- t * se, se^2 = the sum of the variance terms, Welch-Satterthwaite degrees
+    of freedom, at level 1 - ALPHA / k (Bonferroni over ``k`` decisions). No term (one seed
+    per method): (nan, nan). A zero variance (identical seeds): the point itself."""
+    if not terms:
+        return math.nan, math.nan
+    var = sum(v for v, _ in terms)
+    if var <= 0:
+        return est, est
+    dof = var ** 2 / sum(v ** 2 / d for v, d in terms if v > 0)
+    half = float(t.ppf(1 - ALPHA / (2 * k), dof)) * math.sqrt(var)
+    return est - half, est + half
+
+
+def group_interval(g: dict[str, np.ndarray], k: int = N_CONTRASTS) -> tuple[float, float]:
+    """t-interval of a group's mean-of-method-means (seed noise only)."""
+    return t_interval(group_mean(g), _group_terms(g), k)
+
+
+def diff_ci(a: dict[str, np.ndarray], b: dict[str, np.ndarray], k: int = N_CONTRASTS) -> tuple[float, float, float]:
+    """Difference of group means a - b and its Bonferroni-corrected t-interval (module docstring)."""
+    est = group_mean(a) - group_mean(b)
+    if not all(len(v) > 1 for g in (a, b) for v in g.values()):
+        return est, math.nan, math.nan
+    lo, hi = t_interval(est, _group_terms(a) + _group_terms(b), k)
+    return est, lo, hi
+
+
 def ci(samples: np.ndarray) -> tuple[float, float]:
+    """Percentile 95% interval of bootstrap samples (Q5's Spearman CI over methods)."""
     lo, hi = np.percentile(samples, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
     return float(lo), float(hi)
-
-
-def diff_ci(a: dict[str, np.ndarray], b: dict[str, np.ndarray], seed: int = SEED) -> tuple[float, float, float]:
-    """Difference of group means a - b and its bootstrap 95% CI (seeds resampled within methods)."""
-    boot = bootstrap_group_means([a, b], rng=np.random.default_rng(seed))
-    lo, hi = ci(boot[:, 0] - boot[:, 1])
-    return group_mean(a) - group_mean(b), lo, hi
 
 
 def min_seeds(*groups: dict[str, np.ndarray]) -> int:
@@ -273,16 +304,17 @@ def settings(df: pd.DataFrame, with_references: bool = False) -> list[tuple[str,
     if "status" not in df or "method" not in df:
         return []
     done = df[df["status"] == "done"]
+    done = done.assign(_steps=budget_of(done))
     is_ref = done["method"].isin(REFERENCES)
     d, refs = done[~is_ref], done[is_ref]
     out = []
     if d.empty:
         return out
-    steps = pd.to_numeric(d["steps"], errors="coerce").fillna(-1).astype(int)
-    for (ds, bb, st), g in d.assign(_steps=steps).groupby(["dataset", "backbone", "_steps"], sort=True):
+    for (ds, bb, st), g in d.groupby(["dataset", "backbone", "_steps"], sort=True):
+        if with_references:  # the references of the same budget; random trains 0 steps: it joins every budget
+            same = (refs["dataset"] == ds) & (refs["backbone"] == bb) & ((refs["_steps"] == st) | (refs["_steps"] <= 0))
+            g = pd.concat([refs[same], g])
         g = g.drop(columns="_steps")
-        if with_references:
-            g = pd.concat([refs[(refs["dataset"] == ds) & (refs["backbone"] == bb)], g])
         out.append((f"{ds}/{bb}/{st} steps", g))
     return out
 
@@ -374,7 +406,7 @@ def _contrast(q: str, setting: str, metric: str, a: dict, b: dict, what: str, na
     st = {"metric": metric, "diff": est, "lo": lo, "hi": hi, "n_a": len(a), "n_b": len(b), "min_seeds": n,
           "mean_a": group_mean(a), "mean_b": group_mean(b), "a": sorted(a), "b": sorted(b)}
     text = (f"{_label(ans)} ({what}): {spts(est)} points {metric} for {names[0]} ({pts(group_mean(a))}) over "
-            f"{names[1]} ({', '.join(sorted(b))}: {pts(group_mean(b))}), 95% CI [{pts(lo)}, {pts(hi)}], "
+            f"{names[1]} ({', '.join(sorted(b))}: {pts(group_mean(b))}), 95% joint CI [{pts(lo)}, {pts(hi)}], "
             f"{shape(a, b)}{_seed_hint(n, suite)}.")
     return Verdict(q, setting, ans, text, st)
 
@@ -398,17 +430,16 @@ def q2_time(d: pd.DataFrame, setting: str, metric: str) -> list[Verdict]:
 # --------------------------------------------------------------------------- Q3
 
 def family_table(d: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Family mean-of-method-means with its bootstrap 95% CI (seeds resampled within methods)."""
+    """Family mean-of-method-means with its t-interval (seed noise; module docstring)."""
     vals = seed_values(d, metric)
     fam = d.groupby("method")["family"].first().to_dict()
     groups = {f: {m: v for m, v in vals.items() if fam[m] == f} for f in FAMILIES}
     groups = {f: g for f, g in groups.items() if g}
     if not groups:
         return pd.DataFrame(columns=["family", "metric", "mean", "lo", "hi", "n_methods", "min_seeds"])
-    boot = bootstrap_group_means(list(groups.values()))
     rows = []
-    for j, (f, g) in enumerate(groups.items()):
-        lo, hi = ci(boot[:, j])
+    for f, g in groups.items():
+        lo, hi = group_interval(g)
         rows.append({"family": f, "metric": metric, "mean": group_mean(g), "lo": lo, "hi": hi,
                      "n_methods": len(g), "min_seeds": min_seeds(g)})
     return pd.DataFrame(rows)
@@ -447,7 +478,7 @@ def q3_families(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
             "not enough data": "Not enough data (1 seed per method)"}[ans] if metric in st else \
         f"No evidence on {metric}"
     fam_shape = ", ".join(f"{counts.get(f, 0)} {f}" for f in FAMILIES)
-    text = (f"{lead}; best family and its margin over the runner-up, 95% CI: " + "; ".join(parts)
+    text = (f"{lead}; best family and its margin over the runner-up, 95% joint CI: " + "; ".join(parts)
             + f" ({fam_shape} methods x {n}+ seeds).")
     return Verdict("Q3", setting, ans if metric in st else "no evidence", text, st)
 
@@ -471,7 +502,7 @@ def q4_augmentation(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
     lead = {"yes": f"{AUGMENTATION[best].capitalize()} augmentation helps most",
             "no evidence": f"No clear winner ({AUGMENTATION[best]} leads)",
             "not enough data": f"Not enough data ({AUGMENTATION[best]} leads)"}[ans]
-    text = (f"{lead}: {order} {metric}; {spts(est)} over {AUGMENTATION[second]}, 95% CI [{pts(lo)}, {pts(hi)}], "
+    text = (f"{lead}: {order} {metric}; {spts(est)} over {AUGMENTATION[second]}, 95% joint CI [{pts(lo)}, {pts(hi)}], "
             f"{len(vals)} variants x {n}+ seeds{_seed_hint(n, 'contrastive')}.")
     return Verdict("Q4", setting, ans, text, {"metric": metric, "ranking": ranked, "diff": est, "lo": lo, "hi": hi,
                                               "means": {m: float(v.mean()) for m, v in vals.items()}})
@@ -549,6 +580,12 @@ def answer_all(df: pd.DataFrame, metric: str = DEFAULT_METRIC) -> list[Verdict]:
     return out
 
 
+METHOD_TEXT = ("intervals are t-intervals of the seed noise (Welch-Satterthwaite degrees of freedom), "
+               f"Bonferroni-corrected for the {N_CONTRASTS} contrasts of each setting so that they hold at 95 % "
+               "jointly; an interval that touches 0 is \"No evidence\". Q1: Kruskal-Wallis and a permutation test; "
+               "Q5: Spearman's rho with a bootstrap over methods (fixed seed, deterministic)")
+
+
 def verdicts_markdown(verdicts: list[Verdict]) -> str:
     lines = []
     for q, title in QUESTIONS.items():
@@ -557,5 +594,84 @@ def verdicts_markdown(verdicts: list[Verdict]) -> str:
             continue
         lines += [f"**{q}. {title}**", ""]
         lines += [f"- `{v.setting}`: {v.text}" for v in vs]
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- budget axis
+SETTLED_RHO = 0.8  # the ranking between the two largest budgets has stopped moving at this Spearman rho
+PLATEAU_PTS = 0.03  # supervised within 3 points of its best budget: near its plateau
+
+
+def budget_axis(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "knn_top1")) -> list[dict]:
+    """Per (dataset, backbone) with two or more budgets: has the answer settled?
+
+    - ``rho``: Spearman correlation, per metric, of the method ranking (every trained method
+      present at both, ``supervised`` included, ``random`` not: it does not train) between
+      the two largest budgets; settled at >= :data:`SETTLED_RHO`;
+    - ``supervised``: its mean per budget and whether the largest budget is within
+      :data:`PLATEAU_PTS` of the best one so far (a plateau can only be seen from below);
+    - ``verdicts``: each question's answer at each budget, and whether it changes."""
+    if "status" not in df or "steps" not in df:
+        return []
+    done = df[df["status"] == "done"].assign(_steps=budget_of(df[df["status"] == "done"]))
+    out = []
+    for (ds, bb), g in done.groupby(["dataset", "backbone"], sort=True):
+        budgets = sorted(b for b in g["_steps"].unique() if b > 0)  # random (0 steps) is no budget
+        if len(budgets) < 2:
+            continue
+        lo_b, hi_b = budgets[-2], budgets[-1]
+        entry = {"dataset": ds, "backbone": bb, "budgets": [int(b) for b in budgets], "pair": (int(lo_b), int(hi_b)),
+                 "rho": {}, "n_methods": 0, "supervised": {}, "verdicts": {}}
+        trained = g[g["method"] != "random"]
+        for m in metrics:
+            if m not in trained:
+                continue
+            means = trained.assign(_v=pd.to_numeric(trained[m], errors="coerce")).groupby(["_steps", "method"])["_v"].mean()
+            a, b = means.get(lo_b), means.get(hi_b)
+            if a is None or b is None:
+                continue
+            common = sorted(set(a.dropna().index) & set(b.dropna().index))
+            entry["n_methods"] = max(entry["n_methods"], len(common))
+            if len(common) >= 3:
+                entry["rho"][m] = float(spearmanr(a[common], b[common]).statistic)
+            sup = {int(st): float(means[st]["supervised"]) for st in budgets
+                   if st in means.index.get_level_values(0) and "supervised" in means[st]}
+            if sup:
+                best = max(sup.values())
+                entry["supervised"][m] = {"by_budget": sup, "near_plateau": sup.get(int(hi_b), -1) >= best - PLATEAU_PTS
+                                          and len(sup) >= 2 and abs(sup[int(hi_b)] - sup[int(lo_b)]) < PLATEAU_PTS
+                                          if int(lo_b) in sup and int(hi_b) in sup else False}
+        per_budget = {int(st): answer_all(done[(done["dataset"] == ds) & (done["backbone"] == bb)
+                                              & (done["_steps"] == st)].drop(columns="_steps"))
+                      for st in budgets}
+        for st, vs in per_budget.items():
+            for i, v in enumerate(vs):
+                entry["verdicts"].setdefault(f"{v.question}#{sum(w.question == v.question for w in vs[:i])}",
+                                             {})[st] = v.answer
+        entry["settled"] = bool(entry["rho"]) and all(r >= SETTLED_RHO for r in entry["rho"].values())
+        out.append(entry)
+    return out
+
+
+def budget_markdown(axes: list[dict]) -> str:
+    lines = []
+    for e in axes:
+        b = e["budgets"]
+        lines += [f"**{e['dataset']}/{e['backbone']}**, budgets {', '.join(map(str, b))} steps:", ""]
+        rho = ", ".join(f"{m} {r:.2f}" for m, r in e["rho"].items()) or "n/a (fewer than 3 methods at both)"
+        lines.append(f"- method ranking between {e['pair'][0]} and {e['pair'][1]} steps, Spearman rho: {rho} "
+                     f"({e['n_methods']} trained methods; settled at >= {SETTLED_RHO}): "
+                     f"**{'settled' if e['settled'] else 'still moving'}**")
+        for m, s in e["supervised"].items():
+            path = " -> ".join(f"{pts(v)} ({st})" for st, v in sorted(s["by_budget"].items()))
+            lines.append(f"- supervised {m}: {path}; near its plateau (last two budgets within "
+                         f"{100 * PLATEAU_PTS:.0f} points): {'yes' if s['near_plateau'] else 'no'}")
+        for key, by in e["verdicts"].items():
+            answers = [by.get(st, "–") for st in b]
+            moved = len(set(a for a in answers if a != "not enough data")) > 1
+            lines.append(f"- {key.split('#')[0]}{'' if key.endswith('#0') else ' (' + key.split('#')[1] + ')'}: "
+                         + " / ".join(f"{a} ({st})" for a, st in zip(answers, b))
+                         + (" — **changes with the budget**" if moved else " — same at every budget"))
         lines.append("")
     return "\n".join(lines)

@@ -3,7 +3,8 @@
 A suite (``benchmarks/*.yaml``) names its methods, seeds, dataset, backbone, the Config
 fields every job shares (``config:``), each method's parameters (``method_params:``), the
 evaluations switched on with their parameters (``evaluations:``) and SLURM defaults
-(``slurm:``). ``config: {steps: [150, 600]}`` is a budget axis: each budget is a job of
+(``slurm:``), and optionally ``tuned:``, the per-method selection written by ``vssl-bench
+tune`` (applied on top; what ``--set`` names wins). ``config: {steps: [150, 600]}`` is a budget axis: each budget is a job of
 its own, with its own full schedule and key. :meth:`Suite.jobs` resolves the matrix into
 one Config per (method, budget, seed), every name and parameter checked against the
 registries (methods, evaluations, datasets, backbones) with a one-line error naming the
@@ -48,6 +49,7 @@ class Suite:
     method_params: dict[str, dict] = field(default_factory=dict)
     budgets: list[int] = field(default_factory=list)  # optimiser steps; empty: base.steps (or base.epochs)
     slurm: dict[str, Any] = field(default_factory=dict)  # `run --launcher slurm` defaults (launch.SLURM_DEFAULTS)
+    tuned: dict[str, dict] = field(default_factory=dict)  # method -> overrides chosen by `vssl-bench tune`
     description: str = ""
     path: str | None = None
 
@@ -56,11 +58,16 @@ class Suite:
         evaluations = resolve_evaluations(self.base.evaluations)
         budgets = self.budgets or [self.base.steps]
         out = []
+        config_fields = {f.name for f in dataclasses.fields(Config)}
         for method in self.methods:
-            params = resolve_params(method, self.method_params.get(method, {}))
+            tuned = self.tuned.get(method, {})
+            cfg_tuned = {k: v for k, v in tuned.items() if k in config_fields}
+            params = resolve_params(method, {**self.method_params.get(method, {}),
+                                             **{k: v for k, v in tuned.items() if k not in config_fields}})
+            base = apply_overrides(self.base, cfg_tuned) if cfg_tuned else self.base
             for steps in budgets:
                 for seed in self.seeds:
-                    out.append(dataclasses.replace(self.base, method=method, seed=seed, params=params, steps=steps,
+                    out.append(dataclasses.replace(base, method=method, seed=seed, params=params, steps=steps,
                                                    evaluations=evaluations))
         return out
 
@@ -71,7 +78,7 @@ class Suite:
 
 
 SUITE_KEYS = {"name", "description", "methods", "seeds", "dataset", "backbone", "config",
-              "method_params", "evaluations", "slurm"}
+              "method_params", "evaluations", "slurm", "tuned"}
 
 
 def suites_dir() -> Path:
@@ -148,10 +155,43 @@ def load_suite(name_or_path: str) -> Suite:
             raise choice_error(f"method in {where}'s method_params:", m, methods)
         if v is not None and not isinstance(v, dict):
             raise ConfigError(f"{where}: method_params.{m} must be a mapping of parameter: value, got {v!r}")
+    tuned = {}
+    if raw.get("tuned") is not None:
+        if not isinstance(raw["tuned"], str):
+            raise ConfigError(f"{where}: 'tuned' must be the path of a selection written by `vssl-bench tune`")
+        tuned = load_tuned(p.parent / raw["tuned"], methods)
     return Suite(name=str(raw.get("name", p.stem)), description=str(raw.get("description", "")),
                  methods=list(methods), seeds=[int(s) for s in seeds], base=base,
                  method_params={k: dict(v or {}) for k, v in method_params.items()}, budgets=budgets,
-                 slurm=_slurm_mapping(raw.get("slurm"), p), path=str(p))
+                 slurm=_slurm_mapping(raw.get("slurm"), p), tuned=tuned, path=str(p))
+
+
+def load_tuned(path: Path, methods: list[str]) -> dict[str, dict]:
+    """A ``tuned.yaml``'s per-method overrides, checked: unknown methods are ignored (a suite
+    may list fewer), each override must be a Config field or a parameter of that method."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"tuned selection {path} not found; write it with `vssl-bench tune`") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"tuned selection {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    per = raw.get("methods") if isinstance(raw, dict) else None
+    if not isinstance(per, dict):
+        raise ConfigError(f"tuned selection {path} has no 'methods:' mapping")
+    config_fields = {f.name for f in dataclasses.fields(Config)}
+    out = {}
+    for m, over in per.items():
+        if m not in methods:
+            continue
+        if not isinstance(over, dict):
+            raise ConfigError(f"tuned selection {path}: methods.{m} must be a mapping, got {over!r}")
+        params = {f.name for f in dataclasses.fields(METHODS[m].Params)}
+        for k in over:
+            if k not in config_fields and k not in params:
+                raise ConfigError(f"tuned selection {path}: {m}.{k} is neither a config field nor a {m} parameter")
+        out[m] = dict(over)
+    return out
+
 
 
 def _slurm_mapping(raw: Any, p: Path) -> dict:
@@ -203,6 +243,8 @@ def suite_from_options(suite: str | None = None, methods: str | None = None, see
     fields_ = {f.name for f in dataclasses.fields(Config)} - {"params"}
     cfg_sets = {k: v for k, v in sets_d.items() if k in fields_}
     s.base = apply_overrides(s.base, {**overrides, **cfg_sets})
+    for m in s.tuned:  # what --set names explicitly wins over the tuned selection
+        s.tuned[m] = {k: v for k, v in s.tuned[m].items() if k not in cfg_sets}
     if "steps" in cfg_sets:  # --set steps=N: one budget
         s.budgets = []
     evaluations = dict(s.base.evaluations)
@@ -213,6 +255,7 @@ def suite_from_options(suite: str | None = None, methods: str | None = None, see
             owner, param = key.split(".", 1)
             if owner in s.methods:
                 s.method_params.setdefault(owner, {})[param] = val
+                s.tuned.get(owner, {}).pop(param, None)
             elif owner in OPTIONAL:
                 evaluations[owner] = {**evaluations.get(owner, {}), param: val}
             else:
@@ -223,6 +266,7 @@ def suite_from_options(suite: str | None = None, methods: str | None = None, see
                 raise choice_error("key in --set", key, sorted(fields_) + ["<method>.<param>", "<evaluation>.<param>"])
             for m in users:
                 s.method_params.setdefault(m, {})[key] = val
+                s.tuned.get(m, {}).pop(key, None)
     s.base = dataclasses.replace(s.base, evaluations=evaluations)
     resolve_evaluations(s.base.evaluations)
     validate_base(s.base)

@@ -41,6 +41,7 @@ from vssl_bench.data.datasets import PretrainDataset, VideoList, warn_unreadable
 from vssl_bench.data.loader import DataStall, data_loader
 from vssl_bench.methods.base import Method
 from vssl_bench.rundir import RunDir
+from vssl_bench.tblog import EventLog
 from vssl_bench.utils import (
     atomic_torch_save,
     atomic_write_text,
@@ -270,6 +271,7 @@ class TrainState:
 
 
 CURVE_COLUMNS = ["step", "epoch", "loss", "lr", "clips_per_s", "extras"]
+TB_NAMES = {"acc": "own_task_acc"}  # TensorBoard names of a loss's extras
 
 
 def build_optimizer(method: Method, cfg: Config) -> torch.optim.Optimizer:
@@ -319,19 +321,24 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: RunDir, dev
     max_skips = cfg.max_decode_failures * max(1, n_steps * cfg.batch_size)
     # On CPU the prefetch thread also converts each batch to channels-last (then a no-op in the step).
     prepare = partial(to_device, device=device, channels_last=cfg.channels_last) if device.type == "cpu" else None
-    while state.step < n_steps:  # one pass: the loader's stream runs across epochs to the end of the budget
-        _roll_epoch(state, batches_per_epoch)
-        loader = make_loader(train, type(method), method.p, cfg, cfg.seed, state.epoch,
-                             state.batch_in_epoch * cfg.batch_size, device, n_batches=n_steps - state.step)
-        batches = (Prefetcher(loader, prepare=prepare, timeout_s=cfg.loader_timeout_s)
-                   if use_prefetch_thread(cfg, device) else loader)
-        t_last = time.perf_counter()
-        try:
-            _train_stream(batches, method, opt, state, cfg, n_steps, device, run_dir, progress,
-                          task, max_skips, t_last, batches_per_epoch, forward=forward, hooks=hooks)
-        finally:
-            if isinstance(batches, Prefetcher):
-                batches.close()
+    events = EventLog(run_dir.tensorboard, cfg, state.step) if distributed.is_main() else None
+    try:
+        while state.step < n_steps:  # one pass: the loader's stream runs across epochs to the end of the budget
+            _roll_epoch(state, batches_per_epoch)
+            loader = make_loader(train, type(method), method.p, cfg, cfg.seed, state.epoch,
+                                 state.batch_in_epoch * cfg.batch_size, device, n_batches=n_steps - state.step)
+            batches = (Prefetcher(loader, prepare=prepare, timeout_s=cfg.loader_timeout_s)
+                       if use_prefetch_thread(cfg, device) else loader)
+            t_last = time.perf_counter()
+            try:
+                _train_stream(batches, method, opt, state, cfg, n_steps, device, run_dir, progress, task, max_skips,
+                              t_last, batches_per_epoch, forward=forward, hooks=hooks, events=events)
+            finally:
+                if isinstance(batches, Prefetcher):
+                    batches.close()
+    finally:
+        if events is not None:
+            events.close()
     _roll_epoch(state, batches_per_epoch)
     if distributed.is_main():
         write_curve(run_dir.curve, state.curve)
@@ -349,7 +356,7 @@ def _roll_epoch(state: TrainState, batches_per_epoch: int) -> None:
 
 def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps: int, device, run_dir: RunDir,
                   progress, task, max_skips: float, t_last: float, batches_per_epoch: int, forward=None,
-                  hooks: tuple = ()) -> None:
+                  hooks: tuple = (), events: EventLog | None = None) -> None:
     """Train on ``batches`` until they run out or the budget is spent.
 
     ``batches`` run across epochs (:func:`make_loader` with ``n_batches``); ``state.epoch`` /
@@ -389,11 +396,17 @@ def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps:
         cps = batch["label"].shape[0] * world / max(t_now - t_last, 1e-9)
         state.curve.append([state.step, state.epoch, round(float(logged["loss"]), 6), round(lr, 8),
                             round(cps, 2), extras])
+        if events is not None:
+            events.add(state.step, {"train/loss": float(logged["loss"]), "train/lr": lr, "train/clips_per_s": cps,
+                                    "train/data_wait_share": (t_data - t_last) / max(t_now - t_last, 1e-9),
+                                    **{f"train/{TB_NAMES.get(k, k)}": v for k, v in extras.items()}})
         if task is not None:
             progress.update(task, completed=state.step,
                             info=f"loss {float(logged['loss']):.4f}  {state.clips_seen / max(state.seconds, 1e-9):.0f} clips/s")
         if distributed.is_main() and (state.step % cfg.checkpoint_every == 0 or state.step == n_steps):
             save_checkpoint(run_dir.checkpoint, method, opt, state, cfg)
+            if events is not None:
+                events.flush()
         if distributed.is_main():
             for hook in hooks:
                 hook(method, state.step, n_steps)

@@ -260,7 +260,34 @@ def build_dataset(cfg: Config) -> tuple[VideoList, VideoList]:
                           f"<class>/<video>.avi/.mp4/... files that its split lists)")
     if not train.entries or not test.entries:
         raise ConfigError(f"dataset {cfg.dataset!r}: empty split (train {len(train)}, test {len(test)} videos)")
+    if cfg.holdout == "val":
+        train, test = validation_split(train, cfg.val_fraction)
     return train, test
+
+
+VAL_SEED = 20261204  # the validation draw is the same for every job, method and seed
+
+
+def validation_split(train: VideoList, fraction: float) -> tuple[VideoList, VideoList]:
+    """(rest, validation): ``round(fraction * n_c)`` videos of each class c (at least one,
+    never all) drawn from the training split with a fixed seed; the test split is never
+    touched. Videos keep their labels and class list."""
+    rng = np.random.default_rng(VAL_SEED)
+    labels = train.labels
+    val_idx: list[int] = []
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        if len(rows) < 2:
+            continue
+        k = min(len(rows) - 1, max(1, round(fraction * len(rows))))
+        val_idx.extend(int(i) for i in rng.choice(rows, size=k, replace=False))
+    chosen = set(val_idx)
+    rest = [e for i, e in enumerate(train.entries) if i not in chosen]
+    val = [e for i, e in enumerate(train.entries) if i in chosen]
+    if not val:
+        raise ConfigError(f"dataset {train.name!r}: no class has 2 training videos, no validation split to carve")
+    return (dataclasses.replace(train, entries=rest, name=f"{train.name} (train minus validation)"),
+            dataclasses.replace(train, entries=val, name=f"{train.name} (validation)"))
 
 
 # ----------------------------------------------------------------------------- sources

@@ -114,6 +114,9 @@ class ArrowOfTime(Method):
     summary = "arrow of time: forward vs reversed, 2 fused clips (decidable on 6/16 classes; ceiling ~0.69)"
     reference = "Wei et al., Learning and Using the Arrow of Time, CVPR 2018"
 
+    # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
+    tune = {"segments": (2, 1)}  # one clip or two fused in time order: how much of the video the decision sees
+
     @dataclass
     class Params:
         skip_first: int = 1  # frames never sampled at the start (H.264 I-frame cue); 0 = off

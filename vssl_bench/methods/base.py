@@ -47,6 +47,8 @@ class Method(nn.Module):
     summary: ClassVar[str]
     reference: ClassVar[str] = ""
     trains: ClassVar[bool] = True  # False: evaluated at initialisation (the `random` row)
+    # `vssl-bench tune`'s method-specific axis: {parameter (or Config field): (default, alternative)}
+    tune: ClassVar[dict[str, tuple]] = {}
     ddp_find_unused_parameters: ClassVar[bool] = False  # True if some steps leave parameters out (DDP)
 
     @dataclass

@@ -107,6 +107,9 @@ class GAN(Method):
     summary = "video GAN: generator from noise vs backbone discriminator (hinge, SN on G, R1)"
     reference = "Vondrick et al., Generating Videos with Scene Dynamics, NeurIPS 2016"
 
+    # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
+    tune = {"spectral_norm": (True, False)}  # the generator's stabiliser: on in SAGAN, off in VideoGAN
+
     @dataclass
     class Params:
         z_dim: int = 100  # VideoGAN [1]

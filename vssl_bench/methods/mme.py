@@ -79,6 +79,9 @@ class MME(Method):
     summary = "masked motion encoding: tube masking (0.9), predict block-matching trajectories of masked cubes"
     reference = "Sun et al., Masked Motion Encoding for Self-Supervised Video Representation Learning, CVPR 2023"
 
+    # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
+    tune = {"mask_ratio": (0.9, 0.75)}  # as mae
+
     @dataclass
     class Params:
         mask_ratio: float = 0.9  # VideoMAE / MME default

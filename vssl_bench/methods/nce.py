@@ -61,6 +61,9 @@ class NCE(Method):
     summary = "InfoNCE, view augmentation: same window, two spatial augmentations"
     reference = "Chen et al. SimCLR, ICML 2020; Qian et al. CVRL, CVPR 2021"
 
+    # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
+    tune = {"temperature": (0.1, 0.2)}  # the InfoNCE knob (SimCLR: best between 0.1 and 0.5 with its batch)
+
     @dataclass
     class Params:
         temperature: float = 0.1  # CVRL

@@ -53,6 +53,9 @@ class NextFrame(Method):
     summary = "future-frame prediction: 8 past frames -> pixels of the next 8 (MSE)"
     reference = "Srivastava et al., ICML 2015; Lotter et al. (PredNet), ICLR 2017; Vondrick et al., NeurIPS 2016"
 
+    # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
+    tune = {"loss": ("mse", "l1")}  # MSE blurs uncertain futures; L1 (Mathieu et al. 2016) is the usual remedy
+
     @dataclass
     class Params:
         n_past: int = 8  # first half of a 16-frame window ([1] conditions on 10 frames, predicts 10)

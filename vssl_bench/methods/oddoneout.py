@@ -91,6 +91,9 @@ class OddOneOut(Method):
     summary = "O3N odd-one-out: which of 6 clips is temporally shuffled (differences to the mean element)"
     reference = "Fernando et al., Self-Supervised Video Representation Learning With Odd-One-Out Networks, CVPR 2017"
 
+    # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
+    tune = {"element_len": (4, 2)}  # frames per element: longer elements show more motion, fewer frames are cheaper to fake
+
     @dataclass
     class Params:
         n_elements: int = 6  # [1]: N = 6

@@ -39,6 +39,9 @@ class Supervised(Method):
     family = "reference"
     uses_time = True  # the labels are motion-defined
     summary = "cross-entropy with labels (ceiling)"
+    # `vssl-bench tune`: lr x 3 and this x 2, as every method; no parameter of its own, so the
+    # regularisation of its recipe (supervised training overfits first)
+    tune = {"weight_decay": (0.05, 0.005)}
 
     def __init__(self, backbone, p, cfg, num_classes):
         super().__init__(backbone, p, cfg, num_classes)

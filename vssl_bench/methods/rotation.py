@@ -58,6 +58,9 @@ class Rotation(Method):
     summary = "3DRotNet: 0/90/180/270 rotation of all frames (spatial control, no temporal order)"
     reference = "Jing et al., Self-Supervised Spatiotemporal Feature Learning via Video Rotation Prediction, 2018"
 
+    # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
+    tune = {"weight_decay": (0.05, 0.005)}  # no parameter of its own: the regularisation of its classifier's recipe
+
     @dataclass
     class Params:
         """No hyper-parameters: four angles, one clip (see module docstring)."""

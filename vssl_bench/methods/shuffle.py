@@ -134,6 +134,9 @@ class ShuffleLearn(Method):
     summary = "Shuffle&Learn: is this (b, c, d) snippet triplet in temporal order? high-motion windows"
     reference = "Misra et al., Shuffle and Learn: Unsupervised Learning using Temporal Order Verification, ECCV 2016"
 
+    # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
+    tune = {"n_candidates": (4, 1)}  # motion-aware window choice ([1]) against a random window
+
     @dataclass
     class Params:
         chunk_len: int = 4  # frames per snippet (3D backbone); as in `sort`

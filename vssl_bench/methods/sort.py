@@ -110,6 +110,9 @@ class Sort(Method):
     summary = "OPN sequence sorting: which permutation shuffled the snippets (p ~ reverse(p))"
     reference = "Lee et al., Unsupervised Representation Learning by Sorting Sequences, ICCV 2017"
 
+    # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
+    tune = {"n_candidates": (4, 1)}  # OPN's motion-aware window choice against a random window
+
     @dataclass
     class Params:
         n_chunks: int = 4  # OPN sorts 4 frames -> 12 classes

@@ -75,6 +75,9 @@ class Speed(Method):
     summary = "playback-speed prediction: sampling stride 1/2/4 of 8-frame clips (PRP/SpeedNet/PacePred)"
     reference = "Yao et al., Video Playback Rate Perception..., CVPR 2020; Benaim et al., SpeedNet, CVPR 2020"
 
+    # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
+    tune = {"n_clips": (2, 4)}  # clips per video and step: more speed decisions per video at the same budget
+
     @dataclass
     class Params:
         strides: tuple = (1, 2, 4)  # PRP's doubling ladder [2]; 8 allowed where videos are long enough

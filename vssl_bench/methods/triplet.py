@@ -94,6 +94,9 @@ class Triplet(Method):
     summary = "triplet loss (FaceNet form), two clips per video, batch-hard negative mining"
     reference = "Wang & Gupta ICCV 2015; Schroff et al. FaceNet CVPR 2015; Hermans et al. 2017"
 
+    # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
+    tune = {"margin": (0.2, 0.5)}  # FaceNet's alpha 0.2; 0.5 asks for a wider gap on unit-norm embeddings
+
     @dataclass
     class Params:
         margin: float = 0.2  # FaceNet alpha, unit-norm embeddings

@@ -99,6 +99,9 @@ class VCOP(Method):
     summary = "VCOP clip order prediction: permutation of 3 sub-clips, pairwise features (difference)"
     reference = "Xu et al., Self-Supervised Spatiotemporal Learning via Video Clip Order Prediction, CVPR 2019"
 
+    # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
+    tune = {"dropout": (0.5, 0.0)}  # [1]'s dropout before the order classifier, or none at this small budget
+
     @dataclass
     class Params:
         n_clips: int = 3  # [1] Table 1: 3 clips best

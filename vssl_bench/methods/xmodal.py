@@ -57,6 +57,9 @@ class XModal(Method):
     summary = "cross-modal agreement: RGB clip vs its frame differences, two encoders, InfoNCE"
     reference = "Morgado et al. AVID, CVPR 2021; Han et al. CoCLR, NeurIPS 2020"
 
+    # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
+    tune = {"temperature": (0.1, 0.2)}  # as nce
+
     @dataclass
     class Params:
         temperature: float = 0.1  # CVRL / MoCo-v2 range, as the rest of the family

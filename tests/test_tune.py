@@ -1,0 +1,147 @@
+"""`vssl-bench tune`: the same grid for every method, a validation split carved from the
+training videos (never the test set), a selection the suites apply."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vssl_bench.config import Config, ConfigError
+from vssl_bench.data.datasets import VideoEntry, VideoList, build_dataset, validation_split
+from vssl_bench.methods import METHODS
+from vssl_bench.suite import load_suite, suite_from_options
+from vssl_bench.tune import LEARNING_RATES, method_grid, select, tuning_jobs
+
+
+def _videos(per_class: int, classes: int = 4) -> VideoList:
+    entries = [VideoEntry(f"/v/c{c}_{i}.mp4", c) for c in range(classes) for i in range(per_class)]
+    return VideoList(entries, [f"c{c}" for c in range(classes)], name="toy")
+
+
+def test_validation_split_is_stratified_fixed_and_disjoint() -> None:
+    train = _videos(10)
+    rest, val = validation_split(train, 0.2)
+    assert len(val) == 8 and len(rest) == 32  # 2 of each class's 10
+    assert sorted(val.labels.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert not {e.path for e in rest.entries} & {e.path for e in val.entries}
+    assert {e.path for e in rest.entries} | {e.path for e in val.entries} == {e.path for e in train.entries}
+    again = validation_split(train, 0.2)[1]
+    assert [e.path for e in again.entries] == [e.path for e in val.entries]  # the same videos for every job
+
+
+def test_holdout_val_never_reads_the_test_split(smoke_data_root) -> None:
+    cfg = dataclasses.replace(load_suite("smoke").base, data_root=str(smoke_data_root))
+    train, test = build_dataset(cfg)
+    rest, val = build_dataset(dataclasses.replace(cfg, holdout="val"))
+    test_paths = {e.path for e in test.entries}
+    assert not test_paths & {e.path for e in val.entries}
+    assert {e.path for e in rest.entries} | {e.path for e in val.entries} == {e.path for e in train.entries}
+
+
+def test_new_fields_keep_old_job_keys() -> None:
+    """holdout / val_fraction joined the key only away from their defaults: every job run
+    before them keeps its name; tensorboard (where events go) is never in the key."""
+    import vssl_bench.data.datasets  # noqa: F401 - registers the key parts
+
+    base = Config()
+    assert Config(holdout="test", val_fraction=0.2, tensorboard="off").job_key() == base.job_key()
+    assert Config(holdout="val").job_key() != base.job_key()
+    assert Config(holdout="val", val_fraction=0.3).job_key() != Config(holdout="val").job_key()
+    with pytest.raises(ConfigError, match="holdout"):
+        Config(holdout="train")
+    with pytest.raises(ConfigError, match="val_fraction"):
+        Config(val_fraction=1.0)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_gets_the_same_grid(name) -> None:
+    """lr x 3 and at most one parameter of its own x 2 (its default first), every point a
+    valid config; random, which does not train, is evaluated once."""
+    cls = METHODS[name]
+    grid = method_grid(name, Config(), {})
+    if not cls.trains:
+        assert len(grid) == 1 and grid[0].overrides == {}
+        return
+    assert len(cls.tune) <= 1
+    assert len(grid) == len(LEARNING_RATES) * (2 if cls.tune else 1)
+    assert sorted({pt.cfg.lr for pt in grid}) == sorted(LEARNING_RATES)
+    for k, values in cls.tune.items():
+        assert len(values) == 2 and values[0] != values[1]
+        default = getattr(cls.Params(), k) if hasattr(cls.Params(), k) else getattr(Config(), k)
+        assert values[0] == default, f"{name}.tune must list its default first"
+        seen = {pt.cfg.params.get(k, getattr(pt.cfg, k, None)) for pt in grid}
+        assert seen == set(values)
+
+
+def test_tuning_jobs_hold_out_validation_and_run_no_extra_evaluation() -> None:
+    s = suite_from_options("smoke", methods="sort", seeds="0,1", references=False)
+    jobs = tuning_jobs(s)
+    assert len(jobs) == 2 * len(LEARNING_RATES) * 2
+    assert all(pt.cfg.holdout == "val" and pt.cfg.evaluations == {} for pt in jobs)
+    assert len({pt.cfg.job_name() for pt in jobs}) == len(jobs)
+
+
+def test_selection_takes_the_best_score_and_breaks_ties_toward_the_default() -> None:
+    base = Config()
+    rows = [{"method": "nce", "overrides": {"lr": 1e-3, "temperature": 0.1}, "score": 0.20, "seeds": 1},
+            {"method": "nce", "overrides": {"lr": 4e-3, "temperature": 0.2}, "score": 0.30, "seeds": 1},
+            {"method": "sort", "overrides": {"lr": 4e-3, "n_candidates": 1}, "score": 0.25, "seeds": 1},
+            {"method": "sort", "overrides": {"lr": 2e-3, "n_candidates": 4}, "score": 0.25, "seeds": 1}]
+    best = select(rows, base)
+    assert best["nce"]["overrides"] == {"lr": 4e-3, "temperature": 0.2}
+    assert best["sort"]["overrides"] == {"lr": 2e-3, "n_candidates": 4}
+
+
+def test_a_suite_applies_its_tuned_selection_and_set_wins(tmp_path) -> None:
+    sel = tmp_path / "tuned.yaml"
+    sel.write_text(yaml.safe_dump({"methods": {"nce": {"lr": 0.004, "temperature": 0.2},
+                                               "supervised": {"lr": 0.001, "weight_decay": 0.005},
+                                               "xmodal": {"lr": 0.001}}}))
+    suite = yaml.safe_load(Path(load_suite("smoke").path).read_text())
+    suite["tuned"] = "tuned.yaml"
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    jobs = {c.method: c for c in load_suite(str(path)).jobs()}
+    assert jobs["nce"].lr == 0.004 and jobs["nce"].params["temperature"] == 0.2
+    assert jobs["supervised"].lr == 0.001 and jobs["supervised"].weight_decay == 0.005
+    assert jobs["sort"].lr == Config().lr  # not in the selection: the suite's recipe
+    s = suite_from_options(str(path), sets=["lr=0.003", "nce.temperature=0.5"])
+    jobs = {c.method: c for c in s.jobs()}
+    assert jobs["nce"].lr == 0.003 and jobs["nce"].params["temperature"] == 0.5
+    assert jobs["supervised"].lr == 0.003 and jobs["supervised"].weight_decay == 0.005
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"methods": {"nce": {"no_such_knob": 1}}}))
+    suite["tuned"] = "bad.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    with pytest.raises(ConfigError, match="no_such_knob"):
+        load_suite(str(path))
+    suite["tuned"] = "missing.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    with pytest.raises(ConfigError, match="vssl-bench tune"):
+        load_suite(str(path))
+
+
+def test_tune_end_to_end_writes_selection_and_grid(smoke_data_root, tmp_path) -> None:
+    out, sel = tmp_path / "tune", tmp_path / "tuned.yaml"
+    cmd = [sys.executable, "-m", "vssl_bench.cli", "tune", "--suite", "smoke", "--methods", "supervised",
+           "--no-references", "--data-root", str(smoke_data_root), "--out", str(out), "--write", str(sel),
+           "--set", "threads=1", "--set", "eval_clips=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = yaml.safe_load(sel.read_text())
+    assert set(doc["methods"]) == {"supervised"}
+    assert doc["methods"]["supervised"]["lr"] in LEARNING_RATES
+    grid = (out / "grid.md").read_text()
+    assert grid.count("| supervised |") == 6 and grid.count("**yes**") == 1
+    rows = (out / "results.csv").read_text()
+    r2 = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)  # resumable: nothing re-run
+    assert r2.returncode == 0, r2.stdout + r2.stderr
+    assert (out / "results.csv").read_text() == rows
+    assert yaml.safe_load(sel.read_text())["methods"] == doc["methods"]

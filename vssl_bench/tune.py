@@ -1,0 +1,160 @@
+"""Equal tuning effort: the same small grid for every method, selected on validation videos.
+
+Every method that trains gets the learning rates :data:`LEARNING_RATES` (half, once and
+twice the shared default) crossed with two values of one parameter of its own, declared
+beside its ``Params`` as ``Method.tune = {"param": (default, alternative)}`` with the reason
+(a Config field such as ``weight_decay`` may stand in where a method has no parameter of
+its own). That is 6 jobs per method (3 where nothing is declared); ``random`` does not
+train and is evaluated once. Each job trains at the suite's short budget with the
+evaluations held out on a **validation split carved from the training videos**
+(``Config.holdout = "val"``: 20 % of each class, the same videos for every job); the test
+set is never seen. The selection score is the mean of linear-probe and kNN top-1 on that
+split (both frozen protocols count), averaged over the tuning seeds; ties go to the
+shared default. The selection is written as YAML (``benchmarks/tuned.yaml``) that a suite
+names with ``tuned:``, and the full grid as a markdown table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import itertools
+import math
+from pathlib import Path
+
+import yaml
+
+from vssl_bench.config import Config, ConfigError
+from vssl_bench.methods import METHODS, resolve_params
+from vssl_bench.rundir import RunDir
+from vssl_bench.suite import Suite
+from vssl_bench.utils import atomic_write_text
+
+LEARNING_RATES = (1e-3, 2e-3, 4e-3)  # x0.5, x1, x2 of the shared AdamW rate
+SCORE = ("linear_top1", "knn_top1")  # selection: their mean on the validation split
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One grid point of one method: its overrides and the job's config."""
+
+    method: str
+    overrides: dict  # {"lr": ..., <param>: ...}
+    cfg: Config
+
+
+def method_grid(method: str, base: Config, params: dict) -> list[Point]:
+    """The grid of one method on top of the suite's ``base`` and its ``params``."""
+    cls = METHODS[method]
+    if not cls.trains:
+        return [Point(method, {}, dataclasses.replace(base, method=method, params=resolve_params(method, params)))]
+    declared = list(cls.tune.items())
+    if len(declared) > 1:
+        raise ConfigError(f"{method}.tune declares {len(declared)} parameters; the grid allows one per method")
+    name, values = declared[0] if declared else (None, (None,))
+    config_fields = {f.name for f in dataclasses.fields(Config)}
+    out = []
+    for lr, value in itertools.product(LEARNING_RATES, values):
+        over: dict = {"lr": lr}
+        cfg_changes: dict = {"lr": lr}
+        p = dict(params)
+        if name is not None:
+            over[name] = value
+            if name in config_fields:
+                cfg_changes[name] = value
+            else:
+                p[name] = value
+        cfg = dataclasses.replace(base, method=method, params=resolve_params(method, p), **cfg_changes)
+        out.append(Point(method, over, cfg))
+    return out
+
+
+def tuning_jobs(suite: Suite) -> list[Point]:
+    """Every method's grid x the suite's seeds, at the suite's (first) budget, evaluated on
+    the validation split with the standard evaluations only."""
+    base = dataclasses.replace(suite.base, holdout="val", evaluations={},
+                               steps=(suite.budgets or [suite.base.steps])[0])
+    out = []
+    for method in suite.methods:
+        for point in method_grid(method, base, suite.method_params.get(method, {})):
+            for seed in suite.seeds:
+                out.append(dataclasses.replace(point, cfg=dataclasses.replace(point.cfg, seed=seed)))
+    return out
+
+
+def _score(m: dict | None) -> float:
+    if not m or m.get("status", "done") != "done":
+        return math.nan
+    vals = [m.get(k) for k in SCORE]
+    return float(sum(vals) / len(vals)) if all(isinstance(v, (int, float)) for v in vals) else math.nan
+
+
+def grid_table(points: list[Point], out: Path) -> list[dict]:
+    """One row per (method, grid point): the overrides, per-metric means over seeds, the
+    score and how many seeds finished."""
+    rows: dict[tuple, dict] = {}
+    for pt in points:
+        key = (pt.method, tuple(sorted(pt.overrides.items())))
+        r = rows.setdefault(key, {"method": pt.method, "overrides": pt.overrides, "scores": [], "linear": [],
+                                  "knn": [], "seeds": 0})
+        m = RunDir.of(out, pt.cfg).read_metrics()
+        s = _score(m)
+        if not math.isnan(s):
+            r["scores"].append(s)
+            r["linear"].append(m["linear_top1"])
+            r["knn"].append(m["knn_top1"])
+            r["seeds"] += 1
+    table = []
+    for r in rows.values():
+        n = r["seeds"]
+        table.append({"method": r["method"], "overrides": r["overrides"], "seeds": n,
+                      "linear_top1": sum(r["linear"]) / n if n else math.nan,
+                      "knn_top1": sum(r["knn"]) / n if n else math.nan,
+                      "score": sum(r["scores"]) / n if n else math.nan})
+    return table
+
+
+def select(table: list[dict], base: Config) -> dict[str, dict]:
+    """method -> the overrides of its best grid point (highest score; a tie within 1e-9 goes
+    to the point nearest the shared default: default lr, then the declared default)."""
+    best: dict[str, dict] = {}
+    for method in dict.fromkeys(r["method"] for r in table):
+        rows = [r for r in table if r["method"] == method and not math.isnan(r["score"])]
+        if not rows:
+            continue
+        cls = METHODS[method]
+        default = {"lr": base.lr, **{k: v[0] for k, v in cls.tune.items()}}
+
+        def rank(r, default=default):
+            off_default = sum(r["overrides"].get(k) != v for k, v in default.items() if k in r["overrides"])
+            return (-round(r["score"], 9), off_default)
+
+        top = min(rows, key=rank)
+        best[method] = {"overrides": dict(top["overrides"]), "score": top["score"], "seeds": top["seeds"]}
+    return best
+
+
+def write_selection(best: dict[str, dict], path: Path, command: str, steps: int, seeds: list[int]) -> None:
+    """``tuned.yaml``: per method the overrides a suite applies (``lr`` is a Config field,
+    the rest method parameters or Config fields), with how they were chosen."""
+    doc = {"selected_by": command, "date": dt.date.today().isoformat(), "budget_steps": int(steps),
+           "seeds": list(seeds), "score": "mean of linear and kNN top-1 on the validation split (train videos)",
+           "methods": {m: {k: (list(v) if isinstance(v, tuple) else v) for k, v in b["overrides"].items()}
+                       for m, b in best.items() if b["overrides"]}}
+    atomic_write_text(path, "# Written by `vssl-bench tune`: each method's learning rate and one parameter of its own,\n"
+                            "# chosen on a validation split carved from the training videos (see vssl_bench/tune.py).\n"
+                      + yaml.safe_dump(doc, sort_keys=False))
+
+
+def table_markdown(table: list[dict], best: dict[str, dict]) -> str:
+    lines = ["| method | grid point | seeds | linear (val) | kNN (val) | score | selected |", "|---|---|---|---|---|---|---|"]
+    for r in table:
+        over = ", ".join(f"{k}={v}" for k, v in r["overrides"].items()) or "(nothing to tune)"
+        pick = best.get(r["method"], {}).get("overrides") == r["overrides"]
+
+        def pct(x):
+            return "–" if math.isnan(x) else f"{100 * x:.1f}"
+
+        lines.append(f"| {r['method']} | {over} | {r['seeds']} | {pct(r['linear_top1'])} | {pct(r['knn_top1'])} | "
+                     f"{pct(r['score'])} | {'**yes**' if pick else ''} |")
+    return "\n".join(lines) + "\n"
