@@ -18,8 +18,24 @@ from pathlib import Path
 
 import pandas as pd
 
-NOT_METRICS = ("seconds", "per_second", "clips_per_s", "data_wait", "finished_at", "commit", "version", "device",
-               "hostname", "provenance", "resumed", "torch", "python", "status", "job_id", "failure_reason")
+NOT_METRICS = (
+    "seconds",
+    "per_second",
+    "clips_per_s",
+    "data_wait",
+    "finished_at",
+    "commit",
+    "version",
+    "device",
+    "hostname",
+    "provenance",
+    "resumed",
+    "torch",
+    "python",
+    "status",
+    "job_id",
+    "failure_reason",
+)
 
 
 def metric_columns(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
@@ -63,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
                 diffs += 1
                 print(f"DIFF {job} {c}: {x} -> {y}")
     only_a, only_b = len(set(a.index) - set(shared)), len(set(b.index) - set(shared))
-    print(f"{len(shared)} jobs in common ({only_a} only before, {only_b} only after), {len(cols)} metric columns, "
-          f"{compared} values compared, {diffs} differ")
+    print(
+        f"{len(shared)} jobs in common ({only_a} only before, {only_b} only after), {len(cols)} metric columns, "
+        f"{compared} values compared, {diffs} differ"
+    )
     return int(diffs > 0)
 
 

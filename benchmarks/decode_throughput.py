@@ -103,8 +103,9 @@ def loader_rate(videos: list[str], workers: int, repeat: int) -> float:
     vl = VideoList([VideoEntry(v, 0) for v in videos] * repeat, ["x"])
     cfg = Config(cache_decoded_mb=0, resize=128, clip_len=CLIP, size=112)
     ds = PretrainDataset(vl, view, cfg, seed=0)
-    dl = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=workers, worker_init_fn=worker_init,
-                                     persistent_workers=False)
+    dl = torch.utils.data.DataLoader(
+        ds, batch_size=4, num_workers=workers, worker_init_fn=worker_init, persistent_workers=False
+    )
     t0 = time.perf_counter()
     n = 0
     for b in dl:
@@ -114,8 +115,11 @@ def loader_rate(videos: list[str], workers: int, repeat: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--videos", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "videos"),
-                    help="folder of sample clips, .mp4 / .avi (default: ../shared/videos when present)")
+    ap.add_argument(
+        "--videos",
+        default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "videos"),
+        help="folder of sample clips, .mp4 / .avi (default: ../shared/videos when present)",
+    )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=6, help="copies of each video in the DataLoader test")
     ap.add_argument("--workers", default="0,1,2", help="DataLoader worker counts to measure")
@@ -125,17 +129,21 @@ def main() -> None:
         sys.exit(f"no videos in {a.videos}")
     torch.set_num_threads(1)
     print("command: " + " ".join(shlex.quote(x) for x in [sys.executable, *sys.argv]))
-    print(f"machine: {platform.machine()} {os.cpu_count()} CPU cores, load average "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; torch {torch.__version__}")
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} CPU cores, load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; torch {torch.__version__}"
+    )
     print(f"{len(videos)} videos, {CLIP}-frame clips, {a.rounds} rounds, torch threads 1")
     ap_workers = [int(w) for w in a.workers.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         prepared = prepare_copies(videos, Path(tmp))
         print(f"prepared copies (short side 128) written in {time.perf_counter() - t0:.1f} s")
-        res = {"ours (decord clip)": time_it(ours, videos, a.rounds),
-               "ours, prepared copies": time_it(ours, prepared, a.rounds),
-               "PyAV whole video": time_it(pyav_whole, videos, a.rounds)}
+        res = {
+            "ours (decord clip)": time_it(ours, videos, a.rounds),
+            "ours, prepared copies": time_it(ours, prepared, a.rounds),
+            "PyAV whole video": time_it(pyav_whole, videos, a.rounds),
+        }
         try:
             import torchvision.io as io
 
@@ -151,8 +159,11 @@ def main() -> None:
             print(f"  {k:28s} {v:7.1f} clips/s   x{v / ref:.1f} PyAV whole-video decoding")
         print("\nDataLoader over PretrainDataset (16x112x112 training views, resize 128, batch 4):")
         for w in ap_workers:
-            print(f"  {w} worker(s): originals {loader_rate(videos, w, a.repeat):7.1f} clips/s, "
-                  f"prepared copies {loader_rate(prepared, w, a.repeat):7.1f} clips/s")
+            print(
+                f"  {w} worker(s): originals {loader_rate(videos, w, a.repeat):7.1f} clips/s, "
+                f"prepared copies {loader_rate(prepared, w, a.repeat):7.1f} clips/s"
+            )
+
 
 if __name__ == "__main__":
     main()

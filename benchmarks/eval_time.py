@@ -57,12 +57,16 @@ def main() -> None:
     for _ in range(a.repeats):
         for name in res:
             res[name].append(one(method, train, test, cfg, name == "fast"))
-    print(f"{a.method}, {len(train)} + {len(test)} videos x {cfg.eval_clips} clips, {a.threads} threads, "
-          f"median of {a.repeats}:")
+    print(
+        f"{a.method}, {len(train)} + {len(test)} videos x {cfg.eval_clips} clips, {a.threads} threads, "
+        f"median of {a.repeats}:"
+    )
     for name, runs in res.items():
         f, p = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
-        print(f"  {name:5s} features {f:5.2f} s  protocols {p:4.2f} s  total {f + p:5.2f} s"
-              f"  (range {min(sum(r) for r in runs):.2f}-{max(sum(r) for r in runs):.2f})")
+        print(
+            f"  {name:5s} features {f:5.2f} s  protocols {p:4.2f} s  total {f + p:5.2f} s"
+            f"  (range {min(sum(r) for r in runs):.2f}-{max(sum(r) for r in runs):.2f})"
+        )
 
 
 if __name__ == "__main__":

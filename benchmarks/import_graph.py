@@ -49,8 +49,9 @@ def scan(root: Path) -> tuple[dict[str, set[str]], list[dict]]:
         src = path.read_text()
         lines = src.splitlines()
         tree = ast.parse(src)
-        func_nodes = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
-                      for n in ast.walk(f)}
+        func_nodes = {
+            id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(f)
+        }
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
@@ -64,8 +65,9 @@ def scan(root: Path) -> tuple[dict[str, set[str]], list[dict]]:
                 if hit and hit != mod:
                     graph[mod].add(hit)
             if id(node) in func_nodes:
-                lazy.append({"module": mod, "line": node.lineno, "imports": targets,
-                             "reason": _reason(lines, node.lineno - 1)})
+                lazy.append(
+                    {"module": mod, "line": node.lineno, "imports": targets, "reason": _reason(lines, node.lineno - 1)}
+                )
     return graph, lazy
 
 
@@ -125,8 +127,17 @@ def main() -> None:
     graph, lazy = scan(Path(a.root))
     cs = circles(graph)
     if a.json:
-        print(json.dumps({"modules": len(graph), "edges": sum(map(len, graph.values())), "circles": cs,
-                          "function_level_imports": lazy}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "modules": len(graph),
+                    "edges": sum(map(len, graph.values())),
+                    "circles": cs,
+                    "function_level_imports": lazy,
+                },
+                indent=1,
+            )
+        )
         return
     print(f"{len(graph)} modules, {sum(map(len, graph.values()))} import edges")
     print(f"circles: {len(cs)}" + (f" (largest: {len(cs[0])} modules)" if cs else ""))

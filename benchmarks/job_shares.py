@@ -30,16 +30,20 @@ def shares(df: pd.DataFrame, commit: str = "") -> pd.DataFrame:
     g["jobs"] = df.groupby("method").size()
     trains = g["pretrain_seconds"] > 0
     g["share_of_train_eval"] = (g["eval_seconds"] / (g["pretrain_seconds"] + g["eval_seconds"])).where(trains)
-    g["share_of_job"] = (g["eval_seconds"] / g[["pretrain_seconds", "eval_seconds", "extra_seconds"]].sum(axis=1)
-                         ).where(trains)
+    g["share_of_job"] = (
+        g["eval_seconds"] / g[["pretrain_seconds", "eval_seconds", "extra_seconds"]].sum(axis=1)
+    ).where(trains)
     return g
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results", nargs="?", default="results", help="a results folder (holds results.csv)")
-    ap.add_argument("--commit", default="", help="only rows computed at this commit (prefix): `results/` also "
-                    "holds the committed full-suite rows")
+    ap.add_argument(
+        "--commit",
+        default="",
+        help="only rows computed at this commit (prefix): `results/` also holds the committed full-suite rows",
+    )
     a = ap.parse_args()
     path = Path(a.results) / "results.csv"
     if not path.exists():
@@ -48,15 +52,21 @@ def main() -> None:
     g = shares(df, a.commit)
     if g.empty:
         raise SystemExit(f"error: no finished job in {path}" + (f" at commit {a.commit}" if a.commit else ""))
-    print(f"{path}{f' (commit {a.commit})' if a.commit else ''}: medians per method (seconds); "
-          "eval = features + linear + kNN + retrieval")
-    print(f"{'method':14s} {'jobs':>4s} {'pretrain':>9s} {'eval':>6s} {'other evals':>11s} "
-          f"{'eval / (pretrain + eval)':>24s} {'eval / job':>10s}")
+    print(
+        f"{path}{f' (commit {a.commit})' if a.commit else ''}: medians per method (seconds); "
+        "eval = features + linear + kNN + retrieval"
+    )
+    print(
+        f"{'method':14s} {'jobs':>4s} {'pretrain':>9s} {'eval':>6s} {'other evals':>11s} "
+        f"{'eval / (pretrain + eval)':>24s} {'eval / job':>10s}"
+    )
     for m, r in g.iterrows():
         s1 = "-" if pd.isna(r.share_of_train_eval) else f"{100 * r.share_of_train_eval:.1f} %"
         s2 = "-" if pd.isna(r.share_of_job) else f"{100 * r.share_of_job:.1f} %"
-        print(f"{m:14s} {int(r.jobs):4d} {r.pretrain_seconds:9.2f} {r.eval_seconds:6.2f} {r.extra_seconds:11.2f} "
-              f"{s1:>24s} {s2:>10s}")
+        print(
+            f"{m:14s} {int(r.jobs):4d} {r.pretrain_seconds:9.2f} {r.eval_seconds:6.2f} {r.extra_seconds:11.2f} "
+            f"{s1:>24s} {s2:>10s}"
+        )
 
 
 if __name__ == "__main__":

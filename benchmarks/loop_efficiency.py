@@ -99,8 +99,15 @@ def main() -> None:
     device = torch.device("cpu")
     for name in a.methods.split(","):
         base = load_suite("quick").base
-        cfg = dataclasses.replace(base, method=name, steps=a.steps + WARMUP, params=resolve_params(name, {}),
-                                  num_workers=a.workers, data_root=a.data_root, checkpoint_every=10**9)
+        cfg = dataclasses.replace(
+            base,
+            method=name,
+            steps=a.steps + WARMUP,
+            params=resolve_params(name, {}),
+            num_workers=a.workers,
+            data_root=a.data_root,
+            checkpoint_every=10**9,
+        )
         cfg = apply_overrides(cfg, parse_set_options(a.set))
         train, _ = build_dataset(cfg)
         t0 = time.perf_counter()
@@ -118,15 +125,21 @@ def main() -> None:
             reals.append(real)
             bares.append(bare)
             waits.append(wait)
-        print(f"{name:12s} real loop {statistics.median(reals):7.1f} clips/s  bare step {statistics.median(bares):7.1f} "
-              f"clips/s  ratio {statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f})  "
-              f"data-wait share {statistics.median(waits):.3f}  ({a.repeats} x {a.steps} steps x batch "
-              f"{cfg.batch_size}, workers {a.workers}, prefetch {cfg.prefetch}, raw_views {cfg.raw_views}, "
-              f"threads {torch.get_num_threads()}; cache fill {decode_s:.1f} s)", flush=True)
+        print(
+            f"{name:12s} real loop {statistics.median(reals):7.1f} clips/s  bare step {statistics.median(bares):7.1f} "
+            f"clips/s  ratio {statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f})  "
+            f"data-wait share {statistics.median(waits):.3f}  ({a.repeats} x {a.steps} steps x batch "
+            f"{cfg.batch_size}, workers {a.workers}, prefetch {cfg.prefetch}, raw_views {cfg.raw_views}, "
+            f"threads {torch.get_num_threads()}; cache fill {decode_s:.1f} s)",
+            flush=True,
+        )
         if a.breakdown:
             b = breakdown(cfg, train, device, a.steps)
-            print(f"{'':12s} per step (median ms): load {b['load']:.2f}  finish {b['finish']:.2f}  step "
-                  f"{b['step']:.2f}  | bare step {1e3 * cfg.batch_size / statistics.median(bares):.2f}", flush=True)
+            print(
+                f"{'':12s} per step (median ms): load {b['load']:.2f}  finish {b['finish']:.2f}  step "
+                f"{b['step']:.2f}  | bare step {1e3 * cfg.batch_size / statistics.median(bares):.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

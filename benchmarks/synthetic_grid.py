@@ -43,7 +43,9 @@ def render_grid(out: Path, size: int = 32, frames: int = 32, seed: int = 0, vari
                 ax.set_title(f"t={t}", fontsize=8)
         label = spec.name + (" *" if spec.time_asymmetric else "")
         axes[k, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(f"synthetic v{synthetic.SYNTHETIC_VERSION} ({variant}, {size}x{size}); * = time-asymmetric", fontsize=9)
+    fig.suptitle(
+        f"synthetic v{synthetic.SYNTHETIC_VERSION} ({variant}, {size}x{size}); * = time-asymmetric", fontsize=9
+    )
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

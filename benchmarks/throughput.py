@@ -73,16 +73,32 @@ def _batches(train, method, cfg: Config, device: torch.device, n: int):
 
 
 def measure(backbone: str, a, device: torch.device) -> dict:
-    cfg = Config(method=a.method, params=resolve_params(a.method, {}), backbone=backbone, batch_size=a.batch,
-                 steps=a.warmup + a.steps, clip_len=a.clip_len, frame_stride=2, size=a.size, resize=a.resize,
-                 num_workers=a.workers, data_root=a.data_root, device=str(device), amp=not a.no_amp,
-                 compile=a.compile, synthetic_train_per_class=a.videos_per_class, synthetic_test_per_class=1,
-                 cache_decoded_mb=0 if a.no_cache else Config.cache_decoded_mb)
+    cfg = Config(
+        method=a.method,
+        params=resolve_params(a.method, {}),
+        backbone=backbone,
+        batch_size=a.batch,
+        steps=a.warmup + a.steps,
+        clip_len=a.clip_len,
+        frame_stride=2,
+        size=a.size,
+        resize=a.resize,
+        num_workers=a.workers,
+        data_root=a.data_root,
+        device=str(device),
+        amp=not a.no_amp,
+        compile=a.compile,
+        synthetic_train_per_class=a.videos_per_class,
+        synthetic_test_per_class=1,
+        cache_decoded_mb=0 if a.no_cache else Config.cache_decoded_mb,
+    )
     if device.type == "cpu" and a.threads:
         torch.set_num_threads(a.threads)
     train, _ = build_dataset(cfg)
     if len(train) < cfg.batch_size:
-        raise ConfigError(f"--batch {a.batch} is larger than the {len(train)} training videos; raise --videos-per-class")
+        raise ConfigError(
+            f"--batch {a.batch} is larger than the {len(train)} training videos; raise --videos-per-class"
+        )
     method = build_method(cfg, len(train.classes), device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -111,13 +127,22 @@ def measure(backbone: str, a, device: torch.device) -> dict:
         stream.close()
     steps_per_s = a.steps / total
     peak = a.peak_tflops if a.peak_tflops else default_peak(device)
-    return {"backbone": backbone, "method": a.method, "device": device_description(device),
-            "input": f"{a.batch}x3x{a.clip_len}x{a.size}x{a.size}", "workers": a.workers,
-            "amp_bf16": device.type == "cuda" and cfg.amp, "compile": cfg.compile,
-            "clips_per_s": round(a.batch * steps_per_s, 2), "step_ms": round(1000 / steps_per_s, 1),
-            "data_wait_share": round(wait / total, 3), "gflops_per_step": round(flops / 1e9, 2),
-            "achieved_tflops": round(flops * steps_per_s / 1e12, 4), "peak_tflops": peak,
-            "mfu": round(flops * steps_per_s / (peak * 1e12), 4) if peak else None}
+    return {
+        "backbone": backbone,
+        "method": a.method,
+        "device": device_description(device),
+        "input": f"{a.batch}x3x{a.clip_len}x{a.size}x{a.size}",
+        "workers": a.workers,
+        "amp_bf16": device.type == "cuda" and cfg.amp,
+        "compile": cfg.compile,
+        "clips_per_s": round(a.batch * steps_per_s, 2),
+        "step_ms": round(1000 / steps_per_s, 1),
+        "data_wait_share": round(wait / total, 3),
+        "gflops_per_step": round(flops / 1e9, 2),
+        "achieved_tflops": round(flops * steps_per_s / 1e12, 4),
+        "peak_tflops": peak,
+        "mfu": round(flops * steps_per_s / (peak * 1e12), 4) if peak else None,
+    }
 
 
 def main() -> None:
@@ -132,13 +157,21 @@ def main() -> None:
     ap.add_argument("--clip-len", type=int, default=16)
     ap.add_argument("--size", type=int, default=112)
     ap.add_argument("--resize", type=int, default=128, help="short side before the crop")
-    ap.add_argument("--peak-tflops", type=float, default=None,
-                    help="peak of the device for MFU (default: 989 on H100/H200 bf16; none on CPU)")
+    ap.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="peak of the device for MFU (default: 989 on H100/H200 bf16; none on CPU)",
+    )
     ap.add_argument("--no-amp", action="store_true", help="fp32 on CUDA (bf16 autocast otherwise)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the backbone")
     ap.add_argument("--threads", type=int, default=0, help="CPU intra-op threads (0: torch default)")
-    ap.add_argument("--videos-per-class", type=int, default=8,
-                    help="embedded videos per class (16 classes), generated once at --size (default 8)")
+    ap.add_argument(
+        "--videos-per-class",
+        type=int,
+        default=8,
+        help="embedded videos per class (16 classes), generated once at --size (default 8)",
+    )
     ap.add_argument("--no-cache", action="store_true", help="decode every read (no decoded-video cache)")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--json", action="store_true", help="one JSON object per backbone instead of a table")
@@ -153,14 +186,19 @@ def main() -> None:
         for r in rows:
             print(json.dumps(r))
         return
-    print(f"device: {rows[0]['device']}  input {rows[0]['input']}  workers {a.workers}  "
-          f"bf16 {rows[0]['amp_bf16']}  compile {a.compile}")
-    print(f"{'backbone':<10} {'clips/s':>9} {'step ms':>9} {'data wait':>10} {'GFLOP/step':>11} "
-          f"{'TFLOP/s':>9} {'MFU':>7}")
+    print(
+        f"device: {rows[0]['device']}  input {rows[0]['input']}  workers {a.workers}  "
+        f"bf16 {rows[0]['amp_bf16']}  compile {a.compile}"
+    )
+    print(
+        f"{'backbone':<10} {'clips/s':>9} {'step ms':>9} {'data wait':>10} {'GFLOP/step':>11} {'TFLOP/s':>9} {'MFU':>7}"
+    )
     for r in rows:
         mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
-        print(f"{r['backbone']:<10} {r['clips_per_s']:>9.1f} {r['step_ms']:>9.1f} {100 * r['data_wait_share']:>9.1f}% "
-              f"{r['gflops_per_step']:>11.1f} {r['achieved_tflops']:>9.3f} {mfu:>7}")
+        print(
+            f"{r['backbone']:<10} {r['clips_per_s']:>9.1f} {r['step_ms']:>9.1f} {100 * r['data_wait_share']:>9.1f}% "
+            f"{r['gflops_per_step']:>11.1f} {r['achieved_tflops']:>9.3f} {mfu:>7}"
+        )
     if rows[0]["peak_tflops"] is None:
         print("MFU n/a: no standard peak for this device; pass --peak-tflops")
 

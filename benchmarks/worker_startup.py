@@ -47,9 +47,16 @@ def measure(method: str, workers: int, batches: int, view_method: str) -> dict:
     out = {"start_method": method, "workers": workers}
 
     def loader(persistent: bool):
-        return torch.utils.data.DataLoader(ds, batch_size=32, shuffle=True, num_workers=workers,
-                                           multiprocessing_context=ctx, worker_init_fn=worker_init,
-                                           persistent_workers=persistent, drop_last=True)
+        return torch.utils.data.DataLoader(
+            ds,
+            batch_size=32,
+            shuffle=True,
+            num_workers=workers,
+            multiprocessing_context=ctx,
+            worker_init_fn=worker_init,
+            persistent_workers=persistent,
+            drop_last=True,
+        )
 
     for name in ("first_batch_cold_s", "first_batch_warm_s"):
         t0 = time.perf_counter()
@@ -83,15 +90,32 @@ def main() -> None:
         return
     rows = []
     for m in ("fork", "forkserver", "spawn"):
-        r = subprocess.run([sys.executable, __file__, "--one", m, "--workers", str(a.workers), "--batches",
-                            str(a.batches), "--method", a.method], capture_output=True, text=True, timeout=600)
+        r = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                m,
+                "--workers",
+                str(a.workers),
+                "--batches",
+                str(a.batches),
+                "--method",
+                a.method,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if r.returncode:
             raise SystemExit(r.stderr)
         rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
     print(f"{'start method':<12} {'first batch, cold':>18} {'first batch, warm':>18} {'clips/s':>9}")
     for r in rows:
-        print(f"{r['start_method']:<12} {r['first_batch_cold_s']:>17.2f}s {r['first_batch_warm_s']:>17.2f}s "
-              f"{r['clips_per_s']:>9.0f}")
+        print(
+            f"{r['start_method']:<12} {r['first_batch_cold_s']:>17.2f}s {r['first_batch_warm_s']:>17.2f}s "
+            f"{r['clips_per_s']:>9.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -75,7 +75,12 @@ def smoke_data_root(tmp_path_factory) -> Path:
     from vssl_bench.suite import load_suite
 
     smoke = load_suite("smoke").base
-    build_dataset(Config(dataset="synthetic", data_root=str(root),
-                         synthetic_train_per_class=smoke.synthetic_train_per_class,
-                         synthetic_test_per_class=smoke.synthetic_test_per_class))
+    build_dataset(
+        Config(
+            dataset="synthetic",
+            data_root=str(root),
+            synthetic_train_per_class=smoke.synthetic_train_per_class,
+            synthetic_test_per_class=smoke.synthetic_test_per_class,
+        )
+    )
     return root

@@ -38,4 +38,6 @@ def test_config_is_the_ground_floor() -> None:
     assert graph["vssl_bench.config"] == set(), graph["vssl_bench.config"]
     assert graph["vssl_bench.taxonomy"] == set()
     for low in ("vssl_bench.train", "vssl_bench.methods.base", "vssl_bench.data.datasets"):
-        assert not any(m.startswith(("vssl_bench.eval", "vssl_bench.runner", "vssl_bench.cli")) for m in graph[low]), low
+        assert not any(m.startswith(("vssl_bench.eval", "vssl_bench.runner", "vssl_bench.cli")) for m in graph[low]), (
+            low
+        )

@@ -30,8 +30,14 @@ def test_gpu_check_runs_its_steps_and_keeps_going(tmp_path):
     """A dry run on the CPU of the environment step, plus a step name that is not selected:
     the log records each selected step with its exit status, and only those."""
     env = dict(os.environ, DEVICE="cpu", STEPS="env", PY=sys.executable, WORK=str(tmp_path / "work"))
-    r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), str(tmp_path / "out")],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), str(tmp_path / "out")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     log = (tmp_path / "out" / "log.txt").read_text()
     assert "=== env: rc=0" in log and "cuda available False" in log
@@ -49,15 +55,17 @@ def test_job_shares_known_answers():
     spec = importlib.util.spec_from_file_location("job_shares", ROOT / "benchmarks" / "job_shares.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    df = pd.DataFrame({
-        "method": ["sup", "sup", "sup", "random", "sup"],
-        "status": ["done", "done", "done", "done", "failed"],
-        "pretrain_seconds": [8.0, 9.0, 10.0, 0.0, 1.0],
-        "eval_seconds": [2.0, 1.0, 3.0, 5.0, 9.0],
-        "lowshot_seconds": [1.0, 1.0, 1.0, 1.0, None],
-        "temporal_seconds": [None, 0.0, 0.0, 1.0, None],
-        "commit": ["abc1", "abc1", "abc1", "abc1", "abc1"],
-    })
+    df = pd.DataFrame(
+        {
+            "method": ["sup", "sup", "sup", "random", "sup"],
+            "status": ["done", "done", "done", "done", "failed"],
+            "pretrain_seconds": [8.0, 9.0, 10.0, 0.0, 1.0],
+            "eval_seconds": [2.0, 1.0, 3.0, 5.0, 9.0],
+            "lowshot_seconds": [1.0, 1.0, 1.0, 1.0, None],
+            "temporal_seconds": [None, 0.0, 0.0, 1.0, None],
+            "commit": ["abc1", "abc1", "abc1", "abc1", "abc1"],
+        }
+    )
     g = mod.shares(df)
     sup = g.loc["sup"]
     assert sup.jobs == 3 and sup.pretrain_seconds == 9.0 and sup.eval_seconds == 2.0 and sup.extra_seconds == 1.0

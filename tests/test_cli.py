@@ -20,11 +20,35 @@ from pathlib import Path
 import pytest
 
 FAST = ["--set", "threads=1", "--set", "eval_clips=1"]
-REQUIRED = ["method", "family", "uses_time", "backbone", "dataset", "seed", "steps", "pretrain_seconds",
-            "clips_per_second", "linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5",
-            "retrieval_r10", "retrieval_r20", "commit", "device"]
-METRICS = ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5", "retrieval_r10",
-           "retrieval_r20"]
+REQUIRED = [
+    "method",
+    "family",
+    "uses_time",
+    "backbone",
+    "dataset",
+    "seed",
+    "steps",
+    "pretrain_seconds",
+    "clips_per_second",
+    "linear_top1",
+    "linear_video_top1",
+    "knn_top1",
+    "retrieval_r1",
+    "retrieval_r5",
+    "retrieval_r10",
+    "retrieval_r20",
+    "commit",
+    "device",
+]
+METRICS = [
+    "linear_top1",
+    "linear_video_top1",
+    "knn_top1",
+    "retrieval_r1",
+    "retrieval_r5",
+    "retrieval_r10",
+    "retrieval_r20",
+]
 
 
 def _cmd(*args: str) -> list[str]:
@@ -77,8 +101,12 @@ def test_smoke_suite_results(smoke_out) -> None:
             assert int(r["clips_seen"]) == suite.base.steps * suite.base.batch_size
         for col in METRICS:
             assert 0.0 <= float(r[col]) <= 1.0, (m, col, r[col])
-        assert float(r["retrieval_r1"]) <= float(r["retrieval_r5"]) <= float(r["retrieval_r10"]) \
+        assert (
+            float(r["retrieval_r1"])
+            <= float(r["retrieval_r5"])
+            <= float(r["retrieval_r10"])
             <= float(r["retrieval_r20"])
+        )
         assert r["commit"] and r["device"]
         assert float(r["chance_top1"]) == float(r["chance_r1"]) == 1 / 16  # 16 balanced classes
         assert 1 - (15 / 16) ** 20 < float(r["chance_r20"]) < 1  # a random ranking of 96 gallery videos
@@ -105,8 +133,21 @@ def test_rerun_skips_finished_jobs(smoke_out, smoke_data_root) -> None:
 def test_exit_code_stays_1_while_a_job_is_failed(smoke_data_root, tmp_path) -> None:
     """A failed job makes ``run`` exit 1 in the run where it fails and in every re-run that
     skips it (it used to exit 0 there: a nightly re-run looked green over a failed job)."""
-    args = ["run", "--suite", "smoke", "--methods", "sort", "--no-references", *FAST, "--set", "lr=1e30",
-            "--data-root", str(smoke_data_root), "--out", str(tmp_path)]
+    args = [
+        "run",
+        "--suite",
+        "smoke",
+        "--methods",
+        "sort",
+        "--no-references",
+        *FAST,
+        "--set",
+        "lr=1e30",
+        "--data-root",
+        str(smoke_data_root),
+        "--out",
+        str(tmp_path),
+    ]
     first = vb(*args)
     assert first.returncode == 1 and "0 run, 0 skipped, 1 failed." in " ".join(first.stdout.split()), first.stdout
     again = " ".join((r := vb(*args)).stdout.split())
@@ -121,8 +162,9 @@ def test_run_summary_counts_and_exit_code(tmp_path) -> None:
 
     assert run_summary(["done", "skipped-done", "locked"], tmp_path)[1] == 0  # busy elsewhere is not a failure
     text, code = run_summary(["done", "skipped-failed", "skipped-failed", "failed"], tmp_path)
-    assert code == 1 and text.startswith("1 run, 2 skipped, 1 failed (2 skipped jobs failed earlier; "
-                                         "--retry-failed runs them again). ")
+    assert code == 1 and text.startswith(
+        "1 run, 2 skipped, 1 failed (2 skipped jobs failed earlier; --retry-failed runs them again). "
+    )
 
 
 def test_report_writes_leaderboard(smoke_out) -> None:
@@ -145,8 +187,9 @@ def test_report_piped_into_a_reader_that_stops_early_still_writes(smoke_out, tmp
     res = tmp_path / "results"
     res.mkdir()
     shutil.copy(smoke_out / "results.csv", res / "results.csv")
-    p = subprocess.Popen(_cmd("report", "--results", str(res)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=_env())
+    p = subprocess.Popen(
+        _cmd("report", "--results", str(res)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
+    )
     p.stdout.readline()
     p.stdout.close()  # the reader is gone
     err = p.stderr.read().decode()
@@ -155,21 +198,30 @@ def test_report_piped_into_a_reader_that_stops_early_still_writes(smoke_out, tmp
     assert (res / "leaderboard.md").is_file() and (res / "report.html").is_file()
 
 
-@pytest.mark.parametrize("args,expect", [
-    (["run", "--methods", "nosuch"], ["nosuch", "sort", "nce"]),
-    (["run", "--methods", "sort", "--dataset", "imagenet"], ["imagenet", "synthetic", "ucf101"]),
-    (["run", "--methods", "sort", "--backbone", "resnet9000"], ["resnet9000", "tiny3d"]),
-    (["run", "--suite", "nosuch-suite"], ["nosuch-suite", "quick", "smoke"]),
-    (["run", "--methods", "sort", "--set", "bogus_key=1"], ["bogus_key", "batch_size"]),
-    (["run", "--methods", "sort", "--set", "steps=lots"], ["steps"]),
-    (["run", "--methods", "sort", "--steps", "0"], ["budget is zero", "--steps", "--epochs"]),  # sort rows of an untrained net
-    (["run", "--methods", "sort", "--set", "checkpoint_every=0"], ["checkpoint_every", ">= 1"]),  # was a job failure
-    (["run", "--methods", "sort", "--set", "knn_ks=0,20"], ["knn_ks", ">= 1"]),
-    (["run", "--methods", "sort", "--dataset", "ucf101", "--data-root", "/nonexistent/ucf"], ["/nonexistent/ucf"]),
-    (["run", "--methods", "sort", "--device", "tpu"], ["tpu", "cpu", "cuda"]),
-    (["report", "--results", "/nonexistent/results"], ["/nonexistent/results"]),
-    (["list", "gizmos"], ["gizmos", "methods"]),
-])
+@pytest.mark.parametrize(
+    "args,expect",
+    [
+        (["run", "--methods", "nosuch"], ["nosuch", "sort", "nce"]),
+        (["run", "--methods", "sort", "--dataset", "imagenet"], ["imagenet", "synthetic", "ucf101"]),
+        (["run", "--methods", "sort", "--backbone", "resnet9000"], ["resnet9000", "tiny3d"]),
+        (["run", "--suite", "nosuch-suite"], ["nosuch-suite", "quick", "smoke"]),
+        (["run", "--methods", "sort", "--set", "bogus_key=1"], ["bogus_key", "batch_size"]),
+        (["run", "--methods", "sort", "--set", "steps=lots"], ["steps"]),
+        (
+            ["run", "--methods", "sort", "--steps", "0"],
+            ["budget is zero", "--steps", "--epochs"],
+        ),  # sort rows of an untrained net
+        (
+            ["run", "--methods", "sort", "--set", "checkpoint_every=0"],
+            ["checkpoint_every", ">= 1"],
+        ),  # was a job failure
+        (["run", "--methods", "sort", "--set", "knn_ks=0,20"], ["knn_ks", ">= 1"]),
+        (["run", "--methods", "sort", "--dataset", "ucf101", "--data-root", "/nonexistent/ucf"], ["/nonexistent/ucf"]),
+        (["run", "--methods", "sort", "--device", "tpu"], ["tpu", "cpu", "cuda"]),
+        (["report", "--results", "/nonexistent/results"], ["/nonexistent/results"]),
+        (["list", "gizmos"], ["gizmos", "methods"]),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(args, expect, tmp_path, monkeypatch, capsys) -> None:
     """In-process (same entry point as the console script; spawning ten interpreters that
     import torch would cost ~30 s); one case is also checked through a real subprocess below."""
@@ -219,8 +271,9 @@ def test_resume_after_kill_matches_uninterrupted_run(smoke_out, smoke_data_root,
     out = tmp_path / "killed"
     args = [*RESUME, "--data-root", str(smoke_data_root), "--out", str(out)]
 
-    proc = subprocess.Popen(_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        _cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(), start_new_session=True
+    )
     try:
         _wait_for_first_checkpoint(proc, out, 180)
         os.kill(proc.pid, signal.SIGKILL)  # checkpoints are written atomically: a kill leaves a whole one
@@ -254,10 +307,34 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(jobs, smoke_data_root, tmp_path
     partial (a checkpoint, no result: the next run resumes it, as after a kill above).
     (typer turns Ctrl-C into a returned 130: the line was lost.)"""
     out = tmp_path / "interrupted"
-    args = ["run", "--suite", "smoke", "--methods", "sort,mae", "--no-references", *FAST, "--set", "steps=400",
-            "--set", "checkpoint_every=2", "--jobs", jobs, "--data-root", str(smoke_data_root), "--out", str(out)]
-    proc = subprocess.Popen(_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
-                            start_new_session=True, restore_signals=True)
+    args = [
+        "run",
+        "--suite",
+        "smoke",
+        "--methods",
+        "sort,mae",
+        "--no-references",
+        *FAST,
+        "--set",
+        "steps=400",
+        "--set",
+        "checkpoint_every=2",
+        "--jobs",
+        jobs,
+        "--data-root",
+        str(smoke_data_root),
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        _cmd(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        start_new_session=True,
+        restore_signals=True,
+    )
     try:
         _wait_for_first_checkpoint(proc, out, 120)
         os.killpg(proc.pid, signal.SIGINT)
@@ -269,7 +346,7 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(jobs, smoke_data_root, tmp_path
     assert proc.returncode == 130, stdout + stderr
     assert "Traceback" not in stderr
     assert "interrupted: run the same command again to resume where it stopped" in stderr
-    status = vb("status", *args[1:args.index("--jobs")], "--out", str(out))
+    status = vb("status", *args[1 : args.index("--jobs")], "--out", str(out))
     assert "partial" in status.stdout and "failed" not in status.stdout, status.stdout
 
 
@@ -282,6 +359,10 @@ def test_command_help_has_one_line_per_paragraph() -> None:
         for cmd in a.registered_commands:
             assert cmd.help, cmd.callback.__name__
             assert all(p and "\n" not in p for p in cmd.help.split("\n\n")), cmd.callback.__name__
-    r = subprocess.run([sys.executable, "-m", "vssl_bench.cli", "status", "--help"], capture_output=True, text=True,
-                       env={**os.environ, "COLUMNS": "200"})
+    r = subprocess.run(
+        [sys.executable, "-m", "vssl_bench.cli", "status", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert r.returncode == 0 and "checkpoint, no result yet (resumes on the next run)" in r.stdout

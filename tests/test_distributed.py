@@ -28,8 +28,9 @@ def _cfg(method: str, data_root: str, steps: int = 3, seed: int = 0):
     from vssl_bench.suite import load_suite
 
     base = load_suite("smoke").base  # batch 8, 8-frame clips at 32x32, tiny3d
-    return dataclasses.replace(base, method=method, data_root=data_root, steps=steps, checkpoint_every=2,
-                               device="cpu", threads=1, seed=seed)
+    return dataclasses.replace(
+        base, method=method, data_root=data_root, steps=steps, checkpoint_every=2, device="cpu", threads=1, seed=seed
+    )
 
 
 SGD_LR = 0.05
@@ -85,8 +86,14 @@ def _first_grads(method: str, data_root: str) -> dict[str, torch.Tensor]:
 
 
 def _worker(rank: int, world: int, port: int, data_root: str, out: str, seed: int = 0) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        OMP_NUM_THREADS="1",
+    )
     torch.set_num_threads(1)
     from vssl_bench import distributed
 
@@ -114,9 +121,16 @@ def test_two_process_gloo_matches_one_process(smoke_data_root, tmp_path) -> None
     averaged gradients; so the gradients of a step, the loss curve and the trained weights
     agree to float rounding (optimiser: SGD, see ``_sgd``)."""
     port, env = _free_port(), {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(r), "2", str(port), str(smoke_data_root),
-                               str(tmp_path / "ddp")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for r in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", str(r), "2", str(port), str(smoke_data_root), str(tmp_path / "ddp")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for r in range(2)
+    ]
     try:
         logs = [p.communicate(timeout=180)[0] for p in procs]
     finally:  # a rank that failed leaves the other waiting for it
@@ -154,8 +168,9 @@ def test_two_process_gloo_matches_one_process(smoke_data_root, tmp_path) -> None
             w1 = torch.load(tmp_path / "single" / method / "checkpoint.pt", weights_only=False)["model"]
             w2 = torch.load(tmp_path / "ddp" / method / "checkpoint.pt", weights_only=False)["model"]
             assert w1.keys() == w2.keys()  # rank 0 alone wrote it, with a 1-process checkpoint's keys
-            flat1, flat2 = (torch.cat([w[k].double().flatten() for k in w1 if w1[k].is_floating_point()])
-                            for w in (w1, w2))
+            flat1, flat2 = (
+                torch.cat([w[k].double().flatten() for k in w1 if w1[k].is_floating_point()]) for w in (w1, w2)
+            )
             assert (flat2 - flat1).norm() <= 1e-4 * flat1.norm(), method
             assert one["loss"][0] != one["loss"][-1]  # it trained: the weights changed the loss
     finally:
@@ -175,8 +190,8 @@ def test_epoch_sampler_shards_each_global_batch() -> None:
         shards = [list(EpochSampler(n, seed, epoch, start, B, r, 3)) for r in range(3)]
         n_batches = (n - start) // B
         for i in range(n_batches):  # global batch i = rank 0's 2, rank 1's 2, rank 2's 2
-            glob = full[start + i * B:start + (i + 1) * B]
-            assert [x for s in shards for x in s[i * 2:(i + 1) * 2]] == glob
+            glob = full[start + i * B : start + (i + 1) * B]
+            assert [x for s in shards for x in s[i * 2 : (i + 1) * 2]] == glob
         assert all(len(s) == n_batches * 2 == len(EpochSampler(n, seed, epoch, start, B, 0, 3)) for s in shards)
     assert list(EpochSampler(n, seed, epoch, 0, B, 1, 3, with_epoch=True))[:2] == [(epoch, full[2]), (epoch, full[3])]
 
@@ -241,8 +256,14 @@ def test_batch_not_divisible_by_world_is_a_config_error(monkeypatch) -> None:
 
 def _every_method_worker(rank: int, world: int, port: int, data_root: str) -> None:
     """Two steps of every training method in the loop, DDP included; stops at the first error."""
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        OMP_NUM_THREADS="1",
+    )
     torch.set_num_threads(1)
     import tempfile
 
@@ -259,8 +280,9 @@ def _every_method_worker(rank: int, world: int, port: int, data_root: str) -> No
         cfg = _cfg(name, data_root, steps=2)
         train, _ = build_dataset(cfg)
         with tempfile.TemporaryDirectory() as d:
-            state = pretrain(build_method(cfg, len(train.classes), torch.device("cpu")), train, cfg, Path(d),
-                             torch.device("cpu"))
+            state = pretrain(
+                build_method(cfg, len(train.classes), torch.device("cpu")), train, cfg, Path(d), torch.device("cpu")
+            )
         assert state.step == 2, name
         print("trained", name, flush=True)
     distributed.destroy()
@@ -275,9 +297,16 @@ def test_every_method_trains_under_ddp_without_unused_parameter_search(smoke_dat
     from vssl_bench.methods import METHODS as REGISTRY
 
     port, env = _free_port(), {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([sys.executable, __file__, "--every-method", str(r), "2", str(port),
-                               str(smoke_data_root)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for r in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--every-method", str(r), "2", str(port), str(smoke_data_root)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for r in range(2)
+    ]
     try:
         logs = [p.communicate(timeout=400)[0] for p in procs]
     finally:
@@ -331,9 +360,29 @@ def test_torchrun_cli_writes_one_row_and_skips_on_rerun(smoke_data_root, tmp_pat
     and evaluates; a second launch skips the finished job (rank 0's decision, broadcast)."""
     torchrun = Path(sys.executable).with_name("torchrun")
     out = tmp_path / "out"
-    args = [str(torchrun), "--nproc_per_node=2", f"--master_port={_free_port()}", "-m", "vssl_bench.cli", "run",
-            "--suite", "smoke", "--methods", "nce", "--no-references", "--data-root", str(smoke_data_root),
-            "--out", str(out), "--device", "cpu", "--set", "threads=1", "--set", "eval_clips=1"]
+    args = [
+        str(torchrun),
+        "--nproc_per_node=2",
+        f"--master_port={_free_port()}",
+        "-m",
+        "vssl_bench.cli",
+        "run",
+        "--suite",
+        "smoke",
+        "--methods",
+        "nce",
+        "--no-references",
+        "--data-root",
+        str(smoke_data_root),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--set",
+        "threads=1",
+        "--set",
+        "eval_clips=1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
     r = subprocess.run(args, capture_output=True, text=True, timeout=240, env=env)
     assert r.returncode == 0, r.stdout + r.stderr

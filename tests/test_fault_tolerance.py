@@ -24,12 +24,22 @@ import pytest
 from test_cli import FAST, METRICS, _cmd, _env, _rows
 
 SORT = ["run", "--suite", "smoke", "--methods", "sort", "--no-references", *FAST]
-EXACT = [*METRICS, "pretext_accuracy", "pretext_loss_heldout", "steps", "clips_seen", "decode_skipped", "status",
-         "job_id", "config_key"]
+EXACT = [
+    *METRICS,
+    "pretext_accuracy",
+    "pretext_loss_heldout",
+    "steps",
+    "clips_seen",
+    "decode_skipped",
+    "status",
+    "job_id",
+    "config_key",
+]
 
 
-def _run(args: list[str], kill_at: str | None = None, timeout: float = 120,
-         stall_at: str | None = None) -> subprocess.CompletedProcess:
+def _run(
+    args: list[str], kill_at: str | None = None, timeout: float = 120, stall_at: str | None = None
+) -> subprocess.CompletedProcess:
     env = _env()
     for k, v in (("VSSL_BENCH_KILL_AT", kill_at), ("VSSL_BENCH_STALL_AT", stall_at)):
         env.pop(k, None)
@@ -52,8 +62,10 @@ def reference(smoke_data_root, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("kill_at", ["train:3", pytest.param("eval", marks=pytest.mark.slow),
-                                     pytest.param("results", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "kill_at",
+    ["train:3", pytest.param("eval", marks=pytest.mark.slow), pytest.param("results", marks=pytest.mark.slow)],
+)
 def test_resume_after_kill_at_each_stage(kill_at, reference, smoke_data_root, tmp_path) -> None:
     out = tmp_path / "killed"
     args = [*SORT, "--data-root", str(smoke_data_root), "--out", str(out)]
@@ -89,12 +101,25 @@ def test_two_run_processes_share_a_results_folder(smoke_data_root, tmp_path) -> 
     """Started together on the same matrix (same order): the per-job lock makes the second
     process skip what the first is running, so each job runs once; results.csv stays valid."""
     out = tmp_path / "shared"
-    args = ["run", "--suite", "smoke", "--methods", "sort,mae", "--no-references", *FAST,
-            "--data-root", str(smoke_data_root), "--out", str(out)]
+    args = [
+        "run",
+        "--suite",
+        "smoke",
+        "--methods",
+        "sort,mae",
+        "--no-references",
+        *FAST,
+        "--data-root",
+        str(smoke_data_root),
+        "--out",
+        str(out),
+    ]
     env = _env()
     env.pop("VSSL_BENCH_KILL_AT", None)
-    procs = [subprocess.Popen(_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for _ in range(2)
+    ]
     outs = []
     deadline = time.monotonic() + 120
     for p in procs:
@@ -120,8 +145,17 @@ def test_stalled_loader_worker_fails_the_job_and_the_same_command_resumes(smoke_
     open hangs): after ``loader_timeout_s`` the job stops with a line naming the files the
     workers were reading, exit 1, nothing recorded; the same command (no stall) runs it."""
     out = tmp_path / "stall"
-    args = [*SORT, "--set", "num_workers=2", "--set", "loader_timeout_s=20", "--data-root", str(smoke_data_root),
-            "--out", str(out)]  # 20 s: time for the workers to start and open a video on a loaded machine
+    args = [
+        *SORT,
+        "--set",
+        "num_workers=2",
+        "--set",
+        "loader_timeout_s=20",
+        "--data-root",
+        str(smoke_data_root),
+        "--out",
+        str(out),
+    ]  # 20 s: time for the workers to start and open a video on a loaded machine
     r = _run(args, stall_at="read:*.mp4")
     text = " ".join(r.stdout.split())
     assert r.returncode == 1, r.stdout + r.stderr
@@ -141,14 +175,33 @@ def test_stalled_job_process_is_stopped_by_the_parent_and_resumed(smoke_data_roo
     stops reporting progress, the parent stops it after ``job_stall_s``, the other job
     finishes, and the same command resumes sort from step 2."""
     out = tmp_path / "jobstall"
-    args = ["run", "--suite", "smoke", "--methods", "random,sort", "--no-references", "--set", "eval_clips=1",
-            "--jobs", "2", "--set", "job_stall_s=40", "--data-root", str(smoke_data_root), "--out", str(out)]
+    args = [
+        "run",
+        "--suite",
+        "smoke",
+        "--methods",
+        "random,sort",
+        "--no-references",
+        "--set",
+        "eval_clips=1",
+        "--jobs",
+        "2",
+        "--set",
+        "job_stall_s=40",
+        "--data-root",
+        str(smoke_data_root),
+        "--out",
+        str(out),
+    ]
     r = _run(args, stall_at="train:sort__*@2")
     text = " ".join(r.stdout.split())
     assert r.returncode == 1, r.stdout + r.stderr
     assert text.count("done random seed 0") == 1, text
-    assert re.search(r"FAILED sort__\S+: job stalled: no progress for \d+ s \(job_stall_s=40; last: training step "
-                     r"2/4\); stopped, run the same command again to resume", text), text
+    assert re.search(
+        r"FAILED sort__\S+: job stalled: no progress for \d+ s \(job_stall_s=40; last: training step "
+        r"2/4\); stopped, run the same command again to resume",
+        text,
+    ), text
     assert [row["method"] for row in _rows(out)] == ["random"]
 
     r = _run(args)
@@ -166,8 +219,11 @@ def test_stalled_job_in_one_process_is_stopped_by_the_watchdog_and_resumed(smoke
     args = [*SORT, "--set", "job_stall_s=20", "--data-root", str(smoke_data_root), "--out", str(out)]
     r = _run(args, stall_at="train:sort__*@2")
     assert r.returncode == 3, r.stdout + r.stderr
-    assert re.search(r"error: no progress for \d+ s \(job_stall_s=20; last: training step 2/4\); stopped\. Run the "
-                     r"same command again to resume\.", r.stderr), r.stderr
+    assert re.search(
+        r"error: no progress for \d+ s \(job_stall_s=20; last: training step 2/4\); stopped\. Run the "
+        r"same command again to resume\.",
+        r.stderr,
+    ), r.stderr
     (run_dir,) = (out / "runs").iterdir()
     assert (run_dir / "checkpoint.pt").is_file() and not (run_dir / "metrics.json").exists()
     r = _run(args)

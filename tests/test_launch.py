@@ -26,13 +26,21 @@ from vssl_bench.suite import load_suite
 FAST = ["--set", "eval_clips=1"]  # threads left unset: --jobs decides them
 
 
-def _run(args: list[str], kill_at: str | None = None, cluster: str | None = None, timeout: float = 120,
-         slow_step_s: float | None = None):
+def _run(
+    args: list[str],
+    kill_at: str | None = None,
+    cluster: str | None = None,
+    timeout: float = 120,
+    slow_step_s: float | None = None,
+):
     import subprocess
 
     env = _env()
-    for k, v in (("VSSL_BENCH_KILL_AT", kill_at), (CLUSTER_ENV, cluster),
-                 ("VSSL_BENCH_SLOW_STEP_S", None if slow_step_s is None else str(slow_step_s))):
+    for k, v in (
+        ("VSSL_BENCH_KILL_AT", kill_at),
+        (CLUSTER_ENV, cluster),
+        ("VSSL_BENCH_SLOW_STEP_S", None if slow_step_s is None else str(slow_step_s)),
+    ):
         env.pop(k, None)
         if v:
             env[k] = v
@@ -69,10 +77,20 @@ def test_slurm_options_suite_then_command_line(tmp_path) -> None:
     p.write_text("name: gpu\nmethods: [sort]\nslurm:\n  partition: gpu\n  time: 30\n  gpus_per_job: 2\n")
     s = load_suite(str(p))
     assert s.slurm == {"partition": "gpu", "time": 30, "gpus_per_job": 2}
-    assert slurm_options(s.slurm) == {"partition": "gpu", "time": 30, "gpus_per_job": 2, "cpus_per_job": 8,
-                                      "signal_delay_s": 90}
+    assert slurm_options(s.slurm) == {
+        "partition": "gpu",
+        "time": 30,
+        "gpus_per_job": 2,
+        "cpus_per_job": 8,
+        "signal_delay_s": 90,
+    }
     assert slurm_options(s.slurm, partition="big", time=None, gpus_per_job=0, cpus_per_job=None) == {
-        "partition": "big", "time": 30, "gpus_per_job": 0, "cpus_per_job": 8, "signal_delay_s": 90}
+        "partition": "big",
+        "time": 30,
+        "gpus_per_job": 0,
+        "cpus_per_job": 8,
+        "signal_delay_s": 90,
+    }
     assert slurm_options({}) == SLURM_DEFAULTS
     assert slurm_options({"signal_delay_s": "120"})["signal_delay_s"] == 120
     with pytest.raises(ConfigError, match="signal_delay_s must be >= 1"):
@@ -92,13 +110,16 @@ def test_suite_slurm_mapping_unknown_key(tmp_path) -> None:
     assert "partiton" in msg and "partition" in msg and "cpus_per_job" in msg and "\n" not in msg
 
 
-@pytest.mark.parametrize("args,expect", [
-    (["--launcher", "slurm"], ["sbatch", "--launcher local"]),
-    (["--launcher", "pbs"], ["pbs", "local", "slurm"]),
-    (["--jobs", "0"], ["--jobs", "1"]),
-    (["--jobs", "2", "--launcher", "slurm"], ["--jobs", "local"]),
-    (["--launcher", "slurm", "--time", "0"], ["time", ">= 1"]),
-])
+@pytest.mark.parametrize(
+    "args,expect",
+    [
+        (["--launcher", "slurm"], ["sbatch", "--launcher local"]),
+        (["--launcher", "pbs"], ["pbs", "local", "slurm"]),
+        (["--jobs", "0"], ["--jobs", "1"]),
+        (["--jobs", "2", "--launcher", "slurm"], ["--jobs", "local"]),
+        (["--launcher", "slurm", "--time", "0"], ["time", ">= 1"]),
+    ],
+)
 def test_launcher_mistakes_are_one_line_exit_2(args, expect, tmp_path, monkeypatch, capsys) -> None:
     from vssl_bench import cli
 
@@ -117,8 +138,21 @@ def test_launcher_mistakes_are_one_line_exit_2(args, expect, tmp_path, monkeypat
 
 # ------------------------------------------------------------------------ --jobs N, for real
 def _par_args(smoke_data_root: Path, out: Path) -> list[str]:
-    return ["run", "--suite", "smoke", "--methods", "random,sort", "--no-references", *FAST, "--jobs", "2",
-            "--data-root", str(smoke_data_root), "--out", str(out)]
+    return [
+        "run",
+        "--suite",
+        "smoke",
+        "--methods",
+        "random,sort",
+        "--no-references",
+        *FAST,
+        "--jobs",
+        "2",
+        "--data-root",
+        str(smoke_data_root),
+        "--out",
+        str(out),
+    ]
 
 
 def test_parallel_jobs_one_line_and_one_row_each(smoke_data_root, tmp_path) -> None:
@@ -169,9 +203,27 @@ def test_parallel_jobs_survive_a_killed_worker_and_resume(smoke_data_root, tmp_p
 # ------------------------------------------------------------------------ SLURM via submitit, for real
 def test_slurm_launcher_with_submitit_local_executor(smoke_data_root, tmp_path) -> None:
     out = tmp_path / "slurm_out"
-    args = ["run", "--suite", "smoke", "--methods", "sort", "--no-references", *FAST, "--launcher", "slurm",
-            "--time", "5", "--cpus-per-job", "1", "--gpus-per-job", "0",
-            "--data-root", str(smoke_data_root), "--out", str(out)]
+    args = [
+        "run",
+        "--suite",
+        "smoke",
+        "--methods",
+        "sort",
+        "--no-references",
+        *FAST,
+        "--launcher",
+        "slurm",
+        "--time",
+        "5",
+        "--cpus-per-job",
+        "1",
+        "--gpus-per-job",
+        "0",
+        "--data-root",
+        str(smoke_data_root),
+        "--out",
+        str(out),
+    ]
     r = _run(args, cluster="local")
     assert r.returncode == 0, r.stdout + r.stderr
     text = " ".join(r.stdout.split())
@@ -244,7 +296,7 @@ def test_slurm_submission_carries_retry_failed(tmp_path, monkeypatch) -> None:
     for retry in (False, True):
         calls.clear()
         (sub,) = submit_slurm([Config(method="sort", steps=3)], tmp_path, opts, "slurm", retry_failed=retry)
-        (fn, args, params), = calls
+        ((fn, args, params),) = calls
         assert isinstance(fn, SlurmJob) and args[1:] == (tmp_path, retry) and sub.job_id == "1"
         assert params["slurm_signal_delay_s"] == 120 and params["timeout_min"] == 720
 
@@ -257,14 +309,30 @@ def test_slurm_job_cut_by_its_time_limit_requeues_and_resumes(smoke_data_root, t
     requeues itself, resumes from its checkpoint and finishes (submitit allows 3
     time-outs): one row, ``resumed`` >= 1."""
     suite = tmp_path / "slow.yaml"
-    suite.write_text("name: slow\ndataset: synthetic\nbackbone: tiny3d\nmethods: [sort]\nseeds: [0]\n"
-                     "config: {steps: 40, clip_len: 8, frame_stride: 2, batch_size: 8, checkpoint_every: 2, "
-                     "eval_clips: 1, linear_epochs: 2, pretext_eval_batches: 1, synthetic_train_per_class: 6, "
-                     "synthetic_test_per_class: 3}\n"
-                     "slurm: {time: 1, cpus_per_job: 1, gpus_per_job: 0}\n")
+    suite.write_text(
+        "name: slow\ndataset: synthetic\nbackbone: tiny3d\nmethods: [sort]\nseeds: [0]\n"
+        "config: {steps: 40, clip_len: 8, frame_stride: 2, batch_size: 8, checkpoint_every: 2, "
+        "eval_clips: 1, linear_epochs: 2, pretext_eval_batches: 1, synthetic_train_per_class: 6, "
+        "synthetic_test_per_class: 3}\n"
+        "slurm: {time: 1, cpus_per_job: 1, gpus_per_job: 0}\n"
+    )
     out = tmp_path / "requeue"
-    r = _run(["run", "--suite", str(suite), "--no-references", "--launcher", "slurm", "--data-root",
-              str(smoke_data_root), "--out", str(out)], cluster="local", slow_step_s=1.0)
+    r = _run(
+        [
+            "run",
+            "--suite",
+            str(suite),
+            "--no-references",
+            "--launcher",
+            "slurm",
+            "--data-root",
+            str(smoke_data_root),
+            "--out",
+            str(out),
+        ],
+        cluster="local",
+        slow_step_s=1.0,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     (job_id,) = re.findall(r"submitted sort__\S+ as job (\S+)", " ".join(r.stdout.split()))
     log_out = out / "slurm" / f"{job_id}_0_log.out"

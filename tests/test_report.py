@@ -51,6 +51,7 @@ KINDS = ["full", "references_only", "failed_row", "one_seed", "no_pretext_accura
 
 class _Balanced(HTMLParser):
     """Checks that every non-void element is closed in order."""
+
     VOID = {"meta", "img", "br", "hr", "link", "input"}
 
     def __init__(self) -> None:
@@ -110,15 +111,18 @@ def test_figures_include_lowshot_only_when_present(tmp_path) -> None:
     for n in (10, 100, 1000):
         df[f"lowshot_{n}"] = df["knn_top1"] * (0.5 + 0.1 * np.log10(n))
     names = sorted(p.name for p in plots.write_figures(df, tmp_path))
-    assert names == ["bars_synthetic_tiny3d_150_steps.png", "lowshot_synthetic_tiny3d_150_steps.png",
-                     "pretext_vs_knn_top1_synthetic_tiny3d_150_steps.png"]
+    assert names == [
+        "bars_synthetic_tiny3d_150_steps.png",
+        "lowshot_synthetic_tiny3d_150_steps.png",
+        "pretext_vs_knn_top1_synthetic_tiny3d_150_steps.png",
+    ]
     assert all((tmp_path / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
 
 
 def test_html_escapes_hostile_text() -> None:
     df = _table("full")
     summary = summarize(df)
-    v = stats.Verdict("Q1", "<script>alert(1)</script>", "yes", 'a "quoted" <b> & \'x\'')
+    v = stats.Verdict("Q1", "<script>alert(1)</script>", "yes", "a \"quoted\" <b> & 'x'")
     text = html_report.render(display_frame(summary, SHOWN), [v], ["<i>note</i>"], [], "cmd --x '<y>'", "knn_top1")
     check_html(text)
     assert "<script>" not in text and "&lt;script&gt;" in text and "<i>note" not in text
@@ -153,7 +157,8 @@ def test_rows_of_different_data_are_flagged(tmp_path) -> None:
     notes = summarize(load_results(tmp_path)).notes
     assert [n for n in notes if "MIXED DATA" in n] == [
         "MIXED DATA on synthetic/tiny3d: rows computed on 2 different versions of the data (data_digest aaaa, "
-        "bbbb); compare rows of one version"]
+        "bbbb); compare rows of one version"
+    ]
     df["data_digest"] = ""  # tables written before the column existed: no claim either way
     df.to_csv(tmp_path / "results.csv", index=False)
     assert not any("MIXED DATA" in n for n in summarize(load_results(tmp_path)).notes)
@@ -174,7 +179,8 @@ def test_two_rows_of_one_seed_keep_the_newest(tmp_path) -> None:
     assert sort["n"] == 3 and sort["knn_top1"] == pytest.approx(df[df["method"] == "sort"]["knn_top1"].mean())
     assert [n for n in summary.notes if n.startswith("SUPERSEDED")] == [
         "SUPERSEDED: 3 older row(s) of sort on synthetic/tiny3d (seeds 0,1,2; config_key old) left out: "
-        "a newer row of the same seed exists"]
+        "a newer row of the same seed exists"
+    ]
     df.to_csv(tmp_path / "results.csv", index=False)  # one row per seed: nothing to say
     assert not any(n.startswith("SUPERSEDED") for n in summarize(load_results(tmp_path)).notes)
 

@@ -10,19 +10,37 @@ from vssl_bench import stats
 
 # method -> (family, uses_time), as registered in vssl_bench/methods (copied: importing the
 # registry pulls in torch, and these tests must stay fast); the rows carry the methods' facts
-METHODS = {"random": ("reference", False), "supervised": ("reference", True), "shuffle": ("pretext", True),
-           "sort": ("pretext", True), "vcop": ("pretext", True), "oddoneout": ("pretext", True),
-           "speed": ("pretext", True), "aot": ("pretext", True), "rotation": ("pretext", False),
-           "nextframe": ("generative", True), "mae": ("generative", False), "nce": ("contrastive", False),
-           "nce-temporal": ("contrastive", True), "nce-st": ("contrastive", True),
-           "nce-static": ("contrastive", False), "xmodal": ("contrastive", True)}
+METHODS = {
+    "random": ("reference", False),
+    "supervised": ("reference", True),
+    "shuffle": ("pretext", True),
+    "sort": ("pretext", True),
+    "vcop": ("pretext", True),
+    "oddoneout": ("pretext", True),
+    "speed": ("pretext", True),
+    "aot": ("pretext", True),
+    "rotation": ("pretext", False),
+    "nextframe": ("generative", True),
+    "mae": ("generative", False),
+    "nce": ("contrastive", False),
+    "nce-temporal": ("contrastive", True),
+    "nce-st": ("contrastive", True),
+    "nce-static": ("contrastive", False),
+    "xmodal": ("contrastive", True),
+}
 METRICS = ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5"]
 CONTROLS = ("rotation", "nce-static")  # Method.time_blind_control, as the runner writes it into each row
 AUGMENTATION = {"nce": "view", "nce-temporal": "temporal", "nce-st": "spatio-temporal", "xmodal": "cross-modal"}
 
 
-def make_table(means: dict[str, float] | None = None, seeds=(0, 1, 2), noise: float = 0.01,
-               datasets=("synthetic",), pretext=None, seed: int = 1) -> pd.DataFrame:
+def make_table(
+    means: dict[str, float] | None = None,
+    seeds=(0, 1, 2),
+    noise: float = 0.01,
+    datasets=("synthetic",),
+    pretext=None,
+    seed: int = 1,
+) -> pd.DataFrame:
     """A results table as load_results returns it: one done row per (dataset, method, seed),
     every metric = the method's planted mean + N(0, noise)."""
     rng = np.random.default_rng(seed)
@@ -31,10 +49,21 @@ def make_table(means: dict[str, float] | None = None, seeds=(0, 1, 2), noise: fl
         for m, (fam, ut) in METHODS.items():
             mu = (means or {}).get(m, 0.5)
             for s in seeds:
-                r = {"job_id": f"{ds}-{m}-{s}", "status": "done", "method": m, "family": fam, "uses_time": ut,
-                     "backbone": "tiny3d", "dataset": ds, "seed": float(s), "steps": 0.0 if m == "random" else 150.0,
-                     "pretrain_seconds": 10.0, "failure_reason": "", "time_blind_control": m in CONTROLS,
-                     "augmentation": AUGMENTATION.get(m, "")}
+                r = {
+                    "job_id": f"{ds}-{m}-{s}",
+                    "status": "done",
+                    "method": m,
+                    "family": fam,
+                    "uses_time": ut,
+                    "backbone": "tiny3d",
+                    "dataset": ds,
+                    "seed": float(s),
+                    "steps": 0.0 if m == "random" else 150.0,
+                    "pretrain_seconds": 10.0,
+                    "failure_reason": "",
+                    "time_blind_control": m in CONTROLS,
+                    "augmentation": AUGMENTATION.get(m, ""),
+                }
                 for k in METRICS:
                     r[k] = mu + rng.normal(0, noise)
                 px = pretext(mu) if pretext else np.nan
@@ -82,15 +111,24 @@ def test_spearman_on_monotone_relation_is_about_one() -> None:
     means = {m: 0.2 + 0.04 * i for i, m in enumerate(pre)}
     v = by_q(stats.answer_all(make_table(means, pretext=lambda mu: 1 - mu / 2)), "Q5")[0]
     assert v.stats["rho"] < -0.95 and v.answer == "no"  # inverse monotone: higher pretext acc, worse
-    v = by_q(stats.answer_all(make_table(means, pretext=lambda mu: mu ** 2)), "Q5")[0]
+    v = by_q(stats.answer_all(make_table(means, pretext=lambda mu: mu**2)), "Q5")[0]
     assert v.stats["rho"] > 0.95 and v.stats["lo"] > 0.5 and v.answer == "yes"
     rho, lo, hi = stats.spearman_ci(np.arange(10.0), np.arange(10.0) ** 3)
     assert rho == pytest.approx(1.0) and lo == pytest.approx(1.0)
 
 
 def test_family_and_augmentation_winners() -> None:
-    means = {"nce": 0.5, "nce-temporal": 0.55, "nce-st": 0.70, "xmodal": 0.52, "nce-static": 0.5,
-             "sort": 0.3, "rotation": 0.3, "mae": 0.2, "nextframe": 0.2}
+    means = {
+        "nce": 0.5,
+        "nce-temporal": 0.55,
+        "nce-st": 0.70,
+        "xmodal": 0.52,
+        "nce-static": 0.5,
+        "sort": 0.3,
+        "rotation": 0.3,
+        "mae": 0.2,
+        "nextframe": 0.2,
+    }
     vs = stats.answer_all(make_table(means))
     q3, q4 = by_q(vs, "Q3")[0], by_q(vs, "Q4")[0]
     assert q3.answer == "yes" and q3.stats["knn_top1"]["best"] == "contrastive", q3.text
@@ -122,29 +160,49 @@ def test_settings_split_by_dataset_and_budget() -> None:
     df = make_table(datasets=("synthetic", "synthetic-conflict"))
     df.loc[(df["dataset"] == "synthetic") & (df["method"] == "sort"), "steps"] = 300.0
     names = [s for s, _ in stats.settings(df)]
-    assert sorted(names) == sorted(["synthetic-conflict/tiny3d/150 steps", "synthetic/tiny3d/150 steps",
-                                    "synthetic/tiny3d/300 steps"])
+    assert sorted(names) == sorted(
+        ["synthetic-conflict/tiny3d/150 steps", "synthetic/tiny3d/150 steps", "synthetic/tiny3d/300 steps"]
+    )
     assert all("random" not in set(d["method"]) for _, d in stats.settings(df))
     assert all("random" in set(d["method"]) for _, d in stats.settings(df, with_references=True))
 
 
 # --------------------------------------------------------------------------- learnability gate
 def _gate_rows(method, accs, chance=0.1, baseline=None, family="pretext", samples=256):
-    return [{"job_id": f"{method}-{s}", "status": "done", "method": method, "family": family, "uses_time": True,
-             "backbone": "tiny3d", "dataset": "synthetic", "seed": float(s), "pretext_accuracy": a,
-             "pretext_chance": chance, "pretext_baseline": np.nan if baseline is None else baseline,
-             "pretext_samples": samples} for s, a in enumerate(accs)]
+    return [
+        {
+            "job_id": f"{method}-{s}",
+            "status": "done",
+            "method": method,
+            "family": family,
+            "uses_time": True,
+            "backbone": "tiny3d",
+            "dataset": "synthetic",
+            "seed": float(s),
+            "pretext_accuracy": a,
+            "pretext_chance": chance,
+            "pretext_baseline": np.nan if baseline is None else baseline,
+            "pretext_samples": samples,
+        }
+        for s, a in enumerate(accs)
+    ]
 
 
 def test_learnability_known_answers() -> None:
-    df = pd.DataFrame(_gate_rows("clear", [0.40, 0.42, 0.41]) + _gate_rows("at_chance", [0.08, 0.13, 0.10])
-                      + _gate_rows("below_baseline", [0.45, 0.46, 0.47], baseline=0.59)
-                      + _gate_rows("one_seed", [0.16], samples=256) + _gate_rows("one_seed_low", [0.12], samples=256))
+    df = pd.DataFrame(
+        _gate_rows("clear", [0.40, 0.42, 0.41])
+        + _gate_rows("at_chance", [0.08, 0.13, 0.10])
+        + _gate_rows("below_baseline", [0.45, 0.46, 0.47], baseline=0.59)
+        + _gate_rows("one_seed", [0.16], samples=256)
+        + _gate_rows("one_seed_low", [0.12], samples=256)
+    )
     lb = stats.learnability(df).set_index("method")
     assert lb.loc["clear", "learned"] is True and lb.loc["clear", "task"] == "accuracy"
     assert lb.loc["at_chance", "learned"] is False and "not above chance" in lb.loc["at_chance", "why"]
-    assert lb.loc["below_baseline", "learned"] is False and "training-free baseline (59.0 %)" in lb.loc[
-        "below_baseline", "why"]
+    assert (
+        lb.loc["below_baseline", "learned"] is False
+        and "training-free baseline (59.0 %)" in lb.loc["below_baseline", "why"]
+    )
     # one seed: Wilson interval over 256 held-out samples; 16 % clears 10 % chance, 12 % does not
     assert lb.loc["one_seed", "learned"] is True and lb.loc["one_seed_low", "learned"] is False
     # t-interval with 2 degrees of freedom: mean 0.1033, sd 0.025 -> lower end below 0.1
@@ -155,11 +213,32 @@ def test_learnability_of_reconstruction_and_ungated_methods() -> None:
     rows = []
     for m, (loss, base) in {"recon_ok": ([0.5, 0.52, 0.49], 1.0), "recon_no": ([0.99, 1.01, 1.0], 1.0)}.items():
         for s, v in enumerate(loss):
-            rows.append({"job_id": f"{m}-{s}", "status": "done", "method": m, "family": "generative",
-                         "uses_time": False, "backbone": "tiny3d", "dataset": "synthetic", "seed": float(s),
-                         "pretext_loss_heldout": v, "pretext_baseline_loss": base})
-    rows.append({"job_id": "r", "status": "done", "method": "random", "family": "reference", "uses_time": False,
-                 "backbone": "tiny3d", "dataset": "synthetic", "seed": 0.0})
+            rows.append(
+                {
+                    "job_id": f"{m}-{s}",
+                    "status": "done",
+                    "method": m,
+                    "family": "generative",
+                    "uses_time": False,
+                    "backbone": "tiny3d",
+                    "dataset": "synthetic",
+                    "seed": float(s),
+                    "pretext_loss_heldout": v,
+                    "pretext_baseline_loss": base,
+                }
+            )
+    rows.append(
+        {
+            "job_id": "r",
+            "status": "done",
+            "method": "random",
+            "family": "reference",
+            "uses_time": False,
+            "backbone": "tiny3d",
+            "dataset": "synthetic",
+            "seed": 0.0,
+        }
+    )
     lb = stats.learnability(pd.DataFrame(rows)).set_index("method")
     assert lb.loc["recon_ok", "learned"] is True and lb.loc["recon_ok", "task"] == "loss"
     assert lb.loc["recon_no", "learned"] is False
@@ -225,8 +304,7 @@ def _two_budgets(shuffle_large: bool) -> pd.DataFrame:
     """150 and 600 steps; at 600 every trained method gains 10 points (same ranking) or,
     with ``shuffle_large``, the ranking is reversed."""
     small = make_table({m: 0.2 + 0.02 * i for i, m in enumerate(METHODS)}, seed=1)
-    big = make_table({m: (0.5 - 0.02 * i if shuffle_large else 0.3 + 0.02 * i) for i, m in enumerate(METHODS)},
-                     seed=2)
+    big = make_table({m: (0.5 - 0.02 * i if shuffle_large else 0.3 + 0.02 * i) for i, m in enumerate(METHODS)}, seed=2)
     big = big[big["method"] != "random"].assign(steps=600.0, job_id=lambda d: d["job_id"] + "-600")
     return pd.concat([small, big], ignore_index=True)
 

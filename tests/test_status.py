@@ -32,13 +32,24 @@ def results_dir(tmp_path) -> Path:
     runs = tmp_path / "runs"
     done = runs / jobs["sort"].job_name()
     done.mkdir(parents=True)
-    (done / "metrics.json").write_text(json.dumps({
-        "job_id": done.name, "status": "done", "method": "sort", "seed": 0,
-        "linear_top1": 0.25, "knn_top1": 0.125, "retrieval_r1": 0.5}))
+    (done / "metrics.json").write_text(
+        json.dumps(
+            {
+                "job_id": done.name,
+                "status": "done",
+                "method": "sort",
+                "seed": 0,
+                "linear_top1": 0.25,
+                "knn_top1": 0.125,
+                "retrieval_r1": 0.5,
+            }
+        )
+    )
     failed = runs / jobs["mae"].job_name()
     failed.mkdir()
-    (failed / "metrics.json").write_text(json.dumps({
-        "job_id": failed.name, "status": "failed", "method": "mae", "seed": 0, "failure_reason": REASON}))
+    (failed / "metrics.json").write_text(
+        json.dumps({"job_id": failed.name, "status": "failed", "method": "mae", "seed": 0, "failure_reason": REASON})
+    )
     partial = runs / jobs["supervised"].job_name()
     partial.mkdir()
     (partial / "checkpoint.pt").write_bytes(b"")  # a killed job's last checkpoint
@@ -89,8 +100,9 @@ def test_status_command_table(results_dir, monkeypatch, capsys) -> None:
 def test_status_bad_input_is_one_line(tmp_path, monkeypatch, capsys) -> None:
     from vssl_bench import cli
 
-    monkeypatch.setattr(sys, "argv", ["vssl-bench", "status", "--suite", "smoke", "--set", "bogus=1",
-                                      "--out", str(tmp_path)])
+    monkeypatch.setattr(
+        sys, "argv", ["vssl-bench", "status", "--suite", "smoke", "--set", "bogus=1", "--out", str(tmp_path)]
+    )
     with pytest.raises(SystemExit) as e:
         cli.main()
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]

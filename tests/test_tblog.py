@@ -46,6 +46,8 @@ def test_off_writes_nothing(tmp_path) -> None:
 def test_a_training_run_writes_its_curve_as_events(tmp_path, smoke_data_root) -> None:
     """A real (tiny) job: loss, learning rate, clips/s, data-wait share and the own-task
     accuracy, one value per optimiser step, as in curve.csv."""
+    import dataclasses
+
     import torch
 
     from vssl_bench.data.datasets import build_dataset
@@ -55,10 +57,14 @@ def test_a_training_run_writes_its_curve_as_events(tmp_path, smoke_data_root) ->
     from vssl_bench.suite import load_suite
     from vssl_bench.train import pretrain
 
-    import dataclasses
-
-    cfg = dataclasses.replace(load_suite("smoke").base, method="sort", data_root=str(smoke_data_root), threads=1,
-                              tensorboard="on", params=resolve_params("sort", {}))
+    cfg = dataclasses.replace(
+        load_suite("smoke").base,
+        method="sort",
+        data_root=str(smoke_data_root),
+        threads=1,
+        tensorboard="on",
+        params=resolve_params("sort", {}),
+    )
     train, _ = build_dataset(cfg)
     torch.manual_seed(0)
     method = METHODS["sort"](build_backbone(cfg.backbone), METHODS["sort"].Params(), cfg, len(train.classes))

@@ -27,7 +27,7 @@ def test_spanning_sampler_is_the_epochs_full_batches_in_turn(world, epoch, start
             e, s = e + 1, 0
         span = EpochSampler(n, seed, epoch, start, B, rank, world, with_epoch=True, n_batches=8)
         got = list(span)
-        assert got == want[:8 * (B // world)] and len(span) == len(got)
+        assert got == want[: 8 * (B // world)] and len(span) == len(got)
         assert {ep for ep, _ in got} == {epoch, epoch + 1, epoch + 2}  # 3+3+2 or 2+3+3 batches
     with pytest.raises(ValueError):
         EpochSampler(n, seed, 0, 0, B, n_batches=2)  # a stream needs the epoch with each index
@@ -40,9 +40,20 @@ def _pretrain(root, tmp_path, name, **kw):
     from vssl_bench.runner import build_method
     from vssl_bench.train import pretrain
 
-    cfg = Config(method="nce", params=resolve_params("nce", {}), dataset="synthetic", data_root=str(root),
-                 synthetic_train_per_class=6, synthetic_test_per_class=3, batch_size=40, steps=7, clip_len=4,
-                 frame_stride=2, checkpoint_every=3, seed=1)
+    cfg = Config(
+        method="nce",
+        params=resolve_params("nce", {}),
+        dataset="synthetic",
+        data_root=str(root),
+        synthetic_train_per_class=6,
+        synthetic_test_per_class=3,
+        batch_size=40,
+        steps=7,
+        clip_len=4,
+        frame_stride=2,
+        checkpoint_every=3,
+        seed=1,
+    )
     cfg = dataclasses.replace(cfg, **kw)
     train, _ = build_dataset(cfg)  # 96 videos: 2 batches of 40 per epoch, 16 left over
     torch.manual_seed(0)
@@ -79,8 +90,9 @@ def one_thread():
     torch.set_num_threads(n_threads)
 
 
-def test_stream_matches_with_and_without_workers_and_on_resume(smoke_data_root, tmp_path, monkeypatch,
-                                                               one_thread) -> None:
+def test_stream_matches_with_and_without_workers_and_on_resume(
+    smoke_data_root, tmp_path, monkeypatch, one_thread
+) -> None:
     inline, m0 = _pretrain(smoke_data_root, tmp_path, "inline")
     workers, m2 = _pretrain(smoke_data_root, tmp_path, "workers", num_workers=2)
     resumed, m3 = _stopped_at_3_then_resumed(smoke_data_root, tmp_path, monkeypatch, num_workers=2)
@@ -105,9 +117,19 @@ def test_too_many_unreadable_videos_fail_with_a_message_that_names_the_rule(smok
     from vssl_bench.runner import build_method
     from vssl_bench.train import TooManyDecodeFailures, pretrain
 
-    cfg = Config(method="supervised", params=resolve_params("supervised", {}), dataset="synthetic",
-                 data_root=str(smoke_data_root), synthetic_train_per_class=6, synthetic_test_per_class=3,
-                 batch_size=8, steps=2, clip_len=4, frame_stride=2, cache_decoded_mb=0)
+    cfg = Config(
+        method="supervised",
+        params=resolve_params("supervised", {}),
+        dataset="synthetic",
+        data_root=str(smoke_data_root),
+        synthetic_train_per_class=6,
+        synthetic_test_per_class=3,
+        batch_size=8,
+        steps=2,
+        clip_len=4,
+        frame_stride=2,
+        cache_decoded_mb=0,
+    )
     train, _ = build_dataset(cfg)
     bad = tmp_path / "not_a_video.mp4"
     bad.write_text("this is text")
@@ -119,14 +141,20 @@ def test_too_many_unreadable_videos_fail_with_a_message_that_names_the_rule(smok
     msg = str(err.value)
     assert "max_decode_failures=0.05 of this job's 16 reads allows (0.8)" in msg and "limit 0" not in msg
     tolerant = dataclasses.replace(cfg, max_decode_failures=10.0)  # every failure tolerated: it trains
-    state = pretrain(build_method(tolerant, len(train.classes), torch.device("cpu")), train, tolerant,
-                     tmp_path / "tolerant", torch.device("cpu"))
+    state = pretrain(
+        build_method(tolerant, len(train.classes), torch.device("cpu")),
+        train,
+        tolerant,
+        tmp_path / "tolerant",
+        torch.device("cpu"),
+    )
     assert state.step == 2 and state.skipped > 0
 
 
 @pytest.mark.parametrize("name,kw", [("vcop", {}), ("gan", {"clip_len": 8})])
-def test_resume_matches_for_losses_drawing_from_torch_rng(name, kw, smoke_data_root, tmp_path, monkeypatch,
-                                                         one_thread) -> None:
+def test_resume_matches_for_losses_drawing_from_torch_rng(
+    name, kw, smoke_data_root, tmp_path, monkeypatch, one_thread
+) -> None:
     """vcop's dropout and gan's noise draw from torch's global RNG, which the checkpoint
     saves. The loader's iterator drew its workers' base seed from that RNG too, once per
     pretrain call, so a resumed job (its iterator created after the RNG was restored)
@@ -155,9 +183,19 @@ def test_cpu_workers_hand_over_finished_batches(smoke_data_root) -> None:
     from vssl_bench.methods.base import params_from_dict
     from vssl_bench.train import make_loader, to_device
 
-    cfg = Config(method="nce", params=resolve_params("nce", {}), dataset="synthetic", data_root=str(smoke_data_root),
-                 synthetic_train_per_class=6, synthetic_test_per_class=3, batch_size=8, steps=2, clip_len=4,
-                 frame_stride=2, seed=1)
+    cfg = Config(
+        method="nce",
+        params=resolve_params("nce", {}),
+        dataset="synthetic",
+        data_root=str(smoke_data_root),
+        synthetic_train_per_class=6,
+        synthetic_test_per_class=3,
+        batch_size=8,
+        steps=2,
+        clip_len=4,
+        frame_stride=2,
+        seed=1,
+    )
     train, _ = build_dataset(cfg)
     cls, cpu = get_method("nce"), torch.device("cpu")
     p = params_from_dict(cls, cfg.params)

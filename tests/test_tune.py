@@ -89,10 +89,12 @@ def test_tuning_jobs_hold_out_validation_and_run_no_extra_evaluation() -> None:
 
 def test_selection_takes_the_best_score_and_breaks_ties_toward_the_default() -> None:
     base = Config()
-    rows = [{"method": "nce", "overrides": {"lr": 1e-3, "temperature": 0.1}, "score": 0.20, "seeds": 1},
-            {"method": "nce", "overrides": {"lr": 4e-3, "temperature": 0.2}, "score": 0.30, "seeds": 1},
-            {"method": "sort", "overrides": {"lr": 4e-3, "n_candidates": 1}, "score": 0.25, "seeds": 1},
-            {"method": "sort", "overrides": {"lr": 2e-3, "n_candidates": 4}, "score": 0.25, "seeds": 1}]
+    rows = [
+        {"method": "nce", "overrides": {"lr": 1e-3, "temperature": 0.1}, "score": 0.20, "seeds": 1},
+        {"method": "nce", "overrides": {"lr": 4e-3, "temperature": 0.2}, "score": 0.30, "seeds": 1},
+        {"method": "sort", "overrides": {"lr": 4e-3, "n_candidates": 1}, "score": 0.25, "seeds": 1},
+        {"method": "sort", "overrides": {"lr": 2e-3, "n_candidates": 4}, "score": 0.25, "seeds": 1},
+    ]
     best = select(rows, base)
     assert best["nce"]["overrides"] == {"lr": 4e-3, "temperature": 0.2}
     assert best["sort"]["overrides"] == {"lr": 2e-3, "n_candidates": 4}
@@ -100,9 +102,17 @@ def test_selection_takes_the_best_score_and_breaks_ties_toward_the_default() -> 
 
 def test_a_suite_applies_its_tuned_selection_and_set_wins(tmp_path) -> None:
     sel = tmp_path / "tuned.yaml"
-    sel.write_text(yaml.safe_dump({"methods": {"nce": {"lr": 0.004, "temperature": 0.2},
-                                               "supervised": {"lr": 0.001, "weight_decay": 0.005},
-                                               "xmodal": {"lr": 0.001}}}))
+    sel.write_text(
+        yaml.safe_dump(
+            {
+                "methods": {
+                    "nce": {"lr": 0.004, "temperature": 0.2},
+                    "supervised": {"lr": 0.001, "weight_decay": 0.005},
+                    "xmodal": {"lr": 0.001},
+                }
+            }
+        )
+    )
     suite = yaml.safe_load(Path(load_suite("smoke").path).read_text())
     suite["tuned"] = "tuned.yaml"
     path = tmp_path / "s.yaml"
@@ -129,9 +139,27 @@ def test_a_suite_applies_its_tuned_selection_and_set_wins(tmp_path) -> None:
 
 def test_tune_end_to_end_writes_selection_and_grid(smoke_data_root, tmp_path) -> None:
     out, sel = tmp_path / "tune", tmp_path / "tuned.yaml"
-    cmd = [sys.executable, "-m", "vssl_bench.cli", "tune", "--suite", "smoke", "--methods", "supervised",
-           "--no-references", "--data-root", str(smoke_data_root), "--out", str(out), "--write", str(sel),
-           "--set", "threads=1", "--set", "eval_clips=1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vssl_bench.cli",
+        "tune",
+        "--suite",
+        "smoke",
+        "--methods",
+        "supervised",
+        "--no-references",
+        "--data-root",
+        str(smoke_data_root),
+        "--out",
+        str(out),
+        "--write",
+        str(sel),
+        "--set",
+        "threads=1",
+        "--set",
+        "eval_clips=1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -20,13 +20,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 try:  # typer < 0.20 depends on click; newer typer vendors it as typer._click
@@ -38,13 +32,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     ClickAbort = typer.Abort
 
 from vssl_bench import distributed
-from vssl_bench.config import (
-    Config,
-    ConfigError,
-    apply_overrides,
-    choice_error,
-    parse_set_options,
-)
+from vssl_bench.config import Config, ConfigError, apply_overrides, choice_error, parse_set_options
 from vssl_bench.data.check import CACHE_NAME, check_dataset
 from vssl_bench.data.datasets import DATASETS, build_dataset
 from vssl_bench.data.prepare import MANIFEST, prepare_dataset
@@ -59,9 +47,13 @@ from vssl_bench.suite import available_suites, load_suite, suite_from_options
 from vssl_bench.tune import grid_table, select, table_markdown, tuning_jobs, write_selection
 from vssl_bench.utils import Watchdog, atomic_write_text
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="vssl-bench: self-supervised video learning methods compared on one backbone, "
-                       "one dataset and one budget, with honest numbers.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="vssl-bench: self-supervised video learning methods compared on one backbone, "
+    "one dataset and one budget, with honest numbers.",
+)
 data_app = typer.Typer(no_args_is_help=True, help="Generate the embedded dataset; check and prepare real ones.")
 app.add_typer(data_app, name="data")
 # Piped or logged (CI, `make run | tee`), rich would squeeze tables to 80 columns and
@@ -72,17 +64,33 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("
 
 # The options that decide a matrix, shared by `run` and `status` (the jobs' names follow from them).
 SuiteOpt = Annotated[Optional[str], typer.Option("--suite", "-s", help="Suite name or YAML path (default: quick).")]
-MethodsOpt = Annotated[Optional[str], typer.Option("--methods", "-m", help="Comma-separated method slugs (see "
-                                                   "`list`); random and supervised are added as references.")]
+MethodsOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--methods",
+        "-m",
+        help="Comma-separated method slugs (see `list`); random and supervised are added as references.",
+    ),
+]
 SeedsOpt = Annotated[Optional[str], typer.Option("--seeds", help="Comma-separated seeds, e.g. 0,1,2.")]
 DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", help="Dataset (see `list`).")]
 BackboneOpt = Annotated[Optional[str], typer.Option("--backbone", help="Backbone (see `list`).")]
-StepsOpt = Annotated[Optional[str], typer.Option("--steps", help="Budget in optimiser steps, the same for every "
-                                                 "method; several (150,600) make a budget axis.")]
+StepsOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--steps", help="Budget in optimiser steps, the same for every method; several (150,600) make a budget axis."
+    ),
+]
 EpochsOpt = Annotated[Optional[float], typer.Option("--epochs", help="Budget in epochs (overrides the suite's steps).")]
-SetsOpt = Annotated[list[str], typer.Option("--set", help="Override a config field, a method or an evaluation "
-                                            "parameter: key=value, method.param=value, evaluation.param=value. "
-                                            "Repeatable.")]
+SetsOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--set",
+        help="Override a config field, a method or an evaluation "
+        "parameter: key=value, method.param=value, evaluation.param=value. "
+        "Repeatable.",
+    ),
+]
 NoRefsOpt = Annotated[bool, typer.Option("--no-references", help="Do not add random/supervised to --methods.")]
 
 
@@ -102,15 +110,25 @@ def run(
     no_references: NoRefsOpt = False,
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run jobs recorded as failed again."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the job matrix and exit."),
-    n_jobs: int = typer.Option(1, "--jobs", "-j", help="Jobs run at a time on this machine, each in its own process "
-                               "(cores shared evenly, one GPU each round robin)."),
-    launcher: str = typer.Option("local", "--launcher", help="local | slurm (one SLURM job per matrix job, "
-                                 "through submitit; needs the `slurm` extra)."),
-    partition: Optional[str] = typer.Option(None, "--partition", help="slurm: partition (default: the suite's "
-                                            "slurm: mapping, else the cluster's default)."),
+    n_jobs: int = typer.Option(
+        1,
+        "--jobs",
+        "-j",
+        help="Jobs run at a time on this machine, each in its own process "
+        "(cores shared evenly, one GPU each round robin).",
+    ),
+    launcher: str = typer.Option(
+        "local",
+        "--launcher",
+        help="local | slurm (one SLURM job per matrix job, through submitit; needs the `slurm` extra).",
+    ),
+    partition: Optional[str] = typer.Option(
+        None, "--partition", help="slurm: partition (default: the suite's slurm: mapping, else the cluster's default)."
+    ),
     time_min: Optional[int] = typer.Option(None, "--time", help="slurm: time limit per job in minutes (default 720)."),
-    gpus_per_job: Optional[int] = typer.Option(None, "--gpus-per-job", help="slurm: GPUs per job (default 1; "
-                                               "0 with --device cpu)."),
+    gpus_per_job: Optional[int] = typer.Option(
+        None, "--gpus-per-job", help="slurm: GPUs per job (default 1; 0 with --device cpu)."
+    ),
     cpus_per_job: Optional[int] = typer.Option(None, "--cpus-per-job", help="slurm: CPUs per job (default 8)."),
 ) -> None:
     """Pretrain every method x budget x seed of the matrix, evaluate each checkpoint, record the results.
@@ -124,35 +142,46 @@ def run(
         raise ConfigError(f"--jobs must be >= 1, got {n_jobs}")
     if n_jobs > 1 and launcher == "slurm":
         raise ConfigError("--jobs is for --launcher local (SLURM runs the submitted jobs side by side itself)")
-    s = suite_from_options(suite, methods, seeds, dataset, backbone, steps, epochs, device, data_root, sets,
-                           not no_references)
+    s = suite_from_options(
+        suite, methods, seeds, dataset, backbone, steps, epochs, device, data_root, sets, not no_references
+    )
     jobs = s.jobs()
     slurm = None
     if launcher == "slurm":  # checked before any work: options, then sbatch (one-line error, exit 2)
-        slurm = (slurm_options(s.slurm, partition=partition, time=time_min, gpus_per_job=gpus_per_job,
-                               cpus_per_job=cpus_per_job), slurm_cluster())
+        slurm = (
+            slurm_options(
+                s.slurm, partition=partition, time=time_min, gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job
+            ),
+            slurm_cluster(),
+        )
     distributed.quiet_other_ranks()  # under torchrun: one console from the first line on (rank 0's)
     budget = s.budget_text()
-    console.print(f"[bold]suite[/] {s.name}: {len(s.methods)} methods x {len(s.budgets) or 1} budget(s) x "
-                  f"{len(s.seeds)} seeds = {len(jobs)} jobs on {s.base.dataset} / {s.base.backbone}, budget {budget} "
-                  f"x batch {s.base.batch_size}; results in {out}/")
+    console.print(
+        f"[bold]suite[/] {s.name}: {len(s.methods)} methods x {len(s.budgets) or 1} budget(s) x "
+        f"{len(s.seeds)} seeds = {len(jobs)} jobs on {s.base.dataset} / {s.base.backbone}, budget {budget} "
+        f"x batch {s.base.batch_size}; results in {out}/"
+    )
     if dry_run:
         for cfg in jobs:
             console.print(f"  {job_status(cfg, out):8s} {cfg.job_name()}")
         return
     train, _ = _prepare_data(s.base)
     if len(train) < s.base.batch_size:  # every job would fail one by one after `random`'s
-        raise ConfigError(f"batch_size {s.base.batch_size} is larger than the training split of {s.base.dataset} "
-                          f"({len(train)} videos); lower it with --set batch_size=N")
+        raise ConfigError(
+            f"batch_size {s.base.batch_size} is larger than the training split of {s.base.dataset} "
+            f"({len(train)} videos); lower it with --set batch_size=N"
+        )
     out.mkdir(parents=True, exist_ok=True)
 
     def on_done(o, secs):
         m = o.metrics or {}
         if o.status == "done":
-            console.print(f"[green]done[/]    {m['method']:<11} seed {m['seed']}  linear {100 * m['linear_top1']:5.1f}  "
-                          f"kNN {100 * m['knn_top1']:5.1f}  R@1 {100 * m['retrieval_r1']:5.1f}  "
-                          f"pretext acc {_pct(m.get('pretext_accuracy'))}  "
-                          f"({m['pretrain_seconds']:.0f} s train, {m['eval_seconds']:.0f} s eval)")
+            console.print(
+                f"[green]done[/]    {m['method']:<11} seed {m['seed']}  linear {100 * m['linear_top1']:5.1f}  "
+                f"kNN {100 * m['knn_top1']:5.1f}  R@1 {100 * m['retrieval_r1']:5.1f}  "
+                f"pretext acc {_pct(m.get('pretext_accuracy'))}  "
+                f"({m['pretrain_seconds']:.0f} s train, {m['eval_seconds']:.0f} s eval)"
+            )
         elif o.status == "skipped-done":
             console.print(f"[dim]skip[/]    {o.name} (finished earlier)")
         elif o.status == "skipped-failed":
@@ -187,8 +216,9 @@ def tune(
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Dataset folder (embedded data: its cache)."),
     out: Path = typer.Option(Path("results/tune"), "--out", "-o", help="Folder of the tuning jobs."),
-    write: Path = typer.Option(Path("benchmarks/tuned.yaml"), "--write", help="Where the selection goes (a suite "
-                               "names it with `tuned:`)."),
+    write: Path = typer.Option(
+        Path("benchmarks/tuned.yaml"), "--write", help="Where the selection goes (a suite names it with `tuned:`)."
+    ),
     sets: SetsOpt = [],  # noqa: B006 - typer's default for a repeatable option
     no_references: NoRefsOpt = False,
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Jobs run at a time on this machine."),
@@ -201,14 +231,17 @@ def tune(
     """
     if n_jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {n_jobs}")
-    s = suite_from_options(suite, methods, seeds, dataset, backbone, steps, None, device, data_root, sets,
-                           not no_references)
+    s = suite_from_options(
+        suite, methods, seeds, dataset, backbone, steps, None, device, data_root, sets, not no_references
+    )
     s.tuned = {}  # the grid starts from the untuned recipe
     points = tuning_jobs(s)
     steps_ = points[0].cfg.steps if points else 0
-    console.print(f"[bold]tune[/] {s.name}: {len(s.methods)} methods, {len(points)} jobs ({len(s.seeds)} seed(s), "
-                  f"{steps_} steps, evaluated on {s.base.val_fraction:.0%} of each class's training videos); "
-                  f"jobs in {out}/")
+    console.print(
+        f"[bold]tune[/] {s.name}: {len(s.methods)} methods, {len(points)} jobs ({len(s.seeds)} seed(s), "
+        f"{steps_} steps, evaluated on {s.base.val_fraction:.0%} of each class's training videos); "
+        f"jobs in {out}/"
+    )
     if dry_run:
         for pt in points:
             over = ", ".join(f"{k}={v}" for k, v in pt.overrides.items())
@@ -225,8 +258,9 @@ def tune(
     write_selection(best, write, command, steps_, s.seeds)
     atomic_write_text(out / "grid.md", table_markdown(table, best))
     console.print(table_markdown(table, best), highlight=False)
-    console.print(f"selection written to {write} (name it in a suite with `tuned: {write.name}`); grid in "
-                  f"{out / 'grid.md'}")
+    console.print(
+        f"selection written to {write} (name it in a suite with `tuned: {write.name}`); grid in {out / 'grid.md'}"
+    )
     failed = sum(o.status in ("failed", "skipped-failed") for o in outcomes)
     if failed:
         console.print(f"[red]{failed} tuning job(s) failed[/]; their grid points are left out of the selection")
@@ -239,10 +273,16 @@ def run_summary(statuses: list[str], out: Path) -> tuple[str, int]:
     incomplete); busy jobs (run by another process) do not count against it."""
     n = {s: statuses.count(s) for s in ("done", "failed", "skipped-done", "skipped-failed")}
     earlier = n["skipped-failed"]
-    text = (f"{n['done']} run, {n['skipped-done'] + earlier} skipped, {n['failed']} failed"
-            + (f" ({earlier} skipped job{'s' * (earlier > 1)} failed earlier; --retry-failed runs "
-               f"{'them' if earlier > 1 else 'it'} again)" if earlier else "")
-            + f". `vssl-bench report --results {out}` for the comparison.")
+    text = (
+        f"{n['done']} run, {n['skipped-done'] + earlier} skipped, {n['failed']} failed"
+        + (
+            f" ({earlier} skipped job{'s' * (earlier > 1)} failed earlier; --retry-failed runs "
+            f"{'them' if earlier > 1 else 'it'} again)"
+            if earlier
+            else ""
+        )
+        + f". `vssl-bench report --results {out}` for the comparison."
+    )
     return text, int(bool(n["failed"] or earlier))
 
 
@@ -251,8 +291,11 @@ def _submit_slurm(jobs: list[Config], out: Path, retry_failed: bool, on_skip, op
     subs = submit_slurm(jobs, out, opts, cluster, retry_failed, on_skip)
     for sub in subs:
         console.print(f"[cyan]submitted[/] {sub.cfg.job_name()} as job {sub.job_id}", highlight=False)
-    console.print(f"{len(subs)} submitted, {len(jobs) - len(subs)} not submitted (finished, failed or running); "
-                  f"logs in {out / 'slurm'}/; `vssl-bench status --out {out}` to follow them.", highlight=False)
+    console.print(
+        f"{len(subs)} submitted, {len(jobs) - len(subs)} not submitted (finished, failed or running); "
+        f"logs in {out / 'slurm'}/; `vssl-bench status --out {out}` to follow them.",
+        highlight=False,
+    )
 
 
 def _pct(v) -> str:
@@ -260,9 +303,16 @@ def _pct(v) -> str:
 
 
 def _progress():
-    return Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console,
-                    disable=not console.is_terminal, transient=True)
+    return Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+    )
 
 
 def _prepare_data(cfg: Config):
@@ -270,8 +320,10 @@ def _prepare_data(cfg: Config):
     if DATASETS[cfg.dataset].embedded:
         with console.status(f"preparing embedded dataset {cfg.dataset} (cached after the first time)"):
             train, test = build_dataset(cfg)
-        console.print(f"[bold]data[/] {cfg.dataset}: {len(train)} train / {len(test)} test videos, "
-                      f"{len(train.classes)} classes, at {train.root}")
+        console.print(
+            f"[bold]data[/] {cfg.dataset}: {len(train)} train / {len(test)} test videos, "
+            f"{len(train.classes)} classes, at {train.root}"
+        )
         return train, test
     return build_dataset(cfg)
 
@@ -279,24 +331,21 @@ def _prepare_data(cfg: Config):
 @app.command()
 def report(
     results: Path = typer.Option(Path("results"), "--results", "-r", help="Results folder (or a results.csv)."),
-    metric: Optional[str] = typer.Option(None, "--metric", help="Show only this metric (e.g. knn_top1) and answer "
-                                         "the questions with it (default knn_top1)."),
+    metric: Optional[str] = typer.Option(
+        None,
+        "--metric",
+        help="Show only this metric (e.g. knn_top1) and answer the questions with it (default knn_top1).",
+    ),
     fmt: str = typer.Option("table", "--format", help="table | markdown | csv"),
-    write: bool = typer.Option(True, "--write/--no-write",
-                               help="Write leaderboard.md/.csv, report.html and figures/ into the results folder."),
+    write: bool = typer.Option(
+        True, "--write/--no-write", help="Write leaderboard.md/.csv, report.html and figures/ into the results folder."
+    ),
 ) -> None:
     """Comparison tables, verdicts on the five questions, leaderboard, figures, report.html.
 
     Tables: mean ± std over seeds, grouped by family; verdicts: vssl_bench/stats.py."""
     # the report draws with matplotlib (heavy, and only the report needs it)
-    from vssl_bench.report import (
-        METRICS,
-        display_frame,
-        leaderboard_markdown,
-        load_results,
-        summarize,
-        write_report,
-    )
+    from vssl_bench.report import METRICS, display_frame, leaderboard_markdown, load_results, summarize, write_report
 
     if fmt not in ("table", "markdown", "csv"):
         raise choice_error("format", fmt, ["table", "markdown", "csv"])
@@ -306,16 +355,26 @@ def report(
         df = load_results(results)
     except FileNotFoundError as e:
         raise ConfigError(str(e)) from None
-    metrics = [metric] if metric else ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1",
-                                       "retrieval_r5", "pretext_accuracy"]
+    metrics = (
+        [metric]
+        if metric
+        else ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5", "pretext_accuracy"]
+    )
     summary = summarize(df)
     verdicts = answer_all(df, metric or DEFAULT_METRIC)
     out_dir = results if results.is_dir() else results.parent
     paths = []
     if write and not summary.table.empty:  # before printing: a reader that stops early (`| head`) loses nothing
         cmd = "vssl-bench report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        paths = write_report(df, summary, out_dir, metrics if metric else METRICS[:-1] + ["pretext_accuracy"],
-                             verdicts, metric or DEFAULT_METRIC, cmd.strip())
+        paths = write_report(
+            df,
+            summary,
+            out_dir,
+            metrics if metric else METRICS[:-1] + ["pretext_accuracy"],
+            verdicts,
+            metric or DEFAULT_METRIC,
+            cmd.strip(),
+        )
     if fmt == "markdown":
         print(leaderboard_markdown(summary, metrics, verdicts=verdicts))
     elif fmt == "csv":
@@ -333,8 +392,10 @@ def report(
                     if prev is not None and r["family"] != prev:
                         t.add_section()
                     prev = r["family"]
-                    t.add_row(*[str(r[c]) for c in g.columns if c != "dataset"],
-                              style="dim italic" if r.get("learned") == "no" else None)  # did not learn
+                    t.add_row(
+                        *[str(r[c]) for c in g.columns if c != "dataset"],
+                        style="dim italic" if r.get("learned") == "no" else None,
+                    )  # did not learn
                 console.print(t)
         for n in summary.notes:
             console.print(f"[yellow]note[/] {escape(n)}")
@@ -408,8 +469,9 @@ def data_generate(
     embedded = [n for n, s in DATASETS.items() if s.embedded]
     if dataset not in embedded:
         raise choice_error("embedded dataset", dataset, embedded)
-    cfg = apply_overrides(Config(), {"dataset": dataset, "size": size,
-                                     **({"data_root": str(data_root)} if data_root else {})})
+    cfg = apply_overrides(
+        Config(), {"dataset": dataset, "size": size, **({"data_root": str(data_root)} if data_root else {})}
+    )
     _prepare_data(cfg)
 
 
@@ -422,8 +484,9 @@ def data_check(
     show: int = typer.Option(30, "--show", help="How many problems to list (all are counted)."),
 ) -> None:
     """Scan every video of a split: readable, frames, fps, resolution; exit 1 if unusable."""
-    cfg = apply_overrides(Config(), {**parse_set_options(sets), "dataset": dataset, "data_root": str(data_root),
-                                     "split": split})
+    cfg = apply_overrides(
+        Config(), {**parse_set_options(sets), "dataset": dataset, "data_root": str(data_root), "split": split}
+    )
     with _progress() as prog:
         task = prog.add_task("checking videos", total=None, info="")
         rep = check_dataset(cfg, lambda i, n: prog.update(task, completed=i, total=n))
@@ -434,10 +497,13 @@ def data_check(
     for s_ in ("train", "test"):
         t.add_row(s_, *(str(sm[f"{s_}_{k}"]) for k in ("listed", "ok", "missing", "unreadable")))
     console.print(t)
-    console.print(f"{sm['classes']} classes; frames min/median/max {sm['frames_min']}/{sm['frames_median']:.0f}/"
-                  f"{sm['frames_max']}; {sm['short']} shorter than a clip ({sm['min_frames_for_a_clip']} frames); "
-                  f"{sm['hours']} h; resolutions {sm['resolutions']}; fps {sm['fps']}; "
-                  f"{rep.cached} answered from {CACHE_NAME}", highlight=False)
+    console.print(
+        f"{sm['classes']} classes; frames min/median/max {sm['frames_min']}/{sm['frames_median']:.0f}/"
+        f"{sm['frames_max']}; {sm['short']} shorter than a clip ({sm['min_frames_for_a_clip']} frames); "
+        f"{sm['hours']} h; resolutions {sm['resolutions']}; fps {sm['fps']}; "
+        f"{rep.cached} answered from {CACHE_NAME}",
+        highlight=False,
+    )
     if rep.problems:
         console.print(f"[bold]{len(rep.problems)} problem(s)[/]")
         for line in rep.problems[:show]:
@@ -467,17 +533,24 @@ def data_prepare(
     cfg = apply_overrides(Config(), {"dataset": dataset, "data_root": str(data_root)})
     with _progress() as prog:
         task = prog.add_task("preparing videos", total=None, info="")
-        rep = prepare_dataset(cfg, out, short_side, workers,
-                              lambda i, n, rel: prog.update(task, completed=i, total=n, info=rel[-40:]))
+        rep = prepare_dataset(
+            cfg, out, short_side, workers, lambda i, n, rel: prog.update(task, completed=i, total=n, info=rel[-40:])
+        )
     mb = 2**20
-    console.print(f"{rep.total} videos named by the splits: {rep.encoded} encoded now "
-                  f"({rep.in_bytes / mb:.1f} MB -> {rep.out_bytes / mb:.1f} MB), {rep.up_to_date} already done, "
-                  f"{len(rep.unreadable)} unreadable (kept as they are), {len(rep.failed)} failed, "
-                  f"{len(rep.missing)} missing; {len(rep.copied)} split/annotation files in place; "
-                  f"{rep.seconds:.1f} s; manifest {out / MANIFEST}", highlight=False)
-    problems = ([f"unreadable {r}: {e}" for r, e in rep.unreadable] + [f"failed     {r}: {e}" for r, e in rep.failed]
-                + [f"missing    {r}" for r in rep.missing] + [f"not copied {r} (archive or > 256 MB)"
-                                                              for r in rep.not_copied])
+    console.print(
+        f"{rep.total} videos named by the splits: {rep.encoded} encoded now "
+        f"({rep.in_bytes / mb:.1f} MB -> {rep.out_bytes / mb:.1f} MB), {rep.up_to_date} already done, "
+        f"{len(rep.unreadable)} unreadable (kept as they are), {len(rep.failed)} failed, "
+        f"{len(rep.missing)} missing; {len(rep.copied)} split/annotation files in place; "
+        f"{rep.seconds:.1f} s; manifest {out / MANIFEST}",
+        highlight=False,
+    )
+    problems = (
+        [f"unreadable {r}: {e}" for r, e in rep.unreadable]
+        + [f"failed     {r}: {e}" for r, e in rep.failed]
+        + [f"missing    {r}" for r in rep.missing]
+        + [f"not copied {r} (archive or > 256 MB)" for r in rep.not_copied]
+    )
     for line in problems[:show]:
         console.print("  " + line, highlight=False, markup=False)
     if len(problems) > show:
@@ -505,8 +578,7 @@ def status(
 
     failed: with the reason; partial: a checkpoint, no result yet (resumes on the next
     run). Give the options the `run` had: they decide the jobs' names."""
-    s = suite_from_options(suite, methods, seeds, dataset, backbone, steps, epochs, None, None, sets,
-                           not no_references)
+    s = suite_from_options(suite, methods, seeds, dataset, backbone, steps, epochs, None, None, sets, not no_references)
     t = Table(title=f"{s.name} in {out}/")
     for c in ("method", "steps", "seed", "status", "detail"):
         t.add_column(c, overflow="fold")
@@ -518,18 +590,24 @@ def status(
         st = job_status(cfg, out)
         counts[st] = counts.get(st, 0) + 1
         m = run_dir.read_metrics() or {}
-        detail = {"failed": m.get("failure_reason", ""),
-                  "done": "linear {}  kNN {}  R@1 {}".format(*(_pct(m.get(k)).strip() for k in
-                                                                ("linear_top1", "knn_top1", "retrieval_r1"))),
-                  "running": run_dir.lock_holder(),
-                  "partial": "checkpoint, no result: resumes on the next run"}.get(st, "")
+        detail = {
+            "failed": m.get("failure_reason", ""),
+            "done": "linear {}  kNN {}  R@1 {}".format(
+                *(_pct(m.get(k)).strip() for k in ("linear_top1", "knn_top1", "retrieval_r1"))
+            ),
+            "running": run_dir.lock_holder(),
+            "partial": "checkpoint, no result: resumes on the next run",
+        }.get(st, "")
         t.add_row(cfg.method, str(cfg.steps), str(cfg.seed), st, detail)
     console.print(t)
     console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())), highlight=False)
     others = [d for d in (out / "runs").glob("*") if d.is_dir() and d.name not in names]
     if others:
-        console.print(f"{len(others)} other run(s) in {out / 'runs'} are not in this matrix (other suite, "
-                      f"methods or --set options)", highlight=False)
+        console.print(
+            f"{len(others)} other run(s) in {out / 'runs'} are not in this matrix (other suite, "
+            f"methods or --set options)",
+            highlight=False,
+        )
 
 
 def _unwrap_help(*apps: typer.Typer) -> None:

@@ -54,7 +54,9 @@ class Config:
     # choice ever sees the test set.
     holdout: str = "test"
     val_fraction: float = 0.2
-    folder_test_ratio: float = 0.3  # `folder` dataset without list files: share of test videos per class (HMDB51's 70/30)
+    folder_test_ratio: float = (
+        0.3  # `folder` dataset without list files: share of test videos per class (HMDB51's 70/30)
+    )
     synthetic_train_per_class: int = 48  # embedded dataset size (16 classes): 768 train videos
     synthetic_test_per_class: int = 16  # 256 test videos
     clip_len: int = 16  # frames per clip (the backbone's temporal extent)
@@ -62,8 +64,11 @@ class Config:
     size: int = 32  # spatial crop fed to the backbone (112 for real data)
     resize: int = 0  # short side before cropping; 0 = keep (synthetic videos are already `size`)
     num_workers: int = 0  # DataLoader workers; decoded videos are cached per process
-    prefetch: str = "auto"  # workers = 0: next batch built in a thread ("thread") or between steps ("off"); auto: thread on CUDA only
-    hflip: str = "auto"  # horizontal flips in training views: auto = the dataset's rule (no flips where left/right is the class)
+    # workers = 0: the next batch built in a thread ("thread") or between steps ("off"); auto: thread on CUDA only
+    prefetch: str = "auto"
+    hflip: str = (
+        "auto"  # horizontal flips in training views: auto = the dataset's rule (no flips where left/right is the class)
+    )
     # training and evaluation views from uint8 frames, normalised per batch (False: float views
     # normalised per sample, the slower path)
     raw_views: bool = True
@@ -98,7 +103,9 @@ class Config:
     knn_k: int = 20  # reported kNN top-1 uses this k (solo-learn default)
     knn_ks: tuple = (1, 5, 20, 200)  # sweep, stored in metrics.json
     knn_temperature: float = 0.07
-    eval_bn: str = "recompute"  # frozen evaluation's BatchNorm statistics: re-estimated on clean training clips, or "pretrain"
+    eval_bn: str = (
+        "recompute"  # frozen evaluation's BatchNorm statistics: re-estimated on clean training clips, or "pretrain"
+    )
     linear_epochs: int = 100
     linear_lr: float = 1e-2  # SEVERE linear eval: Adam lr 0.01
     linear_weight_decay: float = 1e-4
@@ -116,9 +123,13 @@ class Config:
         self.evaluations = evaluation_switches(self.evaluations)
         _check_types(self)
         _check_ranges(self)
-        for name, value, valid in (("prefetch", self.prefetch, PREFETCH), ("hflip", self.hflip, HFLIP),
-                                   ("eval_bn", self.eval_bn, EVAL_BN), ("holdout", self.holdout, HOLDOUT),
-                                   ("tensorboard", self.tensorboard, TENSORBOARD)):
+        for name, value, valid in (
+            ("prefetch", self.prefetch, PREFETCH),
+            ("hflip", self.hflip, HFLIP),
+            ("eval_bn", self.eval_bn, EVAL_BN),
+            ("holdout", self.holdout, HOLDOUT),
+            ("tensorboard", self.tensorboard, TENSORBOARD),
+        ):
             if value not in valid:
                 raise choice_error(name, value, valid)
 
@@ -149,8 +160,20 @@ class Config:
 
 # Fields that do not change a job's result (where and how fast it runs, what else is
 # evaluated on it): left out of job_key().
-NOT_IN_KEY = ("device", "num_workers", "threads", "cache_decoded_mb", "data_root", "checkpoint_every", "compile",
-              "prefetch", "loader_timeout_s", "job_stall_s", "evaluations", "tensorboard")
+NOT_IN_KEY = (
+    "device",
+    "num_workers",
+    "threads",
+    "cache_decoded_mb",
+    "data_root",
+    "checkpoint_every",
+    "compile",
+    "prefetch",
+    "loader_timeout_s",
+    "job_stall_s",
+    "evaluations",
+    "tensorboard",
+)
 # Fields that change a result but joined the Config after results were published: in the
 # key only when set away from their default, so every earlier job keeps its key.
 OMIT_AT_DEFAULT = {"holdout": "test", "val_fraction": 0.2}
@@ -171,12 +194,30 @@ TENSORBOARD = ("auto", "on", "off")
 EVAL_BN = ("recompute", "pretrain")  # eval.features: the frozen evaluation's BatchNorm statistics
 
 # (field, lowest allowed value): the ranges every Config is checked against.
-AT_LEAST = (("batch_size", 1), ("clip_len", 1), ("size", 8), ("eval_clips", 1), ("steps", 0), ("epochs", 0),
-            ("knn_k", 1), ("frame_stride", 1), ("checkpoint_every", 1), ("num_workers", 0), ("threads", 0),
-            ("linear_epochs", 1), ("grad_clip", 0), ("weight_decay", 0), ("resize", 0), ("cache_decoded_mb", 0),
-            ("synthetic_train_per_class", 1), ("synthetic_test_per_class", 1), ("pretext_eval_batches", 0),
-            ("loader_timeout_s", 0), ("split", 1),
-            ("max_decode_failures", 0))  # failed attempts per read: a share, > 1 when draws fail repeatedly
+AT_LEAST = (
+    ("batch_size", 1),
+    ("clip_len", 1),
+    ("size", 8),
+    ("eval_clips", 1),
+    ("steps", 0),
+    ("epochs", 0),
+    ("knn_k", 1),
+    ("frame_stride", 1),
+    ("checkpoint_every", 1),
+    ("num_workers", 0),
+    ("threads", 0),
+    ("linear_epochs", 1),
+    ("grad_clip", 0),
+    ("weight_decay", 0),
+    ("resize", 0),
+    ("cache_decoded_mb", 0),
+    ("synthetic_train_per_class", 1),
+    ("synthetic_test_per_class", 1),
+    ("pretext_eval_batches", 0),
+    ("loader_timeout_s", 0),
+    ("split", 1),
+    ("max_decode_failures", 0),
+)  # failed attempts per read: a share, > 1 when draws fail repeatedly
 POSITIVE = ("lr", "linear_lr", "knn_temperature", "job_stall_s")
 
 
@@ -228,10 +269,13 @@ def _check_ranges(cfg: "Config") -> None:
         raise ConfigError(f"knn_ks must be neighbour counts >= 1, got {ks}")
     cfg.knn_ks = tuple(ks)
     if cfg.steps == 0 and not cfg.epochs > 0:  # every method would be evaluated untrained, under its own name
-        raise ConfigError("the budget is zero (steps 0, epochs 0): every method would be evaluated untrained; "
-                          "give --steps N or --epochs E above 0")
+        raise ConfigError(
+            "the budget is zero (steps 0, epochs 0): every method would be evaluated untrained; "
+            "give --steps N or --epochs E above 0"
+        )
     if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
         raise choice_error("device", cfg.device, ["auto", "cpu", "cuda", "cuda:N"])
+
 
 # Extra evaluations (vssl_bench/eval/); the prefix maps a suite's `evaluations:` block
 # (`lowshot: {shots: [1, 5]}`) onto Config fields (`lowshot_shots`).

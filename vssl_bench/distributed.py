@@ -103,8 +103,9 @@ def init_from_env(device: str = "auto", quiet_others: bool = True) -> bool:
     use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if use_cuda:
         torch.cuda.set_device(local_rank())
-    torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo",
-                                         device_id=torch.device("cuda", local_rank()) if use_cuda else None)
+    torch.distributed.init_process_group(
+        backend="nccl" if use_cuda else "gloo", device_id=torch.device("cuda", local_rank()) if use_cuda else None
+    )
     _CPU_GROUP = torch.distributed.new_group(backend="gloo", timeout=COORDINATION_TIMEOUT)
     if quiet_others:
         quiet_other_ranks()
@@ -163,8 +164,9 @@ def step_stats(out: dict[str, Tensor], skipped: Tensor) -> tuple[dict[str, Tenso
     if not is_initialized() or world_size() == 1:
         return {k: v.detach() for k, v in out.items()}, int(skipped.sum())
     keys = list(out)
-    vec = torch.stack([out[k].detach().float() for k in keys]
-                      + [skipped.sum().float().to(out["loss"].device) * world_size()])  # (K + 1,)
+    vec = torch.stack(
+        [out[k].detach().float() for k in keys] + [skipped.sum().float().to(out["loss"].device) * world_size()]
+    )  # (K + 1,)
     vec = all_reduce_mean(vec)
     return {k: vec[i] for i, k in enumerate(keys)}, int(round(float(vec[-1])))
 
@@ -234,7 +236,7 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         var = xf.var(dims, unbiased=False)  # (C,)
         stats = gather_with_grad(torch.cat([mean, var, mean.new_tensor([float(n_local)])]).unsqueeze(0))  # (G, 2C+1)
         counts = stats[:, 2 * c].detach()  # (G,)
-        g_mean, g_var = combine_moments(stats[:, :c], stats[:, c:2 * c], counts)  # (C,), (C,)
+        g_mean, g_var = combine_moments(stats[:, :c], stats[:, c : 2 * c], counts)  # (C,), (C,)
         n = float(counts.sum())
         if self.track_running_stats:
             with torch.no_grad():
@@ -277,8 +279,9 @@ def local_batchnorm(module: nn.Module) -> nn.Module:
 def _convert_global(module: nn.Module) -> nn.Module:
     out = module
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, GlobalBatchNorm):
-        out = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                              module.track_running_stats)
+        out = GlobalBatchNorm(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
         if module.affine:
             out.weight, out.bias = module.weight, module.bias
         if module.track_running_stats:
@@ -324,8 +327,10 @@ def shard_batch_size(batch_size: int) -> int:
     """Per-rank batch: the global ``batch_size`` split evenly over ranks."""
     w = world_size()
     if batch_size % w:
-        raise ConfigError(f"batch_size {batch_size} is the global batch and must divide evenly over {w} "
-                          f"processes; valid choices: multiples of {w}")
+        raise ConfigError(
+            f"batch_size {batch_size} is the global batch and must divide evenly over {w} "
+            f"processes; valid choices: multiples of {w}"
+        )
     return batch_size // w
 
 

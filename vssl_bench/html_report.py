@@ -33,8 +33,10 @@ def table_html(d: pd.DataFrame) -> str:
     head = "".join(f"<th>{e(c)}</th>" for c in d.columns)
     rows = []
     for _, r in d.iterrows():
-        cells = "".join(f'<td class="num">{e(v)}</td>' if c not in ("dataset", "family", "method") else
-                        f"<td>{e(v)}</td>" for c, v in r.items())
+        cells = "".join(
+            f'<td class="num">{e(v)}</td>' if c not in ("dataset", "family", "method") else f"<td>{e(v)}</td>"
+            for c, v in r.items()
+        )
         grey = ' class="dnl"' if r.get("learned") == "no" else ""  # did not learn its own task
         rows.append(f"<tr{grey}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -46,29 +48,42 @@ def verdicts_html(verdicts: list[Verdict]) -> str:
         vs = [v for v in verdicts if v.question == q]
         if not vs:
             continue
-        items = "".join(f'<li><code>{e(v.setting)}</code>: <span class="{ANSWER_CLASS.get(v.answer, "")}">'
-                        f"{e(v.text)}</span></li>" for v in vs)
+        items = "".join(
+            f'<li><code>{e(v.setting)}</code>: <span class="{ANSWER_CLASS.get(v.answer, "")}">{e(v.text)}</span></li>'
+            for v in vs
+        )
         parts.append(f"<h3>{e(q)}. {e(title)}</h3><ul>{items}</ul>")
     return "".join(parts)
 
 
 def figure_html(path: Path) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return (f'<figure><img alt="{e(Path(path).stem)}" src="data:image/png;base64,{data}"/>'
-            f"<figcaption>{e(Path(path).name)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{e(Path(path).stem)}" src="data:image/png;base64,{data}"/>'
+        f"<figcaption>{e(Path(path).name)}</figcaption></figure>"
+    )
 
 
-def render(display: pd.DataFrame | None, verdicts: list[Verdict], notes: list[str], figures: list[Path],
-           command: str = "", metric: str = "") -> str:
+def render(
+    display: pd.DataFrame | None,
+    verdicts: list[Verdict],
+    notes: list[str],
+    figures: list[Path],
+    command: str = "",
+    metric: str = "",
+) -> str:
     body = ["<h1>vssl-bench report</h1>"]
     if command:
         body.append(f"<p>Produced by: <code>{e(command)}</code></p>")
-    body.append(f"<h2>Verdicts</h2><p>Computed from <code>results.csv</code> by <code>vssl_bench/stats.py</code>; "
-                f"metric <code>{e(metric)}</code>; {e(METHOD_TEXT)}.</p>")
+    body.append(
+        f"<h2>Verdicts</h2><p>Computed from <code>results.csv</code> by <code>vssl_bench/stats.py</code>; "
+        f"metric <code>{e(metric)}</code>; {e(METHOD_TEXT)}.</p>"
+    )
     body.append(verdicts_html(verdicts))
     if notes:
-        body.append("<h2>Notes (stale or partial results)</h2><ul>"
-                    + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+        body.append(
+            "<h2>Notes (stale or partial results)</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>"
+        )
     body.append("<h2>Leaderboard</h2>")
     if display is not None and not display.empty:
         body.append("<p>Top-1 accuracy / recall in %, mean ± std over seeds (n = seeds).</p>")
@@ -78,5 +93,7 @@ def render(display: pd.DataFrame | None, verdicts: list[Verdict], notes: list[st
         body.append("<p>No finished jobs.</p>")
     if figures:
         body.append("<h2>Figures</h2>" + "".join(figure_html(p) for p in figures))
-    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"/><title>vssl-bench report</title>'
-            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"/><title>vssl-bench report</title>'
+        f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n"
+    )

@@ -56,8 +56,9 @@ SLURM_DEFAULTS = {
 
 
 # ------------------------------------------------------------------------ local
-def run_matrix(jobs: list[Config], out: Path, progress=None, retry_failed: bool = False,
-               on_done=None, n_jobs: int = 1) -> list[JobOutcome]:
+def run_matrix(
+    jobs: list[Config], out: Path, progress=None, retry_failed: bool = False, on_done=None, n_jobs: int = 1
+) -> list[JobOutcome]:
     """Every job of the matrix, in order, in this process; ``n_jobs > 1``: that many at a
     time, each in its own process (:func:`run_parallel`). ``on_done(outcome, seconds)``."""
     if n_jobs > 1:
@@ -108,8 +109,9 @@ def plan_slots(n_jobs: int, cores: int, gpus: list[str]) -> list[Slot]:
     return [Slot(threads, gpus[i % len(gpus)] if gpus else None) for i in range(n_jobs)]
 
 
-def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool = False, on_done=None,
-                 progress=None) -> list:
+def run_parallel(
+    jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool = False, on_done=None, progress=None
+) -> list:
     """Run ``jobs`` with at most ``n_jobs`` at a time; outcomes in matrix order.
 
     ``on_done(outcome, seconds)`` is called in the parent as each job finishes. A worker that
@@ -145,14 +147,17 @@ def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool 
                 slot = free.pop(0)
                 wcfg = dataclasses.replace(cfg, threads=slots[slot].threads) if cfg.threads <= 0 else cfg
                 recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=job_process.main, args=(wcfg, Path(out), retry_failed, slots[slot].gpu, send),
-                                   name=f"vssl-bench {cfg.job_name()}")
+                proc = ctx.Process(
+                    target=job_process.main,
+                    args=(wcfg, Path(out), retry_failed, slots[slot].gpu, send),
+                    name=f"vssl-bench {cfg.job_name()}",
+                )
                 proc.start()
                 send.close()  # the child holds the only writer: EOF here when it dies
                 running[recv] = (proc, i, cfg, slot, t0)
                 beats[recv] = (time.monotonic(), "starting")
             poll = min([WATCH_EVERY_S] + [c.job_stall_s / 4 for _, _, c, _, _ in running.values()])
-            for conn in (wait(list(running), timeout=poll) if running else []):  # an outcome, a beat, or EOF
+            for conn in wait(list(running), timeout=poll) if running else []:  # an outcome, a beat, or EOF
                 try:
                     o = conn.recv()
                 except EOFError:
@@ -166,8 +171,11 @@ def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool 
                 _reap(proc)
                 free.append(slot)
                 if o is None:  # nothing recorded: the next run resumes it from its last checkpoint
-                    how = (f"killed by signal {-proc.exitcode}" if (proc.exitcode or 0) < 0
-                           else f"exited with code {proc.exitcode}, traceback above")
+                    how = (
+                        f"killed by signal {-proc.exitcode}"
+                        if (proc.exitcode or 0) < 0
+                        else f"exited with code {proc.exitcode}, traceback above"
+                    )
                     o = JobOutcome(cfg.job_name(), "failed", reason=f"worker process died ({how}); run again to resume")
                 finish(i, o, t0)
             now = time.monotonic()
@@ -177,9 +185,17 @@ def run_parallel(jobs: list[Config], out: Path, n_jobs: int, retry_failed: bool 
                 _reap(proc, grace_s=0)
                 conn.close()
                 free.append(slot)
-                finish(i, JobOutcome(cfg.job_name(), "failed", reason=f"job stalled: no progress for {now - since:.0f} "
-                                     f"s (job_stall_s={cfg.job_stall_s:g}; last: {what}); stopped, run the same "
-                                     "command again to resume"), t0)
+                finish(
+                    i,
+                    JobOutcome(
+                        cfg.job_name(),
+                        "failed",
+                        reason=f"job stalled: no progress for {now - since:.0f} "
+                        f"s (job_stall_s={cfg.job_stall_s:g}; last: {what}); stopped, run the same "
+                        "command again to resume",
+                    ),
+                    t0,
+                )
     finally:
         for conn, (proc, *_rest) in running.items():  # interrupted: stop the workers still running
             _reap(proc, grace_s=0)
@@ -238,8 +254,10 @@ def slurm_cluster() -> str:
             raise choice_error(CLUSTER_ENV, forced, ["local", "slurm"])
         return forced
     if shutil.which("sbatch") is None:
-        raise ConfigError("--launcher slurm needs `sbatch` on PATH (not found here); run it on a SLURM login node "
-                          "or use --launcher local")
+        raise ConfigError(
+            "--launcher slurm needs `sbatch` on PATH (not found here); run it on a SLURM login node "
+            "or use --launcher local"
+        )
     return "slurm"
 
 
@@ -253,8 +271,9 @@ class Submitted:
         return str(self.job.job_id)
 
 
-def submit_slurm(jobs: list[Config], out: Path, opts: dict, cluster: str = "slurm", retry_failed: bool = False,
-                 on_skip=None) -> list[Submitted]:
+def submit_slurm(
+    jobs: list[Config], out: Path, opts: dict, cluster: str = "slurm", retry_failed: bool = False, on_skip=None
+) -> list[Submitted]:
     """Submit every job of the matrix that is not finished (nor failed, nor running) as one
     SLURM job running ``runner.run_job(cfg, out)``; ``on_skip(outcome)`` for the others."""
     import submitit  # optional (the `slurm` extra); slurm_cluster() checked it is there
@@ -276,9 +295,15 @@ def submit_slurm(jobs: list[Config], out: Path, opts: dict, cluster: str = "slur
     if gpus is None:
         gpus = 0 if todo[0].device == "cpu" else 1
     ex = submitit.AutoExecutor(folder=Path(out) / "slurm", cluster=cluster)
-    params = {"name": "vssl-bench", "timeout_min": opts["time"], "nodes": 1, "tasks_per_node": 1,
-              "cpus_per_task": opts["cpus_per_job"], "gpus_per_node": gpus,
-              "slurm_signal_delay_s": opts["signal_delay_s"]}  # (the local executor warns 30 s before, fixed)
+    params = {
+        "name": "vssl-bench",
+        "timeout_min": opts["time"],
+        "nodes": 1,
+        "tasks_per_node": 1,
+        "cpus_per_task": opts["cpus_per_job"],
+        "gpus_per_node": gpus,
+        "slurm_signal_delay_s": opts["signal_delay_s"],
+    }  # (the local executor warns 30 s before, fixed)
     if opts["partition"]:
         params["slurm_partition"] = opts["partition"]
     ex.update_parameters(**params)

@@ -82,13 +82,20 @@ def bars(d: pd.DataFrame, setting: str, out_dir: Path, metrics: list[str] | None
     methods = list(order["method"]) + [m for m in methods if m not in set(order["method"])]
     fam = d.groupby("method")["family"].first().to_dict()
     y = np.arange(len(methods))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 + 2.9 * len(metrics), 1.2 + 0.32 * len(methods)),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(2.6 + 2.9 * len(metrics), 1.2 + 0.32 * len(methods)), sharey=True, squeeze=False
+    )
     for ax, m in zip(axes[0], metrics):
         t = tabs[m].set_index("method").reindex(methods)
         colors = [FAMILY_COLORS.get(fam.get(k, ""), "k") for k in methods]
-        ax.barh(y, 100 * t["mean"].fillna(0), xerr=100 * t["half"].fillna(0), color=colors,
-                error_kw={"elinewidth": 1, "capsize": 2}, height=0.7)
+        ax.barh(
+            y,
+            100 * t["mean"].fillna(0),
+            xerr=100 * t["half"].fillna(0),
+            color=colors,
+            error_kw={"elinewidth": 1, "capsize": 2},
+            height=0.7,
+        )
         for yi, v, h in zip(y, t["mean"], t["half"].fillna(0)):
             if np.isfinite(v):
                 ax.text(100 * (v + h) + 1, yi, f"{100 * v:.1f}", va="center", ha="left", fontsize=7)
@@ -119,8 +126,13 @@ def pretext_scatter(d: pd.DataFrame, setting: str, out_dir: Path, metric: str) -
     for f, g in p.groupby("family"):
         ax.scatter(100 * g["x"], 100 * g["y"], color=FAMILY_COLORS.get(f, "k"), label=f, s=36, zorder=3)
     for i, (_, r) in enumerate(p.sort_values("x").iterrows()):  # alternate label sides: fewer overlaps
-        ax.annotate(r["method"], (100 * r["x"], 100 * r["y"]), xytext=(5, 3 if i % 2 else -9),
-                    textcoords="offset points", fontsize=8)
+        ax.annotate(
+            r["method"],
+            (100 * r["x"], 100 * r["y"]),
+            xytext=(5, 3 if i % 2 else -9),
+            textcoords="offset points",
+            fontsize=8,
+        )
     title = f"{setting}\npretext accuracy vs {metric}, {len(p)} methods"
     if len(p) >= 3:
         rho, lo, hi = stats.spearman_ci(p["x"].to_numpy(), p["y"].to_numpy())
@@ -187,8 +199,15 @@ def lowshot_curves(d: pd.DataFrame, setting: str, out_dir: Path) -> list[Path]:
         ax.set_xticks(list(cols), [str(n) for n in cols])
         ax.set_xlabel("labelled videos per class (log scale)" if kind else "labelled examples (log scale)")
         ax.set_title(f"{kind or 'accuracy'} vs labels", fontsize=10)
-    return [_save_panels(fig, axes, fam, f"{setting}: low-shot, mean over seeds and draws",
-                         Path(out_dir) / f"lowshot_{slug(setting)}.png")]
+    return [
+        _save_panels(
+            fig,
+            axes,
+            fam,
+            f"{setting}: low-shot, mean over seeds and draws",
+            Path(out_dir) / f"lowshot_{slug(setting)}.png",
+        )
+    ]
 
 
 def budget_columns(df: pd.DataFrame, kind: str) -> dict[int, str]:
@@ -215,13 +234,21 @@ def budget_curves(d: pd.DataFrame, setting: str, out_dir: Path) -> list[Path]:
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
     for ax, (kind, cols) in zip(axes[0], panels.items()):
         xs = [p * steps / 100 if np.isfinite(steps) and steps > 0 else p for p in cols]
-        _method_lines(ax, d[d["method"] != "random"] if (d["method"] != "random").any() else d, xs,
-                      list(cols.values()), fam)
+        _method_lines(
+            ax, d[d["method"] != "random"] if (d["method"] != "random").any() else d, xs, list(cols.values()), fam
+        )
         ax.set_xlabel("pretraining steps" if np.isfinite(steps) and steps > 0 else "% of the budget")
         ax.set_title(f"{kind} top-1 of mid-schedule snapshots", fontsize=10)
-    return [_save_panels(fig, axes, fam, f"{setting}: weight snapshots inside one schedule (not shorter budgets: "
-                         f"the rate was never annealed), mean over seeds",
-                         Path(out_dir) / f"budgets_{slug(setting)}.png")]
+    return [
+        _save_panels(
+            fig,
+            axes,
+            fam,
+            f"{setting}: weight snapshots inside one schedule (not shorter budgets: "
+            f"the rate was never annealed), mean over seeds",
+            Path(out_dir) / f"budgets_{slug(setting)}.png",
+        )
+    ]
 
 
 COMPUTE_AXES = {"clips_seen": "clips seen (log scale)", "pretrain_seconds": "pretraining seconds, measured (log scale)"}
@@ -244,20 +271,37 @@ def compute_curves(df: pd.DataFrame, out_dir: Path) -> list[Path]:
             for col, (x, label) in enumerate(COMPUTE_AXES.items()):
                 ax = axes[row][col]
                 for m, gm in g.groupby("method"):
-                    pts_ = gm.assign(_x=pd.to_numeric(gm[x], errors="coerce"),
-                                     _y=pd.to_numeric(gm[metric], errors="coerce")).groupby("_steps")[["_x", "_y"]].mean()
+                    pts_ = (
+                        gm.assign(
+                            _x=pd.to_numeric(gm[x], errors="coerce"), _y=pd.to_numeric(gm[metric], errors="coerce")
+                        )
+                        .groupby("_steps")[["_x", "_y"]]
+                        .mean()
+                    )
                     pts_ = pts_[np.isfinite(pts_["_x"]) & np.isfinite(pts_["_y"])]
                     if pts_.empty:
                         continue
                     ax.plot(pts_["_x"], 100 * pts_["_y"], marker="o", color=FAMILY_COLORS.get(fam[m], "k"), alpha=0.8)
-                    ax.annotate(m, (pts_["_x"].iloc[-1], 100 * pts_["_y"].iloc[-1]), xytext=(4, 0),
-                                textcoords="offset points", fontsize=7)
+                    ax.annotate(
+                        m,
+                        (pts_["_x"].iloc[-1], 100 * pts_["_y"].iloc[-1]),
+                        xytext=(4, 0),
+                        textcoords="offset points",
+                        fontsize=7,
+                    )
                 ax.set_xscale("log")
                 ax.set_xlabel(label)
                 ax.set_ylabel(f"{metric}, %")
                 ax.grid(alpha=0.3)
-        paths.append(_save_panels(fig, axes, fam, f"{ds}/{bb}: accuracy vs compute, one point per budget "
-                                  f"(its own schedule), mean over seeds", Path(out_dir) / f"compute_{slug(ds + '_' + bb)}.png"))
+        paths.append(
+            _save_panels(
+                fig,
+                axes,
+                fam,
+                f"{ds}/{bb}: accuracy vs compute, one point per budget (its own schedule), mean over seeds",
+                Path(out_dir) / f"compute_{slug(ds + '_' + bb)}.png",
+            )
+        )
     return paths
 
 

@@ -16,14 +16,29 @@ import pandas as pd
 
 from vssl_bench import html_report, plots
 from vssl_bench.config import ConfigError
-from vssl_bench.stats import METHOD_TEXT, budget_axis, budget_markdown, budget_of, chance_of, gate, learnability, verdicts_markdown
+from vssl_bench.stats import (
+    METHOD_TEXT,
+    budget_axis,
+    budget_markdown,
+    budget_of,
+    chance_of,
+    gate,
+    learnability,
+    verdicts_markdown,
+)
 from vssl_bench.taxonomy import FAMILIES
 from vssl_bench.utils import atomic_write_text, first_line
 
 # Columns of the evaluations beyond linear / kNN / retrieval (the EVALUATIONS registry) shown in the
 # leaderboard when the results hold them (full records: results.csv and metrics.json).
-EVAL_METRICS = ["lowshot_1_linear", "lowshot_10_linear", "temporal_pair_top1", "temporal_reverse_to_partner",
-                "finetune_top1", "shift_linear_top1"]
+EVAL_METRICS = [
+    "lowshot_1_linear",
+    "lowshot_10_linear",
+    "temporal_pair_top1",
+    "temporal_reverse_to_partner",
+    "finetune_top1",
+    "shift_linear_top1",
+]
 EVAL_LEGEND = {
     "lowshot_1_linear": "linear probe with 1 labelled video per class (mean over draws)",
     "lowshot_10_linear": "linear probe with 10 labelled videos per class",
@@ -33,10 +48,26 @@ EVAL_LEGEND = {
     "shift_linear_top1": "frozen features probed on the shifted dataset (synthetic <-> synthetic-biased)",
 }
 EVAL_PREFIXES = ("lowshot_", "temporal_", "budget_", "finetune_", "shift_")
-METRICS = ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5", "retrieval_r10",
-           "retrieval_r20", *EVAL_METRICS, "pretext_accuracy"]  # pretext_accuracy last (cli.py relies on it)
-NUMERIC = METRICS + ["seed", "steps", "pretrain_seconds", "clips_per_second", "eval_seconds", "clips_seen",
-                     "decode_skipped"]
+METRICS = [
+    "linear_top1",
+    "linear_video_top1",
+    "knn_top1",
+    "retrieval_r1",
+    "retrieval_r5",
+    "retrieval_r10",
+    "retrieval_r20",
+    *EVAL_METRICS,
+    "pretext_accuracy",
+]  # pretext_accuracy last (cli.py relies on it)
+NUMERIC = METRICS + [
+    "seed",
+    "steps",
+    "pretrain_seconds",
+    "clips_per_second",
+    "eval_seconds",
+    "clips_seen",
+    "decode_skipped",
+]
 
 
 # What a table needs to be reported (results.COLUMNS has them all; these are the ones read).
@@ -55,8 +86,9 @@ def load_results(path: Path) -> pd.DataFrame:
         raise ConfigError(f"{path} is not a results table written by vssl-bench: {first_line(e)}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise ConfigError(f"{path} is not a results table written by vssl-bench: it lacks the column(s) "
-                          f"{', '.join(missing)}")
+        raise ConfigError(
+            f"{path} is not a results table written by vssl-bench: it lacks the column(s) {', '.join(missing)}"
+        )
     if df.empty:
         raise ConfigError(f"{path} has no result rows yet; run `vssl-bench run` first")
     for c in NUMERIC + [c for c in df.columns if c.startswith(EVAL_PREFIXES) and c != "shift_dataset"]:
@@ -86,8 +118,10 @@ def latest_per_seed(df: pd.DataFrame) -> pd.DataFrame:
     for (ds, bb, meth), g in ranked[dup].groupby(["dataset", "backbone", "method"], sort=False):
         seeds = ",".join(str(int(x)) if x == x else "?" for x in sorted(g["seed"].unique()))
         keys_old = ", ".join(sorted(set(g.get("config_key", pd.Series(dtype=str)).fillna("")) - {""})) or "?"
-        notes.append(f"SUPERSEDED: {len(g)} older row(s) of {meth} on {ds}/{bb} (seeds {seeds}; config_key "
-                     f"{keys_old}) left out: a newer row of the same seed exists")
+        notes.append(
+            f"SUPERSEDED: {len(g)} older row(s) of {meth} on {ds}/{bb} (seeds {seeds}; config_key "
+            f"{keys_old}) left out: a newer row of the same seed exists"
+        )
     out = df.loc[ranked.index[~dup]].sort_index()
     out.attrs["notes"] = notes
     return out
@@ -110,10 +144,17 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
     rows = []
     done = done.assign(steps=budget_of(done))
     for (ds, bb, st, meth), g in done.groupby(["dataset", "backbone", "steps", "method"], sort=False):
-        r = {"dataset": ds, "backbone": bb, "method": meth, "family": g["family"].iloc[0],
-             "uses_time": bool(g["uses_time"].iloc[0]), "n": len(g),
-             "seeds": ",".join(str(int(s)) for s in sorted(g["seed"])),
-             "steps": int(st), "pretrain_seconds": g["pretrain_seconds"].mean()}
+        r = {
+            "dataset": ds,
+            "backbone": bb,
+            "method": meth,
+            "family": g["family"].iloc[0],
+            "uses_time": bool(g["uses_time"].iloc[0]),
+            "n": len(g),
+            "seeds": ",".join(str(int(s)) for s in sorted(g["seed"])),
+            "steps": int(st),
+            "pretrain_seconds": g["pretrain_seconds"].mean(),
+        }
         for m in metrics:
             vals = g[m].dropna()
             r[m] = vals.mean() if len(vals) else math.nan
@@ -126,26 +167,39 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
     for (ds, bb), g in table.groupby(["dataset", "backbone"]):
         full = g["n"].max()
         for _, r in g[g["n"] < full].iterrows():
-            notes.append(f"INCOMPLETE: {r['method']} on {ds}/{bb} at {r['steps']} steps has {r['n']} of {full} seeds "
-                         f"({r['seeds']})")
+            notes.append(
+                f"INCOMPLETE: {r['method']} on {ds}/{bb} at {r['steps']} steps has {r['n']} of {full} seeds "
+                f"({r['seeds']})"
+            )
         if full < 3:
             notes.append(f"{ds}/{bb}: fewer than 3 seeds; gaps under ~5 points are within seed noise")
-        digests = sorted(set(done.loc[(done["dataset"] == ds) & (done["backbone"] == bb),
-                                      "data_digest"]) - {""}) if "data_digest" in done else []
+        digests = (
+            sorted(set(done.loc[(done["dataset"] == ds) & (done["backbone"] == bb), "data_digest"]) - {""})
+            if "data_digest" in done
+            else []
+        )
         if len(digests) > 1:  # e.g. rows of an older dataset version, or another --data-root
-            notes.append(f"MIXED DATA on {ds}/{bb}: rows computed on {len(digests)} different versions of the "
-                         f"data (data_digest {', '.join(digests)}); compare rows of one version")
+            notes.append(
+                f"MIXED DATA on {ds}/{bb}: rows computed on {len(digests)} different versions of the "
+                f"data (data_digest {', '.join(digests)}); compare rows of one version"
+            )
         steps = [x for x in g["steps"].unique() if x > 0]  # random trains 0 steps at every budget
         if len(steps) > 1:
-            notes.append(f"BUDGET AXIS on {ds}/{bb}: {len(steps)} budgets ({', '.join(str(int(x)) for x in sorted(steps))} "
-                         f"steps), each with its own rows; methods are compared within a budget")
+            notes.append(
+                f"BUDGET AXIS on {ds}/{bb}: {len(steps)} budgets ({', '.join(str(int(x)) for x in sorted(steps))} "
+                f"steps), each with its own rows; methods are compared within a budget"
+            )
     lb = learnability(done).set_index(["dataset", "backbone", "steps", "method"])
     key = list(zip(table["dataset"], table["backbone"], table["steps"], table["method"]))
     table["learned"] = pd.Series([lb["learned"].get(k) if k in lb.index else None for k in key], dtype=object)
     table["own_task"] = [_own_task_cell(lb.loc[k]) if k in lb.index else "–" for k in key]
     notes += gate(done)[1]
     table["_fam"] = table["family"].map({f: i for i, f in enumerate(FAMILIES)}).fillna(9)
-    table = table.sort_values(["dataset", "backbone", "steps", "_fam", "method"]).drop(columns="_fam").reset_index(drop=True)
+    table = (
+        table.sort_values(["dataset", "backbone", "steps", "_fam", "method"])
+        .drop(columns="_fam")
+        .reset_index(drop=True)
+    )
     chance = {(ds, bb): chance_of(g) for (ds, bb), g in done.groupby(["dataset", "backbone"], sort=False)}
     return Summary(table, notes, {k: v for k, v in chance.items() if v})
 
@@ -176,8 +230,15 @@ def display_frame(summary: Summary, metrics: list[str]) -> pd.DataFrame:
     """The table as printed: one row per method, and above each dataset's first row (when
     its results carry them) a ``chance`` row, the floor of each metric (eval/chance.py)."""
     t = summary.table
-    out = pd.DataFrame({"dataset": t["dataset"], "family": t["family"], "method": t["method"],
-                        "time": t["uses_time"].map({True: "yes", False: "no"}), "n": t["n"]})
+    out = pd.DataFrame(
+        {
+            "dataset": t["dataset"],
+            "family": t["family"],
+            "method": t["method"],
+            "time": t["uses_time"].map({True: "yes", False: "no"}),
+            "n": t["n"],
+        }
+    )
     shown = [m for m in metrics if m in t and (m not in EVAL_METRICS or t[m].notna().any())]  # never run: no column
     for m in shown:
         out[m] = [fmt_cell(a, b) for a, b in zip(t[m], t[m + "_std"])]
@@ -204,50 +265,88 @@ def display_frame(summary: Summary, metrics: list[str]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def leaderboard_markdown(summary: Summary, metrics: list[str], command: str = "", verdicts: list | None = None,
-                         df: pd.DataFrame | None = None) -> str:
+def leaderboard_markdown(
+    summary: Summary,
+    metrics: list[str],
+    command: str = "",
+    verdicts: list | None = None,
+    df: pd.DataFrame | None = None,
+) -> str:
     d = display_frame(summary, metrics)
     lines = ["# vssl-bench leaderboard", ""]
     if command:
         lines += [f"Produced by: `{command}`", ""]
-    lines += ["Top-1 accuracy / recall in %, mean ± std over seeds (n = seeds). `time`: the method's task "
-              "uses temporal order. Backbone, data and optimiser-step budget are identical within a dataset.", ""]
+    lines += [
+        "Top-1 accuracy / recall in %, mean ± std over seeds (n = seeds). `time`: the method's task "
+        "uses temporal order. Backbone, data and optimiser-step budget are identical within a dataset.",
+        "",
+    ]
     if "learned" in d:
-        lines += ["`own task`: the method's own task on held-out videos, accuracy in % beside the level it must "
-                  "beat (its chance level, or a training-free solution of the task where one exists), or its "
-                  "loss as a multiple of a training-free predictor's. `learned`: the 95% interval clears that "
-                  "level (`vssl_bench/stats.py`, `learnability`); a method that did not learn is in *italics*, "
-                  "its numbers are those of a network that did not learn its task, and the verdicts leave it "
-                  "out.", ""]
+        lines += [
+            "`own task`: the method's own task on held-out videos, accuracy in % beside the level it must "
+            "beat (its chance level, or a training-free solution of the task where one exists), or its "
+            "loss as a multiple of a training-free predictor's. `learned`: the 95% interval clears that "
+            "level (`vssl_bench/stats.py`, `learnability`); a method that did not learn is in *italics*, "
+            "its numbers are those of a network that did not learn its task, and the verdicts leave it "
+            "out.",
+            "",
+        ]
     if summary.chance:
-        lines += ["`chance`: what the labels alone give: top-1 of always guessing the test set's most frequent "
-                  "class, recall at k of a random ranking of the gallery (`vssl_bench/eval/chance.py`).", ""]
+        lines += [
+            "`chance`: what the labels alone give: top-1 of always guessing the test set's most frequent "
+            "class, recall at k of a random ranking of the gallery (`vssl_bench/eval/chance.py`).",
+            "",
+        ]
     legend = [f"`{m}`: {EVAL_LEGEND[m]}" for m in EVAL_METRICS if m in d.columns]
     if legend:
-        lines += ["Further evaluations (`vssl_bench/eval/`; parameters in each job's metrics.json): "
-                  + "; ".join(legend) + ".", ""]
+        lines += [
+            "Further evaluations (`vssl_bench/eval/`; parameters in each job's metrics.json): "
+            + "; ".join(legend)
+            + ".",
+            "",
+        ]
     cols = list(d.columns)
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join("---" for _ in cols) + "|")
     for _, r in d.iterrows():
         cells = [str(r[c]) for c in cols]
         if r.get("learned") == "no":  # did not learn its own task: in italics, "no" in bold
-            cells = [f"**{v}**" if c == "learned" else (f"*{v}*" if v not in ("", "–") else v)
-                     for c, v in zip(cols, cells)]
+            cells = [
+                f"**{v}**" if c == "learned" else (f"*{v}*" if v not in ("", "–") else v) for c, v in zip(cols, cells)
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     if summary.notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in summary.notes]
     axes = budget_axis(df) if df is not None else []
     if axes:
-        lines += ["", "## Budget axis", "", "Does the answer change with the budget? Each budget is its own set of "
-                  "jobs with its own full schedule.", "", budget_markdown(axes).rstrip()]
+        lines += [
+            "",
+            "## Budget axis",
+            "",
+            "Does the answer change with the budget? Each budget is its own set of jobs with its own full schedule.",
+            "",
+            budget_markdown(axes).rstrip(),
+        ]
     if verdicts:
-        lines += ["", "## Verdicts", "", f"Computed from `results.csv` by `vssl_bench/stats.py`: {METHOD_TEXT}.", "", verdicts_markdown(verdicts).rstrip()]
+        lines += [
+            "",
+            "## Verdicts",
+            "",
+            f"Computed from `results.csv` by `vssl_bench/stats.py`: {METHOD_TEXT}.",
+            "",
+            verdicts_markdown(verdicts).rstrip(),
+        ]
     return "\n".join(lines) + "\n"
 
 
-def write_leaderboard(summary: Summary, out_dir: Path, metrics: list[str], command: str = "",
-                      verdicts: list | None = None, df: pd.DataFrame | None = None) -> list[Path]:
+def write_leaderboard(
+    summary: Summary,
+    out_dir: Path,
+    metrics: list[str],
+    command: str = "",
+    verdicts: list | None = None,
+    df: pd.DataFrame | None = None,
+) -> list[Path]:
     out_dir = Path(out_dir)
     md = out_dir / "leaderboard.md"
     csv = out_dir / "leaderboard.csv"
@@ -271,8 +370,15 @@ def csv_table(summary: Summary) -> pd.DataFrame:
     return t
 
 
-def write_report(df: pd.DataFrame, summary: Summary, out_dir: Path, metrics: list[str], verdicts: list,
-                 metric: str, command: str = "") -> list[Path]:
+def write_report(
+    df: pd.DataFrame,
+    summary: Summary,
+    out_dir: Path,
+    metrics: list[str],
+    verdicts: list,
+    metric: str,
+    command: str = "",
+) -> list[Path]:
     """Everything ``vssl-bench report`` writes: leaderboard.md/.csv (with verdicts), the PNG
     figures under ``figures/`` (stale ones of this report removed first) and the
     self-contained ``report.html``."""

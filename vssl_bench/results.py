@@ -18,24 +18,62 @@ from vssl_bench.eval import EVALUATIONS
 from vssl_bench.utils import atomic_write_text, file_lock
 
 COLUMNS = [
-    "job_id", "status", "method", "family", "uses_time", "backbone", "dataset", "seed", "steps",
-    "batch_size", "clips_seen", "pretrain_seconds", "clips_per_second", "data_wait_share",
-    "linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5", "retrieval_r10",
-    "retrieval_r20", "pretext_accuracy", "pretext_loss_heldout", "eval_seconds", "decode_skipped",
-    "failure_reason", "commit", "device", "torch", "data_digest", "finished_at", "config_key",
-    "chance_top1", "chance_r1", "chance_r5", "chance_r10", "chance_r20",  # eval/chance.py: labels only
+    "job_id",
+    "status",
+    "method",
+    "family",
+    "uses_time",
+    "backbone",
+    "dataset",
+    "seed",
+    "steps",
+    "batch_size",
+    "clips_seen",
+    "pretrain_seconds",
+    "clips_per_second",
+    "data_wait_share",
+    "linear_top1",
+    "linear_video_top1",
+    "knn_top1",
+    "retrieval_r1",
+    "retrieval_r5",
+    "retrieval_r10",
+    "retrieval_r20",
+    "pretext_accuracy",
+    "pretext_loss_heldout",
+    "eval_seconds",
+    "decode_skipped",
+    "failure_reason",
+    "commit",
+    "device",
+    "torch",
+    "data_digest",
+    "finished_at",
+    "config_key",
+    "chance_top1",
+    "chance_r1",
+    "chance_r5",
+    "chance_r10",
+    "chance_r20",  # eval/chance.py: labels only
     # the method's own task on held-out videos beside its chance level and a training-free
     # baseline (methods/base.py): what the report's learnability gate reads
-    "pretext_chance", "pretext_baseline", "pretext_chance_loss", "pretext_baseline_loss", "pretext_samples",
-    "eval_bn", "hflip",  # the frozen evaluation's BatchNorm policy; horizontal flips in training views
-    "time_blind_control", "augmentation",  # facts of the method (its class), read by the verdicts
+    "pretext_chance",
+    "pretext_baseline",
+    "pretext_chance_loss",
+    "pretext_baseline_loss",
+    "pretext_samples",
+    "eval_bn",
+    "hflip",  # the frozen evaluation's BatchNorm policy; horizontal flips in training views
+    "time_blind_control",
+    "augmentation",  # facts of the method (its class), read by the verdicts
 ]
 # Columns of the evaluations beyond linear / kNN / retrieval, as each declares them at its
 # default parameters (others, e.g. more shot counts, are appended as extra columns), and
 # each one's wall time. Empty where an evaluation was not run; the full record is in
 # metrics.json "evaluations".
-EVAL_COLUMNS = [c for e in EVALUATIONS.values() if not e.standard for c in e.columns] + \
-    [f"{n}_seconds" for n, e in EVALUATIONS.items() if not e.standard]
+EVAL_COLUMNS = [c for e in EVALUATIONS.values() if not e.standard for c in e.columns] + [
+    f"{n}_seconds" for n, e in EVALUATIONS.items() if not e.standard
+]
 COLUMNS = COLUMNS + EVAL_COLUMNS
 
 

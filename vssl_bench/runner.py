@@ -31,13 +31,7 @@ from vssl_bench import distributed
 from vssl_bench.config import Config, ConfigError
 from vssl_bench.data.datasets import build_dataset, data_fingerprint, flips_allowed
 from vssl_bench.data.loader import DataStall
-from vssl_bench.eval import (
-    EvalContext,
-    build_evaluations,
-    resolve_evaluations,
-    run_evaluations,
-    standard_metrics,
-)
+from vssl_bench.eval import EvalContext, build_evaluations, resolve_evaluations, run_evaluations, standard_metrics
 from vssl_bench.eval.base import plain
 from vssl_bench.methods import get_method
 from vssl_bench.methods.base import Method, params_from_dict
@@ -45,14 +39,7 @@ from vssl_bench.methods.viz import save_visualization, visualization_batch
 from vssl_bench.models import build_backbone
 from vssl_bench.results import results_path, row_from_metrics, upsert_row
 from vssl_bench.rundir import RunDir
-from vssl_bench.train import (
-    NonFiniteLoss,
-    TooManyDecodeFailures,
-    heldout_pretext,
-    load_weights,
-    pretrain,
-    total_steps,
-)
+from vssl_bench.train import NonFiniteLoss, TooManyDecodeFailures, heldout_pretext, load_weights, pretrain, total_steps
 from vssl_bench.utils import (
     device_description,
     error_line,
@@ -88,8 +75,13 @@ def build_method(cfg: Config, num_classes: int, device: torch.device):
 
 
 def provenance(cfg: Config, device: torch.device) -> dict:
-    return {"commit": git_commit(), "versions": package_versions(), "device": device_description(device),
-            "config": cfg.to_dict(), "hostname": platform.node()}
+    return {
+        "commit": git_commit(),
+        "versions": package_versions(),
+        "device": device_description(device),
+        "config": cfg.to_dict(),
+        "hostname": platform.node(),
+    }
 
 
 def run_job(cfg: Config, out: Path, progress=None, retry_failed: bool = False) -> JobOutcome:
@@ -110,8 +102,9 @@ def run_job(cfg: Config, out: Path, progress=None, retry_failed: bool = False) -
         return distributed.broadcast_object(_run_locked(cfg, run_dir, out, progress if main else None))
 
 
-def _skip_outcome(got: bool, run_dir: RunDir, out: Path, retry_failed: bool, cfg: Config | None = None,
-                  progress=None) -> JobOutcome | None:
+def _skip_outcome(
+    got: bool, run_dir: RunDir, out: Path, retry_failed: bool, cfg: Config | None = None, progress=None
+) -> JobOutcome | None:
     """Why this job does not run now (locked, done, failed earlier), or None: run it.
     A done job still gets the evaluations switched on since it finished (or whose
     parameters changed), on its saved checkpoint, without retraining."""
@@ -165,11 +158,21 @@ def _run_locked(cfg: Config, run_dir: RunDir, out: Path, progress) -> JobOutcome
     if distributed.is_main():
         run_dir.write_config(cfg)
     cls = get_method(cfg.method)
-    base = {"job_id": name, "method": cfg.method, "family": cls.family, "uses_time": cls.uses_time,
-            "hflip": "on" if flips_allowed(cfg) else "off", "time_blind_control": cls.time_blind_control,
-            "augmentation": cls.augmentation,
-            "backbone": cfg.backbone, "dataset": cfg.dataset, "seed": cfg.seed, "batch_size": cfg.batch_size,
-            "config_key": cfg.job_key(), "provenance": provenance(cfg, device)}
+    base = {
+        "job_id": name,
+        "method": cfg.method,
+        "family": cls.family,
+        "uses_time": cls.uses_time,
+        "hflip": "on" if flips_allowed(cfg) else "off",
+        "time_blind_control": cls.time_blind_control,
+        "augmentation": cls.augmentation,
+        "backbone": cfg.backbone,
+        "dataset": cfg.dataset,
+        "seed": cfg.seed,
+        "batch_size": cfg.batch_size,
+        "config_key": cfg.job_key(),
+        "provenance": provenance(cfg, device),
+    }
     evaluations = build_evaluations(cfg.evaluations)
     state = None
     try:
@@ -186,8 +189,9 @@ def _run_locked(cfg: Config, run_dir: RunDir, out: Path, progress) -> JobOutcome
         pre = heldout_pretext(method, test, cfg, device)
         _save_picture(method, test, cfg, run_dir)
         kill_point("eval")  # test hook: dies after training, before the frozen-feature evaluation
-        ctx = EvalContext(method, train, test, cfg, device, run_dir, total_steps(cfg, len(train)), step=state.step,
-                          progress=progress)
+        ctx = EvalContext(
+            method, train, test, cfg, device, run_dir, total_steps(cfg, len(train)), step=state.step, progress=progress
+        )
         ev = standard_metrics(ctx)
         evs = run_evaluations(ctx, evaluations)
     except KeyboardInterrupt:
@@ -200,8 +204,13 @@ def _run_locked(cfg: Config, run_dir: RunDir, out: Path, progress) -> JobOutcome
         return JobOutcome(name, "failed", reason=str(e))
     except Exception as e:  # recorded, and the matrix carries on
         reason = error_line(e)
-        m = {**base, "status": "failed", "failure_reason": reason, "finished_at": _now(),
-             "steps": state.step if state else None}
+        m = {
+            **base,
+            "status": "failed",
+            "failure_reason": reason,
+            "finished_at": _now(),
+            "steps": state.step if state else None,
+        }
         if distributed.is_main():
             run_dir.write_error(traceback.format_exc())
             run_dir.write_metrics(m)
@@ -210,10 +219,21 @@ def _run_locked(cfg: Config, run_dir: RunDir, out: Path, progress) -> JobOutcome
             raise  # only this rank knows (the others wait in a collective): torchrun stops them all
         return JobOutcome(name, "failed", m, reason)
     secs = state.seconds
-    m = {**base, "status": "done", "steps": state.step, "clips_seen": state.clips_seen,
-         "pretrain_seconds": secs, "clips_per_second": state.clips_seen / secs if secs else None,
-         "data_wait_share": state.data_seconds / secs if secs else None, "decode_skipped": state.skipped,
-         "resumed": state.resumed, **pre, **ev, "evaluations": evs, "finished_at": _now()}
+    m = {
+        **base,
+        "status": "done",
+        "steps": state.step,
+        "clips_seen": state.clips_seen,
+        "pretrain_seconds": secs,
+        "clips_per_second": state.clips_seen / secs if secs else None,
+        "data_wait_share": state.data_seconds / secs if secs else None,
+        "decode_skipped": state.skipped,
+        "resumed": state.resumed,
+        **pre,
+        **ev,
+        "evaluations": evs,
+        "finished_at": _now(),
+    }
     run_dir.write_metrics(m)
     kill_point("results")  # test hook: dies between metrics.json and the results.csv row
     upsert_row(results_path(out), row_from_metrics(m))
@@ -236,12 +256,28 @@ def evaluate_finished_job(cfg: Config, run_dir: RunDir, prev: dict, names: list[
         return prev
     if type(method).trains and (prev.get("steps") or 0) > 0:
         if not run_dir.checkpoint.exists():
-            evs = {e.name: {"params": plain(e.record(cfg)), "metrics": {}, "seconds": 0.0,
-                            "note": "skipped: the job's checkpoint.pt is gone (retrain to evaluate)"} for e in evaluations}
+            evs = {
+                e.name: {
+                    "params": plain(e.record(cfg)),
+                    "metrics": {},
+                    "seconds": 0.0,
+                    "note": "skipped: the job's checkpoint.pt is gone (retrain to evaluate)",
+                }
+                for e in evaluations
+            }
             return _merge(run_dir, prev, evs)
         load_weights(method, run_dir, device)
-    ctx = EvalContext(method, train, test, cfg, device, run_dir, total_steps(cfg, len(train)), progress=progress,
-                      final={k: prev.get(k) for k in ("linear_top1", "knn_top1")})
+    ctx = EvalContext(
+        method,
+        train,
+        test,
+        cfg,
+        device,
+        run_dir,
+        total_steps(cfg, len(train)),
+        progress=progress,
+        final={k: prev.get(k) for k in ("linear_top1", "knn_top1")},
+    )
     return _merge(run_dir, prev, run_evaluations(ctx, evaluations))
 
 
@@ -256,8 +292,9 @@ def _save_picture(method, test, cfg: Config, run_dir: RunDir) -> None:
     if type(method).visualize is Method.visualize:
         return
     try:
-        save_visualization(method, visualization_batch(method, test, cfg, n=4, seed=cfg.seed),
-                           run_dir.picture("reconstructions.png"))
+        save_visualization(
+            method, visualization_batch(method, test, cfg, n=4, seed=cfg.seed), run_dir.picture("reconstructions.png")
+        )
     except Exception as e:  # a picture is never worth a failed job
         log.warning("could not draw %s's reconstructions: %s", cfg.method, e)
 

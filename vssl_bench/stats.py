@@ -66,6 +66,8 @@ def time_blind_controls(d: pd.DataFrame) -> tuple[str, ...]:
 def augmentation_kinds(d: pd.DataFrame) -> dict[str, str]:
     """Method -> the kind of positive pair it contrasts (``Method.augmentation``), Q4's variants."""
     return {m: str(v) for m, v in method_facts(d, "augmentation").items() if isinstance(v, str) and v}
+
+
 COMPARE_METRICS = ["linear_top1", "linear_video_top1", "knn_top1", "retrieval_r1", "retrieval_r5"]
 SUITE_FOR = {"Q1": "pretext", "Q2": "pretext", "Q3": "quick", "Q4": "contrastive", "Q5": "pretext"}
 
@@ -89,10 +91,19 @@ QUESTIONS = {
 
 
 # Which chance level (eval/chance.py, a results column) is the floor of which metric.
-CHANCE_OF = {"linear_top1": "chance_top1", "linear_video_top1": "chance_top1", "knn_top1": "chance_top1",
-             "retrieval_r1": "chance_r1", "retrieval_r5": "chance_r5", "retrieval_r10": "chance_r10",
-             "retrieval_r20": "chance_r20", "lowshot_1_linear": "chance_top1", "lowshot_10_linear": "chance_top1",
-             "finetune_top1": "chance_top1", "temporal_pair_top1": "temporal_pair_chance"}
+CHANCE_OF = {
+    "linear_top1": "chance_top1",
+    "linear_video_top1": "chance_top1",
+    "knn_top1": "chance_top1",
+    "retrieval_r1": "chance_r1",
+    "retrieval_r5": "chance_r5",
+    "retrieval_r10": "chance_r10",
+    "retrieval_r20": "chance_r20",
+    "lowshot_1_linear": "chance_top1",
+    "lowshot_10_linear": "chance_top1",
+    "finetune_top1": "chance_top1",
+    "temporal_pair_top1": "temporal_pair_chance",
+}
 FIXED_CHANCE = {"temporal_reverse_to_partner": 0.5}  # a two-class decision (eval/temporal.py)
 
 
@@ -150,8 +161,18 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
     done = df[df["status"] == "done"] if "status" in df else df
     done = done.assign(steps=budget_of(done))
     for (ds, bb, st, meth), g in done.groupby(["dataset", "backbone", "steps", "method"], sort=False):
-        row = {"dataset": ds, "backbone": bb, "steps": st, "method": meth, "task": "", "value": math.nan,
-               "bound": math.nan, "floor": math.nan, "learned": None, "why": ""}
+        row = {
+            "dataset": ds,
+            "backbone": bb,
+            "steps": st,
+            "method": meth,
+            "task": "",
+            "value": math.nan,
+            "bound": math.nan,
+            "floor": math.nan,
+            "learned": None,
+            "why": "",
+        }
         col = lambda c: pd.to_numeric(g[c], errors="coerce").to_numpy(dtype=float) if c in g else np.array([])  # noqa: E731
         acc, chance, base = col("pretext_accuracy"), col("pretext_chance"), col("pretext_baseline")
         loss, base_loss = col("pretext_loss_heldout"), col("pretext_baseline_loss")
@@ -171,8 +192,7 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
             if lo <= c:
                 row["why"] = f"held-out accuracy {pts(a.mean())} % not above chance ({pts(c)} %)"
             elif np.isfinite(b) and lo <= b:
-                row["why"] = (f"held-out accuracy {pts(a.mean())} % not above a training-free baseline "
-                              f"({pts(b)} %)")
+                row["why"] = f"held-out accuracy {pts(a.mean())} % not above a training-free baseline ({pts(b)} %)"
         elif len(loss) and len(base_loss) and (np.isfinite(loss) & np.isfinite(base_loss)).any():
             ok = np.isfinite(loss) & np.isfinite(base_loss) & (base_loss > 0)
             r = loss[ok] / base_loss[ok]
@@ -186,11 +206,11 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
                 hi, floor = float(r[0]), SINGLE_SEED_LOSS_RATIO
             row.update(task="loss", value=float(r.mean()), bound=hi, floor=floor, learned=bool(hi < floor))
             if hi >= floor:
-                row["why"] = (f"held-out loss {r.mean():.2f} x the training-free predictor's, not clearly "
-                              f"below it")
+                row["why"] = f"held-out loss {r.mean():.2f} x the training-free predictor's, not clearly below it"
         rows.append(row)
-    return pd.DataFrame(rows, columns=["dataset", "backbone", "steps", "method", "task", "value", "bound", "floor",
-                                       "learned", "why"]).astype({"learned": object})  # True / False / None
+    return pd.DataFrame(
+        rows, columns=["dataset", "backbone", "steps", "method", "task", "value", "bound", "floor", "learned", "why"]
+    ).astype({"learned": object})  # True / False / None
 
 
 def budget_of(df: pd.DataFrame) -> pd.Series:
@@ -212,12 +232,15 @@ def gate(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         return df, []
     drop = set(zip(bad["dataset"], bad["backbone"], bad["steps"], bad["method"]))
     keep = [k not in drop for k in zip(df["dataset"], df["backbone"], budget_of(df), df["method"])]
-    notes = [f"DID NOT LEARN: {r.method} on {r.dataset}/{r.backbone} at {r.steps} steps: {r.why}; left out of the "
-             f"verdicts" for r in bad.itertuples()]
+    notes = [
+        f"DID NOT LEARN: {r.method} on {r.dataset}/{r.backbone} at {r.steps} steps: {r.why}; left out of the verdicts"
+        for r in bad.itertuples()
+    ]
     return df[keep], notes
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def pts(x: float) -> str:
     """A fraction as points (percent) with one decimal, sign kept."""
@@ -248,7 +271,7 @@ def group_mean(g: dict[str, np.ndarray]) -> float:
 def _group_terms(g: dict[str, np.ndarray]) -> list[tuple[float, int]]:
     """(variance contribution s_i^2 / n_i / m^2, degrees of freedom n_i - 1) per method."""
     m = len(g)
-    return [(float(v.var(ddof=1)) / len(v) / m ** 2, len(v) - 1) for v in g.values() if len(v) > 1]
+    return [(float(v.var(ddof=1)) / len(v) / m**2, len(v) - 1) for v in g.values() if len(v) > 1]
 
 
 def t_interval(est: float, terms: list[tuple[float, int]], k: int = N_CONTRASTS) -> tuple[float, float]:
@@ -260,7 +283,7 @@ def t_interval(est: float, terms: list[tuple[float, int]], k: int = N_CONTRASTS)
     var = sum(v for v, _ in terms)
     if var <= 0:
         return est, est
-    dof = var ** 2 / sum(v ** 2 / d for v, d in terms if v > 0)
+    dof = var**2 / sum(v**2 / d for v, d in terms if v > 0)
     half = float(t.ppf(1 - ALPHA / (2 * k), dof)) * math.sqrt(var)
     return est - half, est + half
 
@@ -293,8 +316,11 @@ def shape(*groups: dict[str, np.ndarray]) -> str:
     """'6 vs 1 methods x 3 seeds' (seed count as a range when unequal)."""
     counts = [len(v) for g in groups for v in g.values()]
     seeds = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
-    return " vs ".join(str(len(g)) for g in groups) + f" method{'s' if len(groups[-1]) != 1 else ''} x {seeds} seed" \
+    return (
+        " vs ".join(str(len(g)) for g in groups)
+        + f" method{'s' if len(groups[-1]) != 1 else ''} x {seeds} seed"
         + ("s" if max(counts) != 1 else "")
+    )
 
 
 def settings(df: pd.DataFrame, with_references: bool = False) -> list[tuple[str, pd.DataFrame]]:
@@ -334,17 +360,20 @@ def _decide(est: float, lo: float, hi: float, n_seeds: int) -> str:
 
 
 def _seed_hint(n_seeds: int, suite: str) -> str:
-    return f" (1 seed per method: the CI cannot see seed noise; run `vssl-bench run --suite {suite} --seeds 0,1,2`)" \
-        if n_seeds < 2 else ""
+    return (
+        f" (1 seed per method: the CI cannot see seed noise; run `vssl-bench run --suite {suite} --seeds 0,1,2`)"
+        if n_seeds < 2
+        else ""
+    )
 
 
 def _missing(q: str, setting: str, what: str) -> Verdict:
     suite = SUITE_FOR[q]
-    return Verdict(q, setting, "not enough data",
-                   f"Not enough data: {what}; run `vssl-bench run --suite {suite}`.")
+    return Verdict(q, setting, "not enough data", f"Not enough data: {what}; run `vssl-bench run --suite {suite}`.")
 
 
 # --------------------------------------------------------------------------- Q1
+
 
 def permutation_test(values: dict[str, np.ndarray], n_perm: int = N_PERM, seed: int = SEED) -> float:
     """p-value of the between-method variance of means under random relabelling of seeds."""
@@ -372,14 +401,28 @@ def q1_pretext_differ(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
     within = [v.std(ddof=1) for v in vals.values() if len(v) > 1]
     seed_sd = float(np.sqrt(np.mean(np.square(within)))) if within else math.nan
     n = min_seeds(vals)
-    st = {"metric": metric, "n_methods": len(vals), "min_seeds": n, "between_sd": between, "seed_sd": seed_sd,
-          "best": best, "worst": worst, "range": means[best] - means[worst]}
-    head = (f"pretext methods span {pts(means[best] - means[worst])} points {metric} ({best} {pts(means[best])} "
-            f"to {worst} {pts(means[worst])}), between-method sd {pts(between)} vs seed sd {pts(seed_sd)}")
+    st = {
+        "metric": metric,
+        "n_methods": len(vals),
+        "min_seeds": n,
+        "between_sd": between,
+        "seed_sd": seed_sd,
+        "best": best,
+        "worst": worst,
+        "range": means[best] - means[worst],
+    }
+    head = (
+        f"pretext methods span {pts(means[best] - means[worst])} points {metric} ({best} {pts(means[best])} "
+        f"to {worst} {pts(means[worst])}), between-method sd {pts(between)} vs seed sd {pts(seed_sd)}"
+    )
     if n < 2:
-        return Verdict("Q1", setting, "not enough data",
-                       f"Not enough data: {head}, {shape(vals)}; run `vssl-bench run --suite pretext --seeds 0,1,2`.",
-                       st)
+        return Verdict(
+            "Q1",
+            setting,
+            "not enough data",
+            f"Not enough data: {head}, {shape(vals)}; run `vssl-bench run --suite pretext --seeds 0,1,2`.",
+            st,
+        )
     x = np.concatenate(list(vals.values()))
     if np.ptp(x) == 0:
         h, p_kw = 0.0, 1.0
@@ -388,26 +431,43 @@ def q1_pretext_differ(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
     p_perm = permutation_test(vals)
     st.update(H=float(h), p_kruskal=float(p_kw), p_perm=float(p_perm))
     ans = "yes" if max(p_kw, p_perm) < ALPHA else "no evidence"
-    text = (f"{_label(ans)}: {head}; Kruskal-Wallis H = {h:.1f}, p = {p_kw:.3g}, permutation p = {p_perm:.3g}, "
-            f"{shape(vals)}.")
+    text = (
+        f"{_label(ans)}: {head}; Kruskal-Wallis H = {h:.1f}, p = {p_kw:.3g}, permutation p = {p_perm:.3g}, "
+        f"{shape(vals)}."
+    )
     return Verdict("Q1", setting, ans, text, st)
 
 
 # --------------------------------------------------------------------------- Q2
 
-def _contrast(q: str, setting: str, metric: str, a: dict, b: dict, what: str, names: tuple[str, str],
-              suite: str) -> Verdict:
+
+def _contrast(
+    q: str, setting: str, metric: str, a: dict, b: dict, what: str, names: tuple[str, str], suite: str
+) -> Verdict:
     if not a or not b:
         missing = names[0] if not a else names[1]
         return _missing(q, setting, f"no {missing} method with {metric} for {what}")
     est, lo, hi = diff_ci(a, b)
     n = min_seeds(a, b)
     ans = _decide(est, lo, hi, n)
-    st = {"metric": metric, "diff": est, "lo": lo, "hi": hi, "n_a": len(a), "n_b": len(b), "min_seeds": n,
-          "mean_a": group_mean(a), "mean_b": group_mean(b), "a": sorted(a), "b": sorted(b)}
-    text = (f"{_label(ans)} ({what}): {spts(est)} points {metric} for {names[0]} ({pts(group_mean(a))}) over "
-            f"{names[1]} ({', '.join(sorted(b))}: {pts(group_mean(b))}), 95% joint CI [{pts(lo)}, {pts(hi)}], "
-            f"{shape(a, b)}{_seed_hint(n, suite)}.")
+    st = {
+        "metric": metric,
+        "diff": est,
+        "lo": lo,
+        "hi": hi,
+        "n_a": len(a),
+        "n_b": len(b),
+        "min_seeds": n,
+        "mean_a": group_mean(a),
+        "mean_b": group_mean(b),
+        "a": sorted(a),
+        "b": sorted(b),
+    }
+    text = (
+        f"{_label(ans)} ({what}): {spts(est)} points {metric} for {names[0]} ({pts(group_mean(a))}) over "
+        f"{names[1]} ({', '.join(sorted(b))}: {pts(group_mean(b))}), 95% joint CI [{pts(lo)}, {pts(hi)}], "
+        f"{shape(a, b)}{_seed_hint(n, suite)}."
+    )
     return Verdict(q, setting, ans, text, st)
 
 
@@ -418,16 +478,37 @@ def q2_time(d: pd.DataFrame, setting: str, metric: str) -> list[Verdict]:
     out = []
     pre_t = {m: v for m, v in vals.items() if fam[m] == "pretext" and ut[m]}
     pre_b = {m: v for m, v in vals.items() if fam[m] == "pretext" and not ut[m]}
-    out.append(_contrast("Q2", setting, metric, pre_t, pre_b, "within pretext", ("time-related pretext",
-                         "time-blind pretext"), "pretext"))
+    out.append(
+        _contrast(
+            "Q2",
+            setting,
+            metric,
+            pre_t,
+            pre_b,
+            "within pretext",
+            ("time-related pretext", "time-blind pretext"),
+            "pretext",
+        )
+    )
     all_t = {m: v for m, v in vals.items() if ut[m]}
     ctrl = {m: v for m, v in vals.items() if m in time_blind_controls(d)}
-    out.append(_contrast("Q2", setting, metric, all_t, ctrl, "overall, vs the time-blind controls",
-                         ("time-related methods", "controls"), "quick"))
+    out.append(
+        _contrast(
+            "Q2",
+            setting,
+            metric,
+            all_t,
+            ctrl,
+            "overall, vs the time-blind controls",
+            ("time-related methods", "controls"),
+            "quick",
+        )
+    )
     return out
 
 
 # --------------------------------------------------------------------------- Q3
+
 
 def family_table(d: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Family mean-of-method-means with its t-interval (seed noise; module docstring)."""
@@ -440,8 +521,17 @@ def family_table(d: pd.DataFrame, metric: str) -> pd.DataFrame:
     rows = []
     for f, g in groups.items():
         lo, hi = group_interval(g)
-        rows.append({"family": f, "metric": metric, "mean": group_mean(g), "lo": lo, "hi": hi,
-                     "n_methods": len(g), "min_seeds": min_seeds(g)})
+        rows.append(
+            {
+                "family": f,
+                "metric": metric,
+                "mean": group_mean(g),
+                "lo": lo,
+                "hi": hi,
+                "n_methods": len(g),
+                "min_seeds": min_seeds(g),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -461,10 +551,19 @@ def q3_families(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
         n = min_seeds(*groups.values())
         clear = n >= 2 and lo > 0
         answers.append(clear)
-        st[m] = {"best": best, "second": second, "diff": est, "lo": lo, "hi": hi, "min_seeds": n,
-                 "means": {f: group_mean(g) for f, g in groups.items()}}
-        parts.append(f"{m}: {best} {pts(group_mean(groups[best]))}{'' if clear else ' (tie)'}, "
-                     f"{spts(est)} over {second} [{pts(lo)}, {pts(hi)}]")
+        st[m] = {
+            "best": best,
+            "second": second,
+            "diff": est,
+            "lo": lo,
+            "hi": hi,
+            "min_seeds": n,
+            "means": {f: group_mean(g) for f, g in groups.items()},
+        }
+        parts.append(
+            f"{m}: {best} {pts(group_mean(groups[best]))}{'' if clear else ' (tie)'}, "
+            f"{spts(est)} over {second} [{pts(lo)}, {pts(hi)}]"
+        )
     if not parts:
         return _missing("Q3", setting, "fewer than 2 families have finished methods")
     n = min((v["min_seeds"] for v in st.values()), default=0)
@@ -473,25 +572,35 @@ def q3_families(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
     else:
         ans = "yes" if st.get(metric, {}).get("lo", -1) > 0 else "no evidence"
     counts = d.groupby("family")["method"].nunique().to_dict()
-    lead = {"yes": f"{st[metric]['best'].capitalize()} wins on {metric}",
+    lead = (
+        {
+            "yes": f"{st[metric]['best'].capitalize()} wins on {metric}",
             "no evidence": f"No family wins clearly on {metric}",
-            "not enough data": "Not enough data (1 seed per method)"}[ans] if metric in st else \
-        f"No evidence on {metric}"
+            "not enough data": "Not enough data (1 seed per method)",
+        }[ans]
+        if metric in st
+        else f"No evidence on {metric}"
+    )
     fam_shape = ", ".join(f"{counts.get(f, 0)} {f}" for f in FAMILIES)
-    text = (f"{lead}; best family and its margin over the runner-up, 95% joint CI: " + "; ".join(parts)
-            + f" ({fam_shape} methods x {n}+ seeds).")
+    text = (
+        f"{lead}; best family and its margin over the runner-up, 95% joint CI: "
+        + "; ".join(parts)
+        + f" ({fam_shape} methods x {n}+ seeds)."
+    )
     return Verdict("Q3", setting, ans if metric in st else "no evidence", text, st)
 
 
 # --------------------------------------------------------------------------- Q4
+
 
 def q4_augmentation(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
     AUGMENTATION = augmentation_kinds(d)
     vals = {m: v for m, v in seed_values(d, metric).items() if m in AUGMENTATION}
     if len(vals) < 2:
         have = ", ".join(AUGMENTATION[m] for m in vals) or "none"
-        return _missing("Q4", setting, f"{len(vals)} of {len(AUGMENTATION)} augmentation variants ({have}) have "
-                        f"{metric}")
+        return _missing(
+            "Q4", setting, f"{len(vals)} of {len(AUGMENTATION)} augmentation variants ({have}) have {metric}"
+        )
     ranked = sorted(vals, key=lambda m: vals[m].mean(), reverse=True)
     best, second = ranked[0], ranked[1]
     est, lo, hi = diff_ci({best: vals[best]}, {second: vals[second]})
@@ -499,16 +608,33 @@ def q4_augmentation(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
     ans = _decide(est, lo, hi, n)
     ans = {"no": "no evidence"}.get(ans, ans)  # best - second >= 0 by construction
     order = ", ".join(f"{AUGMENTATION[m]} ({m}) {pts(vals[m].mean())}" for m in ranked)
-    lead = {"yes": f"{AUGMENTATION[best].capitalize()} augmentation helps most",
-            "no evidence": f"No clear winner ({AUGMENTATION[best]} leads)",
-            "not enough data": f"Not enough data ({AUGMENTATION[best]} leads)"}[ans]
-    text = (f"{lead}: {order} {metric}; {spts(est)} over {AUGMENTATION[second]}, 95% joint CI [{pts(lo)}, {pts(hi)}], "
-            f"{len(vals)} variants x {n}+ seeds{_seed_hint(n, 'contrastive')}.")
-    return Verdict("Q4", setting, ans, text, {"metric": metric, "ranking": ranked, "diff": est, "lo": lo, "hi": hi,
-                                              "means": {m: float(v.mean()) for m, v in vals.items()}})
+    lead = {
+        "yes": f"{AUGMENTATION[best].capitalize()} augmentation helps most",
+        "no evidence": f"No clear winner ({AUGMENTATION[best]} leads)",
+        "not enough data": f"Not enough data ({AUGMENTATION[best]} leads)",
+    }[ans]
+    text = (
+        f"{lead}: {order} {metric}; {spts(est)} over {AUGMENTATION[second]}, 95% joint CI [{pts(lo)}, {pts(hi)}], "
+        f"{len(vals)} variants x {n}+ seeds{_seed_hint(n, 'contrastive')}."
+    )
+    return Verdict(
+        "Q4",
+        setting,
+        ans,
+        text,
+        {
+            "metric": metric,
+            "ranking": ranked,
+            "diff": est,
+            "lo": lo,
+            "hi": hi,
+            "means": {m: float(v.mean()) for m, v in vals.items()},
+        },
+    )
 
 
 # --------------------------------------------------------------------------- Q5
+
 
 def spearman_ci(x: np.ndarray, y: np.ndarray, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[float, float, float]:
     """Spearman's rho over paired points and a percentile bootstrap 95% CI resampling points.
@@ -520,7 +646,7 @@ def spearman_ci(x: np.ndarray, y: np.ndarray, n_boot: int = N_BOOT, seed: int = 
     ry = rankdata(y[idx], axis=1)
     rx = rx - rx.mean(axis=1, keepdims=True)
     ry = ry - ry.mean(axis=1, keepdims=True)
-    den = np.sqrt((rx ** 2).sum(axis=1) * (ry ** 2).sum(axis=1))
+    den = np.sqrt((rx**2).sum(axis=1) * (ry**2).sum(axis=1))
     ok = den > 0
     boots = (rx * ry).sum(axis=1)[ok] / den[ok]
     if len(boots) < n_boot // 2:
@@ -533,8 +659,7 @@ def pretext_points(d: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One row per method with both a pretext accuracy and ``metric``: method, family, x, y."""
     if "pretext_accuracy" not in d or metric not in d:
         return pd.DataFrame(columns=["method", "family", "x", "y"])
-    g = d.assign(x=pd.to_numeric(d["pretext_accuracy"], errors="coerce"),
-                 y=pd.to_numeric(d[metric], errors="coerce"))
+    g = d.assign(x=pd.to_numeric(d["pretext_accuracy"], errors="coerce"), y=pd.to_numeric(d[metric], errors="coerce"))
     g = g.groupby("method").agg(family=("family", "first"), x=("x", "mean"), y=("y", "mean")).reset_index()
     return g[np.isfinite(g["x"]) & np.isfinite(g["y"])].reset_index(drop=True)
 
@@ -549,13 +674,16 @@ def q5_pretext_predicts(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
     else:
         ans = "yes" if lo > 0 else "no" if hi < 0 else "no evidence"
     lead = {"yes": "Yes", "no": "No, the opposite", "no evidence": "No evidence"}[ans]
-    text = (f"{lead}: Spearman rho = {rho:.2f} between pretext accuracy and {metric}, 95% CI "
-            f"[{lo:.2f}, {hi:.2f}] (bootstrap over methods), {len(p)} methods "
-            f"(pretext accuracies of different tasks have different chance levels).")
+    text = (
+        f"{lead}: Spearman rho = {rho:.2f} between pretext accuracy and {metric}, 95% CI "
+        f"[{lo:.2f}, {hi:.2f}] (bootstrap over methods), {len(p)} methods "
+        f"(pretext accuracies of different tasks have different chance levels)."
+    )
     return Verdict("Q5", setting, ans, text, {"metric": metric, "rho": rho, "lo": lo, "hi": hi, "n": len(p)})
 
 
 # --------------------------------------------------------------------------- all
+
 
 def answer_all(df: pd.DataFrame, metric: str = DEFAULT_METRIC) -> list[Verdict]:
     """Every question for every setting, in question order; a missing metric or an empty
@@ -580,10 +708,12 @@ def answer_all(df: pd.DataFrame, metric: str = DEFAULT_METRIC) -> list[Verdict]:
     return out
 
 
-METHOD_TEXT = ("intervals are t-intervals of the seed noise (Welch-Satterthwaite degrees of freedom), "
-               f"Bonferroni-corrected for the {N_CONTRASTS} contrasts of each setting so that they hold at 95 % "
-               "jointly; an interval that touches 0 is \"No evidence\". Q1: Kruskal-Wallis and a permutation test; "
-               "Q5: Spearman's rho with a bootstrap over methods (fixed seed, deterministic)")
+METHOD_TEXT = (
+    "intervals are t-intervals of the seed noise (Welch-Satterthwaite degrees of freedom), "
+    f"Bonferroni-corrected for the {N_CONTRASTS} contrasts of each setting so that they hold at 95 % "
+    'jointly; an interval that touches 0 is "No evidence". Q1: Kruskal-Wallis and a permutation test; '
+    "Q5: Spearman's rho with a bootstrap over methods (fixed seed, deterministic)"
+)
 
 
 def verdicts_markdown(verdicts: list[Verdict]) -> str:
@@ -621,13 +751,23 @@ def budget_axis(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "kn
         if len(budgets) < 2:
             continue
         lo_b, hi_b = budgets[-2], budgets[-1]
-        entry = {"dataset": ds, "backbone": bb, "budgets": [int(b) for b in budgets], "pair": (int(lo_b), int(hi_b)),
-                 "rho": {}, "n_methods": 0, "supervised": {}, "verdicts": {}}
+        entry = {
+            "dataset": ds,
+            "backbone": bb,
+            "budgets": [int(b) for b in budgets],
+            "pair": (int(lo_b), int(hi_b)),
+            "rho": {},
+            "n_methods": 0,
+            "supervised": {},
+            "verdicts": {},
+        }
         trained = g[g["method"] != "random"]
         for m in metrics:
             if m not in trained:
                 continue
-            means = trained.assign(_v=pd.to_numeric(trained[m], errors="coerce")).groupby(["_steps", "method"])["_v"].mean()
+            means = (
+                trained.assign(_v=pd.to_numeric(trained[m], errors="coerce")).groupby(["_steps", "method"])["_v"].mean()
+            )
             a, b = means.get(lo_b), means.get(hi_b)
             if a is None or b is None:
                 continue
@@ -635,20 +775,32 @@ def budget_axis(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "kn
             entry["n_methods"] = max(entry["n_methods"], len(common))
             if len(common) >= 3:
                 entry["rho"][m] = float(spearmanr(a[common], b[common]).statistic)
-            sup = {int(st): float(means[st]["supervised"]) for st in budgets
-                   if st in means.index.get_level_values(0) and "supervised" in means[st]}
+            sup = {
+                int(st): float(means[st]["supervised"])
+                for st in budgets
+                if st in means.index.get_level_values(0) and "supervised" in means[st]
+            }
             if sup:
                 best = max(sup.values())
-                entry["supervised"][m] = {"by_budget": sup, "near_plateau": sup.get(int(hi_b), -1) >= best - PLATEAU_PTS
-                                          and len(sup) >= 2 and abs(sup[int(hi_b)] - sup[int(lo_b)]) < PLATEAU_PTS
-                                          if int(lo_b) in sup and int(hi_b) in sup else False}
-        per_budget = {int(st): answer_all(done[(done["dataset"] == ds) & (done["backbone"] == bb)
-                                              & (done["_steps"] == st)].drop(columns="_steps"))
-                      for st in budgets}
+                entry["supervised"][m] = {
+                    "by_budget": sup,
+                    "near_plateau": sup.get(int(hi_b), -1) >= best - PLATEAU_PTS
+                    and len(sup) >= 2
+                    and abs(sup[int(hi_b)] - sup[int(lo_b)]) < PLATEAU_PTS
+                    if int(lo_b) in sup and int(hi_b) in sup
+                    else False,
+                }
+        per_budget = {
+            int(st): answer_all(
+                done[(done["dataset"] == ds) & (done["backbone"] == bb) & (done["_steps"] == st)].drop(columns="_steps")
+            )
+            for st in budgets
+        }
         for st, vs in per_budget.items():
             for i, v in enumerate(vs):
-                entry["verdicts"].setdefault(f"{v.question}#{sum(w.question == v.question for w in vs[:i])}",
-                                             {})[st] = v.answer
+                entry["verdicts"].setdefault(f"{v.question}#{sum(w.question == v.question for w in vs[:i])}", {})[
+                    st
+                ] = v.answer
         entry["settled"] = bool(entry["rho"]) and all(r >= SETTLED_RHO for r in entry["rho"].values())
         out.append(entry)
     return out
@@ -660,18 +812,24 @@ def budget_markdown(axes: list[dict]) -> str:
         b = e["budgets"]
         lines += [f"**{e['dataset']}/{e['backbone']}**, budgets {', '.join(map(str, b))} steps:", ""]
         rho = ", ".join(f"{m} {r:.2f}" for m, r in e["rho"].items()) or "n/a (fewer than 3 methods at both)"
-        lines.append(f"- method ranking between {e['pair'][0]} and {e['pair'][1]} steps, Spearman rho: {rho} "
-                     f"({e['n_methods']} trained methods; settled at >= {SETTLED_RHO}): "
-                     f"**{'settled' if e['settled'] else 'still moving'}**")
+        lines.append(
+            f"- method ranking between {e['pair'][0]} and {e['pair'][1]} steps, Spearman rho: {rho} "
+            f"({e['n_methods']} trained methods; settled at >= {SETTLED_RHO}): "
+            f"**{'settled' if e['settled'] else 'still moving'}**"
+        )
         for m, s in e["supervised"].items():
             path = " -> ".join(f"{pts(v)} ({st})" for st, v in sorted(s["by_budget"].items()))
-            lines.append(f"- supervised {m}: {path}; near its plateau (last two budgets within "
-                         f"{100 * PLATEAU_PTS:.0f} points): {'yes' if s['near_plateau'] else 'no'}")
+            lines.append(
+                f"- supervised {m}: {path}; near its plateau (last two budgets within "
+                f"{100 * PLATEAU_PTS:.0f} points): {'yes' if s['near_plateau'] else 'no'}"
+            )
         for key, by in e["verdicts"].items():
             answers = [by.get(st, "–") for st in b]
             moved = len(set(a for a in answers if a != "not enough data")) > 1
-            lines.append(f"- {key.split('#')[0]}{'' if key.endswith('#0') else ' (' + key.split('#')[1] + ')'}: "
-                         + " / ".join(f"{a} ({st})" for a, st in zip(answers, b))
-                         + (" — **changes with the budget**" if moved else " — same at every budget"))
+            lines.append(
+                f"- {key.split('#')[0]}{'' if key.endswith('#0') else ' (' + key.split('#')[1] + ')'}: "
+                + " / ".join(f"{a} ({st})" for a, st in zip(answers, b))
+                + (" — **changes with the budget**" if moved else " — same at every budget")
+            )
         lines.append("")
     return "\n".join(lines)

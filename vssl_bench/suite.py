@@ -4,11 +4,11 @@ A suite (``benchmarks/*.yaml``) names its methods, seeds, dataset, backbone, the
 fields every job shares (``config:``), each method's parameters (``method_params:``), the
 evaluations switched on with their parameters (``evaluations:``) and SLURM defaults
 (``slurm:``), and optionally ``tuned:``, the per-method selection written by ``vssl-bench
-tune`` (applied on top; what ``--set`` names wins). ``config: {steps: [150, 600]}`` is a budget axis: each budget is a job of
-its own, with its own full schedule and key. :meth:`Suite.jobs` resolves the matrix into
-one Config per (method, budget, seed), every name and parameter checked against the
-registries (methods, evaluations, datasets, backbones) with a one-line error naming the
-valid choices.
+tune`` (applied on top; what ``--set`` names wins). ``config: {steps: [150, 600]}`` is a
+budget axis: each budget is a job of its own, with its own full schedule and key.
+:meth:`Suite.jobs` resolves the matrix into one Config per (method, budget, seed), every
+name and parameter checked against the registries (methods, evaluations, datasets,
+backbones) with a one-line error naming the valid choices.
 """
 
 from __future__ import annotations
@@ -62,13 +62,18 @@ class Suite:
         for method in self.methods:
             tuned = self.tuned.get(method, {})
             cfg_tuned = {k: v for k, v in tuned.items() if k in config_fields}
-            params = resolve_params(method, {**self.method_params.get(method, {}),
-                                             **{k: v for k, v in tuned.items() if k not in config_fields}})
+            params = resolve_params(
+                method,
+                {**self.method_params.get(method, {}), **{k: v for k, v in tuned.items() if k not in config_fields}},
+            )
             base = apply_overrides(self.base, cfg_tuned) if cfg_tuned else self.base
             for steps in budgets:
                 for seed in self.seeds:
-                    out.append(dataclasses.replace(base, method=method, seed=seed, params=params, steps=steps,
-                                                   evaluations=evaluations))
+                    out.append(
+                        dataclasses.replace(
+                            base, method=method, seed=seed, params=params, steps=steps, evaluations=evaluations
+                        )
+                    )
         return out
 
     def budget_text(self) -> str:
@@ -77,8 +82,19 @@ class Suite:
         return " / ".join(str(b) for b in (self.budgets or [self.base.steps])) + " steps"
 
 
-SUITE_KEYS = {"name", "description", "methods", "seeds", "dataset", "backbone", "config",
-              "method_params", "evaluations", "slurm", "tuned"}
+SUITE_KEYS = {
+    "name",
+    "description",
+    "methods",
+    "seeds",
+    "dataset",
+    "backbone",
+    "config",
+    "method_params",
+    "evaluations",
+    "slurm",
+    "tuned",
+}
 
 
 def suites_dir() -> Path:
@@ -146,8 +162,11 @@ def load_suite(name_or_path: str) -> Suite:
     seeds = raw.get("seeds", [0])
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
-    if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)
+    ):
         raise ConfigError(f"{where}: 'seeds' must be a non-empty list of integers >= 0, got {raw.get('seeds')!r}")
     method_params = raw.get("method_params") or {}
     for m, v in method_params.items():
@@ -160,10 +179,18 @@ def load_suite(name_or_path: str) -> Suite:
         if not isinstance(raw["tuned"], str):
             raise ConfigError(f"{where}: 'tuned' must be the path of a selection written by `vssl-bench tune`")
         tuned = load_tuned(p.parent / raw["tuned"], methods)
-    return Suite(name=str(raw.get("name", p.stem)), description=str(raw.get("description", "")),
-                 methods=list(methods), seeds=[int(s) for s in seeds], base=base,
-                 method_params={k: dict(v or {}) for k, v in method_params.items()}, budgets=budgets,
-                 slurm=_slurm_mapping(raw.get("slurm"), p), tuned=tuned, path=str(p))
+    return Suite(
+        name=str(raw.get("name", p.stem)),
+        description=str(raw.get("description", "")),
+        methods=list(methods),
+        seeds=[int(s) for s in seeds],
+        base=base,
+        method_params={k: dict(v or {}) for k, v in method_params.items()},
+        budgets=budgets,
+        slurm=_slurm_mapping(raw.get("slurm"), p),
+        tuned=tuned,
+        path=str(p),
+    )
 
 
 def load_tuned(path: Path, methods: list[str]) -> dict[str, dict]:
@@ -193,7 +220,6 @@ def load_tuned(path: Path, methods: list[str]) -> dict[str, dict]:
     return out
 
 
-
 def _slurm_mapping(raw: Any, p: Path) -> dict:
     """The suite's ``slurm:`` mapping (partition, time, gpus_per_job, cpus_per_job, signal_delay_s)."""
     if raw is None:
@@ -206,10 +232,19 @@ def _slurm_mapping(raw: Any, p: Path) -> dict:
     return dict(raw)
 
 
-def suite_from_options(suite: str | None = None, methods: str | None = None, seeds: str | None = None,
-                       dataset: str | None = None, backbone: str | None = None, steps: str | None = None,
-                       epochs: float | None = None, device: str | None = None, data_root: Path | None = None,
-                       sets: list[str] | None = None, references: bool = True) -> Suite:
+def suite_from_options(
+    suite: str | None = None,
+    methods: str | None = None,
+    seeds: str | None = None,
+    dataset: str | None = None,
+    backbone: str | None = None,
+    steps: str | None = None,
+    epochs: float | None = None,
+    device: str | None = None,
+    data_root: Path | None = None,
+    sets: list[str] | None = None,
+    references: bool = True,
+) -> Suite:
     """The suite ``run`` / ``status`` work on: the named suite (default ``quick``) changed
     by their options. ``--methods`` replaces its methods (``random`` and ``supervised``
     added unless ``references`` is off); ``--steps 150,600`` is a budget axis. ``--set``
@@ -230,8 +265,11 @@ def suite_from_options(suite: str | None = None, methods: str | None = None, see
         get_method(n)
     if seeds is not None:
         s.seeds = parse_list(seeds, "seed list", int) or [0]
-    overrides: dict = {k: v for k, v in (("dataset", dataset), ("backbone", backbone), ("epochs", epochs),
-                                          ("device", device)) if v is not None}
+    overrides: dict = {
+        k: v
+        for k, v in (("dataset", dataset), ("backbone", backbone), ("epochs", epochs), ("device", device))
+        if v is not None
+    }
     if data_root is not None:
         overrides["data_root"] = str(data_root)
     if steps is not None:

@@ -42,14 +42,7 @@ from vssl_bench.data.loader import DataStall, data_loader
 from vssl_bench.methods.base import Method
 from vssl_bench.rundir import RunDir
 from vssl_bench.tblog import EventLog
-from vssl_bench.utils import (
-    atomic_torch_save,
-    atomic_write_text,
-    heartbeat,
-    kill_point,
-    slow_point,
-    stall_point,
-)
+from vssl_bench.utils import atomic_torch_save, atomic_write_text, heartbeat, kill_point, slow_point, stall_point
 
 
 class NonFiniteLoss(RuntimeError):
@@ -104,8 +97,10 @@ class Prefetcher:
             try:
                 item = self.q.get(timeout=self.timeout_s if self.timeout_s > 0 else None)
             except queue.Empty:
-                raise DataStall(f"data loader stalled for {self.timeout_s:g} s (the prefetch thread built no batch); "
-                                "run the same command again to resume") from None
+                raise DataStall(
+                    f"data loader stalled for {self.timeout_s:g} s (the prefetch thread built no batch); "
+                    "run the same command again to resume"
+                ) from None
             if item is self._END:
                 return
             if isinstance(item, BaseException):
@@ -140,8 +135,18 @@ class EpochSampler(Sampler):
     each epoch began with an empty pipeline). Pairs with their epoch (``with_epoch``).
     """
 
-    def __init__(self, n: int, seed: int, epoch: int, start: int = 0, batch_size: int = 0, rank: int = 0,
-                 world: int = 1, with_epoch: bool = False, n_batches: int | None = None):
+    def __init__(
+        self,
+        n: int,
+        seed: int,
+        epoch: int,
+        start: int = 0,
+        batch_size: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        with_epoch: bool = False,
+        n_batches: int | None = None,
+    ):
         self.n, self.seed, self.epoch, self.start = n, seed, epoch, start
         self.batch_size, self.rank, self.world, self.with_epoch = batch_size, rank, world, with_epoch
         self.n_batches = n_batches
@@ -152,12 +157,12 @@ class EpochSampler(Sampler):
         perm = np.random.default_rng((self.seed, epoch, 7)).permutation(self.n)
         if self.world == 1:
             if self.n_batches is not None:  # full batches only, as drop_last would leave them
-                return perm[start:start + (self.n - start) // self.batch_size * self.batch_size].tolist()
+                return perm[start : start + (self.n - start) // self.batch_size * self.batch_size].tolist()
             return perm[start:].tolist()
         b = self.batch_size // self.world  # per-rank batch
         n_batches = (self.n - start) // self.batch_size
-        glob = perm[start:start + n_batches * self.batch_size].reshape(n_batches, self.batch_size)
-        return glob[:, self.rank * b:(self.rank + 1) * b].reshape(-1).tolist()  # (n_batches * b,)
+        glob = perm[start : start + n_batches * self.batch_size].reshape(n_batches, self.batch_size)
+        return glob[:, self.rank * b : (self.rank + 1) * b].reshape(-1).tolist()  # (n_batches * b,)
 
     def _indices(self) -> list[int]:
         return self._epoch_indices(self.epoch, self.start)
@@ -227,8 +232,17 @@ def use_prefetch_thread(cfg: Config, device: torch.device) -> bool:
     return cfg.prefetch == "thread" or (cfg.prefetch == "auto" and device.type == "cuda")
 
 
-def make_loader(videos: VideoList, method_cls: type[Method], p, cfg: Config, seed: int, epoch: int,
-                start: int, device: torch.device, n_batches: int | None = None) -> DataLoader:
+def make_loader(
+    videos: VideoList,
+    method_cls: type[Method],
+    p,
+    cfg: Config,
+    seed: int,
+    epoch: int,
+    start: int,
+    device: torch.device,
+    n_batches: int | None = None,
+) -> DataLoader:
     """The rank's share of the epoch (per-rank batch ``batch_size // world``, see
     :class:`EpochSampler`), or with ``n_batches`` that many batches from (``epoch``,
     ``start``) on, across epochs, in one stream (what :func:`pretrain` uses: one iterator for
@@ -238,17 +252,26 @@ def make_loader(videos: VideoList, method_cls: type[Method], p, cfg: Config, see
     ds.set_epoch(epoch)
     world, workers = distributed.world_size(), cfg.num_workers > 0
     pairs = workers or n_batches is not None  # the epoch travels with each index
-    sampler = EpochSampler(len(ds), seed, epoch, start, cfg.batch_size, distributed.rank(), world, with_epoch=pairs,
-                           n_batches=n_batches)
+    sampler = EpochSampler(
+        len(ds), seed, epoch, start, cfg.batch_size, distributed.rank(), world, with_epoch=pairs, n_batches=n_batches
+    )
     # Its own generator: a DataLoader iterator otherwise draws its workers' base seed from
     # torch's global RNG, which the losses that use it (vcop's dropout, gan's noise) share;
     # a resumed job creates its iterator after restoring that RNG and would draw differently.
-    return data_loader(EpochItems(ds) if pairs else ds, batch_size=distributed.shard_batch_size(cfg.batch_size),
-                       num_workers=cfg.num_workers, timeout_s=cfg.loader_timeout_s, persistent=workers,
-                       sampler=sampler, drop_last=True, pin_memory=device.type == "cuda",
-                       generator=torch.Generator().manual_seed(seed),
-                       collate_fn=partial(collate_finished, channels_last=cfg.channels_last)
-                       if workers and device.type == "cpu" else None)
+    return data_loader(
+        EpochItems(ds) if pairs else ds,
+        batch_size=distributed.shard_batch_size(cfg.batch_size),
+        num_workers=cfg.num_workers,
+        timeout_s=cfg.loader_timeout_s,
+        persistent=workers,
+        sampler=sampler,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(seed),
+        collate_fn=partial(collate_finished, channels_last=cfg.channels_last)
+        if workers and device.type == "cpu"
+        else None,
+    )
 
 
 def autocast(device: torch.device, cfg: Config):
@@ -279,12 +302,20 @@ def build_optimizer(method: Method, cfg: Config) -> torch.optim.Optimizer:
     for _, prm in method.named_parameters():
         if prm.requires_grad:
             (decay if prm.dim() >= 2 else no_decay).append(prm)  # no decay on BN / bias (MAE recipe)
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
+    )
 
 
-def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: RunDir, device: torch.device,
-             progress=None, hooks: tuple = ()) -> TrainState:
+def pretrain(
+    method: Method,
+    train: VideoList,
+    cfg: Config,
+    run_dir: RunDir,
+    device: torch.device,
+    progress=None,
+    hooks: tuple = (),
+) -> TrainState:
     """Train ``method`` for the budget of ``cfg``; resumes from ``run_dir.checkpoint``.
     ``hooks``: ``hook(method, step, n_steps)`` after every optimiser step, on the main
     process (an evaluation that needs something saved while training: ``budgets``). A
@@ -316,8 +347,11 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: RunDir, dev
     batches_per_epoch = len(train) // cfg.batch_size
     forward = distributed.data_parallel(method, device) if distributed.world_size() > 1 else method.loss
     method.train()
-    task = progress.add_task(f"{cfg.method} seed {cfg.seed}", total=n_steps, completed=state.step,
-                             info="") if progress is not None else None
+    task = (
+        progress.add_task(f"{cfg.method} seed {cfg.seed}", total=n_steps, completed=state.step, info="")
+        if progress is not None
+        else None
+    )
     max_skips = cfg.max_decode_failures * max(1, n_steps * cfg.batch_size)
     # On CPU the prefetch thread also converts each batch to channels-last (then a no-op in the step).
     prepare = partial(to_device, device=device, channels_last=cfg.channels_last) if device.type == "cpu" else None
@@ -325,14 +359,42 @@ def pretrain(method: Method, train: VideoList, cfg: Config, run_dir: RunDir, dev
     try:
         while state.step < n_steps:  # one pass: the loader's stream runs across epochs to the end of the budget
             _roll_epoch(state, batches_per_epoch)
-            loader = make_loader(train, type(method), method.p, cfg, cfg.seed, state.epoch,
-                                 state.batch_in_epoch * cfg.batch_size, device, n_batches=n_steps - state.step)
-            batches = (Prefetcher(loader, prepare=prepare, timeout_s=cfg.loader_timeout_s)
-                       if use_prefetch_thread(cfg, device) else loader)
+            loader = make_loader(
+                train,
+                type(method),
+                method.p,
+                cfg,
+                cfg.seed,
+                state.epoch,
+                state.batch_in_epoch * cfg.batch_size,
+                device,
+                n_batches=n_steps - state.step,
+            )
+            batches = (
+                Prefetcher(loader, prepare=prepare, timeout_s=cfg.loader_timeout_s)
+                if use_prefetch_thread(cfg, device)
+                else loader
+            )
             t_last = time.perf_counter()
             try:
-                _train_stream(batches, method, opt, state, cfg, n_steps, device, run_dir, progress, task, max_skips,
-                              t_last, batches_per_epoch, forward=forward, hooks=hooks, events=events)
+                _train_stream(
+                    batches,
+                    method,
+                    opt,
+                    state,
+                    cfg,
+                    n_steps,
+                    device,
+                    run_dir,
+                    progress,
+                    task,
+                    max_skips,
+                    t_last,
+                    batches_per_epoch,
+                    forward=forward,
+                    hooks=hooks,
+                    events=events,
+                )
             finally:
                 if isinstance(batches, Prefetcher):
                     batches.close()
@@ -354,9 +416,24 @@ def _roll_epoch(state: TrainState, batches_per_epoch: int) -> None:
         state.batch_in_epoch = 0
 
 
-def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps: int, device, run_dir: RunDir,
-                  progress, task, max_skips: float, t_last: float, batches_per_epoch: int, forward=None,
-                  hooks: tuple = (), events: EventLog | None = None) -> None:
+def _train_stream(
+    batches,
+    method,
+    opt,
+    state: TrainState,
+    cfg: Config,
+    n_steps: int,
+    device,
+    run_dir: RunDir,
+    progress,
+    task,
+    max_skips: float,
+    t_last: float,
+    batches_per_epoch: int,
+    forward=None,
+    hooks: tuple = (),
+    events: EventLog | None = None,
+) -> None:
     """Train on ``batches`` until they run out or the budget is spent.
 
     ``batches`` run across epochs (:func:`make_loader` with ``n_batches``); ``state.epoch`` /
@@ -389,20 +466,32 @@ def _train_stream(batches, method, opt, state: TrainState, cfg: Config, n_steps:
             raise TooManyDecodeFailures(
                 f"{state.skipped} unreadable videos skipped, more than max_decode_failures={cfg.max_decode_failures:g} "
                 f"of this job's {n_steps * cfg.batch_size} reads allows ({max_skips:g}); check the dataset "
-                f"(`vssl-bench data check`) or raise it with --set max_decode_failures=...")
+                f"(`vssl-bench data check`) or raise it with --set max_decode_failures=..."
+            )
         t_now = time.perf_counter()
         state.seconds += t_now - t_last
         extras = {k: round(float(v), 5) for k, v in logged.items() if k != "loss"}
         cps = batch["label"].shape[0] * world / max(t_now - t_last, 1e-9)
-        state.curve.append([state.step, state.epoch, round(float(logged["loss"]), 6), round(lr, 8),
-                            round(cps, 2), extras])
+        state.curve.append(
+            [state.step, state.epoch, round(float(logged["loss"]), 6), round(lr, 8), round(cps, 2), extras]
+        )
         if events is not None:
-            events.add(state.step, {"train/loss": float(logged["loss"]), "train/lr": lr, "train/clips_per_s": cps,
-                                    "train/data_wait_share": (t_data - t_last) / max(t_now - t_last, 1e-9),
-                                    **{f"train/{TB_NAMES.get(k, k)}": v for k, v in extras.items()}})
+            events.add(
+                state.step,
+                {
+                    "train/loss": float(logged["loss"]),
+                    "train/lr": lr,
+                    "train/clips_per_s": cps,
+                    "train/data_wait_share": (t_data - t_last) / max(t_now - t_last, 1e-9),
+                    **{f"train/{TB_NAMES.get(k, k)}": v for k, v in extras.items()},
+                },
+            )
         if task is not None:
-            progress.update(task, completed=state.step,
-                            info=f"loss {float(logged['loss']):.4f}  {state.clips_seen / max(state.seconds, 1e-9):.0f} clips/s")
+            progress.update(
+                task,
+                completed=state.step,
+                info=f"loss {float(logged['loss']):.4f}  {state.clips_seen / max(state.seconds, 1e-9):.0f} clips/s",
+            )
         if distributed.is_main() and (state.step % cfg.checkpoint_every == 0 or state.step == n_steps):
             save_checkpoint(run_dir.checkpoint, method, opt, state, cfg)
             if events is not None:
@@ -430,8 +519,13 @@ def optimizer_step(method: Method, opt: torch.optim.Optimizer, loss: torch.Tenso
 
 
 def save_checkpoint(path: Path, method: Method, opt, state: TrainState, cfg: Config) -> None:
-    ck = {"model": method.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-          "state": asdict(state), "config": cfg.to_dict()}
+    ck = {
+        "model": method.state_dict(),
+        "optimizer": opt.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "state": asdict(state),
+        "config": cfg.to_dict(),
+    }
     device = next(method.parameters()).device
     if device.type == "cuda":  # gan's noise on the GPU comes from the device's generator
         ck["cuda_rng"] = torch.cuda.get_rng_state(device)
@@ -463,9 +557,14 @@ def heldout_pretext(method: Method, test: VideoList, cfg: Config, device: torch.
         return {}
     method.eval()
     bs = min(cfg.batch_size, len(test))
-    loader = data_loader(PretrainDataset(test, partial(type(method).views, p=method.p, cfg=cfg), cfg, cfg.seed + 10_000),
-                         batch_size=bs, sampler=EpochSampler(len(test), cfg.seed + 10_000, 0), drop_last=True,
-                         num_workers=cfg.num_workers, timeout_s=cfg.loader_timeout_s)
+    loader = data_loader(
+        PretrainDataset(test, partial(type(method).views, p=method.p, cfg=cfg), cfg, cfg.seed + 10_000),
+        batch_size=bs,
+        sampler=EpochSampler(len(test), cfg.seed + 10_000, 0),
+        drop_last=True,
+        num_workers=cfg.num_workers,
+        timeout_s=cfg.loader_timeout_s,
+    )
     seen: dict[str, list[float]] = {}
     n = samples = 0
     for batch in loader:
@@ -486,6 +585,11 @@ def heldout_pretext(method: Method, test: VideoList, cfg: Config, device: torch.
 
 
 # What a method's loss reports (methods/base.py) -> the held-out columns they become.
-HELDOUT = {"loss": "pretext_loss_heldout", "acc": "pretext_accuracy", "chance": "pretext_chance",
-           "baseline": "pretext_baseline", "chance_loss": "pretext_chance_loss",
-           "baseline_loss": "pretext_baseline_loss"}
+HELDOUT = {
+    "loss": "pretext_loss_heldout",
+    "acc": "pretext_accuracy",
+    "chance": "pretext_chance",
+    "baseline": "pretext_baseline",
+    "chance_loss": "pretext_chance_loss",
+    "baseline_loss": "pretext_baseline_loss",
+}

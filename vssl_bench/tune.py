@@ -72,8 +72,9 @@ def method_grid(method: str, base: Config, params: dict) -> list[Point]:
 def tuning_jobs(suite: Suite) -> list[Point]:
     """Every method's grid x the suite's seeds, at the suite's (first) budget, evaluated on
     the validation split with the standard evaluations only."""
-    base = dataclasses.replace(suite.base, holdout="val", evaluations={},
-                               steps=(suite.budgets or [suite.base.steps])[0])
+    base = dataclasses.replace(
+        suite.base, holdout="val", evaluations={}, steps=(suite.budgets or [suite.base.steps])[0]
+    )
     out = []
     for method in suite.methods:
         for point in method_grid(method, base, suite.method_params.get(method, {})):
@@ -95,8 +96,9 @@ def grid_table(points: list[Point], out: Path) -> list[dict]:
     rows: dict[tuple, dict] = {}
     for pt in points:
         key = (pt.method, tuple(sorted(pt.overrides.items())))
-        r = rows.setdefault(key, {"method": pt.method, "overrides": pt.overrides, "scores": [], "linear": [],
-                                  "knn": [], "seeds": 0})
+        r = rows.setdefault(
+            key, {"method": pt.method, "overrides": pt.overrides, "scores": [], "linear": [], "knn": [], "seeds": 0}
+        )
         m = RunDir.of(out, pt.cfg).read_metrics()
         s = _score(m)
         if not math.isnan(s):
@@ -107,10 +109,16 @@ def grid_table(points: list[Point], out: Path) -> list[dict]:
     table = []
     for r in rows.values():
         n = r["seeds"]
-        table.append({"method": r["method"], "overrides": r["overrides"], "seeds": n,
-                      "linear_top1": sum(r["linear"]) / n if n else math.nan,
-                      "knn_top1": sum(r["knn"]) / n if n else math.nan,
-                      "score": sum(r["scores"]) / n if n else math.nan})
+        table.append(
+            {
+                "method": r["method"],
+                "overrides": r["overrides"],
+                "seeds": n,
+                "linear_top1": sum(r["linear"]) / n if n else math.nan,
+                "knn_top1": sum(r["knn"]) / n if n else math.nan,
+                "score": sum(r["scores"]) / n if n else math.nan,
+            }
+        )
     return table
 
 
@@ -137,17 +145,31 @@ def select(table: list[dict], base: Config) -> dict[str, dict]:
 def write_selection(best: dict[str, dict], path: Path, command: str, steps: int, seeds: list[int]) -> None:
     """``tuned.yaml``: per method the overrides a suite applies (``lr`` is a Config field,
     the rest method parameters or Config fields), with how they were chosen."""
-    doc = {"selected_by": command, "date": dt.date.today().isoformat(), "budget_steps": int(steps),
-           "seeds": list(seeds), "score": "mean of linear and kNN top-1 on the validation split (train videos)",
-           "methods": {m: {k: (list(v) if isinstance(v, tuple) else v) for k, v in b["overrides"].items()}
-                       for m, b in best.items() if b["overrides"]}}
-    atomic_write_text(path, "# Written by `vssl-bench tune`: each method's learning rate and one parameter of its own,\n"
-                            "# chosen on a validation split carved from the training videos (see vssl_bench/tune.py).\n"
-                      + yaml.safe_dump(doc, sort_keys=False))
+    doc = {
+        "selected_by": command,
+        "date": dt.date.today().isoformat(),
+        "budget_steps": int(steps),
+        "seeds": list(seeds),
+        "score": "mean of linear and kNN top-1 on the validation split (train videos)",
+        "methods": {
+            m: {k: (list(v) if isinstance(v, tuple) else v) for k, v in b["overrides"].items()}
+            for m, b in best.items()
+            if b["overrides"]
+        },
+    }
+    atomic_write_text(
+        path,
+        "# Written by `vssl-bench tune`: each method's learning rate and one parameter of its own,\n"
+        "# chosen on a validation split carved from the training videos (see vssl_bench/tune.py).\n"
+        + yaml.safe_dump(doc, sort_keys=False),
+    )
 
 
 def table_markdown(table: list[dict], best: dict[str, dict]) -> str:
-    lines = ["| method | grid point | seeds | linear (val) | kNN (val) | score | selected |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | grid point | seeds | linear (val) | kNN (val) | score | selected |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in table:
         over = ", ".join(f"{k}={v}" for k, v in r["overrides"].items()) or "(nothing to tune)"
         pick = best.get(r["method"], {}).get("overrides") == r["overrides"]
@@ -155,6 +177,8 @@ def table_markdown(table: list[dict], best: dict[str, dict]) -> str:
         def pct(x):
             return "–" if math.isnan(x) else f"{100 * x:.1f}"
 
-        lines.append(f"| {r['method']} | {over} | {r['seeds']} | {pct(r['linear_top1'])} | {pct(r['knn_top1'])} | "
-                     f"{pct(r['score'])} | {'**yes**' if pick else ''} |")
+        lines.append(
+            f"| {r['method']} | {over} | {r['seeds']} | {pct(r['linear_top1'])} | {pct(r['knn_top1'])} | "
+            f"{pct(r['score'])} | {'**yes**' if pick else ''} |"
+        )
     return "\n".join(lines) + "\n"

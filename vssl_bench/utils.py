@@ -82,8 +82,9 @@ class LockTimeout(RuntimeError):
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, blocking: bool = True, wait_s: float = 0.0, record_pid: bool = True,
-              timeout_s: float = 600.0) -> Iterator[bool]:
+def file_lock(
+    path: Path, blocking: bool = True, wait_s: float = 0.0, record_pid: bool = True, timeout_s: float = 600.0
+) -> Iterator[bool]:
     """An advisory ``flock`` on ``path``; yields False if non-blocking and already held.
 
     The kernel drops the lock when the holder dies (even on ``kill -9``), so a stale lock
@@ -108,8 +109,10 @@ def file_lock(path: Path, blocking: bool = True, wait_s: float = 0.0, record_pid
                 if time.monotonic() >= deadline:
                     if blocking:
                         holder = (Path(path).read_text(errors="replace").split() or ["?"])[:2]
-                        raise LockTimeout(f"waited {timeout_s:g} s for {path}, held by pid {' on '.join(holder)}; "
-                                          "is that process stuck? stop it and run again") from None
+                        raise LockTimeout(
+                            f"waited {timeout_s:g} s for {path}, held by pid {' on '.join(holder)}; "
+                            "is that process stuck? stop it and run again"
+                        ) from None
                     yield False
                     return
                 time.sleep(0.05)
@@ -167,8 +170,10 @@ class Watchdog:
         while not self._stop.wait(min(30.0, self.stall_s / 4)):
             silent = time.monotonic() - self.last
             if silent > self.stall_s:
-                sys.stderr.write(f"error: no progress for {silent:.0f} s (job_stall_s={self.stall_s:g}; last: "
-                                 f"{self.what}); stopped. Run the same command again to resume.\n")
+                sys.stderr.write(
+                    f"error: no progress for {silent:.0f} s (job_stall_s={self.stall_s:g}; last: "
+                    f"{self.what}); stopped. Run the same command again to resume.\n"
+                )
                 faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
                 sys.stderr.flush()
                 os._exit(STALLED)
@@ -222,7 +227,9 @@ def resolve_device(name: str) -> torch.device:
 def device_description(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    return (
+        f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    )
 
 
 def git_commit(repo: Path | None = None) -> str:
@@ -231,13 +238,18 @@ def git_commit(repo: Path | None = None) -> str:
     'unknown' outside git."""
     repo = repo or Path(__file__).resolve().parent.parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         if not sha:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":(exclude)results"], cwd=repo,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

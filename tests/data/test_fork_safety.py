@@ -78,8 +78,13 @@ def test_no_reader_outlives_its_read(clips) -> None:
 def _hazard(mode: str, path: Path, timeout: float) -> subprocess.CompletedProcess | None:
     """Run fork_hazard.py; None if it is still running after ``timeout`` (then it and its
     workers, a process group of their own, are killed: a hung worker outlives its parent)."""
-    proc = subprocess.Popen([sys.executable, str(HAZARD), mode, str(path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(HAZARD), mode, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -119,8 +124,9 @@ def test_stalled_worker_ends_the_iteration_naming_its_file(tmp_path) -> None:
 def test_in_process_loader_has_no_workers_and_no_watchdog(clips) -> None:
     """num_workers=0 stays a plain in-process loader (the default CPU path is unchanged)."""
     vl = VideoList([VideoEntry(str(clips[0]), 0)], ["x"])
-    dl = data_loader(PretrainDataset(vl, _view, Config(clip_len=4, size=32), seed=0), batch_size=1, num_workers=0,
-                     timeout_s=300)
+    dl = data_loader(
+        PretrainDataset(vl, _view, Config(clip_len=4, size=32), seed=0), batch_size=1, num_workers=0, timeout_s=300
+    )
     (batch,) = list(dl)
     assert batch["video"].shape == (1, 3, 4, 32, 32) and dl.board is None and dl.timeout == 0
     assert torch.equal(batch["index"], torch.tensor([0]))

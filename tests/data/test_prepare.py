@@ -32,7 +32,7 @@ H, W, SHORT = 48, 64, 32  # -> 32 x 42 (64 * 32 / 48 = 42.7, rounded to an even 
 def _halves(t: int, h: int = H, w: int = W) -> np.ndarray:
     f = np.zeros((t, h, w, 3), np.uint8)  # (T, H, W, 3)
     f[:, :, : w // 2] = (8 * np.arange(t, dtype=np.uint8))[:, None, None, None]
-    f[:, :, w // 2:] = (255 - 8 * np.arange(t, dtype=np.uint8))[:, None, None, None]
+    f[:, :, w // 2 :] = (255 - 8 * np.arange(t, dtype=np.uint8))[:, None, None, None]
     return f
 
 
@@ -63,9 +63,17 @@ def _assert_prepared(out, rel: str, t: int) -> None:
     np.testing.assert_allclose(right, 255 - 8 * np.arange(t), atol=4)
 
 
-@pytest.mark.parametrize("h,w,short,expect", [(240, 320, 128, (128, 170)), (256, 340, 128, (128, 170)),
-                                              (1080, 1920, 128, (128, 228)), (640, 360, 128, (228, 128)),
-                                              (31, 41, 128, (30, 40)), (128, 171, 128, (128, 170))])
+@pytest.mark.parametrize(
+    "h,w,short,expect",
+    [
+        (240, 320, 128, (128, 170)),
+        (256, 340, 128, (128, 170)),
+        (1080, 1920, 128, (128, 228)),
+        (640, 360, 128, (228, 128)),
+        (31, 41, 128, (30, 40)),
+        (128, 171, 128, (128, 170)),
+    ],
+)
 def test_target_size(h, w, short, expect) -> None:
     assert target_size(h, w, short) == expect
 
@@ -82,8 +90,9 @@ def test_prepare_mirror_tree_decodes_at_new_size(src, tmp_path) -> None:
     assert (out / "run" / "trunc.mp4").read_bytes() == (src / "run" / "trunc.mp4").read_bytes()
     a, b = build_dataset(_cfg(src)), build_dataset(_cfg(out))
     for x, y in zip(a, b):
-        assert [(os.path.relpath(e.path, src), e.label) for e in x.entries] == \
-               [(os.path.relpath(e.path, out), e.label) for e in y.entries]
+        assert [(os.path.relpath(e.path, src), e.label) for e in x.entries] == [
+            (os.path.relpath(e.path, out), e.label) for e in y.entries
+        ]
     assert not list(out.rglob("*" + PART))
 
 
@@ -200,8 +209,10 @@ def test_ucf101_layout_is_a_drop_in_root(tmp_path) -> None:
     lists = root / "ucfTrainTestlist"
     lists.mkdir(parents=True)
     (lists / "classInd.txt").write_text("1 ApplyEyeMakeup\n2 BandMarching\n")
-    names = {s: (f"ApplyEyeMakeup/v_ApplyEyeMakeup_g0{s}_c01.avi", f"BandMarching/v_BandMarching_g0{s}_c01.avi")
-             for s in (1, 2, 3)}
+    names = {
+        s: (f"ApplyEyeMakeup/v_ApplyEyeMakeup_g0{s}_c01.avi", f"BandMarching/v_BandMarching_g0{s}_c01.avi")
+        for s in (1, 2, 3)
+    }
     for s in (1, 2, 3):
         (lists / f"trainlist0{s}.txt").write_text(f"{names[s][0]} 1\n{names[s][1]} 2\n")
         (lists / f"testlist0{s}.txt").write_text(f"{names[s % 3 + 1][0]}\n")
@@ -216,8 +227,9 @@ def test_ucf101_layout_is_a_drop_in_root(tmp_path) -> None:
         a = build_dataset(Config(dataset="ucf101", data_root=str(root), split=s))
         b = build_dataset(Config(dataset="ucf101", data_root=str(out), split=s))
         for x, y in zip(a, b):
-            assert [(os.path.relpath(e.path, root), e.label) for e in x.entries] == \
-                   [(os.path.relpath(e.path, out), e.label) for e in y.entries]
+            assert [(os.path.relpath(e.path, root), e.label) for e in x.entries] == [
+                (os.path.relpath(e.path, out), e.label) for e in y.entries
+            ]
             assert all(read_frames(e.path).shape[1:] == (SHORT, 42, 3) for e in y.entries)
 
 
@@ -244,20 +256,69 @@ def _cli(monkeypatch, capsys, *args) -> tuple[int, str]:
 
 def test_cli_prepare_then_check_and_run(src, tmp_path, monkeypatch, capsys) -> None:
     out = tmp_path / "prep"
-    code, text = _cli(monkeypatch, capsys, "data", "prepare", "--dataset", "folder", "--data-root", str(src),
-                      "--out", str(out), "--short-side", str(SHORT))
+    code, text = _cli(
+        monkeypatch,
+        capsys,
+        "data",
+        "prepare",
+        "--dataset",
+        "folder",
+        "--data-root",
+        str(src),
+        "--out",
+        str(out),
+        "--short-side",
+        str(SHORT),
+    )
     assert code == 0 and "4 encoded now" in text and "1 unreadable" in text and "run/trunc.mp4" in text
-    code, text = _cli(monkeypatch, capsys, "data", "check", "--dataset", "folder", "--data-root", str(out),
-                      "--set", "clip_len=8")
+    code, text = _cli(
+        monkeypatch, capsys, "data", "check", "--dataset", "folder", "--data-root", str(out), "--set", "clip_len=8"
+    )
     assert code == 0 and "usable" in text and "42x32" in text
-    code, text = _cli(monkeypatch, capsys, "run", "--suite", "smoke", "--methods", "random", "--no-references",
-                      "--dataset", "folder", "--data-root", str(out), "--out", str(tmp_path / "res"),
-                      "--set", "threads=1", "--set", "eval_clips=1", "--set", "resize=32", "--set", "size=32",
-                      "--set", "batch_size=2", "--set", "linear_epochs=2")
+    code, text = _cli(
+        monkeypatch,
+        capsys,
+        "run",
+        "--suite",
+        "smoke",
+        "--methods",
+        "random",
+        "--no-references",
+        "--dataset",
+        "folder",
+        "--data-root",
+        str(out),
+        "--out",
+        str(tmp_path / "res"),
+        "--set",
+        "threads=1",
+        "--set",
+        "eval_clips=1",
+        "--set",
+        "resize=32",
+        "--set",
+        "size=32",
+        "--set",
+        "batch_size=2",
+        "--set",
+        "linear_epochs=2",
+    )
     assert code == 0, text
     assert "1 run, 0 skipped, 0 failed" in text
-    code, text = _cli(monkeypatch, capsys, "data", "prepare", "--dataset", "folder", "--data-root", str(src),
-                      "--out", str(out), "--short-side", "31")
+    code, text = _cli(
+        monkeypatch,
+        capsys,
+        "data",
+        "prepare",
+        "--dataset",
+        "folder",
+        "--data-root",
+        str(src),
+        "--out",
+        str(out),
+        "--short-side",
+        "31",
+    )
     assert code == 2 and "even" in text
 
 
@@ -265,6 +326,16 @@ def test_cli_nothing_prepared_exits_1(tmp_path, monkeypatch, capsys) -> None:
     root = tmp_path / "src"
     (root / "a").mkdir(parents=True)
     (root / "a" / "broken.mp4").write_bytes(b"\x00" * 64)
-    code, text = _cli(monkeypatch, capsys, "data", "prepare", "--dataset", "folder", "--data-root", str(root),
-                      "--out", str(tmp_path / "prep"))
+    code, text = _cli(
+        monkeypatch,
+        capsys,
+        "data",
+        "prepare",
+        "--dataset",
+        "folder",
+        "--data-root",
+        str(root),
+        "--out",
+        str(tmp_path / "prep"),
+    )
     assert code == 1 and "no video could be prepared" in text and "a/broken.mp4" in text

@@ -21,8 +21,12 @@ from vssl_bench.data.check import CACHE_NAME, check_dataset
 from vssl_bench.data.datasets import DATASETS, PretrainDataset, VideoEntry, VideoList, VideoSource, build_dataset
 from vssl_bench.data.samplers import random_clip
 
-REAL = {"mmaction2_tests_data_test.avi": 164, "mmaction2_tests_data_test.mp4": 300,
-        "mmaction2_demo_demo.mp4": 280, "mmaction2_demo_demo_spatiotemporal_det.mp4": 57}
+REAL = {
+    "mmaction2_tests_data_test.avi": 164,
+    "mmaction2_tests_data_test.mp4": 300,
+    "mmaction2_demo_demo.mp4": 280,
+    "mmaction2_demo_demo_spatiotemporal_det.mp4": 57,
+}
 
 
 def _frames(t: int, seed: int = 0, size: int = 32) -> np.ndarray:
@@ -34,10 +38,12 @@ def test_ucf_class_index_is_one_based_and_testlist_has_no_labels(tmp_path):
     (tmp_path / "classInd.txt").write_text("2 BandMarching\r\n1 ApplyEyeMakeup\r\n3 HandstandPushups\r\n")
     (tmp_path / "trainlist01.txt").write_text(
         "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\nBandMarching/v_BandMarching_g09_c02.avi 2\n"
-        "HandstandPushups/v_HandStandPushups_g08_c01.avi 3\n")
+        "HandstandPushups/v_HandStandPushups_g08_c01.avi 3\n"
+    )
     # the official testlist writes this class folder 'HandStandPushups' (case differs from classInd)
     (tmp_path / "testlist01.txt").write_text(
-        "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\nHandStandPushups/v_HandStandPushups_g01_c01.avi\n\n")
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\nHandStandPushups/v_HandStandPushups_g01_c01.avi\n\n"
+    )
     vids = tmp_path / "UCF-101"
     (vids / "HandstandPushups").mkdir(parents=True)
     (vids / "HandstandPushups" / "v_HandStandPushups_g01_c01.avi").write_bytes(b"")
@@ -75,7 +81,10 @@ def test_hmdb_ids_and_sorted_classes(tmp_path):
     train, test, classes = splits.read_hmdb_splits(s, tmp_path / "hmdb51_org", 1)
     assert classes == ["brush_hair", "wave"]
     assert [(e.path.split("/")[-2:], e.label) for e in train] == [
-        (["brush_hair", "b_b.avi"], 0), (["brush_hair", "b_c.avi"], 0), (["wave", "w_a.avi"], 1)]
+        (["brush_hair", "b_b.avi"], 0),
+        (["brush_hair", "b_c.avi"], 0),
+        (["wave", "w_a.avi"], 1),
+    ]
     assert [e.path.split("/")[-1] for e in test] == ["b_a.avi", "w_b.avi"]
     assert not any("w_c" in e.path for e in train + test)  # id 0: unused
     (s / "wave_test_split1.txt").write_text("w_a.avi 3\n")
@@ -97,10 +106,12 @@ def test_kinetics_csv_layouts_and_missing_files(tmp_path):
     (tmp_path / "annotations").mkdir()
     (tmp_path / "annotations" / "train.csv").write_text(
         "label,youtube_id,time_start,time_end,split\n"
-        "abseiling,--07WQ2iBlw,1,11,train\n\"air drumming\",-0Dp5-3bPcU,30,40,train\n"
-        "abseiling,gone0000000,5,15,train\n")
+        'abseiling,--07WQ2iBlw,1,11,train\n"air drumming",-0Dp5-3bPcU,30,40,train\n'
+        "abseiling,gone0000000,5,15,train\n"
+    )
     (tmp_path / "annotations" / "validate.csv").write_text(
-        "label,youtube_id,time_start,time_end,split\nair drumming,val0000000a,0,10,val\n")
+        "label,youtube_id,time_start,time_end,split\nair drumming,val0000000a,0,10,val\n"
+    )
     (tmp_path / "train" / "abseiling").mkdir(parents=True)
     (tmp_path / "train" / "abseiling" / "--07WQ2iBlw_000001_000011.mp4").write_bytes(b"x")
     (tmp_path / "train" / "-0Dp5-3bPcU_000030_000040.mp4").write_bytes(b"x")  # flat layout
@@ -115,10 +126,20 @@ def test_kinetics_csv_layouts_and_missing_files(tmp_path):
 def test_ssv2_templates_without_brackets(tmp_path):
     labels = {"Holding something next to something": "1", "Pushing something from left to right": "0"}
     (tmp_path / "something-something-v2-labels.json").write_text(json.dumps(labels))
-    items = [{"id": "78687", "label": "holding potato next to vicks", "template": "Holding [something] next to [something]",
-              "placeholders": ["potato", "vicks"]},
-             {"id": "42326", "label": "pushing cup from left to right", "template": "Pushing [something] from left to right",
-              "placeholders": ["cup"]}]
+    items = [
+        {
+            "id": "78687",
+            "label": "holding potato next to vicks",
+            "template": "Holding [something] next to [something]",
+            "placeholders": ["potato", "vicks"],
+        },
+        {
+            "id": "42326",
+            "label": "pushing cup from left to right",
+            "template": "Pushing [something] from left to right",
+            "placeholders": ["cup"],
+        },
+    ]
     (tmp_path / "something-something-v2-train.json").write_text(json.dumps(items))
     (tmp_path / "something-something-v2-validation.json").write_text(json.dumps(items[:1]))
     (tmp_path / "videos").mkdir()
@@ -199,8 +220,9 @@ def test_check_counts_corrupt_and_short(folder_root):
     assert check_dataset(cfg).cached == len(rep.records)
     # the training dataset skips (and counts) the corrupt file instead of crashing
     vl = VideoList([VideoEntry(str(folder_root / "run" / "trunc.mp4"), 1), VideoEntry(str(good), 1)], ["a", "b"])
-    ds = PretrainDataset(vl, lambda src, rng: {"x": src.clip(random_clip(src.n_frames, 4, 1, rng))},
-                         Config(cache_decoded_mb=0), seed=0)
+    ds = PretrainDataset(
+        vl, lambda src, rng: {"x": src.clip(random_clip(src.n_frames, 4, 1, rng))}, Config(cache_decoded_mb=0), seed=0
+    )
     s = ds[0]
     assert s["skipped"] >= 1 and s["index"] == 1 and s["x"].shape == (3, 4, 32, 32)
 

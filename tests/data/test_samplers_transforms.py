@@ -91,7 +91,7 @@ def test_sampler_rejects_bad_lengths() -> None:
 def _moving_square(t: int = 8, h: int = 32, w: int = 32) -> torch.Tensor:
     x = torch.zeros(3, t, h, w)
     for i in range(t):
-        x[:, i, 8:16, 2 + 2 * i:10 + 2 * i] = torch.tensor([1.0, 0.5, 0.2]).view(3, 1, 1)
+        x[:, i, 8:16, 2 + 2 * i : 10 + 2 * i] = torch.tensor([1.0, 0.5, 0.2]).view(3, 1, 1)
     return x
 
 
@@ -129,8 +129,8 @@ def test_crop_is_the_same_box_on_a_moving_clip() -> None:
     video = _moving_square()
     out = transforms.random_resized_crop(video, 16, np.random.default_rng(3))
     for t in range(video.shape[1]):
-        one = transforms.random_resized_crop(video[:, t:t + 1], 16, np.random.default_rng(3))
-        torch.testing.assert_close(out[:, t:t + 1], one)
+        one = transforms.random_resized_crop(video[:, t : t + 1], 16, np.random.default_rng(3))
+        torch.testing.assert_close(out[:, t : t + 1], one)
 
 
 def test_center_crop_size() -> None:
@@ -154,9 +154,17 @@ def test_spatial_augment_shape() -> None:
     assert out.shape == (3, 8, 16, 16)
 
 
-@pytest.mark.parametrize("h,w,short,expect", [(240, 320, 32, (32, 43)), (256, 340, 112, (112, 149)),
-                                              (37, 53, 16, (16, 23)), (53, 37, 16, (23, 16)),
-                                              (33, 33, 16, (16, 16)), (32, 48, 32, (32, 48))])
+@pytest.mark.parametrize(
+    "h,w,short,expect",
+    [
+        (240, 320, 32, (32, 43)),
+        (256, 340, 112, (112, 149)),
+        (37, 53, 16, (16, 23)),
+        (53, 37, 16, (23, 16)),
+        (33, 33, 16, (16, 16)),
+        (32, 48, 32, (32, 48)),
+    ],
+)
 def test_resize_short_keeps_aspect_ratio(h, w, short, expect) -> None:
     out = transforms.resize_short(torch.rand(3, 2, h, w), short)
     assert tuple(out.shape[-2:]) == expect
@@ -266,8 +274,9 @@ def test_pretrain_dataset_all_unreadable_raises(tmp_path) -> None:
 
 def test_one_uniform_clip_is_the_centre_clip():
     for n, clip_len, stride in [(32, 8, 2), (32, 16, 1), (50, 8, 3), (40, 8, 3)]:
-        np.testing.assert_array_equal(samplers.uniform_clips(n, clip_len, stride, 1)[0],
-                                      samplers.center_clip(n, clip_len, stride))
+        np.testing.assert_array_equal(
+            samplers.uniform_clips(n, clip_len, stride, 1)[0], samplers.center_clip(n, clip_len, stride)
+        )
 
 
 def test_uniform_clips_are_computed_once_and_read_only() -> None:

@@ -89,7 +89,9 @@ def test_bounce_loses_energy() -> None:
         height = y.max() - y
         # Apex heights after the first floor contact must decrease.
         first = int(np.argmax(height < 1e-6))
-        apexes = [height[i] for i in range(first + 1, len(y) - 1) if height[i] >= height[i - 1] and height[i] > height[i + 1]]
+        apexes = [
+            height[i] for i in range(first + 1, len(y) - 1) if height[i] >= height[i - 1] and height[i] > height[i + 1]
+        ]
         assert all(b < a for a, b in zip(apexes, apexes[1:])), (seed, apexes)
         assert height[first:].max() < height[: first + 1].max()
 
@@ -208,16 +210,25 @@ def test_concurrent_generations_share_one_dataset(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from pathlib import Path; from vssl_bench.data.synthetic import generate; "
-            "r = generate(Path(sys.argv[1]), train_per_class=2, test_per_class=1, workers=1, size=32, frames=16); "
-            "files = [l.split()[0] for f in ('trainlist01.txt', 'testlist01.txt') for l in "
-            "(r / 'splits' / f).read_text().splitlines()]\n"
-            "import time; t = time.monotonic()\n"
-            "while time.monotonic() - t < 2:  # reading, as a job would, while the other process finishes\n"
-            "    assert all((r / x).stat().st_size > 0 for x in files)\n"
-            "print(len(files))")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "ds")], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    code = (
+        "import sys; from pathlib import Path; from vssl_bench.data.synthetic import generate; "
+        "r = generate(Path(sys.argv[1]), train_per_class=2, test_per_class=1, workers=1, size=32, frames=16); "
+        "files = [l.split()[0] for f in ('trainlist01.txt', 'testlist01.txt') for l in "
+        "(r / 'splits' / f).read_text().splitlines()]\n"
+        "import time; t = time.monotonic()\n"
+        "while time.monotonic() - t < 2:  # reading, as a job would, while the other process finishes\n"
+        "    assert all((r / x).stat().st_size > 0 for x in files)\n"
+        "print(len(files))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "ds")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert [o.strip() for o, _ in outs] == [str(3 * len(CLASSES))] * 2
@@ -234,16 +245,21 @@ def test_unguarded_script_fails_with_advice_instead_of_hanging(tmp_path: Path) -
     import sys
 
     script = tmp_path / "unguarded.py"
-    script.write_text("from vssl_bench.data.synthetic import generate\n"
-                      f"generate({str(tmp_path / 'ds')!r}, train_per_class=1, test_per_class=1, size=16, frames=4, "
-                      "workers=2)\nprint('generated')\n")
+    script.write_text(
+        "from vssl_bench.data.synthetic import generate\n"
+        f"generate({str(tmp_path / 'ds')!r}, train_per_class=1, test_per_class=1, size=16, frames=4, "
+        "workers=2)\nprint('generated')\n"
+    )
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode != 0 and "generated" not in r.stdout
     assert "if __name__ == '__main__':" in r.stderr.splitlines()[-1]
     assert not (tmp_path / "ds").exists() and not list(tmp_path.glob(".ds.tmp-*"))
     guarded = tmp_path / "guarded.py"
-    guarded.write_text("from vssl_bench.data.synthetic import generate\nif __name__ == '__main__':\n    "
-                       + script.read_text().splitlines()[1] + "\n    print('generated')\n")
+    guarded.write_text(
+        "from vssl_bench.data.synthetic import generate\nif __name__ == '__main__':\n    "
+        + script.read_text().splitlines()[1]
+        + "\n    print('generated')\n"
+    )
     r = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.strip() == "generated", r.stderr
     assert (tmp_path / "ds" / ".complete").exists()

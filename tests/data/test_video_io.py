@@ -29,8 +29,7 @@ def test_lossless_roundtrip_all_frames(lossless_video, frames) -> None:
     assert np.array_equal(out, frames)
 
 
-@pytest.mark.parametrize("indices", [[0], [T - 1], [5, 5, 5], [7, 2, 9, 2, 0], list(range(T))[::-1],
-                                     [3, 4, 5, 6], []])
+@pytest.mark.parametrize("indices", [[0], [T - 1], [5, 5, 5], [7, 2, 9, 2, 0], list(range(T))[::-1], [3, 4, 5, 6], []])
 def test_arbitrary_repeated_unsorted_indices(lossless_video, frames, indices) -> None:
     path = lossless_video(frames)
     out = read_frames(path, np.array(indices, dtype=np.int64))

@@ -27,6 +27,15 @@ def tiny_cfg(**kw) -> Config:
     """8-frame clips at stride 2, one eval clip, batch 8, 1 thread (tiny ops: extra threads
     only wait on each other on a shared 2-core machine)."""
     torch.set_num_threads(1)
-    base = dict(clip_len=8, frame_stride=2, batch_size=8, eval_clips=1, linear_epochs=20, threads=1,
-                channels_last=False, device="cpu", checkpoint_every=1000)
+    base = dict(
+        clip_len=8,
+        frame_stride=2,
+        batch_size=8,
+        eval_clips=1,
+        linear_epochs=20,
+        threads=1,
+        channels_last=False,
+        device="cpu",
+        checkpoint_every=1000,
+    )
     return Config(**{**base, **kw})

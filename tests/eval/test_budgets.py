@@ -39,8 +39,9 @@ def test_snapshots_written_by_the_training_hook_only_at_their_steps(tmp_path):
 def test_untrained_method_has_a_flat_curve(tmp_path):
     cfg = tiny_cfg(method="random", evaluations=("budgets",))
     method = build_method(cfg, 4, torch.device("cpu"))
-    r = budget_eval(method, None, None, cfg, torch.device("cpu"), RunDir(tmp_path), 100,
-                    final={"linear_top1": 0.3, "knn_top1": 0.2})
+    r = budget_eval(
+        method, None, None, cfg, torch.device("cpu"), RunDir(tmp_path), 100, final={"linear_top1": 0.3, "knn_top1": 0.2}
+    )
     assert r["budget_linear_top1_at25"] == r["budget_linear_top1_at50"] == 0.3
     assert r["budget_knn_top1_at25"] == r["budget_knn_top1_at50"] == 0.2
     assert [p["step"] for p in r["curve"]] == [25, 50, 100] and r["missing"] == []
@@ -60,15 +61,22 @@ def test_snapshot_evaluated_like_final_weights_and_missing_ones_reported(brightn
     Budgets(Budgets.Params(fracs=(0.25, 0.5))).train_hook(cfg, run_dir)(other, 2, 8)  # round(0.25 * 8) = 2; not 4
     method.eval()
     before = {k: v.clone() for k, v in method.state_dict().items()}
-    r = budget_eval(method, train, test, cfg, dev, run_dir, 8, (0.25, 0.5), final={"linear_top1": 0.9,
-                                                                                   "knn_top1": 0.8})
+    r = budget_eval(method, train, test, cfg, dev, run_dir, 8, (0.25, 0.5), final={"linear_top1": 0.9, "knn_top1": 0.8})
     embed = frozen_embed(other, train, cfg, dev)  # the snapshot, with the job's BatchNorm policy
     tr, te = extract_centre_features(embed, train, cfg, dev), extract_centre_features(embed, test, cfg, dev)
-    probe = fit_linear_probe(tr.centre_features, tr.labels, 2, epochs=cfg.linear_epochs, lr=cfg.linear_lr,
-                             weight_decay=cfg.linear_weight_decay, seed=cfg.seed)
+    probe = fit_linear_probe(
+        tr.centre_features,
+        tr.labels,
+        2,
+        epochs=cfg.linear_epochs,
+        lr=cfg.linear_lr,
+        weight_decay=cfg.linear_weight_decay,
+        seed=cfg.seed,
+    )
     assert r["budget_linear_top1_at25"] == probe.accuracy(te.centre_features, te.labels)
-    assert r["budget_knn_top1_at25"] == knn_accuracy(tr.centre_features, tr.labels, te.centre_features, te.labels,
-                                                     k=cfg.knn_k)
+    assert r["budget_knn_top1_at25"] == knn_accuracy(
+        tr.centre_features, tr.labels, te.centre_features, te.labels, k=cfg.knn_k
+    )
     assert r["missing"] == [4] and "budget_linear_top1_at50" not in r  # never guessed
     assert r["curve"][-1] == {"frac": 1.0, "step": 8, "linear_top1": 0.9, "knn_top1": 0.8}
     assert all(torch.equal(before[k], v) for k, v in method.state_dict().items())  # loaded into a copy

@@ -19,11 +19,14 @@ def _enumerated_recall(gallery: list[int], queries: list[int], k: int) -> float:
     return float(np.mean([np.mean([q in s for s in subsets]) for q in queries]))
 
 
-@pytest.mark.parametrize("gallery,queries", [
-    ([0, 0, 1, 1, 2, 2], [0, 1, 2]),
-    ([0, 0, 0, 1, 2, 2, 3], [0, 1, 1, 3, 2]),  # unbalanced gallery and queries
-    ([0, 1], [0, 1, 1]),  # k beyond the gallery: every class is found
-])
+@pytest.mark.parametrize(
+    "gallery,queries",
+    [
+        ([0, 0, 1, 1, 2, 2], [0, 1, 2]),
+        ([0, 0, 0, 1, 2, 2, 3], [0, 1, 1, 3, 2]),  # unbalanced gallery and queries
+        ([0, 1], [0, 1, 1]),  # k beyond the gallery: every class is found
+    ],
+)
 def test_recall_chance_matches_enumeration(gallery, queries) -> None:
     got = chance_levels(gallery, queries, ks=(1, 2, 3, 5))
     for k in (1, 2, 3, 5):
@@ -54,11 +57,26 @@ def _rows(with_chance: bool) -> pd.DataFrame:
     rows = []
     for method, fam in (("random", "reference"), ("sort", "pretext")):
         for seed in (0, 1, 2):
-            r = {"job_id": f"{method}{seed}", "status": "done", "method": method, "family": fam,
-                 "uses_time": method == "sort", "backbone": "tiny3d", "dataset": "synthetic", "seed": seed,
-                 "steps": 10, "pretrain_seconds": 1.0, "linear_top1": 0.2 + 0.01 * seed, "linear_video_top1": 0.2,
-                 "knn_top1": 0.1, "retrieval_r1": 0.1, "retrieval_r5": 0.4, "retrieval_r10": 0.6,
-                 "retrieval_r20": 0.8, "pretext_accuracy": 0.5 if method == "sort" else np.nan}
+            r = {
+                "job_id": f"{method}{seed}",
+                "status": "done",
+                "method": method,
+                "family": fam,
+                "uses_time": method == "sort",
+                "backbone": "tiny3d",
+                "dataset": "synthetic",
+                "seed": seed,
+                "steps": 10,
+                "pretrain_seconds": 1.0,
+                "linear_top1": 0.2 + 0.01 * seed,
+                "linear_video_top1": 0.2,
+                "knn_top1": 0.1,
+                "retrieval_r1": 0.1,
+                "retrieval_r5": 0.4,
+                "retrieval_r10": 0.6,
+                "retrieval_r20": 0.8,
+                "pretext_accuracy": 0.5 if method == "sort" else np.nan,
+            }
             if with_chance:
                 r.update(chance_top1=0.0625, chance_r1=0.0625, chance_r5=0.2764, chance_r10=0.4776, chance_r20=0.7295)
             rows.append(r)

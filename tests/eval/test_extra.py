@@ -24,11 +24,23 @@ from vssl_bench.suite import load_suite
 
 
 def test_suite_evaluations_block_maps_onto_each_evaluations_params():
-    cfg = apply_overrides(tiny_cfg(), {"evaluations": {"lowshot": {"shots": [1, 5], "draws": 2}, "finetune": False,
-                                                       "temporal": True, "budgets": {"fracs": [0.5]}}})
+    cfg = apply_overrides(
+        tiny_cfg(),
+        {
+            "evaluations": {
+                "lowshot": {"shots": [1, 5], "draws": 2},
+                "finetune": False,
+                "temporal": True,
+                "budgets": {"fracs": [0.5]},
+            }
+        },
+    )
     assert cfg.evaluations == {"lowshot": {"shots": [1, 5], "draws": 2}, "temporal": {}, "budgets": {"fracs": [0.5]}}
-    assert resolve_evaluations(cfg.evaluations) == {"lowshot": {"shots": (1, 5), "draws": 2}, "temporal": {},
-                                                    "budgets": {"fracs": (0.5,)}}  # registry order, defaults filled
+    assert resolve_evaluations(cfg.evaluations) == {
+        "lowshot": {"shots": (1, 5), "draws": 2},
+        "temporal": {},
+        "budgets": {"fracs": (0.5,)},
+    }  # registry order, defaults filled
     assert apply_overrides(tiny_cfg(), {"evaluations": "shift, temporal"}).evaluations == {"shift": {}, "temporal": {}}
     assert apply_overrides(tiny_cfg(), {"evaluations": "none"}).evaluations == {}
     with pytest.raises(ConfigError, match="valid choices: lowshot, temporal, budgets, finetune, shift"):
@@ -64,8 +76,12 @@ def test_frozen_evaluations_never_touch_the_model(tmp_path):
     from vssl_bench.data.datasets import build_dataset
     from vssl_bench.runner import build_method
 
-    cfg = tiny_cfg(method="supervised", dataset="folder", data_root=str(root),
-                   evaluations={"lowshot": {"shots": (1, 2), "draws": 2}, "temporal": {}, "budgets": {}, "shift": {}})
+    cfg = tiny_cfg(
+        method="supervised",
+        dataset="folder",
+        data_root=str(root),
+        evaluations={"lowshot": {"shots": (1, 2), "draws": 2}, "temporal": {}, "budgets": {}, "shift": {}},
+    )
     train, test = build_dataset(cfg)
     method = build_method(cfg, len(train.classes), torch.device("cpu"))
     method.train()  # whatever mode it comes in, frozen evaluations switch to eval mode
@@ -75,8 +91,16 @@ def test_frozen_evaluations_never_touch_the_model(tmp_path):
                 m.running_var.mul_(2.0)
     before = {k: v.clone() for k, v in method.state_dict().items()}
     run_dir = RunDir(tmp_path / "run").make()
-    ctx = EvalContext(method, train, test, cfg, torch.device("cpu"), run_dir, total_steps=4,
-                      final={"linear_top1": 1.0, "knn_top1": 1.0})
+    ctx = EvalContext(
+        method,
+        train,
+        test,
+        cfg,
+        torch.device("cpu"),
+        run_dir,
+        total_steps=4,
+        final={"linear_top1": 1.0, "knn_top1": 1.0},
+    )
     evs = run_evaluations(ctx, build_evaluations(cfg.evaluations))
     assert all(torch.equal(before[k], v) for k, v in method.state_dict().items())  # BN buffers included
     assert not method.training
@@ -88,10 +112,18 @@ def test_frozen_evaluations_never_touch_the_model(tmp_path):
     assert "skipped" in evs["shift"]["note"]  # a folder dataset without a shift dataset: no target
     assert all(e["seconds"] >= 0 for e in evs.values())
     # a broken evaluation is recorded, the others still run, and --retry-failed retries it
-    bad = apply_overrides(cfg, {"evaluations": {"shift": {"dataset": "folder", "data_root": str(tmp_path / "missing")},
-                                                "lowshot": {"shots": [1, 2], "draws": 2}}})
-    evs = run_evaluations(EvalContext(method, train, test, bad, torch.device("cpu"), run_dir),
-                          build_evaluations(bad.evaluations))
+    bad = apply_overrides(
+        cfg,
+        {
+            "evaluations": {
+                "shift": {"dataset": "folder", "data_root": str(tmp_path / "missing")},
+                "lowshot": {"shots": [1, 2], "draws": 2},
+            }
+        },
+    )
+    evs = run_evaluations(
+        EvalContext(method, train, test, bad, torch.device("cpu"), run_dir), build_evaluations(bad.evaluations)
+    )
     assert "ConfigError" in evs["shift"]["error"] and evs["lowshot"]["metrics"]
     m = {"evaluations": evs}
     assert pending_evaluations(bad, m) == [] and pending_evaluations(bad, m, retry_failed=True) == ["shift"]
@@ -103,16 +135,23 @@ def test_frozen_evaluations_never_touch_the_model(tmp_path):
 
 
 # ------------------------------------------------------------------------- end to end
-ALL = ["--set", "evaluations=lowshot,temporal,budgets,finetune,shift", "--set", "finetune.steps=2",
-       "--set", "lowshot.draws=2"]
+ALL = [
+    "--set",
+    "evaluations=lowshot,temporal,budgets,finetune,shift",
+    "--set",
+    "finetune.steps=2",
+    "--set",
+    "lowshot.draws=2",
+]
 FAST = ["--set", "threads=1", "--set", "eval_clips=1"]
 
 
 def _vb(*args: str) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("vssl-bench")
     cmd = [str(exe), *args] if exe.exists() else [sys.executable, "-m", "vssl_bench.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"})
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    )
 
 
 def _rows(out: Path) -> list[dict]:
@@ -128,16 +167,35 @@ def _metrics(out: Path, method: str) -> dict:
 @pytest.mark.slow
 def test_smoke_suite_with_every_evaluation(smoke_data_root, tmp_path):
     out = tmp_path / "out"
-    args = ["run", "--suite", "smoke", "--methods", "sort", "--data-root", str(smoke_data_root), "--out", str(out),
-            *FAST]
+    args = [
+        "run",
+        "--suite",
+        "smoke",
+        "--methods",
+        "sort",
+        "--data-root",
+        str(smoke_data_root),
+        "--out",
+        str(out),
+        *FAST,
+    ]
     r = _vb(*args, *ALL)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
     rows = _rows(out)
     assert sorted(r["method"] for r in rows) == ["random", "sort", "supervised"]
     for row in rows:
-        for col in ("lowshot_1_linear", "lowshot_10_knn", "temporal_pair_top1", "temporal_reverse_cosine",
-                    "budget_linear_top1_at25", "budget_knn_top1_at50", "finetune_top1", "finetune_video_top1",
-                    "shift_linear_top1", "shift_knn_top1"):
+        for col in (
+            "lowshot_1_linear",
+            "lowshot_10_knn",
+            "temporal_pair_top1",
+            "temporal_reverse_cosine",
+            "budget_linear_top1_at25",
+            "budget_knn_top1_at50",
+            "finetune_top1",
+            "finetune_video_top1",
+            "shift_linear_top1",
+            "shift_knn_top1",
+        ):
             assert 0.0 <= float(row[col]) <= 1.0 + 1e-6, (row["method"], col, row[col])
         assert row["shift_dataset"] == "synthetic-biased" and float(row["temporal_pair_chance"]) == 0.5
         for name in OPTIONAL:
@@ -167,8 +225,10 @@ def test_smoke_suite_with_every_evaluation(smoke_data_root, tmp_path):
         for name in ("temporal", "budgets", "finetune", "shift"):  # not re-run
             assert new["evaluations"][name] == old["evaluations"][name]
     # draws 0 and 1 are the same videos as before (seeded), so their accuracies repeat exactly
-    assert (_metrics(out, "sort")["evaluations"]["lowshot"]["metrics"]["per_draw"]["5"]["knn"][:2]
-            == before["sort"]["evaluations"]["lowshot"]["metrics"]["per_draw"]["5"]["knn"])
+    assert (
+        _metrics(out, "sort")["evaluations"]["lowshot"]["metrics"]["per_draw"]["5"]["knn"][:2]
+        == before["sort"]["evaluations"]["lowshot"]["metrics"]["per_draw"]["5"]["knn"]
+    )
     r = _vb(*args, *ALL[:-1], "lowshot.draws=3")
     assert "0 run, 3 skipped" in " ".join(r.stdout.split())  # nothing left to do
 

@@ -33,8 +33,9 @@ def _trained_bn(net: nn.Module, x: torch.Tensor) -> nn.Module:
     return net.eval()
 
 
-@pytest.mark.parametrize("name, shape", [("tiny3d", (4, 3, 8, 32, 32)), ("r3d_18", (2, 3, 4, 32, 32)),
-                                         ("r2plus1d_18", (2, 3, 4, 32, 32))])
+@pytest.mark.parametrize(
+    "name, shape", [("tiny3d", (4, 3, 8, 32, 32)), ("r3d_18", (2, 3, 4, 32, 32)), ("r2plus1d_18", (2, 3, 4, 32, 32))]
+)
 def test_fold_batchnorm_is_the_same_function(name, shape) -> None:
     torch.manual_seed(0)
     x = torch.randn(shape)
@@ -84,8 +85,10 @@ def test_blocked_trunk_falls_back_where_onednn_fails_or_disagrees(monkeypatch) -
         m.setattr(BlockedTrunkEmbed, "__call__", lambda self, x: torch.zeros(x.shape[0], 256))
         assert BlockedTrunkEmbed.wrap(folded) is None
     with monkeypatch.context() as m:
+
         def broken(self, trunk, to_mkldnn):
             raise RuntimeError("mkldnn_convolution: unsupported on this platform")
+
         m.setattr(BlockedTrunkEmbed, "__init__", broken)
         assert BlockedTrunkEmbed.wrap(folded) is None
 
@@ -125,8 +128,9 @@ def test_frozen_embed_features_match_the_plain_model(smoke_data_root) -> None:
     from vssl_bench.runner import build_method
     from vssl_bench.suite import load_suite
 
-    cfg = dataclasses.replace(load_suite("smoke").base, method="supervised", data_root=str(smoke_data_root),
-                              eval_clips=3)
+    cfg = dataclasses.replace(
+        load_suite("smoke").base, method="supervised", data_root=str(smoke_data_root), eval_clips=3
+    )
     train, test = build_dataset(cfg)
     method = build_method(cfg, len(train.classes), torch.device("cpu"))
     _trained_bn(method.backbone, torch.randn(4, 3, 8, 32, 32))
@@ -148,8 +152,9 @@ def test_batchnorm_recomputed_on_clean_training_clips(smoke_data_root) -> None:
     from vssl_bench.methods import get_method
     from vssl_bench.methods.base import params_from_dict
 
-    cfg = dataclasses.replace(load_suite("smoke").base, data_root=str(smoke_data_root), method="random",
-                              channels_last=False)
+    cfg = dataclasses.replace(
+        load_suite("smoke").base, data_root=str(smoke_data_root), method="random", channels_last=False
+    )
     train, _ = build_dataset(cfg)
     torch.manual_seed(0)
     cls = get_method("random")

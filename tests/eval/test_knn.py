@@ -121,13 +121,7 @@ def test_num_classes_from_data_not_unique_test_labels():
     assert knn_accuracy(tr, ytr, te, np.array([5, 9]), k=1) == 0.5
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"k": 0}, "k"),
-        ({"temperature": 0.0}, "temperature"),
-    ],
-)
+@pytest.mark.parametrize("kwargs, match", [({"k": 0}, "k"), ({"temperature": 0.0}, "temperature")])
 def test_bad_arguments(kwargs, match):
     tr, ytr, te, yte = _random_bank(0)
     with pytest.raises(ValueError, match=match):

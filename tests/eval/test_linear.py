@@ -120,15 +120,11 @@ def test_video_level_accuracy_hand_built():
     #   even though its first clip alone is right.
     # video 20 (label 1): clips 0.2/0.8, 0.9/0.1, 0.3/0.7 -> mean 0.467/0.533 -> right.
     # video 30 (label 0): single clip 0.9/0.1 -> right. Clips are interleaved.
-    probs = torch.tensor(
-        [[0.6, 0.4], [0.2, 0.8], [0.9, 0.1], [0.3, 0.7], [0.9, 0.1], [0.3, 0.7]]
-    )
+    probs = torch.tensor([[0.6, 0.4], [0.2, 0.8], [0.9, 0.1], [0.3, 0.7], [0.9, 0.1], [0.3, 0.7]])
     video_ids = torch.tensor([10, 20, 30, 10, 20, 20])
     labels = torch.tensor([0, 1, 0, 0, 1, 1])
     assert video_level_accuracy(probs, video_ids, labels) == pytest.approx(2 / 3)
-    assert video_level_accuracy(probs.numpy(), video_ids.numpy(), labels.numpy()) == pytest.approx(
-        2 / 3
-    )
+    assert video_level_accuracy(probs.numpy(), video_ids.numpy(), labels.numpy()) == pytest.approx(2 / 3)
     # clip-level would be 4/6: each video counts once
     with pytest.raises(ValueError, match="same label"):
         video_level_accuracy(probs, video_ids, torch.tensor([0, 1, 0, 1, 1, 1]))

@@ -76,9 +76,7 @@ def test_perfect_clusters_and_k_clipping():
     y_gallery, y_query = np.repeat(np.arange(5), 4), np.repeat(np.arange(5), 3)
     gallery = centers[y_gallery] + 0.01 * rng.standard_normal((20, 5))
     query = centers[y_query] + 0.01 * rng.standard_normal((15, 5))
-    got = retrieval_recall(
-        torch.tensor(gallery), torch.tensor(y_gallery), query, y_query, ks=(1, 5, 50)
-    )
+    got = retrieval_recall(torch.tensor(gallery), torch.tensor(y_gallery), query, y_query, ks=(1, 5, 50))
     assert got == {1: 1.0, 5: 1.0, 50: 1.0}
 
 

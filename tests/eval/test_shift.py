@@ -33,10 +33,17 @@ def test_embedded_pair_in_both_directions_and_real_targets():
 
 def test_evaluation_switches_are_not_part_of_the_job_key():
     base = Config(method="sort")
-    changed = apply_overrides(base, {"evaluations": {"shift": {"dataset": "hmdb51", "data_root": "/x"},
-                                                     "lowshot": {"draws": 3, "shots": [2, 4]},
-                                                     "budgets": {"fracs": [0.1, 0.2]},
-                                                     "finetune": {"steps": 7, "lr": 0.1}}})
+    changed = apply_overrides(
+        base,
+        {
+            "evaluations": {
+                "shift": {"dataset": "hmdb51", "data_root": "/x"},
+                "lowshot": {"draws": 3, "shots": [2, 4]},
+                "budgets": {"fracs": [0.1, 0.2]},
+                "finetune": {"steps": 7, "lr": 0.1},
+            }
+        },
+    )
     assert list(changed.evaluations) == ["shift", "lowshot", "budgets", "finetune"]
     assert changed.job_key() == base.job_key()
 

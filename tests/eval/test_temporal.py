@@ -10,8 +10,13 @@ from vssl_bench.eval import reversal_consistency, reversal_pairs, temporal_eval
 def test_reversal_pairs_of_the_embedded_dataset():
     pairs = reversal_pairs(CLASS_NAMES)
     named = {(CLASS_NAMES[a], CLASS_NAMES[b]) for a, b in pairs}
-    assert named == {("MoveLeftSlow", "MoveRightSlow"), ("MoveLeftFast", "MoveRightFast"), ("MoveUp", "MoveDown"),
-                     ("Grow", "Shrink"), ("RotateCW", "RotateCCW")}
+    assert named == {
+        ("MoveLeftSlow", "MoveRightSlow"),
+        ("MoveLeftFast", "MoveRightFast"),
+        ("MoveUp", "MoveDown"),
+        ("Grow", "Shrink"),
+        ("RotateCW", "RotateCCW"),
+    }
     # indices follow the dataset's class list (whatever its order); other datasets: none
     shuffled = ["Shrink", "Bounce", "Grow"]
     assert reversal_pairs(shuffled) == [(0, 2)]

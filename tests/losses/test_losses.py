@@ -20,9 +20,7 @@ def test_info_nce_identical_one_hot_pairs_is_zero():
     z = torch.eye(8)
     assert info_nce(z, z, temperature=0.01).item() == pytest.approx(0.0, abs=1e-6)
     # with temperature 1 the loss is log(1 + (B-1) e^{-1}) -- known closed form
-    assert info_nce(z, z, temperature=1.0).item() == pytest.approx(
-        math.log(math.e / (math.e + 7)) * -1, rel=1e-5
-    )
+    assert info_nce(z, z, temperature=1.0).item() == pytest.approx(math.log(math.e / (math.e + 7)) * -1, rel=1e-5)
 
 
 @pytest.mark.parametrize("temperature", [0.07, 0.1, 0.5])
@@ -172,8 +170,7 @@ def test_nt_xent_vs_slow_loop(temperature):
 
     z0, z1, neg = _randn(5, 4, seed=7), _randn(5, 4, seed=8), _randn(3, 4, seed=9)
     assert nt_xent(z0, z1, temperature).item() == pytest.approx(_nt_xent_slow(z0, z1, temperature), rel=1e-10)
-    assert nt_xent(z0, z1, temperature, neg).item() == pytest.approx(_nt_xent_slow(z0, z1, temperature, neg),
-                                                                     rel=1e-10)
+    assert nt_xent(z0, z1, temperature, neg).item() == pytest.approx(_nt_xent_slow(z0, z1, temperature, neg), rel=1e-10)
 
 
 def test_nt_xent_known_answers():

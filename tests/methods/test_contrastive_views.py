@@ -6,7 +6,6 @@ be read back exactly. Colour jitter (which would rescale the values) is replaced
 identity where a method applies it.
 """
 
-
 import numpy as np
 import pytest
 import torch
@@ -143,8 +142,10 @@ def test_nce_motion_raw_negatives_share_the_first_views_colours():
         assert torch.equal(v[k + transforms.COLOR_SUFFIX], v["view0" + transforms.COLOR_SUFFIX])
 
 
-@pytest.mark.parametrize("dataset,hflip,expect", [("synthetic", "auto", False), ("ucf101", "auto", True),
-                                                  ("synthetic", "on", True), ("ucf101", "off", False)])
+@pytest.mark.parametrize(
+    "dataset,hflip,expect",
+    [("synthetic", "auto", False), ("ucf101", "auto", True), ("synthetic", "on", True), ("ucf101", "off", False)],
+)
 def test_flips_follow_the_dataset_rule(dataset, hflip, expect, monkeypatch):
     """No horizontal flip where left/right is the class (the embedded data), whatever flip_p."""
     flips = []
@@ -201,8 +202,10 @@ def test_nce_st_views_follow_cvrl_sampler():
 
 
 def test_xmodal_motion_view_is_frame_difference():
-    src, p = RandomSource(), params_from_dict(METHODS["xmodal"], {"crop_min_scale": 1.0, "jitter_p": 0.0,
-                                                                   "gray_p": 0.0})
+    src, p = (
+        RandomSource(),
+        params_from_dict(METHODS["xmodal"], {"crop_min_scale": 1.0, "jitter_p": 0.0, "gray_p": 0.0}),
+    )
     cfg = Config(clip_len=CLIP, size=16)
     for seed in range(5):
         v = METHODS["xmodal"].views(src, np.random.default_rng(seed), p, cfg)
@@ -240,9 +243,13 @@ def test_contrastive_pairs_weighted_half_half():
     z0, z1 = torch.randn(5, 3), torch.randn(5, 3)
     i, j, y = pair_labels(5)
     sim = y == 0
-    half = 0.5 * (contrastive_loss(z0[i[sim]], z1[j[sim]], y[sim]) + contrastive_loss(z0[i[~sim]], z1[j[~sim]], y[~sim]))
+    half = 0.5 * (
+        contrastive_loss(z0[i[sim]], z1[j[sim]], y[sim]) + contrastive_loss(z0[i[~sim]], z1[j[~sim]], y[~sim])
+    )
     slow_sim = np.mean([float((z0[k] - z1[k]).pow(2).sum()) for k in range(5)])
-    slow_dis = np.mean([max(0.0, 1 - float((z0[a] - z1[b]).pow(2).sum())) for a in range(5) for b in range(5) if a != b])
+    slow_dis = np.mean(
+        [max(0.0, 1 - float((z0[a] - z1[b]).pow(2).sum())) for a in range(5) for b in range(5) if a != b]
+    )
     assert float(half) == pytest.approx(0.5 * (slow_sim + slow_dis), rel=1e-5)
 
 
@@ -297,13 +304,24 @@ def test_momentum_queue_is_first_in_first_out_and_checkpointed():
     torch.testing.assert_close(q.key_backbone.weight, 0.5 * before + 0.5 * lin.weight)  # moving average
 
 
-@pytest.mark.parametrize("name,bad", [
-    ("contrastive", {"margin": 0.0}), ("contrastive", {"margin": 5.0}), ("triplet", {"mining": "hardest"}),
-    ("triplet", {"margin": -1.0}), ("nce-temporal", {"temperature": 0.0}),
-    ("nce-temporal", {"pos_max_gap": 8, "neg_min_gap": 4}), ("nce-st", {"flip_p": 2.0}),
-    ("nce-static", {"crop_min_scale": 0.0}), ("xmodal", {"jitter_p": -0.1}), ("nce", {"queue": -1}),
-    ("nce", {"momentum": 1.0}), ("nce-motion", {"hard_negatives": "backwards"}), ("nce-motion", {"hard_negatives": ""}),
-])
+@pytest.mark.parametrize(
+    "name,bad",
+    [
+        ("contrastive", {"margin": 0.0}),
+        ("contrastive", {"margin": 5.0}),
+        ("triplet", {"mining": "hardest"}),
+        ("triplet", {"margin": -1.0}),
+        ("nce-temporal", {"temperature": 0.0}),
+        ("nce-temporal", {"pos_max_gap": 8, "neg_min_gap": 4}),
+        ("nce-st", {"flip_p": 2.0}),
+        ("nce-static", {"crop_min_scale": 0.0}),
+        ("xmodal", {"jitter_p": -0.1}),
+        ("nce", {"queue": -1}),
+        ("nce", {"momentum": 1.0}),
+        ("nce-motion", {"hard_negatives": "backwards"}),
+        ("nce-motion", {"hard_negatives": ""}),
+    ],
+)
 def test_params_validation(name, bad):
     from vssl_bench.config import ConfigError
 

@@ -103,7 +103,7 @@ def _cube_trajectories_reference(video, clip_len, tubelet, patch, traj_len, radi
     c, t, h, w = video.shape
     starts = range(0, clip_len, tubelet)
     luma = video.mean(dim=0, keepdim=True)
-    windows = torch.stack([luma[:, s: s + traj_len + 1].permute(1, 0, 2, 3) for s in starts])
+    windows = torch.stack([luma[:, s : s + traj_len + 1].permute(1, 0, 2, 3) for s in starts])
     tr = track_blocks(windows, patch, radius, "sad", penalty)
     return tr.permute(0, 2, 3, 1, 4).reshape(len(starts), h // patch, w // patch, 2 * traj_len).float()
 
@@ -120,19 +120,29 @@ def test_mme_batched_targets_equal_per_clip_targets_bit_for_bit():
     g = torch.Generator().manual_seed(1)
     clips = [frames.permute(1, 0, 2, 3), torch.rand(3, cfg.clip_len + p.traj_len, 32, 32, generator=g)]
     clips += [torch.rand(3, cfg.clip_len + p.traj_len, 32, 32, generator=g).round()]  # flat areas: many ties
-    ref = torch.stack([_cube_trajectories_reference(v, cfg.clip_len, p.tubelet, p.patch, p.traj_len, p.radius,
-                                                    p.penalty) for v in clips])
+    ref = torch.stack(
+        [
+            _cube_trajectories_reference(v, cfg.clip_len, p.tubelet, p.patch, p.traj_len, p.radius, p.penalty)
+            for v in clips
+        ]
+    )
     batch = torch.stack(clips)
-    assert torch.equal(batch_trajectories(batch, cfg.clip_len, p.tubelet, p.patch, p.traj_len, p.radius, p.penalty),
-                       ref)
+    assert torch.equal(
+        batch_trajectories(batch, cfg.clip_len, p.tubelet, p.patch, p.traj_len, p.radius, p.penalty), ref
+    )
     cl = batch.contiguous(memory_format=torch.channels_last_3d)
     assert torch.equal(batch_trajectories(cl, cfg.clip_len, p.tubelet, p.patch, p.traj_len, p.radius, p.penalty), ref)
     torch.manual_seed(0)
     m = MME(Tiny3D(), p, cfg, 16).eval()
     mask = torch.stack([tube_mask(8, 8, 0.9, np.random.default_rng(s)) for s in range(3)])
     with torch.no_grad():
-        given = m.loss(to_device({"video": batch[:, :, :cfg.clip_len].contiguous(), "mask": mask, "traj": ref},
-                                 torch.device("cpu"), True))
+        given = m.loss(
+            to_device(
+                {"video": batch[:, :, : cfg.clip_len].contiguous(), "mask": mask, "traj": ref},
+                torch.device("cpu"),
+                True,
+            )
+        )
         computed = m.loss(to_device({"video": batch, "mask": mask}, torch.device("cpu"), True))
     assert torch.equal(given["loss"], computed["loss"])
 
@@ -147,7 +157,7 @@ def _square_video(t: int, dx: int, dy: int, size: int = 32, side: int = 12, star
     y0, x0 = start
     for k in range(t):
         y, x = y0 + k * dy, x0 + k * dx
-        frames[k, :, y:y + side, x:x + side] = tex
+        frames[k, :, y : y + side, x : x + side] = tex
     return frames, (y0, x0)
 
 
@@ -180,7 +190,7 @@ def test_cube_trajectories_shape_and_values():
     tr = cube_trajectories(video, clip_len=4, tubelet=2, patch=4, traj_len=4, radius=2, penalty=0.0)
     assert tr.shape == (2, 8, 8, 8)
     # tubelet 0 starts at frame 0; the square spans x [4, 16), y [10, 22): block (3, 1) is inside
-    assert torch.equal(tr[0, 3, 1], torch.tensor([1., 0, 2, 0, 3, 0, 4, 0]))
+    assert torch.equal(tr[0, 3, 1], torch.tensor([1.0, 0, 2, 0, 3, 0, 4, 0]))
 
 
 # ------------------------------------------------------------------------ nextframe
@@ -279,8 +289,10 @@ def test_visualize_writes_png(cls, tmp_path):
     torch.manual_seed(0)
     p = cls.Params(g_width=8) if cls is GAN else cls.Params()
     m = cls(Tiny3D(), p, cfg, 16)
-    batch = {"video": torch.randn(2, 3, 16, 32, 32),
-             "mask": torch.stack([tube_mask(8, 8, 0.9, np.random.default_rng(s)) for s in range(2)])}
+    batch = {
+        "video": torch.randn(2, 3, 16, 32, 32),
+        "mask": torch.stack([tube_mask(8, 8, 0.9, np.random.default_rng(s)) for s in range(2)]),
+    }
     path = save_visualization(m, batch, tmp_path / "reconstructions.png")
     assert path is not None and path.stat().st_size > 1000
     assert m.training  # mode restored

@@ -52,7 +52,7 @@ class SlidingSquare:
         grad = np.linspace(1.0, 0.5, self.size)[None, :, None, None]  # brighter at the top
         x = np.broadcast_to(self.bg[None, None, None, :] * grad, (len(t), self.size, self.size, 3)).copy()
         for i, (py, px) in enumerate(np.clip(np.round(pos), 0, self.size - 6).astype(int)):
-            x[i, py:py + 6, px:px + 6] = self.fg
+            x[i, py : py + 6, px : px + 6] = self.fg
         return torch.from_numpy(x).permute(3, 0, 1, 2).float()  # (C, T, H, W)
 
 
@@ -77,8 +77,8 @@ GATED = sorted(n for n, c in METHODS.items() if c.trains and n != "gan")  # gan:
 # the report's gate also makes on the embedded data; strict: the day one learns, it fails).
 DOES_NOT_LEARN_FAST = {
     "mme": "with 10 % of the patches visible, its block-matching trajectories of the masked ones are not "
-           "predicted better than 'no motion' in a few dozen steps (nor at the suite's budget on the embedded "
-           "data: results/README.md)",
+    "predicted better than 'no motion' in a few dozen steps (nor at the suite's budget on the embedded "
+    "data: results/README.md)"
 }
 
 
@@ -95,8 +95,15 @@ def _heldout(method, cls, p) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in seen.items()}
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=DOES_NOT_LEARN_FAST[n], strict=True))
-                                  if n in DOES_NOT_LEARN_FAST else n for n in GATED])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=DOES_NOT_LEARN_FAST[n], strict=True))
+        if n in DOES_NOT_LEARN_FAST
+        else n
+        for n in GATED
+    ],
+)
 def test_method_learns_its_own_task(name) -> None:
     cls = METHODS[name]
     torch.manual_seed(0)
@@ -115,8 +122,9 @@ def test_method_learns_its_own_task(name) -> None:
     if "acc" in got:
         assert "chance" in got, f"{name} reports an accuracy without its chance level"
         assert got["acc"] > got["chance"] + ACC_MARGIN, f"{name}: held-out {got}"
-        assert got["acc"] > untrained["acc"] + GAIN or got["loss"] < LOSS_RATIO * untrained["loss"], \
+        assert got["acc"] > untrained["acc"] + GAIN or got["loss"] < LOSS_RATIO * untrained["loss"], (
             f"{name}: held-out {got}, untrained {untrained}"
+        )
     else:
         assert "chance_loss" in got, f"{name} reports neither an accuracy nor a chance loss"
         assert got["loss"] < LOSS_RATIO * got["chance_loss"], f"{name}: held-out {got}"

@@ -261,9 +261,16 @@ def test_rotation_views_and_flags():
         assert get_method(name).uses_time is True and get_method(name).family == "pretext"
 
 
-@pytest.mark.parametrize("name,bad", [("vcop", {"n_clips": 5}), ("oddoneout", {"element_len": 1}),
-                                      ("shuffle", {"positive_frac": 1.0}), ("aot", {"skip_first": -1}),
-                                      ("aot", {"segments": 0})])
+@pytest.mark.parametrize(
+    "name,bad",
+    [
+        ("vcop", {"n_clips": 5}),
+        ("oddoneout", {"element_len": 1}),
+        ("shuffle", {"positive_frac": 1.0}),
+        ("aot", {"skip_first": -1}),
+        ("aot", {"segments": 0}),
+    ],
+)
 def test_invalid_params_raise(name, bad):
     with pytest.raises(ConfigError):
         params_from_dict(get_method(name), bad)

@@ -38,7 +38,7 @@ def _frames() -> np.ndarray:
     for t in range(N_FRAMES):
         f = base + rng.normal(0, 6, base.shape)
         p = 4 + max(0, t - 16)
-        f[8:18, p:p + 10] = (230, 40, 60)
+        f[8:18, p : p + 10] = (230, 40, 60)
         out.append(np.clip(f, 0, 255).astype(np.uint8))
     return np.stack(out)
 
@@ -99,7 +99,7 @@ def test_jitter_affines_batch_equals_one_clip_at_a_time() -> None:
     mu = rng.uniform(0.2, 0.8, (16, 3))
     a, b = transforms.jitter_affines(draws, mu)
     for i in range(16):
-        ai, bi = transforms.jitter_affines(draws[i:i + 1], mu[i:i + 1])
+        ai, bi = transforms.jitter_affines(draws[i : i + 1], mu[i : i + 1])
         np.testing.assert_allclose(a[i], ai[0], atol=1e-12)
         np.testing.assert_allclose(b[i], bi[0], atol=1e-12)
 
@@ -146,8 +146,17 @@ def test_prefetch_thread_and_in_line_train_the_same_weights(method, smoke_data_r
 
     weights = []
     for mode in ("thread", "off"):
-        cfg = dataclasses.replace(load_suite("smoke").base, method=method, data_root=str(smoke_data_root), steps=3,
-                                  checkpoint_every=100, device="cpu", threads=1, seed=0, prefetch=mode)
+        cfg = dataclasses.replace(
+            load_suite("smoke").base,
+            method=method,
+            data_root=str(smoke_data_root),
+            steps=3,
+            checkpoint_every=100,
+            device="cpu",
+            threads=1,
+            seed=0,
+            prefetch=mode,
+        )
         train, _ = build_dataset(cfg)
         torch.manual_seed(0)
         m = build_method(cfg, len(train.classes), torch.device("cpu"))

@@ -42,7 +42,7 @@ class FakeVideo:
             y = 12 + int(round(dy * (i - self.n_frames / 2) * 0.5))
             xx = 12 + int(round(dx * (i - self.n_frames / 2) * 0.5))
             y, xx = min(max(y, 0), self.size - 8), min(max(xx, 0), self.size - 8)
-            x[:, t, y:y + 8, xx:xx + 8] = self.colour.view(3, 1, 1)
+            x[:, t, y : y + 8, xx : xx + 8] = self.colour.view(3, 1, 1)
         return x
 
 

@@ -70,8 +70,9 @@ class CheckReport:
         return not self.fatal
 
     def count(self, split: str | None = None, status: str | None = None) -> int:
-        return sum(1 for r in self.records if (split is None or r.split == split)
-                   and (status is None or r.status == status))
+        return sum(
+            1 for r in self.records if (split is None or r.split == split) and (status is None or r.status == status)
+        )
 
     @property
     def short(self) -> list[VideoRecord]:
@@ -83,14 +84,21 @@ class CheckReport:
         res = Counter(f"{r.width}x{r.height}" for r in ok)
         fps = Counter(round(r.fps, 2) for r in ok)
         return {
-            "dataset": self.dataset, "classes": len(self.classes),
-            **{f"{s}_{k}": self.count(s, None if k == "listed" else k)
-               for s in ("train", "test") for k in ("listed", "ok", "missing", "unreadable")},
-            "short": len(self.short), "min_frames_for_a_clip": self.min_frames,
-            "frames_min": int(frames.min()), "frames_median": float(np.median(frames)),
+            "dataset": self.dataset,
+            "classes": len(self.classes),
+            **{
+                f"{s}_{k}": self.count(s, None if k == "listed" else k)
+                for s in ("train", "test")
+                for k in ("listed", "ok", "missing", "unreadable")
+            },
+            "short": len(self.short),
+            "min_frames_for_a_clip": self.min_frames,
+            "frames_min": int(frames.min()),
+            "frames_median": float(np.median(frames)),
             "frames_max": int(frames.max()),
             "hours": round(sum(r.duration for r in ok) / 3600, 3),
-            "resolutions": dict(res.most_common(5)), "fps": dict(fps.most_common(5)),
+            "resolutions": dict(res.most_common(5)),
+            "fps": dict(fps.most_common(5)),
             "usable": self.usable,
         }
 
@@ -163,8 +171,9 @@ def check_dataset(cfg: Config, progress: Callable[[int, int], None] | None = Non
             progress(i + 1, len(todo))
     if len(todo) > n_cached:  # one cache per data root, shared by its splits
         _save_cache(cache_path, cache)
-    rep = CheckReport(cfg.dataset, list(train.classes), records, clip_span(cfg.clip_len, cfg.frame_stride),
-                      cached=n_cached)
+    rep = CheckReport(
+        cfg.dataset, list(train.classes), records, clip_span(cfg.clip_len, cfg.frame_stride), cached=n_cached
+    )
     _diagnose(rep)
     return rep
 
@@ -173,7 +182,9 @@ def _diagnose(rep: CheckReport) -> None:
     for split in ("train", "test"):
         if rep.count(split, "ok") == 0:
             rep.fatal.append(f"no readable {split} video")
-    per_class = {s: Counter(r.label for r in rep.records if r.split == s and r.status == "ok") for s in ("train", "test")}
+    per_class = {
+        s: Counter(r.label for r in rep.records if r.split == s and r.status == "ok") for s in ("train", "test")
+    }
     no_train = [c for i, c in enumerate(rep.classes) if per_class["train"][i] == 0]
     no_test = [c for i, c in enumerate(rep.classes) if per_class["test"][i] == 0]
     if no_train and len(no_train) < len(rep.classes):
@@ -185,8 +196,7 @@ def _diagnose(rep: CheckReport) -> None:
         if r.status == "unreadable":
             rep.problems.append(f"unreadable {r.split:5s} {r.path}: {r.error}")
     for r in rep.short:
-        rep.problems.append(f"short      {r.split:5s} {r.path}: {r.frames} frames < {rep.min_frames} "
-                            f"(clips will loop)")
+        rep.problems.append(f"short      {r.split:5s} {r.path}: {r.frames} frames < {rep.min_frames} (clips will loop)")
     if no_test and len(no_test) < len(rep.classes):
         rep.problems.append(f"no test videos for {len(no_test)} class(es): {_names(no_test)}")
 

@@ -95,8 +95,12 @@ def _synthetic_builder(variant: str, test_list: str = "testlist01.txt"):
 
 def synthetic_kwargs(cfg: Config) -> dict:
     """Generator parameters for a job (size follows the crop size)."""
-    return {"size": max(cfg.size, 32), "seed": 0, "train_per_class": cfg.synthetic_train_per_class,
-            "test_per_class": cfg.synthetic_test_per_class}
+    return {
+        "size": max(cfg.size, 32),
+        "seed": 0,
+        "train_per_class": cfg.synthetic_train_per_class,
+        "test_per_class": cfg.synthetic_test_per_class,
+    }
 
 
 def synthetic_root(cfg: Config, variant: str) -> Path:
@@ -104,8 +108,9 @@ def synthetic_root(cfg: Config, variant: str) -> Path:
     return synthetic.dataset_dir(base, variant, **synthetic_kwargs(cfg))
 
 
-def ucf_style_lists(root: Path, split_files=("trainlist01.txt", "testlist01.txt"),
-                    name: str = "") -> tuple[VideoList, VideoList]:
+def ucf_style_lists(
+    root: Path, split_files=("trainlist01.txt", "testlist01.txt"), name: str = ""
+) -> tuple[VideoList, VideoList]:
     splits = root / "splits"
     classes = read_ucf_class_index(splits / "classInd.txt")
     train = read_ucf_list(splits / split_files[0], root, classes)
@@ -159,13 +164,17 @@ def _kinetics(cfg: Config) -> tuple[VideoList, VideoList]:
     lists = []
     classes = None
     for split, names in (("train", ("train",)), ("val", ("validate", "val"))):
-        csv_path = _first([root / d / f"{n}.csv" for d in ("annotations", ".") for n in names],
-                          f"Kinetics {split} CSV")
+        csv_path = _first([root / d / f"{n}.csv" for d in ("annotations", ".") for n in names], f"Kinetics {split} CSV")
         vdir = next((root / n for n in names if (root / n).is_dir()), root / names[0])
         found, missing, classes = read_kinetics_csv(csv_path, vdir, classes)
         if missing:
-            log.warning("kinetics %s: %d of %d clips named in %s are missing (skipped; see `vssl-bench data "
-                        "check`)", split, len(missing), len(found) + len(missing), csv_path.name)
+            log.warning(
+                "kinetics %s: %d of %d clips named in %s are missing (skipped; see `vssl-bench data check`)",
+                split,
+                len(missing),
+                len(found) + len(missing),
+                csv_path.name,
+            )
         lists.append(VideoList(found, classes, str(root), "kinetics", missing))
     return lists[0], lists[1]
 
@@ -176,13 +185,18 @@ def _ssv2(cfg: Config) -> tuple[VideoList, VideoList]:
     accepted). The validation set is the test split (the test labels were never released)."""
     root = require_root(cfg)
     ann = _first([root / "labels", root / "annotations", root], "SSv2 annotation folder")
-    if not (ann / "something-something-v2-labels.json").exists() and (root / "something-something-v2-labels.json").exists():
+    if (
+        not (ann / "something-something-v2-labels.json").exists()
+        and (root / "something-something-v2-labels.json").exists()
+    ):
         ann = root
     vids = _first([root / "videos", root / "20bn-something-something-v2", root], "SSv2 videos folder")
     labels = ann / "something-something-v2-labels.json"
     out = []
-    for split, fname in (("train", "something-something-v2-train.json"),
-                         ("validation", "something-something-v2-validation.json")):
+    for split, fname in (
+        ("train", "something-something-v2-train.json"),
+        ("validation", "something-something-v2-validation.json"),
+    ):
         found, missing, classes = read_ssv2(ann / fname, labels, vids)
         if missing:
             log.warning("ssv2 %s: %d of %d videos missing (skipped)", split, len(missing), len(found) + len(missing))
@@ -222,23 +236,40 @@ def require_root(cfg: Config) -> Path:
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "synthetic": DatasetSpec("synthetic", "embedded moving-shapes videos, motion-defined classes, random appearance",
-                             _synthetic_builder("default"), embedded=True, flip_keeps_class=False),
-    "synthetic-biased": DatasetSpec("synthetic-biased",
-                                    "embedded, appearance correlated with the class (80 %), biased test set",
-                                    _synthetic_builder("appearance-biased"), embedded=True, flip_keeps_class=False),
-    "synthetic-conflict": DatasetSpec("synthetic-conflict",
-                                      "embedded, biased training set; test appearance belongs to another class",
-                                      _synthetic_builder("appearance-biased", "testlist_conflict01.txt"),
-                                      embedded=True, flip_keeps_class=False),
+    "synthetic": DatasetSpec(
+        "synthetic",
+        "embedded moving-shapes videos, motion-defined classes, random appearance",
+        _synthetic_builder("default"),
+        embedded=True,
+        flip_keeps_class=False,
+    ),
+    "synthetic-biased": DatasetSpec(
+        "synthetic-biased",
+        "embedded, appearance correlated with the class (80 %), biased test set",
+        _synthetic_builder("appearance-biased"),
+        embedded=True,
+        flip_keeps_class=False,
+    ),
+    "synthetic-conflict": DatasetSpec(
+        "synthetic-conflict",
+        "embedded, biased training set; test appearance belongs to another class",
+        _synthetic_builder("appearance-biased", "testlist_conflict01.txt"),
+        embedded=True,
+        flip_keeps_class=False,
+    ),
     "ucf101": DatasetSpec("ucf101", "UCF101 (--data-root with UCF-101/ and ucfTrainTestlist/)", _ucf101),
-    "hmdb51": DatasetSpec("hmdb51", "HMDB51 (--data-root with testTrainMulti_7030_splits/ and <class>/ or "
-                          "hmdb51_org/<class>/)", _hmdb51),
-    "kinetics": DatasetSpec("kinetics", "Kinetics (--data-root with {train,validate}.csv and train/, val/ clips)",
-                            _kinetics),
-    "ssv2": DatasetSpec("ssv2", "Something-Something v2 (--data-root with the 3 JSON files and videos/)", _ssv2, flip_keeps_class=False),
-    "folder": DatasetSpec("folder", "any folder of videos, one sub-folder per class (seeded split or "
-                          "trainlist.txt/testlist.txt)", _folder),
+    "hmdb51": DatasetSpec(
+        "hmdb51", "HMDB51 (--data-root with testTrainMulti_7030_splits/ and <class>/ or hmdb51_org/<class>/)", _hmdb51
+    ),
+    "kinetics": DatasetSpec(
+        "kinetics", "Kinetics (--data-root with {train,validate}.csv and train/, val/ clips)", _kinetics
+    ),
+    "ssv2": DatasetSpec(
+        "ssv2", "Something-Something v2 (--data-root with the 3 JSON files and videos/)", _ssv2, flip_keeps_class=False
+    ),
+    "folder": DatasetSpec(
+        "folder", "any folder of videos, one sub-folder per class (seeded split or trainlist.txt/testlist.txt)", _folder
+    ),
 }
 
 
@@ -256,8 +287,10 @@ def build_dataset(cfg: Config) -> tuple[VideoList, VideoList]:
         raise choice_error("dataset", cfg.dataset, list(DATASETS))
     train, test = DATASETS[cfg.dataset].build(cfg)
     if not train.entries and not test.entries:
-        raise ConfigError(f"dataset {cfg.dataset!r} at {train.root or cfg.data_root}: no video found (expected "
-                          f"<class>/<video>.avi/.mp4/... files that its split lists)")
+        raise ConfigError(
+            f"dataset {cfg.dataset!r} at {train.root or cfg.data_root}: no video found (expected "
+            f"<class>/<video>.avi/.mp4/... files that its split lists)"
+        )
     if not train.entries or not test.entries:
         raise ConfigError(f"dataset {cfg.dataset!r}: empty split (train {len(train)}, test {len(test)} videos)")
     if cfg.holdout == "val":
@@ -286,8 +319,10 @@ def validation_split(train: VideoList, fraction: float) -> tuple[VideoList, Vide
     val = [e for i, e in enumerate(train.entries) if i in chosen]
     if not val:
         raise ConfigError(f"dataset {train.name!r}: no class has 2 training videos, no validation split to carve")
-    return (dataclasses.replace(train, entries=rest, name=f"{train.name} (train minus validation)"),
-            dataclasses.replace(train, entries=val, name=f"{train.name} (validation)"))
+    return (
+        dataclasses.replace(train, entries=rest, name=f"{train.name} (train minus validation)"),
+        dataclasses.replace(train, entries=val, name=f"{train.name} (validation)"),
+    )
 
 
 # ----------------------------------------------------------------------------- sources
@@ -399,8 +434,13 @@ class EvalDataset(Dataset):
             clips = video.reshape(3, self.n_clips, cfg.clip_len, cfg.size, cfg.size).transpose(0, 1)
             return {"index": index, "label": entry.label, "ok": True, UNREADABLE: "", "clips": clips.contiguous()}
         except VideoDecodeError as e:
-            return {"index": index, "label": entry.label, "ok": False, UNREADABLE: unreadable_reason(e),
-                    "clips": placeholder_clips(shape, cfg)}
+            return {
+                "index": index,
+                "label": entry.label,
+                "ok": False,
+                UNREADABLE: unreadable_reason(e),
+                "clips": placeholder_clips(shape, cfg),
+            }
 
 
 def placeholder_clips(shape: tuple[int, ...], cfg: Config) -> torch.Tensor:
@@ -453,8 +493,12 @@ def data_fingerprint(train: VideoList, test: VideoList) -> dict:
         for e in vl.entries:
             rel = os.path.relpath(e.path, root) if root else e.path
             h.update(f"{split}\t{rel}\t{e.label}\n".encode())
-    out = {"name": train.name, "root": str(root) if root else "", "videos": len(train) + len(test),
-           "listing_sha256": h.hexdigest()}
+    out = {
+        "name": train.name,
+        "root": str(root) if root else "",
+        "videos": len(train) + len(test),
+        "listing_sha256": h.hexdigest(),
+    }
     try:
         content = json.loads((root / "meta.json").read_text()).get("content_sha256") if root else None
     except (OSError, ValueError):

@@ -73,11 +73,11 @@ class StatusBoard:
         self.buf = worker_context().Array(ctypes.c_char, max(1, n_workers) * SLOT_BYTES, lock=False)
 
     def write(self, slot: int, text: str) -> None:
-        data = text.encode(errors="replace")[:SLOT_BYTES - 1]
-        self.buf[slot * SLOT_BYTES:(slot + 1) * SLOT_BYTES] = data.ljust(SLOT_BYTES, b"\0")
+        data = text.encode(errors="replace")[: SLOT_BYTES - 1]
+        self.buf[slot * SLOT_BYTES : (slot + 1) * SLOT_BYTES] = data.ljust(SLOT_BYTES, b"\0")
 
     def read(self, slot: int) -> str:
-        return bytes(self.buf[slot * SLOT_BYTES:(slot + 1) * SLOT_BYTES]).split(b"\0", 1)[0].decode(errors="replace")
+        return bytes(self.buf[slot * SLOT_BYTES : (slot + 1) * SLOT_BYTES]).split(b"\0", 1)[0].decode(errors="replace")
 
     def describe(self) -> str:
         busy = [(i, self.read(i)) for i in range(self.n)]
@@ -114,21 +114,30 @@ class WatchedLoader(DataLoader):
             except RuntimeError as e:
                 if "DataLoader timed out" not in str(e):
                     raise
-                raise DataStall(f"data loader stalled for {self.timeout:g} s ({self.board.describe()}); "
-                                "run the same command again to resume") from None
+                raise DataStall(
+                    f"data loader stalled for {self.timeout:g} s ({self.board.describe()}); "
+                    "run the same command again to resume"
+                ) from None
             yield batch
 
 
-def data_loader(dataset, *, batch_size: int, num_workers: int, timeout_s: float, persistent: bool = False,
-                **kw) -> WatchedLoader:
+def data_loader(
+    dataset, *, batch_size: int, num_workers: int, timeout_s: float, persistent: bool = False, **kw
+) -> WatchedLoader:
     """A DataLoader for ``dataset``: with workers, started by :func:`worker_context`, with
     a ``timeout_s`` watchdog (0: none) and a status board; ``kw`` as DataLoader's."""
     if num_workers <= 0:
         return WatchedLoader(dataset, batch_size=batch_size, num_workers=0, worker_init_fn=worker_init, **kw)
     board = StatusBoard(num_workers)
-    loader = WatchedLoader(dataset, batch_size=batch_size, num_workers=num_workers,
-                           multiprocessing_context=worker_context(), persistent_workers=persistent,
-                           timeout=max(0.0, float(timeout_s)), worker_init_fn=partial(worker_init, board=board),
-                           **kw)
+    loader = WatchedLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        multiprocessing_context=worker_context(),
+        persistent_workers=persistent,
+        timeout=max(0.0, float(timeout_s)),
+        worker_init_fn=partial(worker_init, board=board),
+        **kw,
+    )
     loader.board = board
     return loader

@@ -47,8 +47,7 @@ def _cost(a: Tensor, b: Tensor, metric: str) -> Tensor:
     raise ValueError(f"metric must be 'sad' or 'ssd', got {metric!r}")
 
 
-def block_match(f0: Tensor, f1: Tensor, block: int, radius: int, metric: str = "sad",
-                penalty: float = 0.0) -> Tensor:
+def block_match(f0: Tensor, f1: Tensor, block: int, radius: int, metric: str = "sad", penalty: float = 0.0) -> Tensor:
     """Displacement of every grid block of ``f0`` into ``f1`` by exhaustive search.
 
     f0, f1: (B, C, H, W), H and W divisible by ``block``. Returns (B, H/block, W/block, 2)
@@ -62,7 +61,7 @@ def block_match(f0: Tensor, f1: Tensor, block: int, radius: int, metric: str = "
     pad = F.pad(f1, (radius, radius, radius, radius), mode="replicate")  # (B, C, H+2r, W+2r)
     costs = []
     for dx, dy in off.tolist():
-        shifted = pad[:, :, radius + dy: radius + dy + h, radius + dx: radius + dx + w]  # f1[y+dy, x+dx]
+        shifted = pad[:, :, radius + dy : radius + dy + h, radius + dx : radius + dx + w]  # f1[y+dy, x+dx]
         per_px = _cost(f0, shifted, metric).mean(dim=1, keepdim=True)  # (B, 1, H, W)
         costs.append(F.avg_pool2d(per_px, block)[:, 0])  # (B, H/b, W/b)
     cost = torch.stack(costs, dim=1) + penalty * off.abs().sum(1).to(f0.dtype).view(1, -1, 1, 1)  # (B, K, gh, gw)
@@ -95,8 +94,7 @@ def _block_offsets(block: int, width: int, device) -> Tensor:
     return (ar.view(-1, 1) * width + ar.view(1, -1)).reshape(-1)
 
 
-def track_blocks(frames: Tensor, block: int, radius: int, metric: str = "sad",
-                 penalty: float = 0.0) -> Tensor:
+def track_blocks(frames: Tensor, block: int, radius: int, metric: str = "sad", penalty: float = 0.0) -> Tensor:
     """Track every grid block of ``frames[:, 0]`` through the following frames.
 
     frames: (N, T, C, H, W). At each step the block is re-matched from its current position
@@ -112,8 +110,9 @@ def track_blocks(frames: Tensor, block: int, radius: int, metric: str = "sad",
     pad_px = radius * max(t - 1, 1) + block  # enough to never leave the padded frame
     padded = F.pad(frames.reshape(n * t, c, h, w), (pad_px,) * 4, mode="replicate")
     padded = padded.reshape(n, t, c, h + 2 * pad_px, w + 2 * pad_px)
-    gy, gx = torch.meshgrid(torch.arange(gh, device=frames.device) * block,
-                            torch.arange(gw, device=frames.device) * block, indexing="ij")
+    gy, gx = torch.meshgrid(
+        torch.arange(gh, device=frames.device) * block, torch.arange(gw, device=frames.device) * block, indexing="ij"
+    )
     y0 = gy.reshape(1, -1).expand(n, -1) + pad_px  # (N, M) top-left, padded coordinates
     x0 = gx.reshape(1, -1).expand(n, -1) + pad_px
     y, x = y0.clone(), x0.clone()

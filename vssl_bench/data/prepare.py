@@ -63,8 +63,15 @@ MANIFEST_VERSION = 1
 # x264_params mbtree=0: macroblock-tree rate control made the embedded generator's encodes
 # differ from run to run (synthetic.X264_PARAMS), and a prepared copy differed between two
 # encodes of one source in 2 of 5 test-suite runs with it on (4 of 4 green with it off).
-CODEC = {"codec": "libx264", "container": "mp4", "pix_fmt": "yuv420p", "crf": 20, "preset": "veryfast", "gop": 16,
-         "x264_params": "mbtree=0"}
+CODEC = {
+    "codec": "libx264",
+    "container": "mp4",
+    "pix_fmt": "yuv420p",
+    "crf": 20,
+    "preset": "veryfast",
+    "gop": 16,
+    "x264_params": "mbtree=0",
+}
 CHUNK = 32  # frames decoded per decord call (bounded memory for long / large videos)
 COPY_MAX_BYTES = 256 * 2**20  # annotation files above this are not copied (SSv2/Kinetics files are < 50 MB)
 ARCHIVES = (".rar", ".zip", ".tar", ".gz", ".tgz", ".7z", ".bz2", ".xz")  # never copied
@@ -133,10 +140,19 @@ def _encode(vr: Reader, dst: str, short_side: int, av) -> dict:
     rate = _rate(vr.fps)
     written = 0
     with av.open(dst, "w", format=CODEC["container"]) as c:
-        s = c.add_stream(CODEC["codec"], rate=rate,
-                         options={"crf": str(CODEC["crf"]), "preset": CODEC["preset"], "g": str(CODEC["gop"]),
-                                  "keyint_min": str(CODEC["gop"]), "bf": "0", "threads": "1",
-                                  "x264-params": CODEC["x264_params"]})
+        s = c.add_stream(
+            CODEC["codec"],
+            rate=rate,
+            options={
+                "crf": str(CODEC["crf"]),
+                "preset": CODEC["preset"],
+                "g": str(CODEC["gop"]),
+                "keyint_min": str(CODEC["gop"]),
+                "bf": "0",
+                "threads": "1",
+                "x264-params": CODEC["x264_params"],
+            },
+        )
         s.pix_fmt = CODEC["pix_fmt"]
         th = tw = 0
         for a in range(0, n, CHUNK):
@@ -279,8 +295,13 @@ def _save_manifest(path: Path, settings: dict, files: dict) -> None:
     atomic_write_json(path, {"version": MANIFEST_VERSION, "settings": settings, "files": files})
 
 
-def prepare_dataset(cfg: Config, out: str | Path, short_side: int = 128, workers: int = 1,
-                    progress: Callable[[int, int, str], None] | None = None) -> PrepareReport:
+def prepare_dataset(
+    cfg: Config,
+    out: str | Path,
+    short_side: int = 128,
+    workers: int = 1,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> PrepareReport:
     """Prepare every video of ``cfg.dataset`` at ``cfg.data_root`` into ``out``.
 
     ``progress(done, total, last_relative_path)`` is called after each video. The default
@@ -368,7 +389,6 @@ def prepare_dataset(cfg: Config, out: str | Path, short_side: int = 128, workers
                 for rel, task in zip(todo, tasks):
                     record(rel, _prepare_task(task))
             else:
-
                 # spawn: no inherited decoder state or rich/threads from this process
                 pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
                 try:
@@ -378,7 +398,9 @@ def prepare_dataset(cfg: Config, out: str | Path, short_side: int = 128, workers
                     pool.shutdown(wait=True, cancel_futures=True)
         except OSError as e:
             if e.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
-                raise ConfigError(f"cannot write to {out}: {e.strerror}; run the same command again to resume") from None
+                raise ConfigError(
+                    f"cannot write to {out}: {e.strerror}; run the same command again to resume"
+                ) from None
             raise
         finally:
             _save_manifest(mpath, settings, files)

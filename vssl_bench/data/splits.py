@@ -124,7 +124,9 @@ def _fix_case(root: Path, rel: str) -> Path:
 HMDB_TRAIN, HMDB_TEST, HMDB_UNUSED = 1, 2, 0
 
 
-def read_hmdb_splits(split_dir: Path, videos_dir: Path, split: int) -> tuple[list[VideoEntry], list[VideoEntry], list[str]]:
+def read_hmdb_splits(
+    split_dir: Path, videos_dir: Path, split: int
+) -> tuple[list[VideoEntry], list[VideoEntry], list[str]]:
     """``<class>_test_split{split}.txt`` files -> (train, test, classes sorted by name)."""
     split_dir = Path(split_dir)
     suffix = f"_test_split{split}.txt"
@@ -159,8 +161,9 @@ def _label_dir(label: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def read_kinetics_csv(path: Path, videos_dir: Path, classes: list[str] | None = None
-                      ) -> tuple[list[VideoEntry], list[str], list[str]]:
+def read_kinetics_csv(
+    path: Path, videos_dir: Path, classes: list[str] | None = None
+) -> tuple[list[VideoEntry], list[str], list[str]]:
     """Kinetics CSV -> (entries found on disk, missing file names, classes).
 
     ``classes`` defaults to the sorted labels of this CSV (pass the training CSV's classes
@@ -250,13 +253,17 @@ def read_ssv2(split_json: Path, labels_json: Path, videos_dir: Path) -> tuple[li
 # ---------------------------------------------------------------------------- folder
 def folder_classes(root: Path) -> list[str]:
     """Class sub-folders of ``root`` (hidden ones and ``splits`` ignored), sorted."""
-    return sorted(d.name for d in Path(root).iterdir()
-                  if d.is_dir() and not d.name.startswith(".") and d.name != "splits")
+    return sorted(
+        d.name for d in Path(root).iterdir() if d.is_dir() and not d.name.startswith(".") and d.name != "splits"
+    )
 
 
 def folder_videos(root: Path, cls: str) -> list[Path]:
-    return sorted(p for p in (Path(root) / cls).rglob("*")
-                  if p.is_file() and p.suffix.lower() in VIDEO_EXTS and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in (Path(root) / cls).rglob("*")
+        if p.is_file() and p.suffix.lower() in VIDEO_EXTS and not p.name.startswith(".")
+    )
 
 
 def folder_split(root: Path, test_ratio: float, seed: int) -> tuple[list[VideoEntry], list[VideoEntry], list[str]]:

@@ -636,11 +636,7 @@ def _background(ctx: _Ctx, rng: np.random.Generator, avoid: np.ndarray) -> np.nd
 
 
 def _scene(
-    class_name: str,
-    rng: np.random.Generator,
-    size: int,
-    frames: int,
-    appearance: Mapping[str, Any] | None,
+    class_name: str, rng: np.random.Generator, size: int, frames: int, appearance: Mapping[str, Any] | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render the *forward* class ``class_name`` (must have a builder).
 
@@ -679,11 +675,7 @@ def _check_class(class_name: str) -> None:
 
 
 def _render_with_centre(
-    class_name: str,
-    rng: np.random.Generator,
-    size: int,
-    frames: int,
-    appearance: Mapping[str, Any] | None,
+    class_name: str, rng: np.random.Generator, size: int, frames: int, appearance: Mapping[str, Any] | None
 ) -> tuple[np.ndarray, np.ndarray]:
     _check_class(class_name)
     if size < 8 or size % 2:
@@ -700,12 +692,7 @@ def _render_with_centre(
 
 
 def render_video(
-    class_name: str,
-    rng: np.random.Generator,
-    *,
-    size: int = 32,
-    frames: int = 32,
-    appearance: dict | None = None,
+    class_name: str, rng: np.random.Generator, *, size: int = 32, frames: int = 32, appearance: dict | None = None
 ) -> np.ndarray:
     """Render one video of ``class_name``, deterministic given ``rng``'s state.
 
@@ -738,8 +725,7 @@ def write_mp4(path: str | os.PathLike, frames_thwc_uint8: np.ndarray, fps: int =
         stream.width, stream.height = W, H
         stream.pix_fmt = "yuv420p"
         # threads=1: generation parallelises over videos instead. X264_PARAMS: byte-reproducible.
-        stream.codec_context.options = {"crf": str(crf), "preset": PRESET, "threads": "1",
-                                        "x264-params": X264_PARAMS}
+        stream.codec_context.options = {"crf": str(crf), "preset": PRESET, "threads": "1", "x264-params": X264_PARAMS}
         for frame in video:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
@@ -903,8 +889,13 @@ def generate(
     ``progress(n_done, n_total)`` is called after each video.
     """
     _check_variant(variant)
-    for name, value, low in (("train_per_class", train_per_class, 1), ("test_per_class", test_per_class, 1),
-                             ("size", size, 8), ("frames", frames, 2), ("workers", workers, 0)):
+    for name, value, low in (
+        ("train_per_class", train_per_class, 1),
+        ("test_per_class", test_per_class, 1),
+        ("size", size, 8),
+        ("frames", frames, 2),
+        ("workers", workers, 0),
+    ):
         if not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if size % 2:
@@ -918,8 +909,10 @@ def generate(
         # A spawned child re-running an unguarded script's top level: it would wait forever
         # for the lock its parent holds while the parent waits for it (multiprocessing
         # itself raises here, but only once a pool is started, i.e. after the lock).
-        raise RuntimeError("vssl_bench generates its data in worker processes (spawn): call it from a script "
-                           "whose entry point is protected by `if __name__ == '__main__':`, or pass workers=0")
+        raise RuntimeError(
+            "vssl_bench generates its data in worker processes (spawn): call it from a script "
+            "whose entry point is protected by `if __name__ == '__main__':`, or pass workers=0"
+        )
 
     from vssl_bench.utils import file_lock  # here: the pool's spawned workers import this module, not torch
 
@@ -933,8 +926,9 @@ def generate(
         return _generate_unlocked(root, params, workers, progress)
 
 
-def _generate_unlocked(root: Path, params: dict[str, Any], workers: int,
-                       progress: Callable[[int, int], None] | None) -> Path:
+def _generate_unlocked(
+    root: Path, params: dict[str, Any], workers: int, progress: Callable[[int, int], None] | None
+) -> Path:
     """``generate``'s work, under its lock, for the parameters ``_params`` made."""
     variant, size, frames, seed = params["variant"], params["size"], params["frames"], params["seed"]
     _check_replaceable(root)  # fail before rendering, not after
@@ -946,7 +940,9 @@ def _generate_unlocked(root: Path, params: dict[str, Any], workers: int,
     for name in CLASS_NAMES:
         (tmp / name).mkdir()
 
-    work = [(str(tmp), rel, k, code, i, app, size, frames, seed) for rows in jobs.values() for rel, k, code, i, app in rows]
+    work = [
+        (str(tmp), rel, k, code, i, app, size, frames, seed) for rows in jobs.values() for rel, k, code, i, app in rows
+    ]
     total, t0 = len(work), time.perf_counter()
     try:
         if workers <= 1:
@@ -964,9 +960,11 @@ def _generate_unlocked(root: Path, params: dict[str, Any], workers: int,
                         if progress:
                             progress(n, total)
             except BrokenProcessPool as e:
-                raise RuntimeError(f"a data-generation worker process died ({e}). If this is a script, protect "
-                                   "its entry point with `if __name__ == '__main__':` (the workers are spawned "
-                                   "and re-import it); otherwise try workers=0") from None
+                raise RuntimeError(
+                    f"a data-generation worker process died ({e}). If this is a script, protect "
+                    "its entry point with `if __name__ == '__main__':` (the workers are spawned "
+                    "and re-import it); otherwise try workers=0"
+                ) from None
         seconds = time.perf_counter() - t0
 
         splits = tmp / "splits"

@@ -73,8 +73,9 @@ def resize(video: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if video.dtype == torch.uint8:  # raw clip: (T, C, H, W) is a channels-last view, torch's uint8 fast path
         x = F.interpolate(video.transpose(0, 1), size=size, mode="bilinear", align_corners=False, antialias=shrink)
         return x.transpose(0, 1)  # (C, T, h, w), rounded to uint8
-    x = F.interpolate(video.reshape(1, c * t, h, w), size=size, mode="bilinear", align_corners=False,
-                      antialias=shrink)  # (1, C*T, h, w)
+    x = F.interpolate(
+        video.reshape(1, c * t, h, w), size=size, mode="bilinear", align_corners=False, antialias=shrink
+    )  # (1, C*T, h, w)
     return x.view(c, t, *size)
 
 
@@ -93,12 +94,16 @@ def center_crop(video: torch.Tensor, size: int) -> torch.Tensor:
         video = resize_short(video, size)
         _, _, h, w = video.shape
     top, left = (h - size) // 2, (w - size) // 2
-    return video[:, :, top:top + size, left:left + size]
+    return video[:, :, top : top + size, left : left + size]
 
 
-def random_resized_crop(video: torch.Tensor, size: int, rng: np.random.Generator,
-                        scale: tuple[float, float] = (0.3, 1.0),
-                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+def random_resized_crop(
+    video: torch.Tensor,
+    size: int,
+    rng: np.random.Generator,
+    scale: tuple[float, float] = (0.3, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> torch.Tensor:
     """Inception-style crop (same box on every frame) resized to ``size`` x ``size``.
 
     Scale range (0.3, 1) follows CVRL's video crop (less aggressive than SimCLR's 0.08).
@@ -113,7 +118,7 @@ def random_resized_crop(video: torch.Tensor, size: int, rng: np.random.Generator
         if 0 < cw <= w and 0 < ch <= h:
             top = int(rng.integers(0, h - ch + 1))
             left = int(rng.integers(0, w - cw + 1))
-            return resize(video[:, :, top:top + ch, left:left + cw], (size, size))
+            return resize(video[:, :, top : top + ch, left : left + cw], (size, size))
     return resize(center_crop(video, min(h, w)), (size, size))
 
 
@@ -144,8 +149,9 @@ COLOR_PARAMS = 2 + JITTER_OPS + 4  # jitter on, gray on, op order (4), brightnes
 NO_JITTER = np.array([0, 1, 2, 3, 1.0, 1.0, 1.0, 0.0])  # identity order, neutral factors (the unused draws of a clip)
 
 
-def jitter_draws(rng: np.random.Generator, brightness: float = 0.4, contrast: float = 0.4,
-                 saturation: float = 0.4, hue: float = 0.1) -> np.ndarray:
+def jitter_draws(
+    rng: np.random.Generator, brightness: float = 0.4, contrast: float = 0.4, saturation: float = 0.4, hue: float = 0.1
+) -> np.ndarray:
     """One clip's colour-jitter draws, in :func:`color_jitter`'s order: the operation order
     (a permutation of 4) then each factor (neutral when its strength is 0: no draw)."""
     order = rng.permutation(JITTER_OPS)
@@ -177,8 +183,13 @@ def jitter_affines(draws: np.ndarray, mu: np.ndarray | None) -> tuple[np.ndarray
     fb, fc, fs, theta = draws[:, JITTER_OPS:].T
     sat = fs[:, None, None] * np.eye(3) + (1 - fs)[:, None, None] * np.tile(GRAY, (3, 1))  # (x - gray) * f + gray
     rot = np.zeros((n, 3, 3))
-    rot[:, 0, 0], rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = 1, np.cos(theta), -np.sin(theta), \
-        np.sin(theta), np.cos(theta)
+    rot[:, 0, 0], rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = (
+        1,
+        np.cos(theta),
+        -np.sin(theta),
+        np.sin(theta),
+        np.cos(theta),
+    )
     hue = YIQ_INV @ rot @ YIQ  # chroma rotation in YIQ, (B, 3, 3)
     mu = np.zeros((n, 3)) if mu is None else np.asarray(mu, dtype=np.float64).reshape(n, 3)
     for k in range(JITTER_OPS):
@@ -194,8 +205,14 @@ def jitter_affines(draws: np.ndarray, mu: np.ndarray | None) -> tuple[np.ndarray
     return a, b
 
 
-def color_jitter(video: torch.Tensor, rng: np.random.Generator, brightness: float = 0.4,
-                 contrast: float = 0.4, saturation: float = 0.4, hue: float = 0.1) -> torch.Tensor:
+def color_jitter(
+    video: torch.Tensor,
+    rng: np.random.Generator,
+    brightness: float = 0.4,
+    contrast: float = 0.4,
+    saturation: float = 0.4,
+    hue: float = 0.1,
+) -> torch.Tensor:
     """SimCLR-style jitter with one draw per clip (temporally consistent, as in CVRL).
 
     Hue is shifted by rotating the chroma plane in YIQ space (cheap, exact for small angles).
@@ -209,9 +226,16 @@ def color_jitter(video: torch.Tensor, rng: np.random.Generator, brightness: floa
     return apply_color_matrix(video, a[0], b[0]).clamp_(0, 1)
 
 
-def augment_draws(video: torch.Tensor, size: int, rng: np.random.Generator, *,
-                  crop_scale: tuple[float, float] = (0.3, 1.0), flip_p: float = 0.5,
-                  jitter_p: float = 0.8, gray_p: float = 0.2) -> tuple[torch.Tensor, np.ndarray]:
+def augment_draws(
+    video: torch.Tensor,
+    size: int,
+    rng: np.random.Generator,
+    *,
+    crop_scale: tuple[float, float] = (0.3, 1.0),
+    flip_p: float = 0.5,
+    jitter_p: float = 0.8,
+    gray_p: float = 0.2,
+) -> tuple[torch.Tensor, np.ndarray]:
     """The SimCLR / CVRL view augmentation with the colour part left as drawn parameters:
     crop and flip applied (float or raw clip), then ``(clip, color)`` with ``color`` the
     (COLOR_PARAMS,) vector [jitter on, gray on, jitter draws] for :func:`apply_color` (one
@@ -236,12 +260,18 @@ def apply_color(video: torch.Tensor, color: np.ndarray) -> torch.Tensor:
     return video
 
 
-def spatial_augment(video: torch.Tensor, size: int, rng: np.random.Generator, *,
-                    crop_scale: tuple[float, float] = (0.3, 1.0), flip_p: float = 0.5,
-                    jitter_p: float = 0.8, gray_p: float = 0.2) -> torch.Tensor:
+def spatial_augment(
+    video: torch.Tensor,
+    size: int,
+    rng: np.random.Generator,
+    *,
+    crop_scale: tuple[float, float] = (0.3, 1.0),
+    flip_p: float = 0.5,
+    jitter_p: float = 0.8,
+    gray_p: float = 0.2,
+) -> torch.Tensor:
     """The SimCLR / CVRL view augmentation on a float [0, 1] clip: crop, flip, jitter, gray."""
-    x, color = augment_draws(video, size, rng, crop_scale=crop_scale, flip_p=flip_p, jitter_p=jitter_p,
-                             gray_p=gray_p)
+    x, color = augment_draws(video, size, rng, crop_scale=crop_scale, flip_p=flip_p, jitter_p=jitter_p, gray_p=gray_p)
     return apply_color(x, color)
 
 
@@ -294,10 +324,10 @@ def finish_batch(x: torch.Tensor, color: torch.Tensor | None = None, channels_la
     b = x.shape[0]
     px = x.reshape(b, 3, -1).float()  # (B, 3, T*H*W), 0-255
     mu = (px.mean(dim=2) / 255.0).double().cpu().numpy()  # (B, 3) channel means in [0, 1]
-    a1, b1, a2, b2 = (torch.as_tensor(v, dtype=torch.float32, device=x.device)
-                      for v in _color_affines(color.double().cpu().numpy(), mu))
+    a1, b1, a2, b2 = (
+        torch.as_tensor(v, dtype=torch.float32, device=x.device)
+        for v in _color_affines(color.double().cpu().numpy(), mu)
+    )
     y = torch.baddbmm(b1[:, :, None], a1 / 255.0, px).clamp_(0, 1)  # jitter on [0, 1] pixels
     z = torch.baddbmm(b2[:, :, None], a2, y)  # grey + normalisation
     return z.view(x.shape).contiguous(memory_format=fmt)
-
-

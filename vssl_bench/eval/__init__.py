@@ -17,30 +17,12 @@ from vssl_bench.eval.chance import chance_levels
 from vssl_bench.eval.features import FeatureBank, extract_features, frozen_embed
 from vssl_bench.eval.finetune import Finetune, finetune_eval
 from vssl_bench.eval.knn import knn_accuracy, knn_sweep
-from vssl_bench.eval.linear import (
-    LinearProbe,
-    fit_linear_probe,
-    linear_probe,
-    video_level_accuracy,
-)
+from vssl_bench.eval.linear import LinearProbe, fit_linear_probe, linear_probe, video_level_accuracy
 from vssl_bench.eval.lowshot import LowShot, lowshot_eval, lowshot_indices
 from vssl_bench.eval.retrieval import retrieval_recall
 from vssl_bench.eval.shift import Shift, shift_eval, shift_target
-from vssl_bench.eval.standard import (
-    KNN,
-    Linear,
-    Retrieval,
-    evaluate_banks,
-    evaluate_checkpoint,
-    standard_metrics,
-)
-from vssl_bench.eval.temporal import (
-    Temporal,
-    reversal_consistency,
-    reversal_pair_probe,
-    reversal_pairs,
-    temporal_eval,
-)
+from vssl_bench.eval.standard import KNN, Linear, Retrieval, evaluate_banks, evaluate_checkpoint, standard_metrics
+from vssl_bench.eval.temporal import Temporal, reversal_consistency, reversal_pair_probe, reversal_pairs, temporal_eval
 
 EVALUATIONS: dict[str, type[Evaluation]] = {
     # --- standard: every job ------------------------------------------------------------
@@ -79,15 +61,45 @@ def resolve_evaluations(switches: dict) -> dict[str, dict]:
 
 def build_evaluations(switches: dict) -> list[Evaluation]:
     """The switched-on evaluations of ``Config.evaluations``, built with their parameters."""
-    return [EVALUATIONS[n](build_params(f"evaluation {n!r}", EVALUATIONS[n].Params, p))
-            for n, p in resolve_evaluations(switches).items()]
+    return [
+        EVALUATIONS[n](build_params(f"evaluation {n!r}", EVALUATIONS[n].Params, p))
+        for n, p in resolve_evaluations(switches).items()
+    ]
 
 
 __all__ = [
-    "EVALUATIONS", "OPTIONAL", "ConfigError", "EvalContext", "Evaluation", "FeatureBank", "LinearProbe",
-    "budget_eval", "build_evaluations", "chance_levels", "evaluate_banks", "evaluate_checkpoint",
-    "extract_features", "finetune_eval", "fit_linear_probe", "frozen_embed", "get_evaluation", "knn_accuracy",
-    "knn_sweep", "linear_probe", "lowshot_eval", "lowshot_indices", "resolve_evaluations", "retrieval_recall",
-    "reversal_consistency", "reversal_pair_probe", "reversal_pairs", "run_evaluations", "shift_eval",
-    "shift_target", "snapshot_steps", "standard_metrics", "temporal_eval", "video_level_accuracy",
+    "EVALUATIONS",
+    "OPTIONAL",
+    "ConfigError",
+    "EvalContext",
+    "Evaluation",
+    "FeatureBank",
+    "LinearProbe",
+    "budget_eval",
+    "build_evaluations",
+    "chance_levels",
+    "evaluate_banks",
+    "evaluate_checkpoint",
+    "extract_features",
+    "finetune_eval",
+    "fit_linear_probe",
+    "frozen_embed",
+    "get_evaluation",
+    "knn_accuracy",
+    "knn_sweep",
+    "linear_probe",
+    "lowshot_eval",
+    "lowshot_indices",
+    "resolve_evaluations",
+    "retrieval_recall",
+    "reversal_consistency",
+    "reversal_pair_probe",
+    "reversal_pairs",
+    "run_evaluations",
+    "shift_eval",
+    "shift_target",
+    "snapshot_steps",
+    "standard_metrics",
+    "temporal_eval",
+    "video_level_accuracy",
 ]

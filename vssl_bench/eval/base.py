@@ -39,9 +39,14 @@ TrainHook = Callable[[torch.nn.Module, int, int], None]  # (method, step done, t
 
 def probe_record(cfg: Config) -> dict:
     """The frozen-probe settings every probing evaluation's result depends on."""
-    return {"linear_epochs": cfg.linear_epochs, "linear_lr": cfg.linear_lr,
-            "linear_weight_decay": cfg.linear_weight_decay, "knn_k": cfg.knn_k,
-            "knn_temperature": cfg.knn_temperature, "seed": cfg.seed}
+    return {
+        "linear_epochs": cfg.linear_epochs,
+        "linear_lr": cfg.linear_lr,
+        "linear_weight_decay": cfg.linear_weight_decay,
+        "knn_k": cfg.knn_k,
+        "knn_temperature": cfg.knn_temperature,
+        "seed": cfg.seed,
+    }
 
 
 @dataclass
@@ -79,8 +84,10 @@ class EvalContext:
                     self.banks = None
             if self.banks is None:
                 embed = self.embed()
-                self.banks = {"train": extract_features(embed, self.train, self.cfg, self.device),
-                              "test": extract_features(embed, self.test, self.cfg, self.device)}
+                self.banks = {
+                    "train": extract_features(embed, self.train, self.cfg, self.device),
+                    "test": extract_features(embed, self.test, self.cfg, self.device),
+                }
                 if cache is not None:
                     atomic_torch_save(self.banks, cache)
         return self.banks
@@ -138,8 +145,7 @@ def run_evaluations(ctx: EvalContext, evaluations: list[Evaluation]) -> dict:
         except Exception as e:  # the job's standard metrics stay valid; recorded, retried on --retry-failed
             entry["error"] = error_line(e)
             entry["metrics"] = {}
-            log.warning("evaluation %s of %s seed %s failed: %s", ev.name, ctx.cfg.method, ctx.cfg.seed,
-                        entry["error"])
+            log.warning("evaluation %s of %s seed %s failed: %s", ev.name, ctx.cfg.method, ctx.cfg.seed, entry["error"])
         entry["seconds"] = time.perf_counter() - t0
         out[ev.name] = entry
     ctx.method.eval()

@@ -46,8 +46,17 @@ def frac_label(f: float) -> str:
     return f"at{int(round(100 * float(f)))}"
 
 
-def budget_eval(method, train, test, cfg: Config, device: torch.device, run_dir: RunDir, total_steps: int,
-                fracs: Iterable[float] = (0.25, 0.5), final: dict | None = None) -> dict:
+def budget_eval(
+    method,
+    train,
+    test,
+    cfg: Config,
+    device: torch.device,
+    run_dir: RunDir,
+    total_steps: int,
+    fracs: Iterable[float] = (0.25, 0.5),
+    final: dict | None = None,
+) -> dict:
     """Evaluate every snapshot of a finished job (module docstring).
 
     Args:
@@ -85,8 +94,14 @@ def budget_eval(method, train, test, cfg: Config, device: torch.device, run_dir:
         out[f"budget_knn_top1_{label}"] = knn
         out["curve"].append({"frac": float(f), "step": step, "linear_top1": lin, "knn_top1": knn})
     if final is not None:
-        out["curve"].append({"frac": 1.0, "step": int(total_steps), "linear_top1": final.get("linear_top1"),
-                             "knn_top1": final.get("knn_top1")})
+        out["curve"].append(
+            {
+                "frac": 1.0,
+                "step": int(total_steps),
+                "linear_top1": final.get("linear_top1"),
+                "knn_top1": final.get("knn_top1"),
+            }
+        )
     return out
 
 
@@ -118,9 +133,12 @@ class Budgets(Evaluation):
         return save
 
     def run(self, ctx: EvalContext) -> dict:
-        res = budget_eval(ctx.method, ctx.train, ctx.test, ctx.cfg, ctx.device, ctx.run_dir, ctx.total_steps,
-                          self.p.fracs, ctx.final)
+        res = budget_eval(
+            ctx.method, ctx.train, ctx.test, ctx.cfg, ctx.device, ctx.run_dir, ctx.total_steps, self.p.fracs, ctx.final
+        )
         if res["missing"]:
-            res["note"] = (f"no weights snapshot for steps {res['missing']} (the job was trained without "
-                           f"`budgets` on, or with other fracs): those points are left out")
+            res["note"] = (
+                f"no weights snapshot for steps {res['missing']} (the job was trained without "
+                f"`budgets` on, or with other fracs): those points are left out"
+            )
         return res

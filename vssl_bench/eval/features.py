@@ -62,8 +62,13 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     for seq in [x for x in m.modules() if isinstance(x, nn.Sequential)]:
         for i in range(len(seq) - 1):
             conv, bn = seq[i], seq[i + 1]
-            if (isinstance(conv, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and isinstance(bn, _BatchNorm)
-                    and bn.track_running_stats and bn.running_mean is not None and bn.num_features == conv.out_channels):
+            if (
+                isinstance(conv, (nn.Conv1d, nn.Conv2d, nn.Conv3d))
+                and isinstance(bn, _BatchNorm)
+                and bn.track_running_stats
+                and bn.running_mean is not None
+                and bn.num_features == conv.out_channels
+            ):
                 fused = fuse_conv_bn_eval(conv, bn)
                 if fused.weight.dim() == 5 and conv.weight.is_contiguous(memory_format=torch.channels_last_3d):
                     fused = fused.to(memory_format=torch.channels_last_3d)
@@ -92,8 +97,13 @@ def recompute_batchnorm(method, videos: VideoList, cfg: Config, device: torch.de
     if len(videos) > BN_VIDEOS:
         keep = torch.linspace(0, len(videos) - 1, BN_VIDEOS).round().long().tolist()
         videos = dataclasses.replace(videos, entries=[videos.entries[i] for i in keep])
-    loader = data_loader(CentreClipDataset(videos, cfg), batch_size=32, num_workers=cfg.num_workers,
-                         timeout_s=cfg.loader_timeout_s, pin_memory=device.type == "cuda")
+    loader = data_loader(
+        CentreClipDataset(videos, cfg),
+        batch_size=32,
+        num_workers=cfg.num_workers,
+        timeout_s=cfg.loader_timeout_s,
+        pin_memory=device.type == "cuda",
+    )
     for batch in loader:
         heartbeat("BatchNorm statistics")
         warn_unreadable(batch)
@@ -107,8 +117,9 @@ def recompute_batchnorm(method, videos: VideoList, cfg: Config, device: torch.de
     return model.eval()
 
 
-def frozen_embed(method, videos: VideoList | None = None, cfg: Config | None = None,
-                 device: torch.device | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+def frozen_embed(
+    method, videos: VideoList | None = None, cfg: Config | None = None, device: torch.device | None = None
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """The representation the frozen-feature evaluations run: ``method.embed`` in eval
     mode, with BatchNorm statistics re-estimated on the training ``videos`` when
     ``cfg.eval_bn`` is ``recompute`` (:func:`recompute_batchnorm`; without ``videos`` and
@@ -200,14 +211,20 @@ class FeatureBank:
 
 
 @torch.no_grad()
-def extract_features(embed, videos: VideoList, cfg: Config, device: torch.device,
-                     n_clips: int | None = None, batch_videos: int = 16) -> FeatureBank:
+def extract_features(
+    embed, videos: VideoList, cfg: Config, device: torch.device, n_clips: int | None = None, batch_videos: int = 16
+) -> FeatureBank:
     """Run ``embed`` (frozen, eval mode) on ``n_clips`` uniform clips of every video."""
     k = n_clips or cfg.eval_clips
     k_total = k if k % 2 == 1 else k + 1  # even: add an explicit centre clip at the end
     ds = EvalDataset(videos, cfg, k)
-    loader = data_loader(ds, batch_size=batch_videos, num_workers=cfg.num_workers, timeout_s=cfg.loader_timeout_s,
-                         pin_memory=device.type == "cuda")
+    loader = data_loader(
+        ds,
+        batch_size=batch_videos,
+        num_workers=cfg.num_workers,
+        timeout_s=cfg.loader_timeout_s,
+        pin_memory=device.type == "cuda",
+    )
     centre = None if k_total == k else (lambda idx: _centre_clips(videos, idx, cfg))  # even K: + centre clip
     clips, labels, failed = _embed_loader(embed, loader, videos, cfg, device, extra_clip=centre)
     return FeatureBank(clips, labels, centre=k // 2 if k % 2 else k, failed=failed)
@@ -261,20 +278,31 @@ class CentreClipDataset(torch.utils.data.Dataset):
             clip = _centre_clips(self.videos, torch.tensor([index]), self.cfg)[0]  # (C, T, H, W)
         except VideoDecodeError as e:
             shape = (1, 3, self.cfg.clip_len, self.cfg.size, self.cfg.size)
-            return {"index": index, "label": label, "ok": False, UNREADABLE: unreadable_reason(e),
-                    "clips": placeholder_clips(shape, self.cfg)}
+            return {
+                "index": index,
+                "label": label,
+                "ok": False,
+                UNREADABLE: unreadable_reason(e),
+                "clips": placeholder_clips(shape, self.cfg),
+            }
         if self.reverse:
             clip = clip.flip(1)  # (C, T, H, W), time reversed
         return {"index": index, "label": label, "ok": True, UNREADABLE: "", "clips": clip[None].contiguous()}
 
 
 @torch.no_grad()
-def extract_centre_features(embed, videos: VideoList, cfg: Config, device: torch.device, reverse: bool = False,
-                            batch_videos: int = 32) -> FeatureBank:
+def extract_centre_features(
+    embed, videos: VideoList, cfg: Config, device: torch.device, reverse: bool = False, batch_videos: int = 32
+) -> FeatureBank:
     """Features of the centre clip of every video only (K = 1): the cheap path used by the
     budget, temporal and shift evaluations. ``embed`` must be frozen (caller: ``eval()``)."""
-    loader = data_loader(CentreClipDataset(videos, cfg, reverse), batch_size=batch_videos,
-                         num_workers=cfg.num_workers, timeout_s=cfg.loader_timeout_s, pin_memory=device.type == "cuda")
+    loader = data_loader(
+        CentreClipDataset(videos, cfg, reverse),
+        batch_size=batch_videos,
+        num_workers=cfg.num_workers,
+        timeout_s=cfg.loader_timeout_s,
+        pin_memory=device.type == "cuda",
+    )
     clips, labels, failed = _embed_loader(embed, loader, videos, cfg, device)  # (N, 1, D)
     return FeatureBank(clips, labels, centre=0, failed=failed)
 
@@ -286,12 +314,23 @@ def centre_clip_probe(embed, train: VideoList, test: VideoList, cfg: Config, dev
     "train", "test"}`` (the two :class:`FeatureBank`)."""
     tr = extract_centre_features(embed, train, cfg, device)
     te = extract_centre_features(embed, test, cfg, device)
-    probe = fit_linear_probe(tr.centre_features, tr.labels, num_classes=len(train.classes), epochs=cfg.linear_epochs,
-                             lr=cfg.linear_lr, weight_decay=cfg.linear_weight_decay, seed=cfg.seed)
-    return {"linear_top1": probe.accuracy(te.centre_features, te.labels),
-            "knn_top1": knn_accuracy(tr.centre_features, tr.labels, te.centre_features, te.labels, k=cfg.knn_k,
-                                     temperature=cfg.knn_temperature),
-            "train": tr, "test": te}
+    probe = fit_linear_probe(
+        tr.centre_features,
+        tr.labels,
+        num_classes=len(train.classes),
+        epochs=cfg.linear_epochs,
+        lr=cfg.linear_lr,
+        weight_decay=cfg.linear_weight_decay,
+        seed=cfg.seed,
+    )
+    return {
+        "linear_top1": probe.accuracy(te.centre_features, te.labels),
+        "knn_top1": knn_accuracy(
+            tr.centre_features, tr.labels, te.centre_features, te.labels, k=cfg.knn_k, temperature=cfg.knn_temperature
+        ),
+        "train": tr,
+        "test": te,
+    }
 
 
 def _centre_clips(videos: VideoList, indices: torch.Tensor, cfg: Config) -> torch.Tensor:

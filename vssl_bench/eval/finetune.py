@@ -44,8 +44,17 @@ from vssl_bench.train import pretrain
 from vssl_bench.utils import seed_everything
 
 
-def finetune_eval(method, train, test, cfg: Config, device: torch.device, run_dir: RunDir | None = None,
-                  steps: int = 100, lr: float = 1e-3, progress=None) -> dict:
+def finetune_eval(
+    method,
+    train,
+    test,
+    cfg: Config,
+    device: torch.device,
+    run_dir: RunDir | None = None,
+    steps: int = 100,
+    lr: float = 1e-3,
+    progress=None,
+) -> dict:
     """Fine-tune a copy of ``method.backbone`` with a new linear head; test top-1.
 
     Args:
@@ -89,8 +98,12 @@ def finetune_eval(method, train, test, cfg: Config, device: torch.device, run_di
     n, k, c = bank.clips.shape
     probs = bank.clips.reshape(n * k, c).softmax(dim=1)  # (N*K, C)
     video = video_level_accuracy(probs, torch.arange(n).repeat_interleave(k), bank.labels.repeat_interleave(k))
-    return {"finetune_top1": top1, "finetune_video_top1": video, "finetune_train_seconds": train_seconds,
-            "steps": int(state.step)}
+    return {
+        "finetune_top1": top1,
+        "finetune_video_top1": video,
+        "finetune_train_seconds": train_seconds,
+        "steps": int(state.step),
+    }
 
 
 class Finetune(Evaluation):
@@ -110,11 +123,28 @@ class Finetune(Evaluation):
                 raise ValueError(f"steps must be >= 1 and lr > 0, got {self.steps}, {self.lr}")
 
     def record(self, cfg) -> dict:
-        return {"steps": self.p.steps, "lr": self.p.lr, "batch_size": cfg.batch_size, "weight_decay": cfg.weight_decay,
-                "warmup_frac": cfg.warmup_frac, "grad_clip": cfg.grad_clip, "optimizer": "AdamW, warm-up + cosine",
-                "augmentation": "random clip, crop scale 0.6-1, no flip", "eval_clips": cfg.eval_clips,
-                "seed": cfg.seed}
+        return {
+            "steps": self.p.steps,
+            "lr": self.p.lr,
+            "batch_size": cfg.batch_size,
+            "weight_decay": cfg.weight_decay,
+            "warmup_frac": cfg.warmup_frac,
+            "grad_clip": cfg.grad_clip,
+            "optimizer": "AdamW, warm-up + cosine",
+            "augmentation": "random clip, crop scale 0.6-1, no flip",
+            "eval_clips": cfg.eval_clips,
+            "seed": cfg.seed,
+        }
 
     def run(self, ctx: EvalContext) -> dict:
-        return finetune_eval(ctx.method, ctx.train, ctx.test, ctx.cfg, ctx.device, ctx.run_dir, self.p.steps,
-                             self.p.lr, progress=ctx.progress)
+        return finetune_eval(
+            ctx.method,
+            ctx.train,
+            ctx.test,
+            ctx.cfg,
+            ctx.device,
+            ctx.run_dir,
+            self.p.steps,
+            self.p.lr,
+            progress=ctx.progress,
+        )

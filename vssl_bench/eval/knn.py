@@ -70,13 +70,17 @@ def _to_labels(y: Any, name: str, n_rows: int) -> Tensor:
 def _check_same_dim(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
     if a.shape[1] != b.shape[1]:
         raise ValueError(
-            f"{name_a} and {name_b} must have the same feature dimension, "
-            f"got {a.shape[1]} and {b.shape[1]}"
+            f"{name_a} and {name_b} must have the same feature dimension, got {a.shape[1]} and {b.shape[1]}"
         )
 
 
-def _check_banks(train_features: Any, train_labels: Any, test_features: Any, test_labels: Any,
-                 names: tuple[str, str] = ("train", "test")) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _check_banks(
+    train_features: Any,
+    train_labels: Any,
+    test_features: Any,
+    test_labels: Any,
+    names: tuple[str, str] = ("train", "test"),
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Validate two labelled feature banks (the arguments of every evaluation function):
     ``(train (N, D) float, train labels (N,) int64, test (M, D) float, test labels (M,))``.
     ``names`` word the errors (``retrieval_recall``: gallery / query)."""
@@ -170,12 +174,7 @@ def knn_sweep(
 
 
 def knn_accuracy(
-    train_features: Any,
-    train_labels: Any,
-    test_features: Any,
-    test_labels: Any,
-    k: int = 20,
-    temperature: float = 0.07,
+    train_features: Any, train_labels: Any, test_features: Any, test_labels: Any, k: int = 20, temperature: float = 0.07
 ) -> float:
     """Top-1 accuracy of weighted-cosine kNN (solo-learn ``solo/utils/knn.py``, InstDisc).
 
@@ -194,6 +193,4 @@ def knn_accuracy(
     for several ``k`` at once.
     """
     ks = _check_ks((k,), name="k")
-    return knn_sweep(train_features, train_labels, test_features, test_labels, ks, temperature)[
-        ks[0]
-    ]
+    return knn_sweep(train_features, train_labels, test_features, test_labels, ks, temperature)[ks[0]]

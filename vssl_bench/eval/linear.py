@@ -66,8 +66,7 @@ class LinearProbe:
         x = _to_features(features, "features")
         if x.shape[1] != self.weight.shape[1]:
             raise ValueError(
-                f"features have dimension {x.shape[1]} but the probe was trained on "
-                f"dimension {self.weight.shape[1]}"
+                f"features have dimension {x.shape[1]} but the probe was trained on dimension {self.weight.shape[1]}"
             )
         x = x.to(device=self.weight.device, dtype=self.weight.dtype)
         x = (x - self.mean) / self.std  # (N, D)
@@ -196,14 +195,7 @@ def linear_probe(
     elif num_classes <= int(y_test.max()):
         raise ValueError(f"num_classes={num_classes} but test_labels contain {int(y_test.max())}")
     probe = fit_linear_probe(
-        train,
-        y_train,
-        num_classes,
-        epochs=epochs,
-        lr=lr,
-        weight_decay=weight_decay,
-        batch_size=batch_size,
-        seed=seed,
+        train, y_train, num_classes, epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size, seed=seed
     )
     return probe.accuracy(test, y_test)
 

@@ -96,8 +96,15 @@ def lowshot_eval(
         for d in range(draws):
             idx = lowshot_indices(y, n, seed, d)  # (<= C*n,)
             n_lab = int(idx.numel())
-            probe = fit_linear_probe(x[idx], y[idx], num_classes, epochs=linear_epochs, lr=linear_lr,
-                                     weight_decay=linear_weight_decay, seed=seed + d)
+            probe = fit_linear_probe(
+                x[idx],
+                y[idx],
+                num_classes,
+                epochs=linear_epochs,
+                lr=linear_lr,
+                weight_decay=linear_weight_decay,
+                seed=seed + d,
+            )
             lin.append(probe.accuracy(xt, yt))
             knn.append(knn_accuracy(x[idx], y[idx], xt, yt, k=min(knn_k, n), temperature=temperature))
         for name, v in (("linear", lin), ("knn", knn)):
@@ -129,7 +136,18 @@ class LowShot(Evaluation):
     def run(self, ctx: EvalContext) -> dict:
         cfg, b = ctx.cfg, ctx.feature_banks()
         tr, te = b["train"], b["test"]
-        return lowshot_eval(tr.centre_features, tr.labels, te.centre_features, te.labels, self.p.shots, self.p.draws,
-                            cfg.seed, num_classes=len(ctx.train.classes), knn_k=cfg.knn_k,
-                            temperature=cfg.knn_temperature, linear_epochs=cfg.linear_epochs,
-                            linear_lr=cfg.linear_lr, linear_weight_decay=cfg.linear_weight_decay)
+        return lowshot_eval(
+            tr.centre_features,
+            tr.labels,
+            te.centre_features,
+            te.labels,
+            self.p.shots,
+            self.p.draws,
+            cfg.seed,
+            num_classes=len(ctx.train.classes),
+            knn_k=cfg.knn_k,
+            temperature=cfg.knn_temperature,
+            linear_epochs=cfg.linear_epochs,
+            linear_lr=cfg.linear_lr,
+            linear_weight_decay=cfg.linear_weight_decay,
+        )

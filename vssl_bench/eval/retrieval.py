@@ -52,8 +52,9 @@ def retrieval_recall(
     query finds itself (pass disjoint splits, as the protocol does).
     """
     ks = _check_ks(ks)
-    gallery, y_gallery, query, y_query = _check_banks(gallery_features, gallery_labels, query_features,
-                                                      query_labels, names=("gallery", "query"))
+    gallery, y_gallery, query, y_query = _check_banks(
+        gallery_features, gallery_labels, query_features, query_labels, names=("gallery", "query")
+    )
 
     dtype = torch.promote_types(gallery.dtype, query.dtype)
     device = gallery.device

@@ -68,9 +68,14 @@ def shift_eval(embed, target_cfg: Config, device: torch.device) -> dict:
     train, test = build_dataset(target_cfg)
     res = centre_clip_probe(embed, train, test, target_cfg, device)
     tr, te = res["train"], res["test"]
-    return {"shift_linear_top1": res["linear_top1"], "shift_knn_top1": res["knn_top1"],
-            "shift_dataset": target_cfg.dataset, "n_train": len(tr.labels), "n_test": len(te.labels),
-            "failed_videos": tr.failed + te.failed}
+    return {
+        "shift_linear_top1": res["linear_top1"],
+        "shift_knn_top1": res["knn_top1"],
+        "shift_dataset": target_cfg.dataset,
+        "n_train": len(tr.labels),
+        "n_test": len(te.labels),
+        "failed_videos": tr.failed + te.failed,
+    }
 
 
 class Shift(Evaluation):
@@ -86,12 +91,18 @@ class Shift(Evaluation):
         data_root: str | None = None  # the target's data root (None: the job's, for an embedded target)
 
     def record(self, cfg) -> dict:
-        return {"dataset": self.p.dataset or EMBEDDED_SHIFT.get(cfg.dataset), "data_root": self.p.data_root,
-                "features": "centre clip", **probe_record(cfg)}
+        return {
+            "dataset": self.p.dataset or EMBEDDED_SHIFT.get(cfg.dataset),
+            "data_root": self.p.data_root,
+            "features": "centre clip",
+            **probe_record(cfg),
+        }
 
     def run(self, ctx: EvalContext) -> dict:
         target = shift_target(ctx.cfg, self.p.dataset, self.p.data_root)
         if target is None:
-            return {"note": f"skipped: no shift target for dataset {ctx.cfg.dataset!r} (set shift.dataset and "
-                            f"shift.data_root)"}
+            return {
+                "note": f"skipped: no shift target for dataset {ctx.cfg.dataset!r} (set shift.dataset and "
+                f"shift.data_root)"
+            }
         return shift_eval(ctx.embed(), target, ctx.device)  # BatchNorm of the job's own data

@@ -64,9 +64,15 @@ class Retrieval(Evaluation):
 
 def linear_metrics(train: FeatureBank, test: FeatureBank, cfg: Config, num_classes: int) -> dict:
     t0 = time.perf_counter()
-    probe = fit_linear_probe(train.centre_features, train.labels, num_classes=num_classes,
-                             epochs=cfg.linear_epochs, lr=cfg.linear_lr, weight_decay=cfg.linear_weight_decay,
-                             seed=cfg.seed)
+    probe = fit_linear_probe(
+        train.centre_features,
+        train.labels,
+        num_classes=num_classes,
+        epochs=cfg.linear_epochs,
+        lr=cfg.linear_lr,
+        weight_decay=cfg.linear_weight_decay,
+        seed=cfg.seed,
+    )
     lin = probe.accuracy(test.centre_features, test.labels)
     n, k, d = test.clips.shape
     probs = probe.predict_proba(test.clips.reshape(n * k, d))  # (N*K, C)
@@ -76,8 +82,9 @@ def linear_metrics(train: FeatureBank, test: FeatureBank, cfg: Config, num_class
 
 def knn_metrics(train: FeatureBank, test: FeatureBank, cfg: Config) -> dict:
     ks = tuple(sorted(set(cfg.knn_ks) | {cfg.knn_k}))
-    knn = knn_sweep(train.centre_features, train.labels, test.centre_features, test.labels, ks=ks,
-                    temperature=cfg.knn_temperature)
+    knn = knn_sweep(
+        train.centre_features, train.labels, test.centre_features, test.labels, ks=ks, temperature=cfg.knn_temperature
+    )
     return {"knn_top1": knn[cfg.knn_k], "knn_sweep": {str(kk): v for kk, v in knn.items()}}
 
 
@@ -114,8 +121,9 @@ def standard_metrics(ctx: EvalContext) -> dict:
     return metrics
 
 
-def evaluate_checkpoint(method, train, test, cfg: Config, device: torch.device, cache_path=None,
-                        banks_out: dict | None = None) -> dict:
+def evaluate_checkpoint(
+    method, train, test, cfg: Config, device: torch.device, cache_path=None, banks_out: dict | None = None
+) -> dict:
     """:func:`standard_metrics` of ``method`` (an API for scripts; the runner builds its own
     context). ``banks_out``, if given, receives the ``{"train", "test"}`` feature banks."""
     ctx = EvalContext(method, train, test, cfg, device)

@@ -91,8 +91,9 @@ def reversal_pair_probe(
         te = (yt == a) | (yt == b)  # (N_test,)
         if not tr.any() or not te.any():
             continue
-        probe = fit_linear_probe(x[tr], (y[tr] == b).long(), 2, epochs=epochs, lr=lr,
-                                 weight_decay=weight_decay, seed=seed)
+        probe = fit_linear_probe(
+            x[tr], (y[tr] == b).long(), 2, epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed
+        )
         per_pair[f"{a}-{b}"] = probe.accuracy(xt[te], (yt[te] == b).long())
     if not per_pair:
         raise ValueError("no reversal pair has videos in both splits")
@@ -132,8 +133,9 @@ def reversal_consistency(
     x, y, xt, yt = _check_banks(train_features, train_labels, test_features, test_labels)
     xr = _to_features(reversed_features, "reversed_features")
     if xr.shape != xt.shape:
-        raise ValueError(f"reversed_features must have the shape of test_features {tuple(xt.shape)}, "
-                         f"got {tuple(xr.shape)}")
+        raise ValueError(
+            f"reversed_features must have the shape of test_features {tuple(xt.shape)}, got {tuple(xr.shape)}"
+        )
     mu = x.mean(dim=0)  # (D,): centre on the train bank (raw cosines of ReLU features are all near 1)
     cos_sum, to_partner, forward, n = 0.0, 0.0, 0.0, 0
     for a, b in pairs:
@@ -172,21 +174,42 @@ def temporal_eval(
     Returns ``{"temporal_pair_top1", "temporal_pair_chance", "temporal_reverse_cosine",
     "temporal_reverse_to_partner", "temporal_forward_knn", "per_pair"}``.
     """
-    probe = reversal_pair_probe(train_features, train_labels, test_features, test_labels, pairs,
-                                epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed)
-    cons = reversal_consistency(train_features, train_labels, test_features, test_labels, reversed_features, pairs,
-                                k=k, temperature=temperature)
-    return {"temporal_pair_top1": probe["pair_top1"], "temporal_pair_chance": probe["chance"],
-            "temporal_reverse_cosine": cons["cosine"], "temporal_reverse_to_partner": cons["to_partner"],
-            "temporal_forward_knn": cons["forward_knn"], "per_pair": probe["per_pair"], "n_clips": cons["n"]}
+    probe = reversal_pair_probe(
+        train_features,
+        train_labels,
+        test_features,
+        test_labels,
+        pairs,
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
+    )
+    cons = reversal_consistency(
+        train_features, train_labels, test_features, test_labels, reversed_features, pairs, k=k, temperature=temperature
+    )
+    return {
+        "temporal_pair_top1": probe["pair_top1"],
+        "temporal_pair_chance": probe["chance"],
+        "temporal_reverse_cosine": cons["cosine"],
+        "temporal_reverse_to_partner": cons["to_partner"],
+        "temporal_forward_knn": cons["forward_knn"],
+        "per_pair": probe["per_pair"],
+        "n_clips": cons["n"],
+    }
 
 
 class Temporal(Evaluation):
     """Does the representation encode the direction of time? (module docstring)"""
 
     name, prefix = "temporal", "temporal_"
-    columns = ("temporal_pair_top1", "temporal_pair_chance", "temporal_reverse_cosine",
-               "temporal_reverse_to_partner", "temporal_forward_knn")
+    columns = (
+        "temporal_pair_top1",
+        "temporal_pair_chance",
+        "temporal_reverse_cosine",
+        "temporal_reverse_to_partner",
+        "temporal_forward_knn",
+    )
     summary = "linear probe inside each time-reversal pair of classes; each test clip against its reversed copy"
 
     def record(self, cfg) -> dict:
@@ -200,9 +223,19 @@ class Temporal(Evaluation):
         train = ctx.feature_banks()["train"]
         fwd = extract_centre_features(ctx.embed(), ctx.test, cfg, ctx.device)
         rev = extract_centre_features(ctx.embed(), ctx.test, cfg, ctx.device, reverse=True)
-        res = temporal_eval(train.centre_features, train.labels, fwd.centre_features, fwd.labels,
-                            rev.centre_features, pairs, k=cfg.knn_k, temperature=cfg.knn_temperature,
-                            epochs=cfg.linear_epochs, lr=cfg.linear_lr, weight_decay=cfg.linear_weight_decay,
-                            seed=cfg.seed)
+        res = temporal_eval(
+            train.centre_features,
+            train.labels,
+            fwd.centre_features,
+            fwd.labels,
+            rev.centre_features,
+            pairs,
+            k=cfg.knn_k,
+            temperature=cfg.knn_temperature,
+            epochs=cfg.linear_epochs,
+            lr=cfg.linear_lr,
+            weight_decay=cfg.linear_weight_decay,
+            seed=cfg.seed,
+        )
         res["pairs"] = [[classes[a], classes[b]] for a, b in pairs]
         return res

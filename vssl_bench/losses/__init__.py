@@ -5,9 +5,4 @@ from vssl_bench.losses.info_nce import info_nce
 from vssl_bench.losses.nt_xent import nt_xent
 from vssl_bench.losses.triplet import triplet_loss
 
-__all__ = [
-    "contrastive_loss",
-    "info_nce",
-    "nt_xent",
-    "triplet_loss",
-]
+__all__ = ["contrastive_loss", "info_nce", "nt_xent", "triplet_loss"]

@@ -34,8 +34,7 @@ def contrastive_loss(x_i: Tensor, x_j: Tensor, y: Tensor, margin: float = 1.0) -
     """
     if x_i.ndim != 2 or x_i.shape != x_j.shape:
         raise ValueError(
-            f"x_i and x_j must be 2-D (B, D) of the same shape, "
-            f"got {tuple(x_i.shape)} and {tuple(x_j.shape)}"
+            f"x_i and x_j must be 2-D (B, D) of the same shape, got {tuple(x_i.shape)} and {tuple(x_j.shape)}"
         )
     if y.ndim != 1 or y.shape[0] != x_i.shape[0]:
         raise ValueError(f"y must be 1-D (B,) with B={x_i.shape[0]}, got shape {tuple(y.shape)}")

@@ -38,13 +38,9 @@ def info_nce(z0: Tensor, z1: Tensor, temperature: float = 0.1) -> Tensor:
         Scalar tensor.
     """
     if z0.ndim != 2 or z1.ndim != 2:
-        raise ValueError(
-            f"z0 and z1 must be 2-D (B, D), got shapes {tuple(z0.shape)} and {tuple(z1.shape)}"
-        )
+        raise ValueError(f"z0 and z1 must be 2-D (B, D), got shapes {tuple(z0.shape)} and {tuple(z1.shape)}")
     if z0.shape != z1.shape:
-        raise ValueError(
-            f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}"
-        )
+        raise ValueError(f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}")
     if z0.shape[0] == 0:
         raise ValueError("z0 and z1 must contain at least one row")
     if not temperature > 0:

@@ -74,8 +74,9 @@ def reverse_time(video: torch.Tensor) -> torch.Tensor:
     return video.flip(1)
 
 
-def aot_clip_indices(n_frames: int, clip_len: int, stride: int, rng: np.random.Generator,
-                     skip_first: int = 1) -> np.ndarray:
+def aot_clip_indices(
+    n_frames: int, clip_len: int, stride: int, rng: np.random.Generator, skip_first: int = 1
+) -> np.ndarray:
     """A random clip avoiding the first ``skip_first`` frames (the H.264 I-frame cue)."""
     usable = n_frames - skip_first
     if samplers.clip_span(clip_len, stride) > usable:  # too short: fall back to the whole video
@@ -83,8 +84,9 @@ def aot_clip_indices(n_frames: int, clip_len: int, stride: int, rng: np.random.G
     return skip_first + samplers.random_clip(usable, clip_len, stride, rng)
 
 
-def aot_segment_indices(n_frames: int, clip_len: int, stride: int, segments: int, rng: np.random.Generator,
-                        skip_first: int = 1) -> np.ndarray:
+def aot_segment_indices(
+    n_frames: int, clip_len: int, stride: int, segments: int, rng: np.random.Generator, skip_first: int = 1
+) -> np.ndarray:
     """``segments`` clips of ``clip_len`` frames at ``stride`` in temporal order, as one flat
     index array of ``segments * clip_len`` frames, never touching the first ``skip_first``.
 

@@ -76,8 +76,12 @@ class Method(nn.Module):
 def classification(logits: torch.Tensor, y: torch.Tensor, chance: float, **extra) -> dict[str, torch.Tensor]:
     """A classification task's loss dict: cross-entropy, ``acc``, its ``chance`` level and
     any ``extra`` entries (e.g. ``baseline``)."""
-    return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean(),
-            "chance": torch.tensor(float(chance), device=logits.device), **extra}
+    return {
+        "loss": F.cross_entropy(logits, y),
+        "acc": (logits.argmax(1) == y).float().mean(),
+        "chance": torch.tensor(float(chance), device=logits.device),
+        **extra,
+    }
 
 
 # ------------------------------------------------------------------- shared view helpers
@@ -89,8 +93,14 @@ def raw_clip(src, indices: np.ndarray) -> torch.Tensor:
     return raw(indices) if raw is not None else src.clip(indices)
 
 
-def train_clip(src, rng: np.random.Generator, cfg: Config, clip_len: int | None = None,
-               stride: int | None = None, raw: bool = False) -> torch.Tensor:
+def train_clip(
+    src,
+    rng: np.random.Generator,
+    cfg: Config,
+    clip_len: int | None = None,
+    stride: int | None = None,
+    raw: bool = False,
+) -> torch.Tensor:
     """A random-start clip (C, T, H, W), not yet cropped or normalised: float [0, 1], or
     with ``raw`` a :func:`raw_clip` (for views that never compute on the pixels)."""
     idx = samplers.random_clip(src.n_frames, clip_len or cfg.clip_len, stride or cfg.frame_stride, rng)

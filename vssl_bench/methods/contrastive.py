@@ -73,8 +73,9 @@ def two_clip_views(src, rng, p, cfg) -> dict[str, torch.Tensor]:
     """Two clips of one video: CVRL-sampled windows, each with its own spatial augmentation
     (``p.crop_min_scale``, ``p.flip_p``), as ``nce-st``."""
     n, t, s = src.n_frames, cfg.clip_len, cfg.frame_stride
-    return strong_views([raw_clip(src, samplers.clip_at(st, t, s, n)) for st in cvrl_starts(n, t, s, rng)],
-                        cfg.size, rng, p, cfg)
+    return strong_views(
+        [raw_clip(src, samplers.clip_at(st, t, s, n)) for st in cvrl_starts(n, t, s, rng)], cfg.size, rng, p, cfg
+    )
 
 
 def check_view_params(p) -> None:
@@ -136,6 +137,8 @@ class Contrastive(Method):
         z0, z1 = z[:b], z[b:]
         i, j, y = pair_labels(b, z.device)  # (B*B,) each
         sim, dis = y == 0, y == 1
-        loss = 0.5 * (contrastive_loss(z0[i[sim]], z1[j[sim]], y[sim], self.p.margin)
-                      + contrastive_loss(z0[i[dis]], z1[j[dis]], y[dis], self.p.margin))
+        loss = 0.5 * (
+            contrastive_loss(z0[i[sim]], z1[j[sim]], y[sim], self.p.margin)
+            + contrastive_loss(z0[i[dis]], z1[j[dis]], y[dis], self.p.margin)
+        )
         return {"loss": loss, **instance_top1(z0, z1), "baseline": pixel_instance_top1(batch["view0"], batch["view1"])}

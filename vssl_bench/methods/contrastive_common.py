@@ -77,8 +77,9 @@ def cvrl_starts(n_frames: int, clip_len: int, stride: int, rng: np.random.Genera
     return s0, s0 + t
 
 
-def near_far_starts(n_frames: int, clip_len: int, stride: int, rng: np.random.Generator,
-                    pos_max_gap: int, neg_min_gap: int) -> tuple[int, int, int]:
+def near_far_starts(
+    n_frames: int, clip_len: int, stride: int, rng: np.random.Generator, pos_max_gap: int, neg_min_gap: int
+) -> tuple[int, int, int]:
     """(anchor, positive, distant negative) starts in one video, for TCLR-style [2]
     same-video negatives: ``1 <= |pos - anchor| <= pos_max_gap`` and
     ``|neg - anchor| >= neg_min_gap``. The anchor is drawn uniformly among the starts that
@@ -109,7 +110,10 @@ def strong_views(clips: list[Tensor], size: int, rng: np.random.Generator, p, cf
     for k, clip in enumerate(clips):
         x, color = transforms.augment_draws(clip, size, rng, crop_scale=(p.crop_min_scale, 1.0), flip_p=flip_p)
         if x.dtype == torch.uint8:
-            out[f"view{k}"], out[f"view{k}{transforms.COLOR_SUFFIX}"] = x, torch.from_numpy(color)  # (COLOR_PARAMS,) f64
+            out[f"view{k}"], out[f"view{k}{transforms.COLOR_SUFFIX}"] = (
+                x,
+                torch.from_numpy(color),
+            )  # (COLOR_PARAMS,) f64
         else:
             out[f"view{k}"] = transforms.normalize(transforms.apply_color(x, color))
     return out
@@ -134,8 +138,9 @@ def _global(*zs: Tensor | None) -> list[Tensor | None]:
     return [None if z is None else distributed.gather_with_grad(z) for z in zs]
 
 
-def contrast(z0: Tensor, z1: Tensor, temperature: float, negatives: Tensor | None = None,
-             queued: Tensor | None = None) -> Tensor:
+def contrast(
+    z0: Tensor, z1: Tensor, temperature: float, negatives: Tensor | None = None, queued: Tensor | None = None
+) -> Tensor:
     """NT-Xent [3] of the global batch: each clip's positive is its other view, its
     negatives the 2B - 2 other clips of both views, this batch's ``negatives`` (M, D;
     gathered over the ranks like the views) and ``queued`` keys (Q, D; the same on every
@@ -207,8 +212,10 @@ def instance_top1(z0: Tensor, z1: Tensor, negatives: Tensor | None = None) -> di
     cand = z if negatives is None else torch.cat([z, F.normalize(negatives.float(), dim=1)])
     sim = (z @ cand.T).fill_diagonal_(float("-inf"))  # (2B, 2B + M)
     target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
-    return {"acc": sim.argmax(1).eq(target).float().mean(),
-            "chance": torch.tensor(1.0 / (cand.shape[0] - 1), device=z.device)}
+    return {
+        "acc": sim.argmax(1).eq(target).float().mean(),
+        "chance": torch.tensor(1.0 / (cand.shape[0] - 1), device=z.device),
+    }
 
 
 @torch.no_grad()
@@ -216,6 +223,7 @@ def pixel_instance_top1(v0: Tensor, v1: Tensor, negatives: Tensor | None = None)
     """:func:`instance_top1` of the clips' own pixels (each clip average-pooled to 4 x 4 per
     frame, flattened): how well instance discrimination is solved with no training at all,
     e.g. by colour alone when the views keep it."""
+
     def flat(v: Tensor) -> Tensor:  # (B, C, T, H, W) -> (B, C*T*16)
         return F.adaptive_avg_pool3d(v.float(), (v.shape[2], 4, 4)).flatten(1)
 

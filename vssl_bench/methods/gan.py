@@ -166,8 +166,13 @@ class GAN(Method):
         d_loss = hinge_d_loss(d_real, d_fake)
         g_logits = self.discriminate(torch.cat([real.detach(), fake]), frozen=True)[b:]  # (B,): G's term
         g_loss = hinge_g_loss(g_logits)
-        out = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "d_real": d_real.mean().detach(),
-               "d_fake": d_fake.mean().detach(), "d_acc": ((d_real > 0).float().mean() + (d_fake < 0).float().mean()) / 2}
+        out = {
+            "d_loss": d_loss.detach(),
+            "g_loss": g_loss.detach(),
+            "d_real": d_real.mean().detach(),
+            "d_fake": d_fake.mean().detach(),
+            "d_acc": ((d_real > 0).float().mean() + (d_fake < 0).float().mean()) / 2,
+        }
         total = d_loss + g_loss
         if use_r1:
             (grad,) = torch.autograd.grad(d_real.sum(), real_in, create_graph=True)

@@ -98,8 +98,9 @@ def cube_grid(cfg, patch: int, tubelet: int) -> tuple[int, int, int]:
     """(T', H', W') grid of ``tubelet x patch x patch`` cubes of a clip; a ValueError if the clip
     does not divide into cubes."""
     if cfg.size % patch or cfg.clip_len % tubelet:
-        raise ValueError(f"size {cfg.size} / clip_len {cfg.clip_len} must be divisible by patch "
-                         f"{patch} / tubelet {tubelet}")
+        raise ValueError(
+            f"size {cfg.size} / clip_len {cfg.clip_len} must be divisible by patch {patch} / tubelet {tubelet}"
+        )
     return (cfg.clip_len // tubelet, cfg.size // patch, cfg.size // patch)
 
 
@@ -146,7 +147,9 @@ class MAE(Method):
         mask_ratio: float = 0.9  # VideoMAE default
         patch: int = 4  # pixels; 1/8 of a 32-px frame (VideoMAE: 16 of 224 = 1/14)
         tubelet: int = 2  # frames per cube (VideoMAE: 2)
-        decoder_dim: int = 64  # light decoder (MAE: decoder ~10 % of encoder FLOPs); 128 made the decoder cost 3x the tiny3d encoder
+        decoder_dim: int = (
+            64  # light decoder (MAE: decoder ~10 % of encoder FLOPs); 128 made the decoder cost 3x the tiny3d encoder
+        )
         norm_pix: bool = True  # VideoMAE / MAE norm_pix_loss
         encoder: str = "sparse"  # masked cubes empty in a sparse CNN (SparK); "dense" = mask tokens (SimMIM)
         decoder_context: bool = True  # the visible positions' mean feature beside every position (encode_masked)
@@ -161,8 +164,12 @@ class MAE(Method):
         super().__init__(backbone, p, cfg, num_classes)
         self.grid = cube_grid(cfg, p.patch, p.tubelet)
         mask_parameters(self)
-        self.decoder = cube_decoder(backbone.out_dim * (2 if p.decoder_context else 1), p.decoder_dim, self.grid,
-                                    3 * p.tubelet * p.patch * p.patch)
+        self.decoder = cube_decoder(
+            backbone.out_dim * (2 if p.decoder_context else 1),
+            p.decoder_dim,
+            self.grid,
+            3 * p.tubelet * p.patch * p.patch,
+        )
 
     @classmethod
     def views(cls, src, rng, p, cfg):
@@ -188,8 +195,12 @@ class MAE(Method):
         target = target.permute(0, 1, 2, 3, 5, 4).reshape(b, -1, pred.shape[-1])  # (B, N, P), channel-major
         mask = m[:, None].expand(b, self.grid[0], *m.shape[1:]).reshape(b, -1)  # (B, N)
         loss = masked_mse(pred, target.to(pred.dtype), mask)
-        return {"loss": loss, "recon": loss.detach(), "baseline_loss": trivial_fill_loss(target, mask),
-                "chance_loss": zero_fill_loss(target, mask)}
+        return {
+            "loss": loss,
+            "recon": loss.detach(),
+            "baseline_loss": trivial_fill_loss(target, mask),
+            "chance_loss": zero_fill_loss(target, mask),
+        }
 
     @torch.no_grad()
     def visualize(self, batch, path):
@@ -215,6 +226,9 @@ class MAE(Method):
         grey = torch.zeros_like(x)  # normalised 0 = mean grey
         rows = []
         for i in range(b):
-            rows += [(f"{i}: masked", x[i] * (1 - pix[i]) + grey[i] * pix[i]), (f"{i}: original", x[i]),
-                     (f"{i}: recon", recon[i])]
+            rows += [
+                (f"{i}: masked", x[i] * (1 - pix[i]) + grey[i] * pix[i]),
+                (f"{i}: original", x[i]),
+                (f"{i}: recon", recon[i]),
+            ]
         frame_grid(rows, path, title=f"mae: tube mask {p.mask_ratio:.2f}, masked cubes predicted")

@@ -43,16 +43,18 @@ from vssl_bench.methods.mae import ENCODERS, cube_grid, encode_masked, mask_para
 from vssl_bench.models.heads import cube_decoder
 
 
-def cube_trajectories(video: torch.Tensor, clip_len: int, tubelet: int, patch: int, traj_len: int,
-                      radius: int, penalty: float) -> torch.Tensor:
+def cube_trajectories(
+    video: torch.Tensor, clip_len: int, tubelet: int, patch: int, traj_len: int, radius: int, penalty: float
+) -> torch.Tensor:
     """video: (C, clip_len + traj_len, H, W) -> (clip_len/tubelet, H/patch, W/patch, 2*traj_len)
     cumulative (dx, dy) of each cube's first-frame block over the following ``traj_len`` frames."""
     return batch_trajectories(video[None], clip_len, tubelet, patch, traj_len, radius, penalty)[0]
 
 
 @torch.no_grad()
-def batch_trajectories(videos: torch.Tensor, clip_len: int, tubelet: int, patch: int, traj_len: int,
-                       radius: int, penalty: float) -> torch.Tensor:
+def batch_trajectories(
+    videos: torch.Tensor, clip_len: int, tubelet: int, patch: int, traj_len: int, radius: int, penalty: float
+) -> torch.Tensor:
     """:func:`cube_trajectories` of a batch (B, C, clip_len + traj_len, H, W) in one
     ``track_blocks`` call -> (B, clip_len/tubelet, H/patch, W/patch, 2*traj_len), float32.
 
@@ -64,7 +66,7 @@ def batch_trajectories(videos: torch.Tensor, clip_len: int, tubelet: int, patch:
     starts = range(0, clip_len, tubelet)
     with torch.autocast(videos.device.type, enabled=False):
         luma = videos.float().contiguous().mean(dim=1, keepdim=True)  # (B, 1, T, H, W): intensity, as codecs match luma
-        windows = torch.stack([luma[:, :, s: s + traj_len + 1].transpose(1, 2) for s in starts], dim=1)
+        windows = torch.stack([luma[:, :, s : s + traj_len + 1].transpose(1, 2) for s in starts], dim=1)
         tr = track_blocks(windows.reshape(b * len(starts), traj_len + 1, 1, h, w), patch, radius, "sad", penalty)
     tr = tr.reshape(b, len(starts), traj_len, h // patch, w // patch, 2)  # (B, T', L, gh, gw, 2)
     return tr.permute(0, 1, 3, 4, 2, 5).reshape(b, len(starts), h // patch, w // patch, 2 * traj_len).float()
@@ -90,7 +92,9 @@ class MME(Method):
         traj_len: int = 4  # frames tracked after each cube's first frame
         radius: int = 2  # px per frame searched (fastest class ~0.8 px/frame at 32 px, x1.7 after crop)
         penalty: float = 0.02  # cost per px of |d|_1 (normalised units): ties / flat areas -> no motion
-        decoder_dim: int = 64  # light decoder (MAE: decoder ~10 % of encoder FLOPs); 128 made the decoder cost 3x the tiny3d encoder
+        decoder_dim: int = (
+            64  # light decoder (MAE: decoder ~10 % of encoder FLOPs); 128 made the decoder cost 3x the tiny3d encoder
+        )
         encoder: str = "sparse"  # as mae: masked cubes empty in a sparse CNN (SparK); "dense" = mask tokens
         decoder_context: bool = True  # as mae: the visible positions' mean feature beside every position
 
@@ -109,8 +113,9 @@ class MME(Method):
         super().__init__(backbone, p, cfg, num_classes)
         self.grid = cube_grid(cfg, p.patch, p.tubelet)
         mask_parameters(self)
-        self.decoder = cube_decoder(backbone.out_dim * (2 if p.decoder_context else 1), p.decoder_dim, self.grid,
-                                    2 * p.traj_len)
+        self.decoder = cube_decoder(
+            backbone.out_dim * (2 if p.decoder_context else 1), p.decoder_dim, self.grid, 2 * p.traj_len
+        )
 
     @classmethod
     def views(cls, src, rng, p, cfg):

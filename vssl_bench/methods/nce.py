@@ -89,8 +89,7 @@ class NCE(Method):
     def __init__(self, backbone, p, cfg, num_classes):
         super().__init__(backbone, p, cfg, num_classes)
         self.projector = mlp(backbone.out_dim, p.proj_hidden, p.proj_dim)
-        self.key_queue = (MomentumQueue(backbone, self.projector, p.queue, p.proj_dim, p.momentum)
-                          if p.queue else None)
+        self.key_queue = MomentumQueue(backbone, self.projector, p.queue, p.proj_dim, p.momentum) if p.queue else None
 
     @classmethod
     def views(cls, src, rng, p, cfg):
@@ -103,13 +102,16 @@ class NCE(Method):
         xs = [batch[k] for k in (*POSITIVES, *negs)]  # (B, C, T, H, W) each
         b = xs[0].shape[0]
         z = self.projector(self.backbone(torch.cat(xs, dim=0)))  # ((2 + len(negs)) * B, proj_dim): one BN batch
-        z0, z1, zn = z[:b], z[b:2 * b], (z[2 * b:] if negs else None)
+        z0, z1, zn = z[:b], z[b : 2 * b], (z[2 * b :] if negs else None)
         queued = self.key_queue.negatives() if self.key_queue is not None else None
         loss = contrast(z0, z1, self.p.temperature, zn, queued)
         # the own task among this batch's clips (the queue is a training device): the same
         # candidates as the pixel baseline's
-        out = {"loss": loss, **instance_top1(z0, z1, zn),
-               "baseline": pixel_instance_top1(xs[0], xs[1], torch.cat(xs[2:]) if negs else None)}
+        out = {
+            "loss": loss,
+            **instance_top1(z0, z1, zn),
+            "baseline": pixel_instance_top1(xs[0], xs[1], torch.cat(xs[2:]) if negs else None),
+        }
         if self.key_queue is not None and self.training:  # the keys of this step, negatives of the next ones
             self.key_queue.enqueue(self.key_queue.keys(self.backbone, self.projector, xs[0]))
         return out

@@ -74,8 +74,10 @@ class NCEMotion(NCE):
             NCE.Params.validate(self)
             kinds = self.kinds()
             if not kinds or any(k not in CORRUPTIONS for k in kinds):
-                raise ValueError(f"hard_negatives must be a comma-separated subset of {', '.join(CORRUPTIONS)}, "
-                                 f"got {self.hard_negatives!r}")
+                raise ValueError(
+                    f"hard_negatives must be a comma-separated subset of {', '.join(CORRUPTIONS)}, "
+                    f"got {self.hard_negatives!r}"
+                )
 
         def kinds(self) -> list[str]:
             return [k.strip() for k in self.hard_negatives.split(",") if k.strip()]

@@ -37,11 +37,7 @@ from dataclasses import dataclass
 
 from vssl_bench.data import samplers
 from vssl_bench.methods.base import raw_clip
-from vssl_bench.methods.contrastive_common import (
-    near_far_starts,
-    strong_views,
-    two_distinct_starts,
-)
+from vssl_bench.methods.contrastive_common import near_far_starts, strong_views, two_distinct_starts
 from vssl_bench.methods.nce import NCE
 
 
@@ -64,8 +60,9 @@ class NCETemporal(NCE):
         def validate(self):
             NCE.Params.validate(self)
             if self.pos_max_gap < 0 or self.neg_min_gap < 0:
-                raise ValueError(f"pos_max_gap and neg_min_gap must be >= 0, got {self.pos_max_gap}, "
-                                 f"{self.neg_min_gap}")
+                raise ValueError(
+                    f"pos_max_gap and neg_min_gap must be >= 0, got {self.pos_max_gap}, {self.neg_min_gap}"
+                )
             if self.pos_max_gap and self.neg_min_gap and self.neg_min_gap <= self.pos_max_gap:
                 raise ValueError(f"neg_min_gap ({self.neg_min_gap}) must exceed pos_max_gap ({self.pos_max_gap})")
 

@@ -78,15 +78,19 @@ class NextFrame(Method):
         g = cfg.size // p.patch
         d = p.decoder_dim
         self.decoder = nn.Sequential(
-            nn.Conv3d(backbone.out_dim, d, 1), nn.Upsample(size=(p.n_future, g, g), mode="trilinear",
-                                                           align_corners=False),
-            nn.Conv3d(d, d, 3, padding=1), nn.BatchNorm3d(d), nn.ReLU(inplace=True),
+            nn.Conv3d(backbone.out_dim, d, 1),
+            nn.Upsample(size=(p.n_future, g, g), mode="trilinear", align_corners=False),
+            nn.Conv3d(d, d, 3, padding=1),
+            nn.BatchNorm3d(d),
+            nn.ReLU(inplace=True),
             nn.Conv3d(d, 3 * p.patch * p.patch, 1),
         )
 
     @classmethod
     def views(cls, src, rng, p, cfg):
-        return {"video": light_augment(train_clip(src, rng, cfg, clip_len=p.n_past + p.n_future, raw=True), cfg.size, rng)}
+        return {
+            "video": light_augment(train_clip(src, rng, cfg, clip_len=p.n_past + p.n_future, raw=True), cfg.size, rng)
+        }
 
     def predict(self, past: torch.Tensor) -> torch.Tensor:
         """past: (B, C, n_past, H, W) -> predicted future (B, C, n_future, H, W), normalised
@@ -100,7 +104,7 @@ class NextFrame(Method):
 
     def loss(self, batch):
         x = batch["video"]  # (B, C, n_past + n_future, H, W)
-        past, future = x[:, :, :self.p.n_past], x[:, :, self.p.n_past:]
+        past, future = x[:, :, : self.p.n_past], x[:, :, self.p.n_past :]
         pred = self.predict(past)
         fn = F.mse_loss if self.p.loss == "mse" else F.l1_loss
         loss = fn(pred, future.to(pred.dtype))
@@ -111,7 +115,7 @@ class NextFrame(Method):
     @torch.no_grad()
     def visualize(self, batch, path):
         x = batch["video"][:4]
-        past, future = x[:, :, :self.p.n_past], x[:, :, self.p.n_past:]
+        past, future = x[:, :, : self.p.n_past], x[:, :, self.p.n_past :]
         pred = self.predict(past).float()
         rows = []
         for i in range(x.shape[0]):

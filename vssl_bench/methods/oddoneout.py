@@ -92,7 +92,9 @@ class OddOneOut(Method):
     reference = "Fernando et al., Self-Supervised Video Representation Learning With Odd-One-Out Networks, CVPR 2017"
 
     # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
-    tune = {"element_len": (4, 2)}  # frames per element: longer elements show more motion, fewer frames are cheaper to fake
+    tune = {
+        "element_len": (4, 2)
+    }  # frames per element: longer elements show more motion, fewer frames are cheaper to fake
 
     @dataclass
     class Params:

@@ -99,7 +99,7 @@ def _pair_energies(src, a: np.ndarray, b: np.ndarray) -> np.ndarray:
             grey = f[..., 0].astype(np.int16) + f[..., 1] + f[..., 2]  # (U, H, W)
         else:
             grey = frames.mean(0).numpy()  # (U, H, W)
-        diff = np.abs(grey[inv[len(todo):]] - grey[inv[:len(todo)]]).mean(axis=(1, 2))  # (P,) per distinct pair
+        diff = np.abs(grey[inv[len(todo) :]] - grey[inv[: len(todo)]]).mean(axis=(1, 2))  # (P,) per distinct pair
         memo.update(zip(todo, diff.tolist()))
     return np.array([memo[c] for c in codes.tolist()])
 
@@ -179,8 +179,11 @@ class ShuffleLearn(Method):
         b = x.shape[0]
         f = self.backbone(x.flatten(0, 1)).view(b, 3, -1)  # (B, 3, D)
         diffs = [f[:, 1] - f[:, 0], f[:, 2] - f[:, 1]]  # (B, D) each
-        joined = {"diff": diffs, "concat": [f[:, 0], f[:, 1], f[:, 2]],
-                  "concat_diff": [f[:, 0], f[:, 1], f[:, 2], *diffs]}[self.p.fusion]
+        joined = {
+            "diff": diffs,
+            "concat": [f[:, 0], f[:, 1], f[:, 2]],
+            "concat_diff": [f[:, 0], f[:, 1], f[:, 2], *diffs],
+        }[self.p.fusion]
         logits = self.head(torch.cat(joined, dim=1))  # (B, 2)
         pf = self.p.positive_frac
         return classification(logits, batch["ordered"], max(pf, 1 - pf))  # always guessing the commoner label

@@ -145,7 +145,10 @@ class Sort(Method):
         video = light_augment(video, cfg.size, rng)
         chunks = video.reshape(3, n, L, cfg.size, cfg.size).transpose(0, 1)  # (n, C, L, H, W)
         perm = rng.permutation(n)
-        return {"chunks": chunks.index_select(0, torch.from_numpy(perm)), "order": torch.tensor(permutation_to_class(perm, n))}
+        return {
+            "chunks": chunks.index_select(0, torch.from_numpy(perm)),
+            "order": torch.tensor(permutation_to_class(perm, n)),
+        }
 
     def loss(self, batch):
         x = batch["chunks"]  # (B, n, C, L, H, W)

@@ -50,11 +50,7 @@ import torch.nn.functional as F
 from vssl_bench.losses import triplet_loss
 from vssl_bench.methods.base import Method
 from vssl_bench.methods.contrastive import check_view_params, two_clip_views
-from vssl_bench.methods.contrastive_common import (
-    instance_top1,
-    pixel_instance_top1,
-    project_views,
-)
+from vssl_bench.methods.contrastive_common import instance_top1, pixel_instance_top1, project_views
 from vssl_bench.models.heads import mlp
 
 MINING = ("batch-hard", "semi-hard")
@@ -127,5 +123,8 @@ class Triplet(Method):
         video = torch.arange(b, device=z.device).repeat(2)  # (2B,)
         pos, neg = mine_triplets(z.detach(), video, self.p.mining)
         loss = triplet_loss(z, z[pos], z[neg], self.p.margin)
-        return {"loss": loss, **instance_top1(z[:b], z[b:]),
-                "baseline": pixel_instance_top1(batch["view0"], batch["view1"])}
+        return {
+            "loss": loss,
+            **instance_top1(z[:b], z[b:]),
+            "baseline": pixel_instance_top1(batch["view0"], batch["view1"]),
+        }

@@ -74,8 +74,7 @@ def index_to_permutation(k: int, n: int) -> tuple[int, ...]:
     return all_permutations(n)[k]
 
 
-def tuple_starts(n_frames: int, n_clips: int, clip_len: int, interval: int,
-                 rng: np.random.Generator) -> np.ndarray:
+def tuple_starts(n_frames: int, n_clips: int, clip_len: int, interval: int, rng: np.random.Generator) -> np.ndarray:
     """Start frames of ``n_clips`` ordered clips ``interval`` frames apart (VCOP sampling).
 
     Too short a video: the interval shrinks to what fits; if even ``interval = 0`` does

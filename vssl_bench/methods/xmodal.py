@@ -100,5 +100,8 @@ class XModal(Method):
         z_rgb = self.projector(self.backbone(batch["rgb"]))  # (B, proj_dim)
         z_mot = self.motion_projector(self.motion_backbone(batch["motion"]))  # (B, proj_dim)
         b = z_rgb.shape[0]
-        return {"loss": cross_modal_nce(z_rgb, z_mot, self.p.temperature), "acc": top1_match(z_rgb, z_mot),
-                "chance": torch.tensor(1.0 / b, device=z_rgb.device)}
+        return {
+            "loss": cross_modal_nce(z_rgb, z_mot, self.p.temperature),
+            "acc": top1_match(z_rgb, z_mot),
+            "chance": torch.tensor(1.0 / b, device=z_rgb.device),
+        }

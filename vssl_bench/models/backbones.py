@@ -38,8 +38,7 @@ class Backbone(nn.Module):
 
 
 def _block(cin: int, cout: int, stride) -> nn.Sequential:
-    return nn.Sequential(nn.Conv3d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm3d(cout),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(nn.Conv3d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
 
 
 class Tiny3D(Backbone):
@@ -78,8 +77,9 @@ class TorchvisionVideo(Backbone):
         net = getattr(tvv, arch)(weights=None)
         if in_channels != 3:
             conv = net.stem[0]
-            net.stem[0] = nn.Conv3d(in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                                    conv.padding, bias=False)
+            net.stem[0] = nn.Conv3d(
+                in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=False
+            )
         self.stem, self.layers = net.stem, nn.Sequential(net.layer1, net.layer2, net.layer3, net.layer4)
         self.out_dim = 512
 
@@ -90,8 +90,10 @@ class TorchvisionVideo(Backbone):
 BACKBONES: dict[str, tuple[str, Callable[..., Backbone]]] = {
     "tiny3d": ("1.2 M-param 3D CNN for CPUs (default, embedded data)", lambda **kw: Tiny3D(**kw)),
     "r3d_18": ("torchvision R3D-18, 33 M params (real data, GPU)", lambda **kw: TorchvisionVideo("r3d_18", **kw)),
-    "r2plus1d_18": ("torchvision R(2+1)D-18, 31 M params (real data, GPU)",
-                    lambda **kw: TorchvisionVideo("r2plus1d_18", **kw)),
+    "r2plus1d_18": (
+        "torchvision R(2+1)D-18, 31 M params (real data, GPU)",
+        lambda **kw: TorchvisionVideo("r2plus1d_18", **kw),
+    ),
 }
 
 

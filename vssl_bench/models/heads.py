@@ -46,7 +46,10 @@ def cube_decoder(in_dim: int, hidden: int, grid: tuple[int, int, int], out_dim: 
     map (B, in_dim, t, h, w) -> (B, out_dim, *grid), one prediction per cube of the grid
     (1x1x1 conv, trilinear upsampling to the cube grid, one 3x3x3 conv, a 1x1x1 conv)."""
     return nn.Sequential(
-        nn.Conv3d(in_dim, hidden, 1), nn.Upsample(size=grid, mode="trilinear", align_corners=False),
-        nn.Conv3d(hidden, hidden, 3, padding=1), nn.BatchNorm3d(hidden), nn.ReLU(inplace=True),
+        nn.Conv3d(in_dim, hidden, 1),
+        nn.Upsample(size=grid, mode="trilinear", align_corners=False),
+        nn.Conv3d(hidden, hidden, 3, padding=1),
+        nn.BatchNorm3d(hidden),
+        nn.ReLU(inplace=True),
         nn.Conv3d(hidden, out_dim, 1),
     )

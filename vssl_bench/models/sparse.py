@@ -59,7 +59,7 @@ def _masked_batchnorm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, w: Tensor)
         c = x.shape[1]
         n = sums[-1].clamp_min(1.0)
         mean = sums[:c] / n  # (C,)
-        var = (sums[c:2 * c] / n - mean.pow(2)).clamp_min(0.0)  # (C,), biased
+        var = (sums[c : 2 * c] / n - mean.pow(2)).clamp_min(0.0)  # (C,), biased
         if bn.track_running_stats:
             with torch.no_grad():
                 bn.num_batches_tracked += 1
@@ -86,7 +86,7 @@ def _sparse(backbone: nn.Module, visible: Tensor):
             if isinstance(mod, nn.Conv3d):
                 hooks.append(mod.register_forward_hook(after_conv))
             elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
-                mod.forward = (lambda x, bn=mod: _masked_batchnorm(bn, x, visible_at(visible, x.shape[-2:])))
+                mod.forward = lambda x, bn=mod: _masked_batchnorm(bn, x, visible_at(visible, x.shape[-2:]))
                 patched.append(mod)
         yield
     finally:
@@ -103,8 +103,9 @@ def sparse_features(backbone: nn.Module, x: Tensor, visible: Tensor, patch: int)
     is zeroed where no visible patch reaches, BatchNorm uses visible positions only.
     Returns the last map (B, D, t, h, w), zero at positions with no visible input."""
     if x.shape[-2] != visible.shape[-2] * patch or x.shape[-1] != visible.shape[-1] * patch:
-        raise ValueError(f"a {tuple(x.shape[-2:])} frame is not a {tuple(visible.shape[-2:])} grid of {patch}-px "
-                         "patches")
+        raise ValueError(
+            f"a {tuple(x.shape[-2:])} frame is not a {tuple(visible.shape[-2:])} grid of {patch}-px patches"
+        )
     x = x * visible_at(visible, x.shape[-2:]).to(x.dtype)
     with _sparse(backbone, visible):
         return backbone.forward_features(x)
