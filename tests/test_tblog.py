@@ -75,3 +75,16 @@ def test_a_training_run_writes_its_curve_as_events(tmp_path, smoke_data_root) ->
         assert [s for s, _ in got[tag]] == list(range(1, cfg.steps + 1)), tag
     curve = run_dir.curve.read_text().splitlines()[1:]
     assert [float(r.split(",")[2]) for r in curve] == pytest.approx([v for _, v in got["train/loss"]], rel=1e-5)
+
+
+def test_a_restart_before_any_checkpoint_starts_the_events_over(tmp_path) -> None:
+    cfg = Config(tensorboard="on")
+    log = EventLog(tmp_path, cfg)
+    for step in (1, 2, 3):  # killed before its first checkpoint
+        log.add(step, {"train/loss": float(step)})
+    log.close()
+    log = EventLog(tmp_path, cfg, resume_step=0)
+    for step in (1, 2):
+        log.add(step, {"train/loss": 10.0 + step})
+    log.close()
+    assert _read(tmp_path)["train/loss"] == [(1, 11.0), (2, 12.0)]

@@ -16,7 +16,9 @@ from vssl_bench.config import Config, ConfigError
 from vssl_bench.data.datasets import VideoEntry, VideoList, build_dataset, validation_split
 from vssl_bench.methods import METHODS
 from vssl_bench.suite import load_suite, suite_from_options
-from vssl_bench.tune import LEARNING_RATES, method_grid, select, tuning_jobs
+from vssl_bench.tune import LR_FACTORS, method_grid, select, tuning_jobs
+
+LEARNING_RATES = tuple(f * Config().lr for f in LR_FACTORS)
 
 
 def _videos(per_class: int, classes: int = 4) -> VideoList:
@@ -98,6 +100,9 @@ def test_selection_takes_the_best_score_and_breaks_ties_toward_the_default() -> 
     best = select(rows, base)
     assert best["nce"]["overrides"] == {"lr": 4e-3, "temperature": 0.2}
     assert best["sort"]["overrides"] == {"lr": 2e-3, "n_candidates": 4}
+    # a point that finished on 1 of 2 seeds (it diverged on the other) cannot win
+    partial = [dict(r, seeds=2) for r in rows[:1]] + [dict(rows[1], seeds=1)]
+    assert select(partial, base, n_seeds=2)["nce"]["overrides"] == {"lr": 1e-3, "temperature": 0.1}
 
 
 def test_a_suite_applies_its_tuned_selection_and_set_wins(tmp_path) -> None:
@@ -125,6 +130,11 @@ def test_a_suite_applies_its_tuned_selection_and_set_wins(tmp_path) -> None:
     jobs = {c.method: c for c in s.jobs()}
     assert jobs["nce"].lr == 0.003 and jobs["nce"].params["temperature"] == 0.5
     assert jobs["supervised"].lr == 0.003 and jobs["supervised"].weight_decay == 0.005
+    on = dict(yaml.safe_load(sel.read_text()), chosen_on={"dataset": "ucf101", "backbone": "tiny3d", "split": 1})
+    sel.write_text(yaml.safe_dump(on))
+    with pytest.raises(ConfigError, match="ucf101"):  # chosen on another dataset: refused
+        load_suite(str(path)).jobs()
+    assert load_suite(str(path), tuned=False).tuned == {}  # what `tune` starts from
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"methods": {"nce": {"no_such_knob": 1}}}))
     suite["tuned"] = "bad.yaml"
@@ -165,6 +175,7 @@ def test_tune_end_to_end_writes_selection_and_grid(smoke_data_root, tmp_path) ->
     assert r.returncode == 0, r.stdout + r.stderr
     doc = yaml.safe_load(sel.read_text())
     assert set(doc["methods"]) == {"supervised"}
+    assert doc["chosen_on"]["dataset"] == "synthetic" and "failed" not in doc
     assert doc["methods"]["supervised"]["lr"] in LEARNING_RATES
     grid = (out / "grid.md").read_text()
     assert grid.count("| supervised |") == 6 and grid.count("**yes**") == 1
@@ -173,3 +184,39 @@ def test_tune_end_to_end_writes_selection_and_grid(smoke_data_root, tmp_path) ->
     assert r2.returncode == 0, r2.stdout + r2.stderr
     assert (out / "results.csv").read_text() == rows
     assert yaml.safe_load(sel.read_text())["methods"] == doc["methods"]
+
+
+def test_a_budget_axis_runs_random_once() -> None:
+    """random does not train: the same result at every budget, so one job, not one per budget."""
+    jobs = load_suite("budgets").jobs()
+    per = {}
+    for c in jobs:
+        per.setdefault(c.method, set()).add(c.steps)
+    assert per["random"] == {150} and per["supervised"] == {150, 600, 1200}
+    assert len(jobs) == 1 + (len(per) - 1) * 3
+
+
+def test_report_leaves_validation_rows_out(tmp_path) -> None:
+    """Rows of tuning jobs (holdout=val) in a results folder are not test results."""
+    import pandas as pd
+
+    from vssl_bench.report import latest_per_seed
+
+    base = {
+        "dataset": "synthetic",
+        "backbone": "tiny3d",
+        "method": "nce",
+        "status": "done",
+        "steps": 150,
+        "finished_at": "",
+        "config_key": "a",
+    }
+    df = pd.DataFrame(
+        [
+            dict(base, seed=0, holdout="test", knn_top1=0.1),
+            dict(base, seed=0, holdout="val", knn_top1=0.9, config_key="b"),
+        ]
+    )
+    out = latest_per_seed(df)
+    assert list(out["knn_top1"]) == [0.1]
+    assert any(n.startswith("VALIDATION ROWS") for n in out.attrs["notes"])

@@ -231,10 +231,9 @@ def tune(
     """
     if n_jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {n_jobs}")
-    s = suite_from_options(
-        suite, methods, seeds, dataset, backbone, steps, None, device, data_root, sets, not no_references
+    s = suite_from_options(  # without the suite's tuned selection: the grid starts from the shared recipe
+        suite, methods, seeds, dataset, backbone, steps, None, device, data_root, sets, not no_references, tuned=False
     )
-    s.tuned = {}  # the grid starts from the untuned recipe
     points = tuning_jobs(s)
     steps_ = points[0].cfg.steps if points else 0
     console.print(
@@ -253,17 +252,20 @@ def tune(
     with _progress() as progress, watch:
         outcomes = run_matrix([pt.cfg for pt in points], out, progress, False, None, n_jobs)
     table = grid_table(points, out)
-    best = select(table, s.base)
-    command = "vssl-bench tune " + shlex.join(sys.argv[2:])
-    write_selection(best, write, command, steps_, s.seeds)
+    best = select(table, s.base, n_seeds=len(s.seeds))
     atomic_write_text(out / "grid.md", table_markdown(table, best))
     console.print(table_markdown(table, best), highlight=False)
+    failed = [pt for pt, o in zip(points, outcomes) if o.status in ("failed", "skipped-failed")]
+    command = "vssl-bench tune " + shlex.join(sys.argv[2:])
+    write_selection(best, write, command, steps_, s.seeds, s.base, failed=[(p.method, p.overrides) for p in failed])
     console.print(
         f"selection written to {write} (name it in a suite with `tuned: {write.name}`); grid in {out / 'grid.md'}"
     )
-    failed = sum(o.status in ("failed", "skipped-failed") for o in outcomes)
-    if failed:
-        console.print(f"[red]{failed} tuning job(s) failed[/]; their grid points are left out of the selection")
+    if failed:  # a point that failed on a seed (e.g. a diverging rate) competed with none of its seeds
+        console.print(
+            f"[red]{len(failed)} tuning job(s) failed[/] (listed under `failed:` in {write}); their grid points "
+            "could not be selected. `vssl-bench status --out` shows why."
+        )
         raise typer.Exit(1)
 
 

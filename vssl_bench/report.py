@@ -108,13 +108,20 @@ def latest_per_seed(df: pd.DataFrame) -> pd.DataFrame:
     keys = ["dataset", "backbone", "method", "seed"]
     if df.empty or not set(keys) <= set(df.columns):
         return df
-    keys = keys + (["steps"] if "steps" in df else [])  # a budget axis: one row per budget
-    order = df["finished_at"] if "finished_at" in df else pd.Series("", index=df.index)
-    ranked = df.assign(_t=order.fillna("")).sort_values("_t", kind="stable")
-    dup = ranked.duplicated(keys, keep="last")
-    if not dup.any():
-        return df
     notes = []
+    if "holdout" in df and (df["holdout"] == "val").any():  # tuning jobs: scored on validation videos
+        n_val = int((df["holdout"] == "val").sum())
+        df = df[df["holdout"] != "val"]
+        notes.append(
+            f"VALIDATION ROWS: {n_val} row(s) evaluated on the validation split (`vssl-bench tune` jobs) left out: "
+            "they are not test results"
+        )
+    order = df["finished_at"] if "finished_at" in df else pd.Series("", index=df.index)
+    ranked = df.assign(_t=order.fillna(""), _budget=budget_of(df)).sort_values("_t", kind="stable")
+    dup = ranked.duplicated(keys + ["_budget"], keep="last")  # a budget axis: one row per budget
+    if not dup.any():
+        df.attrs["notes"] = notes
+        return df
     for (ds, bb, meth), g in ranked[dup].groupby(["dataset", "backbone", "method"], sort=False):
         seeds = ",".join(str(int(x)) if x == x else "?" for x in sorted(g["seed"].unique()))
         keys_old = ", ".join(sorted(set(g.get("config_key", pd.Series(dtype=str)).fillna("")) - {""})) or "?"
@@ -278,7 +285,8 @@ def leaderboard_markdown(
         lines += [f"Produced by: `{command}`", ""]
     lines += [
         "Top-1 accuracy / recall in %, mean ± std over seeds (n = seeds). `time`: the method's task "
-        "uses temporal order. Backbone, data and optimiser-step budget are identical within a dataset.",
+        "uses temporal order. Backbone, data and optimiser-step budget (`steps`) are identical within a block of rows; "
+        "`random` (0 steps) does not train and stands beside every budget.",
         "",
     ]
     if "learned" in d:

@@ -66,6 +66,8 @@ COLUMNS = [
     "hflip",  # the frozen evaluation's BatchNorm policy; horizontal flips in training views
     "time_blind_control",
     "augmentation",  # facts of the method (its class), read by the verdicts
+    "budget_steps",  # the job's budget (its config's steps; `steps` is what it trained: 0 for random)
+    "holdout",  # what the evaluations held out: "test", or "val" (a tuning job: never mixed with test rows)
 ]
 # Columns of the evaluations beyond linear / kNN / retrieval, as each declares them at its
 # default parameters (others, e.g. more shot counts, are appended as extra columns), and
@@ -137,5 +139,7 @@ def row_from_metrics(m: dict) -> dict:
     row["data_digest"] = prov.get("data", {}).get("digest")  # datasets.data_fingerprint
     cfg = prov.get("config", {})
     row["eval_bn"] = cfg.get("eval_bn", "pretrain")  # results written before the setting: their own statistics
+    row["budget_steps"] = cfg.get("steps") or m.get("steps")  # an epoch budget: the steps it came to
+    row["holdout"] = cfg.get("holdout", "test")
     row["hflip"] = m.get("hflip")
     return row

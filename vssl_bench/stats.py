@@ -215,12 +215,15 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
 
 def budget_of(df: pd.DataFrame) -> pd.Series:
     """Each row's budget in optimiser steps (-1 where the table has none): with the dataset
-    and backbone, what makes rows comparable (a budget axis has several). A row records
-    the steps it trained, so ``random`` (which does not train) is at 0 whatever the budget:
-    it belongs to every budget."""
-    if "steps" not in df:
+    and backbone, what makes rows comparable (a budget axis has several). The job's budget
+    (``budget_steps``; older tables: the steps it trained); a row that trained 0 steps
+    (``random``) is at 0: it belongs to every budget."""
+    if "steps" not in df and "budget_steps" not in df:
         return pd.Series(-1, index=df.index, dtype=int)
-    return pd.to_numeric(df["steps"], errors="coerce").fillna(-1).astype(int)
+    trained = pd.to_numeric(df["steps"], errors="coerce") if "steps" in df else pd.Series(np.nan, index=df.index)
+    budget = pd.to_numeric(df["budget_steps"], errors="coerce") if "budget_steps" in df else trained
+    budget = budget.fillna(trained).where(trained != 0, 0)
+    return budget.fillna(-1).astype(int)
 
 
 def gate(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -825,7 +828,7 @@ def budget_markdown(axes: list[dict]) -> str:
             )
         for key, by in e["verdicts"].items():
             answers = [by.get(st, "–") for st in b]
-            moved = len(set(a for a in answers if a != "not enough data")) > 1
+            moved = len({a for a in answers if a not in ("not enough data", "–")}) > 1
             lines.append(
                 f"- {key.split('#')[0]}{'' if key.endswith('#0') else ' (' + key.split('#')[1] + ')'}: "
                 + " / ".join(f"{a} ({st})" for a, st in zip(answers, b))

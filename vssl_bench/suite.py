@@ -50,6 +50,7 @@ class Suite:
     budgets: list[int] = field(default_factory=list)  # optimiser steps; empty: base.steps (or base.epochs)
     slurm: dict[str, Any] = field(default_factory=dict)  # `run --launcher slurm` defaults (launch.SLURM_DEFAULTS)
     tuned: dict[str, dict] = field(default_factory=dict)  # method -> overrides chosen by `vssl-bench tune`
+    tuned_on: dict[str, Any] = field(default_factory=dict)  # what that selection was chosen on (dataset, ...)
     description: str = ""
     path: str | None = None
 
@@ -59,6 +60,13 @@ class Suite:
         budgets = self.budgets or [self.base.steps]
         out = []
         config_fields = {f.name for f in dataclasses.fields(Config)}
+        differ = {k: (v, getattr(self.base, k)) for k, v in self.tuned_on.items() if getattr(self.base, k) != v}
+        if self.tuned and differ:  # e.g. chosen on split 1, whose training videos are split 2's test videos
+            what = ", ".join(f"{k} {a!r} (this suite: {b!r})" for k, (a, b) in differ.items())
+            raise ConfigError(
+                f"the suite's tuned selection was chosen on {what}; tune again on this setting "
+                f"(`vssl-bench tune`) or drop `tuned:`"
+            )
         for method in self.methods:
             tuned = self.tuned.get(method, {})
             cfg_tuned = {k: v for k, v in tuned.items() if k in config_fields}
@@ -67,7 +75,8 @@ class Suite:
                 {**self.method_params.get(method, {}), **{k: v for k, v in tuned.items() if k not in config_fields}},
             )
             base = apply_overrides(self.base, cfg_tuned) if cfg_tuned else self.base
-            for steps in budgets:
+            # a method that does not train (random) gives the same result at every budget: one job
+            for steps in budgets if get_method(method).trains else budgets[:1]:
                 for seed in self.seeds:
                     out.append(
                         dataclasses.replace(
@@ -116,8 +125,9 @@ def _budgets(raw: Any, where: str) -> list[int]:
     return sorted(set(items))
 
 
-def load_suite(name_or_path: str) -> Suite:
-    """Load a suite by name (``quick``) or by path (``benchmarks/quick.yaml``)."""
+def load_suite(name_or_path: str, tuned: bool = True) -> Suite:
+    """Load a suite by name (``quick``) or by path (``benchmarks/quick.yaml``); ``tuned``
+    off: without its tuned selection (what ``vssl-bench tune`` starts from)."""
     p = Path(name_or_path)
     if not p.is_file():
         suites = available_suites()
@@ -174,11 +184,12 @@ def load_suite(name_or_path: str) -> Suite:
             raise choice_error(f"method in {where}'s method_params:", m, methods)
         if v is not None and not isinstance(v, dict):
             raise ConfigError(f"{where}: method_params.{m} must be a mapping of parameter: value, got {v!r}")
-    tuned = {}
+    selection, tuned_on = {}, {}
     if raw.get("tuned") is not None:
         if not isinstance(raw["tuned"], str):
             raise ConfigError(f"{where}: 'tuned' must be the path of a selection written by `vssl-bench tune`")
-        tuned = load_tuned(p.parent / raw["tuned"], methods)
+        if tuned:
+            selection, tuned_on = load_tuned(p.parent / raw["tuned"], methods)
     return Suite(
         name=str(raw.get("name", p.stem)),
         description=str(raw.get("description", "")),
@@ -188,12 +199,13 @@ def load_suite(name_or_path: str) -> Suite:
         method_params={k: dict(v or {}) for k, v in method_params.items()},
         budgets=budgets,
         slurm=_slurm_mapping(raw.get("slurm"), p),
-        tuned=tuned,
+        tuned=selection,
+        tuned_on=tuned_on,
         path=str(p),
     )
 
 
-def load_tuned(path: Path, methods: list[str]) -> dict[str, dict]:
+def load_tuned(path: Path, methods: list[str]) -> tuple[dict[str, dict], dict[str, Any]]:
     """A ``tuned.yaml``'s per-method overrides, checked: unknown methods are ignored (a suite
     may list fewer), each override must be a Config field or a parameter of that method."""
     try:
@@ -217,7 +229,8 @@ def load_tuned(path: Path, methods: list[str]) -> dict[str, dict]:
             if k not in config_fields and k not in params:
                 raise ConfigError(f"tuned selection {path}: {m}.{k} is neither a config field nor a {m} parameter")
         out[m] = dict(over)
-    return out
+    chosen_on = raw.get("chosen_on") or {}
+    return out, (chosen_on if isinstance(chosen_on, dict) else {})
 
 
 def _slurm_mapping(raw: Any, p: Path) -> dict:
@@ -244,6 +257,7 @@ def suite_from_options(
     data_root: Path | None = None,
     sets: list[str] | None = None,
     references: bool = True,
+    tuned: bool = True,
 ) -> Suite:
     """The suite ``run`` / ``status`` work on: the named suite (default ``quick``) changed
     by their options. ``--methods`` replaces its methods (``random`` and ``supervised``
@@ -251,7 +265,7 @@ def suite_from_options(
     routes each ``key=value``: a Config field (``lr=1e-3``, ``evaluations=lowshot``);
     ``<method>.<param>`` or ``<evaluation>.<param>`` (which also switches that evaluation
     on); a bare parameter name sets it for every method of the suite that has it."""
-    s = load_suite(suite or "quick")
+    s = load_suite(suite or "quick", tuned=tuned)
     if methods is not None:
         names = parse_list(methods, "method list")
         if not names:

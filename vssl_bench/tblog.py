@@ -34,7 +34,8 @@ class EventLog:
             raise ConfigError("tensorboard=on needs the tensorboard package: pip install -e '.[tensorboard]'")
         from torch.utils.tensorboard import SummaryWriter  # optional dependency, imported only when used
 
-        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=resume_step + 1 if resume_step else None)
+        # purge what a killed run wrote past its checkpoint (from step 1 when it had none)
+        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=resume_step + 1)
 
     def add(self, step: int, scalars: dict[str, float]) -> None:
         if self.writer is not None:

@@ -1,7 +1,7 @@
 """Equal tuning effort: the same small grid for every method, selected on validation videos.
 
-Every method that trains gets the learning rates :data:`LEARNING_RATES` (half, once and
-twice the shared default) crossed with two values of one parameter of its own, declared
+Every method that trains gets the learning rates :data:`LR_FACTORS` x the suite's (half, once
+and twice the shared default) crossed with two values of one parameter of its own, declared
 beside its ``Params`` as ``Method.tune = {"param": (default, alternative)}`` with the reason
 (a Config field such as ``weight_decay`` may stand in where a method has no parameter of
 its own). That is 6 jobs per method (3 where nothing is declared); ``random`` does not
@@ -30,8 +30,10 @@ from vssl_bench.rundir import RunDir
 from vssl_bench.suite import Suite
 from vssl_bench.utils import atomic_write_text
 
-LEARNING_RATES = (1e-3, 2e-3, 4e-3)  # x0.5, x1, x2 of the shared AdamW rate
-SCORE = ("linear_top1", "knn_top1")  # selection: their mean on the validation split
+LR_FACTORS = (0.5, 1.0, 2.0)  # x the suite's shared AdamW rate (2e-3 in the shipped suites: 1e-3, 2e-3, 4e-3)
+SCORE = ("linear_top1", "knn_top1")
+# selection: their mean on the validation split
+CHOSEN_ON = ("dataset", "backbone", "split", "val_fraction")  # what a selection is only valid for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +56,7 @@ def method_grid(method: str, base: Config, params: dict) -> list[Point]:
     name, values = declared[0] if declared else (None, (None,))
     config_fields = {f.name for f in dataclasses.fields(Config)}
     out = []
-    for lr, value in itertools.product(LEARNING_RATES, values):
+    for lr, value in itertools.product([f * base.lr for f in LR_FACTORS], values):
         over: dict = {"lr": lr}
         cfg_changes: dict = {"lr": lr}
         p = dict(params)
@@ -122,12 +124,14 @@ def grid_table(points: list[Point], out: Path) -> list[dict]:
     return table
 
 
-def select(table: list[dict], base: Config) -> dict[str, dict]:
+def select(table: list[dict], base: Config, n_seeds: int = 1) -> dict[str, dict]:
     """method -> the overrides of its best grid point (highest score; a tie within 1e-9 goes
-    to the point nearest the shared default: default lr, then the declared default)."""
+    to the point nearest the shared default: default lr, then the declared default). Only
+    points whose ``n_seeds`` seeds all finished compete: a point that failed on a seed (a
+    diverging learning rate) cannot win on the seeds it survived."""
     best: dict[str, dict] = {}
     for method in dict.fromkeys(r["method"] for r in table):
-        rows = [r for r in table if r["method"] == method and not math.isnan(r["score"])]
+        rows = [r for r in table if r["method"] == method and not math.isnan(r["score"]) and r["seeds"] >= n_seeds]
         if not rows:
             continue
         cls = METHODS[method]
@@ -142,12 +146,23 @@ def select(table: list[dict], base: Config) -> dict[str, dict]:
     return best
 
 
-def write_selection(best: dict[str, dict], path: Path, command: str, steps: int, seeds: list[int]) -> None:
+def write_selection(
+    best: dict[str, dict],
+    path: Path,
+    command: str,
+    steps: int,
+    seeds: list[int],
+    base: Config,
+    failed: list[tuple[str, dict]] = (),
+) -> None:
     """``tuned.yaml``: per method the overrides a suite applies (``lr`` is a Config field,
-    the rest method parameters or Config fields), with how they were chosen."""
+    the rest method parameters or Config fields), with how and on what they were chosen (a
+    suite on another dataset, backbone or split refuses it: ``Suite.jobs``), and the grid
+    points that failed (they could not be selected)."""
     doc = {
         "selected_by": command,
         "date": dt.date.today().isoformat(),
+        "chosen_on": {k: getattr(base, k) for k in CHOSEN_ON},
         "budget_steps": int(steps),
         "seeds": list(seeds),
         "score": "mean of linear and kNN top-1 on the validation split (train videos)",
@@ -157,6 +172,10 @@ def write_selection(best: dict[str, dict], path: Path, command: str, steps: int,
             if b["overrides"]
         },
     }
+    if failed:
+        doc["failed"] = [
+            {"method": m, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in o.items()}} for m, o in failed
+        ]
     atomic_write_text(
         path,
         "# Written by `vssl-bench tune`: each method's learning rate and one parameter of its own,\n"
