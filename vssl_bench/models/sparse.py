@@ -52,14 +52,19 @@ def _masked_batchnorm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, w: Tensor)
     in training, as BatchNorm does (unbiased variance, ``bn.momentum``)."""
     if bn.training:
         w = w.to(x.dtype)
-        n = w.expand(x.shape[0], 1, *x.shape[2:]).sum().reshape(1)  # visible positions per channel
-        sums = torch.cat([(x * w).sum(dim=(0, 2, 3, 4)), (x * x * w).sum(dim=(0, 2, 3, 4)), n])  # (2C + 1,)
-        if distributed.is_initialized() and distributed.world_size() > 1:  # global statistics, as the
-            sums = distributed.all_reduce_sum_with_grad(sums)  # BatchNorm it replaces (DDP's global BN)
-        c = x.shape[1]
-        n = sums[-1].clamp_min(1.0)
-        mean = sums[:c] / n  # (C,)
-        var = (sums[c : 2 * c] / n - mean.pow(2)).clamp_min(0.0)  # (C,), biased
+        if distributed.is_initialized() and distributed.world_size() > 1:
+            # global statistics, as the BatchNorm it replaces (DDP's global BN): summed moments
+            n = w.expand(x.shape[0], 1, *x.shape[2:]).sum().reshape(1)  # visible positions per channel
+            sums = torch.cat([(x * w).sum(dim=(0, 2, 3, 4)), (x * x * w).sum(dim=(0, 2, 3, 4)), n])  # (2C + 1,)
+            sums = distributed.all_reduce_sum_with_grad(sums)
+            c = x.shape[1]
+            n = sums[-1].clamp_min(1.0)
+            mean = sums[:c] / n  # (C,)
+            var = (sums[c : 2 * c] / n - mean.pow(2)).clamp_min(0.0)  # (C,), biased
+        else:  # one process: the two-pass variance (better rounding; the numbers of every earlier run)
+            n = (w.expand(x.shape[0], 1, *x.shape[2:]).sum()).clamp_min(1.0)  # visible positions per channel
+            mean = (x * w).sum(dim=(0, 2, 3, 4)) / n  # (C,)
+            var = ((x - mean.view(1, -1, 1, 1, 1)).pow(2) * w).sum(dim=(0, 2, 3, 4)) / n  # (C,), biased
         if bn.track_running_stats:
             with torch.no_grad():
                 bn.num_batches_tracked += 1
