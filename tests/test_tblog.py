@@ -3,6 +3,8 @@ a resume, nothing when switched off."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from vssl_bench.config import Config
@@ -25,6 +27,9 @@ def test_events_hold_each_step_once_after_a_resume(tmp_path) -> None:
     for step in range(1, 5):
         log.add(step, {"train/loss": 1.0 / step, "train/lr": 0.1})
     log.close()
+    # Event files are read in name order, and a name starts with the second it was created
+    # in: a resumed run is a later process, so its file sorts after the killed run's.
+    time.sleep(1.1)
     # killed after the checkpoint of step 2: the resumed run logs steps 3 and 4 again
     log = EventLog(tmp_path, cfg, resume_step=2)
     for step in (3, 4, 5):
@@ -83,6 +88,7 @@ def test_a_restart_before_any_checkpoint_starts_the_events_over(tmp_path) -> Non
     for step in (1, 2, 3):  # killed before its first checkpoint
         log.add(step, {"train/loss": float(step)})
     log.close()
+    time.sleep(1.1)  # a later process (see above)
     log = EventLog(tmp_path, cfg, resume_step=0)
     for step in (1, 2):
         log.add(step, {"train/loss": 10.0 + step})
