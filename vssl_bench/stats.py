@@ -667,10 +667,15 @@ def pretext_points(d: pd.DataFrame, metric: str) -> pd.DataFrame:
     return g[np.isfinite(g["x"]) & np.isfinite(g["y"])].reset_index(drop=True)
 
 
+Q5_MIN_METHODS = 5
+
+
 def q5_pretext_predicts(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
     p = pretext_points(d, metric)
-    if len(p) < 3:
-        return _missing("Q5", setting, f"{len(p)} method(s) report a pretext accuracy and {metric}, need 3")
+    if len(p) < Q5_MIN_METHODS:  # a rank correlation of fewer points, bootstrapped, is all noise
+        return _missing(
+            "Q5", setting, f"{len(p)} method(s) report a pretext accuracy and {metric}, need {Q5_MIN_METHODS}"
+        )
     rho, lo, hi = spearman_ci(p["x"].to_numpy(), p["y"].to_numpy())
     if not np.isfinite(lo):
         ans = "no evidence"
