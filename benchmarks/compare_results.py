@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             x, y = a.at[job, c], b.at[job, c]
             fx, fy = pd.to_numeric(x, errors="coerce"), pd.to_numeric(y, errors="coerce")
             both_nan = isinstance(fx, float) and isinstance(fy, float) and math.isnan(fx) and math.isnan(fy)
-            if x == "" and y == "" or both_nan:
+            if x == "" or y == "" or both_nan:  # an evaluation one of the two runs did not switch on
                 continue
             compared += 1
             if x != y:
