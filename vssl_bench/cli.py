@@ -92,6 +92,8 @@ SetsOpt = Annotated[
     ),
 ]
 NoRefsOpt = Annotated[bool, typer.Option("--no-references", help="Do not add random/supervised to --methods.")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda")]
+DataRootOpt = Annotated[Optional[Path], typer.Option("--data-root", help="Dataset folder (embedded data: its cache).")]
 
 
 @app.command()
@@ -103,8 +105,8 @@ def run(
     backbone: BackboneOpt = None,
     steps: StepsOpt = None,
     epochs: EpochsOpt = None,
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Dataset folder (embedded data: its cache)."),
+    device: DeviceOpt = None,
+    data_root: DataRootOpt = None,
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Results folder (runs/, results.csv, leaderboard)."),
     sets: SetsOpt = [],  # noqa: B006 - typer's default for a repeatable option
     no_references: NoRefsOpt = False,
@@ -213,8 +215,8 @@ def tune(
     dataset: DatasetOpt = None,
     backbone: BackboneOpt = None,
     steps: StepsOpt = None,
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Dataset folder (embedded data: its cache)."),
+    device: DeviceOpt = None,
+    data_root: DataRootOpt = None,
     out: Path = typer.Option(Path("results/tune"), "--out", "-o", help="Folder of the tuning jobs."),
     write: Path = typer.Option(
         Path("benchmarks/tuned.yaml"), "--write", help="Where the selection goes (a suite names it with `tuned:`)."
