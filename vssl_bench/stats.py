@@ -291,11 +291,6 @@ def t_interval(est: float, terms: list[tuple[float, int]], k: int = N_CONTRASTS)
     return est - half, est + half
 
 
-def group_interval(g: dict[str, np.ndarray], k: int = N_CONTRASTS) -> tuple[float, float]:
-    """t-interval of a group's mean-of-method-means (seed noise only)."""
-    return t_interval(group_mean(g), _group_terms(g), k)
-
-
 def diff_ci(a: dict[str, np.ndarray], b: dict[str, np.ndarray], k: int = N_CONTRASTS) -> tuple[float, float, float]:
     """Difference of group means a - b and its Bonferroni-corrected t-interval (module docstring)."""
     est = group_mean(a) - group_mean(b)
@@ -511,31 +506,6 @@ def q2_time(d: pd.DataFrame, setting: str, metric: str) -> list[Verdict]:
 
 
 # --------------------------------------------------------------------------- Q3
-
-
-def family_table(d: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Family mean-of-method-means with its t-interval (seed noise; module docstring)."""
-    vals = seed_values(d, metric)
-    fam = d.groupby("method")["family"].first().to_dict()
-    groups = {f: {m: v for m, v in vals.items() if fam[m] == f} for f in FAMILIES}
-    groups = {f: g for f, g in groups.items() if g}
-    if not groups:
-        return pd.DataFrame(columns=["family", "metric", "mean", "lo", "hi", "n_methods", "min_seeds"])
-    rows = []
-    for f, g in groups.items():
-        lo, hi = group_interval(g)
-        rows.append(
-            {
-                "family": f,
-                "metric": metric,
-                "mean": group_mean(g),
-                "lo": lo,
-                "hi": hi,
-                "n_methods": len(g),
-                "min_seeds": min_seeds(g),
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def q3_families(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
@@ -790,14 +760,9 @@ def budget_axis(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "kn
             }
             if sup:
                 best = max(sup.values())
-                entry["supervised"][m] = {
-                    "by_budget": sup,
-                    "near_plateau": sup.get(int(hi_b), -1) >= best - PLATEAU_PTS
-                    and len(sup) >= 2
-                    and abs(sup[int(hi_b)] - sup[int(lo_b)]) < PLATEAU_PTS
-                    if int(lo_b) in sup and int(hi_b) in sup
-                    else False,
-                }
+                last, before = sup.get(int(hi_b)), sup.get(int(lo_b))
+                near = last is not None and before is not None and last >= best - PLATEAU_PTS
+                entry["supervised"][m] = {"by_budget": sup, "near_plateau": near and abs(last - before) < PLATEAU_PTS}
         per_budget = {
             int(st): answer_all(
                 done[(done["dataset"] == ds) & (done["backbone"] == bb) & (done["_steps"] == st)].drop(columns="_steps")
@@ -805,10 +770,10 @@ def budget_axis(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "kn
             for st in budgets
         }
         for st, vs in per_budget.items():
-            for i, v in enumerate(vs):
-                entry["verdicts"].setdefault(f"{v.question}#{sum(w.question == v.question for w in vs[:i])}", {})[
-                    st
-                ] = v.answer
+            seen: dict[str, int] = {}
+            for v in vs:  # keyed (question, n-th verdict of it): Q2 has two
+                nth = seen[v.question] = seen.get(v.question, -1) + 1
+                entry["verdicts"].setdefault((v.question, nth), {})[st] = v.answer
         entry["settled"] = bool(entry["rho"]) and all(r >= SETTLED_RHO for r in entry["rho"].values())
         out.append(entry)
     return out
@@ -831,11 +796,11 @@ def budget_markdown(axes: list[dict]) -> str:
                 f"- supervised {m}: {path}; near its plateau (last two budgets within "
                 f"{100 * PLATEAU_PTS:.0f} points): {'yes' if s['near_plateau'] else 'no'}"
             )
-        for key, by in e["verdicts"].items():
+        for (q, nth), by in e["verdicts"].items():
             answers = [by.get(st, "–") for st in b]
             moved = len({a for a in answers if a not in ("not enough data", "–")}) > 1
             lines.append(
-                f"- {key.split('#')[0]}{'' if key.endswith('#0') else ' (' + key.split('#')[1] + ')'}: "
+                f"- {q}{f' ({nth})' if nth else ''}: "
                 + " / ".join(f"{a} ({st})" for a, st in zip(answers, b))
                 + (" — **changes with the budget**" if moved else " — same at every budget")
             )

@@ -31,8 +31,7 @@ from vssl_bench.suite import Suite
 from vssl_bench.utils import atomic_write_text
 
 LR_FACTORS = (0.5, 1.0, 2.0)  # x the suite's shared AdamW rate (2e-3 in the shipped suites: 1e-3, 2e-3, 4e-3)
-SCORE = ("linear_top1", "knn_top1")
-# selection: their mean on the validation split
+SCORE = ("linear_top1", "knn_top1")  # selection: their mean on the validation split
 CHOSEN_ON = ("dataset", "backbone", "split", "val_fraction")  # what a selection is only valid for
 
 
