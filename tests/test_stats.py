@@ -300,6 +300,16 @@ def test_one_seed_gives_no_interval() -> None:
     assert est == pytest.approx(0.075) and np.isnan(lo) and np.isnan(hi)
 
 
+def test_identical_seeds_are_no_evidence_not_certainty() -> None:
+    """Three identical seeds on both sides (a collapsed model at exactly chance, say) give no
+    spread to test against: no interval, so the verdict is "no evidence", however large the gap."""
+    from vssl_bench.stats import _decide, diff_ci
+
+    est, lo, hi = diff_ci({"a": np.full(3, 0.30)}, {"b": np.full(3, 0.0625)})
+    assert est == pytest.approx(0.2375) and np.isnan(lo) and np.isnan(hi)
+    assert _decide(est, lo, hi, 3) == "no evidence"
+
+
 def _two_budgets(shuffle_large: bool) -> pd.DataFrame:
     """150 and 600 steps; at 600 every trained method gains 10 points (same ranking) or,
     with ``shuffle_large``, the ranking is reversed."""

@@ -196,6 +196,43 @@ def test_a_budget_axis_runs_random_once() -> None:
     assert len(jobs) == 1 + (len(per) - 1) * 3
 
 
+def test_a_budget_axis_runs_smaller_budgets_first() -> None:
+    """Budget-major order: a run cut short leaves every method done at the smaller budgets."""
+    jobs = load_suite("budgets").jobs()
+    steps = [c.steps for c in jobs]
+    assert steps == sorted(steps)
+    assert [c.method for c in jobs if c.steps == 150] == load_suite("budgets").methods
+
+
+def _cli(monkeypatch, capsys, *args) -> tuple[int, str]:
+    from vssl_bench import cli
+
+    monkeypatch.setattr(sys, "argv", ["vssl-bench", *args])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    cap = capsys.readouterr()
+    return e.value.code, cap.out + cap.err
+
+
+def test_tune_refuses_a_budget_axis(monkeypatch, capsys) -> None:
+    """One grid, one budget: a suite's budget list must be narrowed by the user, not silently."""
+    code, out = _cli(monkeypatch, capsys, "tune", "--suite", "budgets", "--dry-run")
+    assert code == 2 and "pass --steps N" in out and "150, 600, 1200" in out and "Traceback" not in out
+    code, out = _cli(monkeypatch, capsys, "tune", "--suite", "budgets", "--steps", "150", "--dry-run")
+    assert code == 0 and "150 steps" in out
+
+
+def test_tensorboard_on_without_the_package_is_refused_before_any_job(monkeypatch, capsys, tmp_path) -> None:
+    from vssl_bench import tblog
+
+    monkeypatch.setattr(tblog, "available", lambda: False)
+    args = ["--suite", "smoke", "--methods", "supervised", "--set", "tensorboard=on", "--out", str(tmp_path)]
+    for cmd in ("run", "tune"):
+        code, out = _cli(monkeypatch, capsys, cmd, *args)
+        assert code == 2 and "needs the tensorboard package" in out, (cmd, out)
+    assert not any(tmp_path.iterdir())  # refused before any work
+
+
 def test_report_leaves_validation_rows_out(tmp_path) -> None:
     """Rows of tuning jobs (holdout=val) in a results folder are not test results."""
     import pandas as pd

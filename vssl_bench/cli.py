@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 
     ClickAbort = typer.Abort
 
-from vssl_bench import distributed
+from vssl_bench import distributed, tblog
 from vssl_bench.config import Config, ConfigError, apply_overrides, choice_error, parse_set_options
 from vssl_bench.data.check import CACHE_NAME, check_dataset
 from vssl_bench.data.datasets import DATASETS, build_dataset
@@ -148,6 +148,7 @@ def run(
         suite, methods, seeds, dataset, backbone, steps, epochs, device, data_root, sets, not no_references
     )
     jobs = s.jobs()
+    _preflight(jobs)
     slurm = None
     if launcher == "slurm":  # checked before any work: options, then sbatch (one-line error, exit 2)
         slurm = (
@@ -224,6 +225,7 @@ def tune(
     sets: SetsOpt = [],  # noqa: B006 - typer's default for a repeatable option
     no_references: NoRefsOpt = False,
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Jobs run at a time on this machine."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run tuning jobs recorded as failed again."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the grid and exit."),
 ) -> None:
     """The same small grid for every method (learning rate x 3, one parameter of its own x 2),
@@ -236,7 +238,13 @@ def tune(
     s = suite_from_options(  # without the suite's tuned selection: the grid starts from the shared recipe
         suite, methods, seeds, dataset, backbone, steps, None, device, data_root, sets, not no_references, tuned=False
     )
+    if len(s.budgets) > 1:  # one grid, one budget: which one is the user's choice, not the first by default
+        raise ConfigError(
+            f"tune runs at one budget; the suite lists {', '.join(map(str, s.budgets))} steps: "
+            f"pass --steps N (the short budget to tune at)"
+        )
     points = tuning_jobs(s)
+    _preflight([pt.cfg for pt in points])
     steps_ = points[0].cfg.steps if points else 0
     console.print(
         f"[bold]tune[/] {s.name}: {len(s.methods)} methods, {len(points)} jobs ({len(s.seeds)} seed(s), "
@@ -252,7 +260,7 @@ def tune(
     out.mkdir(parents=True, exist_ok=True)
     watch = Watchdog(s.base.job_stall_s) if n_jobs == 1 else contextlib.nullcontext()
     with _progress() as progress, watch:
-        outcomes = run_matrix([pt.cfg for pt in points], out, progress, False, None, n_jobs)
+        outcomes = run_matrix([pt.cfg for pt in points], out, progress, retry_failed, None, n_jobs)
     table = grid_table(points, out)
     best = select(table, s.base, n_seeds=len(s.seeds))
     atomic_write_text(out / "grid.md", table_markdown(table, best))
@@ -266,9 +274,18 @@ def tune(
     if failed:  # a point that failed on a seed (e.g. a diverging rate) competed with none of its seeds
         console.print(
             f"[red]{len(failed)} tuning job(s) failed[/] (listed under `failed:` in {write}); their grid points "
-            "could not be selected. `vssl-bench status --out` shows why."
+            "could not be selected. `vssl-bench status --out` shows why; --retry-failed runs them again."
         )
         raise typer.Exit(1)
+
+
+def _preflight(jobs: list[Config]) -> None:
+    """What would fail every job one by one, refused once before any work (exit 2)."""
+    if any(cfg.tensorboard == "on" for cfg in jobs) and not tblog.available():
+        raise ConfigError(
+            "tensorboard=on needs the tensorboard package: pip install -e '.[tensorboard]' "
+            "(or --set tensorboard=auto to write events only where it is installed)"
+        )
 
 
 def run_summary(statuses: list[str], out: Path) -> tuple[str, int]:

@@ -280,12 +280,14 @@ def _group_terms(g: dict[str, np.ndarray]) -> list[tuple[float, int]]:
 def t_interval(est: float, terms: list[tuple[float, int]], k: int = N_CONTRASTS) -> tuple[float, float]:
     """``est`` +- t * se, se^2 = the sum of the variance terms, Welch-Satterthwaite degrees
     of freedom, at level 1 - ALPHA / k (Bonferroni over ``k`` decisions). No term (one seed
-    per method): (nan, nan). A zero variance (identical seeds): the point itself."""
+    per method): (nan, nan). A zero variance (every method's seeds identical, e.g. a collapsed
+    model at exactly chance) is no evidence of certainty: the seeds' spread is unknown, not
+    zero, so (nan, nan) too, which a verdict reads as "no evidence"."""
     if not terms:
         return math.nan, math.nan
     var = sum(v for v, _ in terms)
     if var <= 0:
-        return est, est
+        return math.nan, math.nan
     dof = var**2 / sum(v**2 / d for v, d in terms if v > 0)
     half = float(t.ppf(1 - ALPHA / (2 * k), dof)) * math.sqrt(var)
     return est - half, est + half

@@ -6,7 +6,7 @@ evaluations switched on with their parameters (``evaluations:``) and SLURM defau
 (``slurm:``), and optionally ``tuned:``, the per-method selection written by ``vssl-bench
 tune`` (applied on top; what ``--set`` names wins). ``config: {steps: [150, 600]}`` is a
 budget axis: each budget is a job of its own, with its own full schedule and key.
-:meth:`Suite.jobs` resolves the matrix into one Config per (method, budget, seed), every
+:meth:`Suite.jobs` resolves the matrix into one Config per (budget, method, seed), every
 name and parameter checked against the registries (methods, evaluations, datasets,
 backbones) with a one-line error naming the valid choices.
 """
@@ -55,7 +55,7 @@ class Suite:
     path: str | None = None
 
     def jobs(self) -> list[Config]:
-        """One resolved Config per (method, budget, seed), in that order."""
+        """One resolved Config per (budget, method, seed), in that order (smaller budgets first)."""
         evaluations = resolve_evaluations(self.base.evaluations)
         budgets = self.budgets or [self.base.steps]
         out = []
@@ -67,6 +67,7 @@ class Suite:
                 f"the suite's tuned selection was chosen on {what}; tune again on this setting "
                 f"(`vssl-bench tune`) or drop `tuned:`"
             )
+        per_method = []
         for method in self.methods:
             tuned = self.tuned.get(method, {})
             cfg_tuned = {k: v for k, v in tuned.items() if k in config_fields}
@@ -75,8 +76,14 @@ class Suite:
                 {**self.method_params.get(method, {}), **{k: v for k, v in tuned.items() if k not in config_fields}},
             )
             base = apply_overrides(self.base, cfg_tuned) if cfg_tuned else self.base
-            # a method that does not train (random) gives the same result at every budget: one job
-            for steps in budgets if get_method(method).trains else budgets[:1]:
+            per_method.append((method, params, base))
+        # budget-major: a run cut short (a session, a wall-clock limit) leaves every method at
+        # the smaller budgets done, a comparable block, rather than a few methods at all of them
+        for i, steps in enumerate(budgets):
+            for method, params, base in per_method:
+                # a method that does not train (random) gives the same result at every budget: one job
+                if i > 0 and not get_method(method).trains:
+                    continue
                 for seed in self.seeds:
                     out.append(
                         dataclasses.replace(

@@ -225,11 +225,24 @@ def resolve_device(name: str) -> torch.device:
 
 
 def device_description(device: torch.device) -> str:
+    """The device a result was measured on. On a CPU: its model and the vector instruction
+    set torch's kernels use (AVX2 vs AVX512 changes timings several-fold and the last bits of
+    every float, so a metric can move by a point between hosts), cores and threads."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return (
-        f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
-    )
+    isa = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "?")()
+    return f"cpu ({cpu_model()}, {isa}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def cpu_model() -> str:
+    """'AMD EPYC' / 'Intel(R) Xeon(R) ...' from /proc/cpuinfo where there is one, else the platform's word."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def git_commit(repo: Path | None = None) -> str:
