@@ -37,6 +37,24 @@ def test_validation_split_is_stratified_fixed_and_disjoint() -> None:
     assert [e.path for e in again.entries] == [e.path for e in val.entries]  # the same videos for every job
 
 
+def test_validation_split_keeps_recording_groups_whole() -> None:
+    """UCF101-style names (v_X_g08_c01): whole groups go to validation, none is split."""
+    entries = [
+        VideoEntry(f"/v/C{c}/v_C{c}_g{g:02d}_c{k:02d}.avi", c)
+        for c in range(3)
+        for g in range(1, 6)
+        for k in range(1, 5)
+    ]
+    train = VideoList(entries, ["C0", "C1", "C2"], name="ucf-like")
+    rest, val = validation_split(train, 0.2)
+    group = lambda e: (e.label, e.path.split("_g")[1][:2])  # noqa: E731
+    assert not {group(e) for e in rest.entries} & {group(e) for e in val.entries}
+    assert sorted(val.labels.tolist()) == [0] * 4 + [1] * 4 + [2] * 4  # one group of 4 = 20 % of 20
+    assert [e.path for e in validation_split(train, 0.2)[1].entries] == [e.path for e in val.entries]
+    # a class whose names carry no group falls back to drawing videos
+    assert len(validation_split(_videos(10), 0.2)[1]) == 8
+
+
 def test_holdout_val_never_reads_the_test_split(smoke_data_root) -> None:
     cfg = dataclasses.replace(load_suite("smoke").base, data_root=str(smoke_data_root))
     train, test = build_dataset(cfg)
@@ -55,6 +73,7 @@ def test_new_fields_keep_old_job_keys() -> None:
     assert Config(holdout="test", val_fraction=0.2, tensorboard="off").job_key() == base.job_key()
     assert Config(holdout="val").job_key() != base.job_key()
     assert Config(holdout="val", val_fraction=0.3).job_key() != Config(holdout="val").job_key()
+    assert Config(val_fraction=0.3).job_key() == base.job_key()  # no validation carve on the test holdout
     with pytest.raises(ConfigError, match="holdout"):
         Config(holdout="train")
     with pytest.raises(ConfigError, match="val_fraction"):

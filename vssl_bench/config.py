@@ -149,6 +149,10 @@ class Config:
         for k, default in OMIT_AT_DEFAULT.items():  # fields added later: keys of older jobs unchanged
             if d.get(k) == default:
                 d.pop(k, None)
+        if self.holdout != "val":  # the validation carve does not exist on the test holdout
+            d.pop("val_fraction", None)
+        else:  # how the validation videos are drawn (2: whole recording groups where names have them)
+            d["val_carve"] = VAL_CARVE
         for part in _KEY_PARTS:
             d.update(part(self))
         blob = json.dumps(d, sort_keys=True, default=str)
@@ -177,6 +181,7 @@ NOT_IN_KEY = (
 # Fields that change a result but joined the Config after results were published: in the
 # key only when set away from their default, so every earlier job keeps its key.
 OMIT_AT_DEFAULT = {"holdout": "test", "val_fraction": 0.2}
+VAL_CARVE = 2  # version of data.datasets.validation_split's draw: a changed draw is a new job
 _KEY_PARTS: list[Callable[[Config], dict]] = []
 
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -301,10 +302,25 @@ def build_dataset(cfg: Config) -> tuple[VideoList, VideoList]:
 VAL_SEED = 20261204  # the validation draw is the same for every job, method and seed
 
 
+GROUP_RE = re.compile(r"_g(\d+)_c\d+$", re.IGNORECASE)  # UCF101's v_<Class>_g08_c01: group 8 = one actor / scene
+
+
+def video_group(path: str) -> str | None:
+    """The recording group in a UCF101-style name (``v_X_g08_c01.avi`` -> ``'08'``), else None."""
+    m = GROUP_RE.search(Path(path).stem)
+    return m.group(1) if m else None
+
+
 def validation_split(train: VideoList, fraction: float) -> tuple[VideoList, VideoList]:
     """(rest, validation): ``round(fraction * n_c)`` videos of each class c (at least one,
     never all) drawn from the training split with a fixed seed; the test split is never
-    touched. Videos keep their labels and class list."""
+    touched. Videos keep their labels and class list.
+
+    Where every video of a class names its recording group (UCF101's ``_g08_c01``: the clips
+    of a group are cut from one recording, same actor and scene), whole groups are drawn,
+    until the class has at least that many validation videos (never all its groups): clips
+    of one recording on both sides would make validation an easy near-duplicate match, as
+    UCF101's official splits avoid by splitting on groups."""
     rng = np.random.default_rng(VAL_SEED)
     labels = train.labels
     val_idx: list[int] = []
@@ -313,6 +329,16 @@ def validation_split(train: VideoList, fraction: float) -> tuple[VideoList, Vide
         if len(rows) < 2:
             continue
         k = min(len(rows) - 1, max(1, round(fraction * len(rows))))
+        groups = [video_group(train.entries[i].path) for i in rows]
+        names = sorted(set(groups))
+        if None not in groups and len(names) >= 2:
+            taken: list[int] = []
+            for g in rng.permutation(names)[:-1]:  # never every group
+                taken.extend(int(i) for i, gi in zip(rows, groups) if gi == g)
+                if len(taken) >= k:
+                    break
+            val_idx.extend(taken)
+            continue
         val_idx.extend(int(i) for i in rng.choice(rows, size=k, replace=False))
     chosen = set(val_idx)
     rest = [e for i, e in enumerate(train.entries) if i not in chosen]
