@@ -340,3 +340,13 @@ def test_settings_keep_budgets_apart_and_random_joins_each() -> None:
     for d in sets.values():
         assert (d["method"] == "random").sum() == 3 and (d["method"] == "supervised").sum() == 3
         assert d[d["method"] != "random"]["steps"].nunique() == 1
+
+
+def test_compute_figure_survives_results_without_compute_columns(tmp_path) -> None:
+    """Results written before clips_seen / pretrain_seconds existed still get their figure."""
+    pytest.importorskip("matplotlib")
+    from vssl_bench.plots import compute_curves
+
+    df = _two_budgets(False).drop(columns=["clips_seen", "pretrain_seconds"], errors="ignore")
+    paths = compute_curves(df, tmp_path)
+    assert [p.name for p in paths] == ["compute_synthetic_tiny3d.png"] and paths[0].stat().st_size > 0

@@ -270,6 +270,9 @@ def compute_curves(df: pd.DataFrame, out_dir: Path) -> list[Path]:
         for row, metric in enumerate(("linear_top1", "knn_top1")):
             for col, (x, label) in enumerate(COMPUTE_AXES.items()):
                 ax = axes[row][col]
+                if x not in g or metric not in g:  # results written before the column existed
+                    ax.text(0.5, 0.5, f"no {x if x not in g else metric} column", ha="center", transform=ax.transAxes)
+                    continue
                 for m, gm in g.groupby("method"):
                     pts_ = (
                         gm.assign(
