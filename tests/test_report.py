@@ -201,3 +201,18 @@ def test_a_budget_axis_gets_rows_per_budget_a_section_and_a_compute_figure(tmp_p
     assert "compute_synthetic_tiny3d.png" in {p.name for p in paths}
     md = (tmp_path / "leaderboard.md").read_text()
     assert "## Budget axis" in md and "Spearman rho" in md
+
+
+def test_cli_report_prints_the_budget_axis_in_every_format(tmp_path) -> None:
+    """The budget section is on the console and in --format markdown, not only in leaderboard.md."""
+    from test_stats import _two_budgets
+    from typer.testing import CliRunner
+
+    from vssl_bench.cli import app
+
+    _two_budgets(False).assign(clips_seen=lambda d: d["steps"] * 32).to_csv(tmp_path / "results.csv", index=False)
+    for fmt in ("table", "markdown"):
+        r = CliRunner().invoke(app, ["report", "--results", str(tmp_path), "--format", fmt, "--no-write"])
+        assert r.exit_code == 0, r.output
+        out = " ".join(r.output.split())
+        assert "Budget axis" in out and "Spearman rho" in out and "settled" in out, fmt

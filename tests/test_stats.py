@@ -350,3 +350,12 @@ def test_compute_figure_survives_results_without_compute_columns(tmp_path) -> No
     df = _two_budgets(False).drop(columns=["clips_seen", "pretrain_seconds"], errors="ignore")
     paths = compute_curves(df, tmp_path)
     assert [p.name for p in paths] == ["compute_synthetic_tiny3d.png"] and paths[0].stat().st_size > 0
+
+
+def test_budget_axis_says_cannot_tell_where_a_budget_has_no_verdict() -> None:
+    """One seed at the larger budget: its verdicts are "not enough data", so whether the
+    answer changed is unknown, not "the same"."""
+    df = _two_budgets(False)
+    one_seed = df[(df["steps"] != 600.0) | (df["seed"] == 0.0)]
+    md = stats.budget_markdown(stats.budget_axis(one_seed))
+    assert "cannot tell" in md and "same at every budget" not in md

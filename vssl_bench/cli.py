@@ -42,7 +42,7 @@ from vssl_bench.methods import METHODS
 from vssl_bench.models.backbones import BACKBONES
 from vssl_bench.rundir import RunDir
 from vssl_bench.runner import job_status
-from vssl_bench.stats import DEFAULT_METRIC, QUESTIONS, answer_all
+from vssl_bench.stats import DEFAULT_METRIC, QUESTIONS, answer_all, budget_axis, budget_markdown
 from vssl_bench.suite import available_suites, load_suite, suite_from_options
 from vssl_bench.tune import grid_table, select, table_markdown, tuning_jobs, write_selection
 from vssl_bench.utils import Watchdog, atomic_write_text
@@ -397,7 +397,7 @@ def report(
             cmd.strip(),
         )
     if fmt == "markdown":
-        print(leaderboard_markdown(summary, metrics, verdicts=verdicts))
+        print(leaderboard_markdown(summary, metrics, verdicts=verdicts, df=df))
     elif fmt == "csv":
         print(summary.table.to_csv(index=False, float_format="%.4f"), end="")
     else:
@@ -420,6 +420,10 @@ def report(
                 console.print(t)
         for n in summary.notes:
             console.print(f"[yellow]note[/] {escape(n)}")
+        axes = budget_axis(df)
+        if axes:  # has the answer settled? (the same text as the leaderboard's section)
+            console.print("\n[bold]Budget axis[/]: does the answer change with the budget?")
+            console.print(escape(budget_markdown(axes).rstrip()), highlight=False)
         colour = {"yes": "green", "no": "red", "no evidence": "yellow", "not enough data": "yellow"}
         for q, title in QUESTIONS.items():
             console.print(f"\n[bold]{q}. {escape(title)}[/]")

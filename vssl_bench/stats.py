@@ -800,11 +800,15 @@ def budget_markdown(axes: list[dict]) -> str:
             )
         for (q, nth), by in e["verdicts"].items():
             answers = [by.get(st, "–") for st in b]
-            moved = len({a for a in answers if a not in ("not enough data", "–")}) > 1
+            real = [a for a in answers if a not in ("not enough data", "–")]
+            if len(set(real)) > 1:
+                tail = " — **changes with the budget**"
+            elif len(real) < len(answers):  # a budget without a verdict: nothing to compare it with
+                tail = " — cannot tell (no verdict at some budget: more seeds or methods that learned)"
+            else:
+                tail = " — same at every budget"
             lines.append(
-                f"- {q}{f' ({nth})' if nth else ''}: "
-                + " / ".join(f"{a} ({st})" for a, st in zip(answers, b))
-                + (" — **changes with the budget**" if moved else " — same at every budget")
+                f"- {q}{f' ({nth})' if nth else ''}: " + " / ".join(f"{a} ({st})" for a, st in zip(answers, b)) + tail
             )
         lines.append("")
     return "\n".join(lines)
