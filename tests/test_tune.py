@@ -149,6 +149,12 @@ def test_a_suite_applies_its_tuned_selection_and_set_wins(tmp_path) -> None:
     jobs = {c.method: c for c in s.jobs()}
     assert jobs["nce"].lr == 0.003 and jobs["nce"].params["temperature"] == 0.5
     assert jobs["supervised"].lr == 0.003 and jobs["supervised"].weight_decay == 0.005
+    # a Config field under one method's name: that method alone, over its tuned value
+    jobs = {c.method: c for c in suite_from_options(str(path), sets=["nce.lr=0.0005"]).jobs()}
+    assert jobs["nce"].lr == 0.0005 and jobs["nce"].params["temperature"] == 0.2
+    assert jobs["supervised"].lr == 0.001 and jobs["sort"].lr == Config().lr
+    with pytest.raises(ConfigError, match="lr"):
+        suite_from_options(str(path), sets=["nce.lr=fast"]).jobs()
     on = dict(yaml.safe_load(sel.read_text()), chosen_on={"dataset": "ucf101", "backbone": "tiny3d", "split": 1})
     sel.write_text(yaml.safe_dump(on))
     with pytest.raises(ConfigError, match="ucf101"):  # chosen on another dataset: refused

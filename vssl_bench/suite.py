@@ -70,10 +70,17 @@ class Suite:
         per_method = []
         for method in self.methods:
             tuned = self.tuned.get(method, {})
-            cfg_tuned = {k: v for k, v in tuned.items() if k in config_fields}
+            own = {f.name for f in dataclasses.fields(get_method(method).Params)}
+            # a Config field under a method's name (`--set nce.lr=1e-3`, `method_params: {nce:
+            # {lr: ...}}`) is that method's own setting: after the tuned selection, before Params
+            mine = {k: v for k, v in self.method_params.get(method, {}).items() if k in config_fields and k not in own}
+            cfg_tuned = {**{k: v for k, v in tuned.items() if k in config_fields}, **mine}
             params = resolve_params(
                 method,
-                {**self.method_params.get(method, {}), **{k: v for k, v in tuned.items() if k not in config_fields}},
+                {
+                    **{k: v for k, v in self.method_params.get(method, {}).items() if k not in mine},
+                    **{k: v for k, v in tuned.items() if k not in config_fields},
+                },
             )
             base = apply_overrides(self.base, cfg_tuned) if cfg_tuned else self.base
             per_method.append((method, params, base))
@@ -270,8 +277,10 @@ def suite_from_options(
     by their options. ``--methods`` replaces its methods (``random`` and ``supervised``
     added unless ``references`` is off); ``--steps 150,600`` is a budget axis. ``--set``
     routes each ``key=value``: a Config field (``lr=1e-3``, ``evaluations=lowshot``);
-    ``<method>.<param>`` or ``<evaluation>.<param>`` (which also switches that evaluation
-    on); a bare parameter name sets it for every method of the suite that has it."""
+    ``<method>.<param>`` (a method parameter, or a Config field for that method alone:
+    ``nce.lr=1e-3``, which wins over the tuned selection) or ``<evaluation>.<param>``
+    (which also switches that evaluation on); a bare parameter name sets it for every method
+    of the suite that has it."""
     s = load_suite(suite or "quick", tuned=tuned)
     if methods is not None:
         names = parse_list(methods, "method list")
