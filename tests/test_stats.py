@@ -331,6 +331,9 @@ def test_budget_axis_reports_rank_stability_plateau_and_verdict_changes() -> Non
     assert moving["rho"]["knn_top1"] < 0 and not moving["settled"]
     md = stats.budget_markdown([moving])
     assert "still moving" in md and "changes with the budget" in md
+    assert "| family | method | linear 150 | linear 600 | kNN 150 | kNN 600 |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| reference | `random`"))
+    assert row.count("|") == 7 and "–" not in row  # its one (untrained) value at every budget
     assert stats.budget_axis(make_table()) == []  # one budget: nothing to say
 
 
@@ -359,3 +362,13 @@ def test_budget_axis_says_cannot_tell_where_a_budget_has_no_verdict() -> None:
     one_seed = df[(df["steps"] != 600.0) | (df["seed"] == 0.0)]
     md = stats.budget_markdown(stats.budget_axis(one_seed))
     assert "cannot tell" in md and "same at every budget" not in md
+
+
+def test_budget_table_marks_a_method_that_did_not_learn_at_that_budget_only() -> None:
+    df = _two_budgets(False)
+    df["pretext_chance"] = np.where(df["family"] == "reference", np.nan, 0.1)
+    df["pretext_accuracy"] = np.where(df["family"] == "reference", np.nan, 0.5)
+    df.loc[(df["method"] == "sort") & (df["steps"] == 150.0), "pretext_accuracy"] = 0.1  # learns only at 600
+    md = stats.budget_markdown(stats.budget_axis(df))
+    row = next(line for line in md.splitlines() if "| `sort` |" in line).split(" | ")
+    assert row[2].startswith("*") and not row[3].startswith("*")  # linear 150 in italics, linear 600 not

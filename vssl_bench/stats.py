@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kruskal, rankdata, spearmanr, t
 
+from vssl_bench.taxonomy import FAMILIES as DISPLAY_FAMILIES
 from vssl_bench.taxonomy import REFERENCES, SSL_FAMILIES
 
 SEED = 0  # fixed RNG seed of every bootstrap / permutation: deterministic report
@@ -742,6 +743,16 @@ def budget_axis(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "kn
             "verdicts": {},
         }
         trained = g[g["method"] != "random"]
+        lb = learnability(g)
+        entry["learned"] = {(r.method, int(r.steps)): r.learned for r in lb.itertuples()}
+        entry["family"] = g.groupby("method")["family"].first().to_dict() if "family" in g else {}
+        entry["by_method"] = {}
+        for m in metrics:
+            if m not in g:
+                continue
+            vals = pd.to_numeric(g[m], errors="coerce")
+            for (st, meth), v in g.assign(_v=vals).groupby(["_steps", "method"])["_v"].mean().items():
+                entry["by_method"].setdefault(m, {}).setdefault(meth, {})[int(st)] = float(v)
         for m in metrics:
             if m not in trained:
                 continue
@@ -781,6 +792,38 @@ def budget_axis(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "kn
     return out
 
 
+BUDGET_COLUMN = {"linear_top1": "linear", "knn_top1": "kNN"}
+
+
+def _budget_table(e: dict) -> list[str]:
+    """Each method's mean per metric at each budget (``random`` once: it does not train),
+    a value in italics where the method did not learn its own task at that budget."""
+    b, by = e["budgets"], e["by_method"]
+    metrics = list(by)
+    if not metrics:
+        return []
+    head = ["family", "method"] + [f"{BUDGET_COLUMN.get(m, m)} {st}" for m in metrics for st in b]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    fam = e.get("family", {})
+    order = sorted(
+        by[metrics[0]], key=lambda x: (DISPLAY_FAMILIES.index(fam[x]) if fam.get(x) in DISPLAY_FAMILIES else 9, x)
+    )
+    for meth in order:
+        cells = [fam.get(meth, ""), f"`{meth}`"]
+        for m in metrics:
+            vals = by[m].get(meth, {})
+            for st in b:
+                v = vals.get(st, vals.get(0) if meth == "random" else None)
+                text = pts(v) if v is not None else "–"
+                cells.append(f"*{text}*" if e["learned"].get((meth, st)) is False and v is not None else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append(
+        "\nMean over seeds, in %; *italics*: did not learn its own task at that budget; `random` does not train "
+        "(its one value stands at every budget)."
+    )
+    return lines
+
+
 def budget_markdown(axes: list[dict]) -> str:
     lines = []
     for e in axes:
@@ -798,6 +841,7 @@ def budget_markdown(axes: list[dict]) -> str:
                 f"- supervised {m}: {path}; near its plateau (last two budgets within "
                 f"{100 * PLATEAU_PTS:.0f} points): {'yes' if s['near_plateau'] else 'no'}"
             )
+        lines += ["", *_budget_table(e), ""]
         for (q, nth), by in e["verdicts"].items():
             answers = [by.get(st, "–") for st in b]
             real = [a for a in answers if a not in ("not enough data", "–")]
