@@ -308,6 +308,18 @@ def test_identical_seeds_are_no_evidence_not_certainty() -> None:
     est, lo, hi = diff_ci({"a": np.full(3, 0.30)}, {"b": np.full(3, 0.0625)})
     assert est == pytest.approx(0.2375) and np.isnan(lo) and np.isnan(hi)
     assert _decide(est, lo, hi, 3) == "no evidence"
+    assert "every seed identical" in stats._ci_text(lo, hi, 3)
+
+
+def test_a_method_with_identical_seeds_borrows_the_others_spread() -> None:
+    """One side's seeds identical, the other's spread: the identical side's spread is unknown,
+    so it takes the pooled within-method variance, not zero (which would halve the interval)."""
+    from vssl_bench.stats import diff_ci
+
+    b = np.array([0.06, 0.10, 0.14])
+    _, lo, hi = diff_ci({"a": np.full(3, 0.30)}, {"b": b}, k=1)
+    _, lo2, hi2 = diff_ci({"a": np.array([0.26, 0.30, 0.34])}, {"b": b}, k=1)  # a with b's spread
+    assert (lo, hi) == pytest.approx((lo2, hi2))
 
 
 def _two_budgets(shuffle_large: bool) -> pd.DataFrame:

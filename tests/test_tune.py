@@ -51,8 +51,32 @@ def test_validation_split_keeps_recording_groups_whole() -> None:
     assert not {group(e) for e in rest.entries} & {group(e) for e in val.entries}
     assert sorted(val.labels.tolist()) == [0] * 4 + [1] * 4 + [2] * 4  # one group of 4 = 20 % of 20
     assert [e.path for e in validation_split(train, 0.2)[1].entries] == [e.path for e in val.entries]
-    # a class whose names carry no group falls back to drawing videos
+    # names without a group: every video is its own group, so the draw is per video
     assert len(validation_split(_videos(10), 0.2)[1]) == 8
+
+
+def _grouped(spec: list[list[int]]) -> VideoList:
+    """Class c has groups of the sizes spec[c], named UCF101's way."""
+    entries = [
+        VideoEntry(f"/v/C{c}/v_C{c}_g{g:02d}_c{k:02d}.avi", c)
+        for c, sizes in enumerate(spec)
+        for g, n in enumerate(sizes, 1)
+        for k in range(1, n + 1)
+    ]
+    return VideoList(entries, [f"C{c}" for c in range(len(spec))], name="ucf-like")
+
+
+def test_validation_split_with_uneven_groups_stays_near_its_share(caplog) -> None:
+    """Groups of 1 and 7 at 20 %: the 1-video group, not the 7 (which would be 88 %); a class
+    that is one recording stays whole in training, with a warning, rather than leak."""
+    rest, val = validation_split(_grouped([[1, 7]] * 6), 0.2)
+    assert sorted(val.labels.tolist()) == list(range(6))  # one video of each class
+    with caplog.at_level("WARNING"):
+        rest, val = validation_split(_grouped([[6], [3, 3]]), 0.2)
+    assert set(val.labels.tolist()) == {1} and len(val) == 3  # class 0 is one recording: not split
+    assert "one recording group" in caplog.text
+    rest, val = validation_split(_grouped([[4] * 18]), 0.2)  # UCF101-like: 18 groups of 4, share 14
+    assert len(val) == 12 and len(rest) == 60
 
 
 def test_holdout_val_never_reads_the_test_split(smoke_data_root) -> None:
@@ -74,6 +98,10 @@ def test_new_fields_keep_old_job_keys() -> None:
     assert Config(holdout="val").job_key() != base.job_key()
     assert Config(holdout="val", val_fraction=0.3).job_key() != Config(holdout="val").job_key()
     assert Config(val_fraction=0.3).job_key() == base.job_key()  # no validation carve on the test holdout
+    # anchored to the committed results (results/results.csv): a key change would re-run them all
+    names = {c.method: c.job_name() for c in load_suite("quick").jobs() if c.seed == 0}
+    assert names["random"] == "random__synthetic__tiny3d__seed0__fa568b6075"
+    assert names["nce"] == "nce__synthetic__tiny3d__seed0__d86d2ca583"
     with pytest.raises(ConfigError, match="holdout"):
         Config(holdout="train")
     with pytest.raises(ConfigError, match="val_fraction"):
@@ -153,8 +181,27 @@ def test_a_suite_applies_its_tuned_selection_and_set_wins(tmp_path) -> None:
     jobs = {c.method: c for c in suite_from_options(str(path), sets=["nce.lr=0.0005"]).jobs()}
     assert jobs["nce"].lr == 0.0005 and jobs["nce"].params["temperature"] == 0.2
     assert jobs["supervised"].lr == 0.001 and jobs["sort"].lr == Config().lr
-    with pytest.raises(ConfigError, match="lr"):
-        suite_from_options(str(path), sets=["nce.lr=fast"]).jobs()
+    with pytest.raises(ConfigError, match="nce.lr"):
+        suite_from_options(str(path), sets=["nce.lr=fast"])
+    for bad in ("nce.steps=999", "nce.backbone=nope", "nce.epochs=2", "nce.seed=7"):  # one budget, data, seed
+        with pytest.raises(ConfigError, match="not of one method"):
+            suite_from_options(str(path), sets=[bad])
+    # precedence: the suite's per-method value < the tuned selection < --set (global or per method)
+    suite["method_params"] = {**suite.get("method_params", {}), "nce": {"lr": 7e-4, "temperature": 0.3}}
+    path.write_text(yaml.safe_dump(suite))
+    jobs = {c.method: c for c in load_suite(str(path)).jobs()}
+    assert jobs["nce"].lr == 0.004 and jobs["nce"].params["temperature"] == 0.2  # tuned wins over the suite
+    jobs = {c.method: c for c in suite_from_options(str(path), sets=["lr=0.01"]).jobs()}
+    assert jobs["nce"].lr == 0.01 and jobs["supervised"].lr == 0.01  # a global --set reaches every method
+    suite["tuned"] = None
+    path.write_text(yaml.safe_dump(suite))
+    jobs = {c.method: c for c in load_suite(str(path)).jobs()}
+    assert jobs["nce"].lr == 7e-4 and jobs["sort"].lr == Config().lr  # no selection: the suite's nce.lr
+    tune_lrs = {p.cfg.lr for p in tuning_jobs(suite_from_options(str(path), methods="nce")) if p.method == "nce"}
+    assert tune_lrs == {f * 7e-4 for f in LR_FACTORS}  # the grid is centred on that method's own rate
+    suite["tuned"] = "tuned.yaml"
+    suite["method_params"]["nce"] = {}
+    path.write_text(yaml.safe_dump(suite))
     on = dict(yaml.safe_load(sel.read_text()), chosen_on={"dataset": "ucf101", "backbone": "tiny3d", "split": 1})
     sel.write_text(yaml.safe_dump(on))
     with pytest.raises(ConfigError, match="ucf101"):  # chosen on another dataset: refused

@@ -274,7 +274,8 @@ def tune(
     if failed:  # a point that failed on a seed (e.g. a diverging rate) competed with none of its seeds
         console.print(
             f"[red]{len(failed)} tuning job(s) failed[/] (listed under `failed:` in {write}); their grid points "
-            "could not be selected. `vssl-bench status --out` shows why; --retry-failed runs them again."
+            f"could not be selected. Why: `failure_reason` in {out / 'results.csv'} (each job's "
+            "metrics.json); --retry-failed runs them again."
         )
         raise typer.Exit(1)
 
@@ -420,7 +421,7 @@ def report(
                 console.print(t)
         for n in summary.notes:
             console.print(f"[yellow]note[/] {escape(n)}")
-        axes = budget_axis(df)
+        axes = budget_axis(df, verdict_metric=metric or DEFAULT_METRIC)
         if axes:  # has the answer settled? (the same text as the leaderboard's section)
             console.print("\n[bold]Budget axis[/]: does the answer change with the budget?")
             console.print(escape(budget_markdown(axes).rstrip()), highlight=False)

@@ -17,6 +17,7 @@ import pandas as pd
 from vssl_bench import html_report, plots
 from vssl_bench.config import ConfigError
 from vssl_bench.stats import (
+    DEFAULT_METRIC,
     METHOD_TEXT,
     budget_axis,
     budget_markdown,
@@ -325,7 +326,8 @@ def leaderboard_markdown(
         lines.append("| " + " | ".join(cells) + " |")
     if summary.notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in summary.notes]
-    axes = budget_axis(df) if df is not None else []
+    verdict_metric = next((v.stats["metric"] for v in verdicts or [] if v.stats.get("metric")), DEFAULT_METRIC)
+    axes = budget_axis(df, verdict_metric=verdict_metric) if df is not None else []
     if axes:
         lines += [
             "",

@@ -272,18 +272,33 @@ def group_mean(g: dict[str, np.ndarray]) -> float:
     return float(np.mean([v.mean() for v in g.values()])) if g else math.nan
 
 
-def _group_terms(g: dict[str, np.ndarray]) -> list[tuple[float, int]]:
-    """(variance contribution s_i^2 / n_i / m^2, degrees of freedom n_i - 1) per method."""
+def _group_terms(g: dict[str, np.ndarray], pooled: float | None = None) -> list[tuple[float, int]]:
+    """(variance contribution s_i^2 / n_i / m^2, degrees of freedom n_i - 1) per method. A
+    method whose seeds are identical has an unknown spread, not a zero one: ``pooled`` (the
+    other methods' within-method variance) stands in for its s_i^2."""
     m = len(g)
-    return [(float(v.var(ddof=1)) / len(v) / m**2, len(v) - 1) for v in g.values() if len(v) > 1]
+    out = []
+    for v in g.values():
+        if len(v) > 1:
+            s2 = float(v.var(ddof=1))
+            out.append(((pooled if s2 <= 0 and pooled is not None else s2) / len(v) / m**2, len(v) - 1))
+    return out
+
+
+def pooled_seed_variance(*groups: dict[str, np.ndarray]) -> float | None:
+    """Within-method variance pooled over the methods with 2+ seeds and some spread, or None."""
+    vs = [v for g in groups for v in g.values() if len(v) > 1 and float(v.var(ddof=1)) > 0]
+    dof = sum(len(v) - 1 for v in vs)
+    return sum((len(v) - 1) * float(v.var(ddof=1)) for v in vs) / dof if dof else None
 
 
 def t_interval(est: float, terms: list[tuple[float, int]], k: int = N_CONTRASTS) -> tuple[float, float]:
     """``est`` +- t * se, se^2 = the sum of the variance terms, Welch-Satterthwaite degrees
     of freedom, at level 1 - ALPHA / k (Bonferroni over ``k`` decisions). No term (one seed
     per method): (nan, nan). A zero variance (every method's seeds identical, e.g. a collapsed
-    model at exactly chance) is no evidence of certainty: the seeds' spread is unknown, not
-    zero, so (nan, nan) too, which a verdict reads as "no evidence"."""
+    model at exactly chance, and no other method to pool a spread from) is no evidence of
+    certainty: the seeds' spread is unknown, not zero, so (nan, nan) too, which a verdict
+    reads as "no evidence"."""
     if not terms:
         return math.nan, math.nan
     var = sum(v for v, _ in terms)
@@ -299,7 +314,8 @@ def diff_ci(a: dict[str, np.ndarray], b: dict[str, np.ndarray], k: int = N_CONTR
     est = group_mean(a) - group_mean(b)
     if not all(len(v) > 1 for g in (a, b) for v in g.values()):
         return est, math.nan, math.nan
-    lo, hi = t_interval(est, _group_terms(a) + _group_terms(b), k)
+    pooled = pooled_seed_variance(a, b)
+    lo, hi = t_interval(est, _group_terms(a, pooled) + _group_terms(b, pooled), k)
     return est, lo, hi
 
 
@@ -358,6 +374,12 @@ def _decide(est: float, lo: float, hi: float, n_seeds: int) -> str:
     if hi < 0:
         return "no"
     return "no evidence"
+
+
+def _ci_text(lo: float, hi: float, n_seeds: int) -> str:
+    if n_seeds >= 2 and not (np.isfinite(lo) and np.isfinite(hi)):
+        return "no interval (every seed identical: no spread to test against)"
+    return f"95% joint CI [{pts(lo)}, {pts(hi)}]"
 
 
 def _seed_hint(n_seeds: int, suite: str) -> str:
@@ -466,7 +488,7 @@ def _contrast(
     }
     text = (
         f"{_label(ans)} ({what}): {spts(est)} points {metric} for {names[0]} ({pts(group_mean(a))}) over "
-        f"{names[1]} ({', '.join(sorted(b))}: {pts(group_mean(b))}), 95% joint CI [{pts(lo)}, {pts(hi)}], "
+        f"{names[1]} ({', '.join(sorted(b))}: {pts(group_mean(b))}), {_ci_text(lo, hi, n)}, "
         f"{shape(a, b)}{_seed_hint(n, suite)}."
     )
     return Verdict(q, setting, ans, text, st)
@@ -590,7 +612,7 @@ def q4_augmentation(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
         "not enough data": f"Not enough data ({AUGMENTATION[best]} leads)",
     }[ans]
     text = (
-        f"{lead}: {order} {metric}; {spts(est)} over {AUGMENTATION[second]}, 95% joint CI [{pts(lo)}, {pts(hi)}], "
+        f"{lead}: {order} {metric}; {spts(est)} over {AUGMENTATION[second]}, {_ci_text(lo, hi, n)}, "
         f"{len(vals)} variants x {n}+ seeds{_seed_hint(n, 'contrastive')}."
     )
     return Verdict(
@@ -714,7 +736,9 @@ SETTLED_RHO = 0.8  # the ranking between the two largest budgets has stopped mov
 PLATEAU_PTS = 0.03  # supervised within 3 points of its best budget: near its plateau
 
 
-def budget_axis(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "knn_top1")) -> list[dict]:
+def budget_axis(
+    df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "knn_top1"), verdict_metric: str = DEFAULT_METRIC
+) -> list[dict]:
     """Per (dataset, backbone) with two or more budgets: has the answer settled?
 
     - ``rho``: Spearman correlation, per metric, of the method ranking (every trained method
@@ -722,7 +746,8 @@ def budget_axis(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "kn
       the two largest budgets; settled at >= :data:`SETTLED_RHO`;
     - ``supervised``: its mean per budget and whether the largest budget is within
       :data:`PLATEAU_PTS` of the best one so far (a plateau can only be seen from below);
-    - ``verdicts``: each question's answer at each budget, and whether it changes."""
+    - ``verdicts``: each question's answer at each budget (on ``verdict_metric``, as the
+      report's verdicts), and whether it changes."""
     if "status" not in df or "steps" not in df:
         return []
     done = df[df["status"] == "done"].assign(_steps=budget_of(df[df["status"] == "done"]))
@@ -776,11 +801,9 @@ def budget_axis(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "kn
                 last, before = sup.get(int(hi_b)), sup.get(int(lo_b))
                 near = last is not None and before is not None and last >= best - PLATEAU_PTS
                 entry["supervised"][m] = {"by_budget": sup, "near_plateau": near and abs(last - before) < PLATEAU_PTS}
+        here = done[(done["dataset"] == ds) & (done["backbone"] == bb)]
         per_budget = {
-            int(st): answer_all(
-                done[(done["dataset"] == ds) & (done["backbone"] == bb) & (done["_steps"] == st)].drop(columns="_steps")
-            )
-            for st in budgets
+            int(st): answer_all(here[here["_steps"] == st].drop(columns="_steps"), verdict_metric) for st in budgets
         }
         for st, vs in per_budget.items():
             seen: dict[str, int] = {}

@@ -70,18 +70,11 @@ class Suite:
         per_method = []
         for method in self.methods:
             tuned = self.tuned.get(method, {})
-            own = {f.name for f in dataclasses.fields(get_method(method).Params)}
-            # a Config field under a method's name (`--set nce.lr=1e-3`, `method_params: {nce:
-            # {lr: ...}}`) is that method's own setting: after the tuned selection, before Params
-            mine = {k: v for k, v in self.method_params.get(method, {}).items() if k in config_fields and k not in own}
-            cfg_tuned = {**{k: v for k, v in tuned.items() if k in config_fields}, **mine}
-            params = resolve_params(
-                method,
-                {
-                    **{k: v for k, v in self.method_params.get(method, {}).items() if k not in mine},
-                    **{k: v for k, v in tuned.items() if k not in config_fields},
-                },
-            )
+            mine, own = split_method_settings(method, self.method_params.get(method, {}))
+            # the suite's own per-method settings < the tuned selection < --set (which drops
+            # the tuned value of what it names, suite_from_options)
+            cfg_tuned = {**mine, **{k: v for k, v in tuned.items() if k in config_fields}}
+            params = resolve_params(method, {**own, **{k: v for k, v in tuned.items() if k not in config_fields}})
             base = apply_overrides(self.base, cfg_tuned) if cfg_tuned else self.base
             per_method.append((method, params, base))
         # budget-major: a run cut short (a session, a wall-clock limit) leaves every method at
@@ -103,6 +96,36 @@ class Suite:
         if self.base.epochs and not self.budgets:
             return f"{self.base.epochs:g} epochs"
         return " / ".join(str(b) for b in (self.budgets or [self.base.steps])) + " steps"
+
+
+# Config fields one method may set for itself (`--set nce.lr=1e-3`, `method_params: {nce:
+# {lr: ...}}`): its optimiser recipe, what the tuning grid varies. Budget, data, backbone,
+# clip shape and evaluation stay the suite's, identical for every method.
+PER_METHOD_FIELDS = ("lr", "weight_decay", "warmup_frac", "grad_clip")
+
+
+def split_method_settings(method: str, settings: dict) -> tuple[dict, dict]:
+    """(Config fields, method parameters) of one method's settings. A name that is both
+    (a method parameter called like a Config field, e.g. ``vcop.clip_len``) is the method's
+    parameter. A Config field outside :data:`PER_METHOD_FIELDS` (and the method's declared
+    ``tune`` parameter) is refused: one method may not change the suite's budget or data."""
+    cls = get_method(method)
+    own = {f.name for f in dataclasses.fields(cls.Params)}
+    config_fields = {f.name for f in dataclasses.fields(Config)}
+    allowed = set(PER_METHOD_FIELDS) | (set(cls.tune) & config_fields)
+    cfg = {k: v for k, v in settings.items() if k in config_fields and k not in own}
+    bad = sorted(k for k in cfg if k not in allowed)
+    if bad:
+        raise ConfigError(
+            f"{method}.{bad[0]}: a setting of the whole suite, not of one method (same budget, data and "
+            f"evaluation for every method); per method: {', '.join(sorted(allowed))} or {method}'s parameters"
+        )
+    for k, v in cfg.items():  # the value's type, checked here with the method's name in the message
+        try:
+            apply_overrides(Config(), {k: v})
+        except ConfigError as e:
+            raise ConfigError(f"{method}.{k}: {e}") from None
+    return cfg, {k: v for k, v in settings.items() if k not in cfg}
 
 
 SUITE_KEYS = {
@@ -313,6 +336,10 @@ def suite_from_options(
     s.base = apply_overrides(s.base, {**overrides, **cfg_sets})
     for m in s.tuned:  # what --set names explicitly wins over the tuned selection
         s.tuned[m] = {k: v for k, v in s.tuned[m].items() if k not in cfg_sets}
+    for m, mp in s.method_params.items():  # ... and over the suite's per-method value of that field
+        if m in METHODS:
+            mine, _ = split_method_settings(m, mp)
+            s.method_params[m] = {k: v for k, v in mp.items() if not (k in mine and k in cfg_sets)}
     if "steps" in cfg_sets:  # --set steps=N: one budget
         s.budgets = []
     evaluations = dict(s.base.evaluations)
@@ -338,6 +365,8 @@ def suite_from_options(
     s.base = dataclasses.replace(s.base, evaluations=evaluations)
     resolve_evaluations(s.base.evaluations)
     validate_base(s.base)
+    for m in s.methods:  # a per-method Config field that may not be one: refused before any work
+        split_method_settings(m, s.method_params.get(m, {}))
     return s
 
 

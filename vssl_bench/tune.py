@@ -24,10 +24,10 @@ from pathlib import Path
 
 import yaml
 
-from vssl_bench.config import Config, ConfigError
+from vssl_bench.config import Config, ConfigError, apply_overrides
 from vssl_bench.methods import METHODS, resolve_params
 from vssl_bench.rundir import RunDir
-from vssl_bench.suite import Suite
+from vssl_bench.suite import Suite, split_method_settings
 from vssl_bench.utils import atomic_write_text
 
 LR_FACTORS = (0.5, 1.0, 2.0)  # x the suite's shared AdamW rate (2e-3 in the shipped suites: 1e-3, 2e-3, 4e-3)
@@ -78,7 +78,9 @@ def tuning_jobs(suite: Suite) -> list[Point]:
     )
     out = []
     for method in suite.methods:
-        for point in method_grid(method, base, suite.method_params.get(method, {})):
+        # the suite's per-method recipe (e.g. nce.lr) is where that method's grid is centred
+        mine, own = split_method_settings(method, suite.method_params.get(method, {}))
+        for point in method_grid(method, apply_overrides(base, mine) if mine else base, own):
             for seed in suite.seeds:
                 out.append(dataclasses.replace(point, cfg=dataclasses.replace(point.cfg, seed=seed)))
     return out

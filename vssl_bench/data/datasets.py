@@ -312,15 +312,18 @@ def video_group(path: str) -> str | None:
 
 
 def validation_split(train: VideoList, fraction: float) -> tuple[VideoList, VideoList]:
-    """(rest, validation): ``round(fraction * n_c)`` videos of each class c (at least one,
-    never all) drawn from the training split with a fixed seed; the test split is never
+    """(rest, validation): about ``round(fraction * n_c)`` videos of each class c (at least
+    one, never all) drawn from the training split with a fixed seed; the test split is never
     touched. Videos keep their labels and class list.
 
-    Where every video of a class names its recording group (UCF101's ``_g08_c01``: the clips
-    of a group are cut from one recording, same actor and scene), whole groups are drawn,
-    until the class has at least that many validation videos (never all its groups): clips
-    of one recording on both sides would make validation an easy near-duplicate match, as
-    UCF101's official splits avoid by splitting on groups."""
+    The draw is by recording group: UCF101's ``_g08_c01`` names one recording (same actor
+    and scene) cut into clips, and clips of one recording on both sides would make
+    validation an easy near-duplicate match (UCF101's official splits split on groups too);
+    a video whose name carries no group is a group of its own. Whole groups are taken in a
+    fixed random order while they fit the class's share, then the group that brings the
+    count closest to it, at least one and never every group. A class whose training videos
+    are all one recording cannot be split without a leak: it stays whole in training (and
+    is absent from validation), with a warning."""
     rng = np.random.default_rng(VAL_SEED)
     labels = train.labels
     val_idx: list[int] = []
@@ -329,17 +332,31 @@ def validation_split(train: VideoList, fraction: float) -> tuple[VideoList, Vide
         if len(rows) < 2:
             continue
         k = min(len(rows) - 1, max(1, round(fraction * len(rows))))
-        groups = [video_group(train.entries[i].path) for i in rows]
-        names = sorted(set(groups))
-        if None not in groups and len(names) >= 2:
-            taken: list[int] = []
-            for g in rng.permutation(names)[:-1]:  # never every group
-                taken.extend(int(i) for i, gi in zip(rows, groups) if gi == g)
-                if len(taken) >= k:
-                    break
-            val_idx.extend(taken)
+        members: dict[str, list[int]] = {}
+        for i in rows:
+            members.setdefault(video_group(train.entries[i].path) or train.entries[i].path, []).append(int(i))
+        if len(members) < 2:
+            log.warning(
+                "validation split: class %r has one recording group only; left out of validation (no leak-free split)",
+                train.classes[int(c)] if int(c) < len(train.classes) else int(c),
+            )
             continue
-        val_idx.extend(int(i) for i in rng.choice(rows, size=k, replace=False))
+        names = sorted(members)
+        order = [names[j] for j in rng.permutation(len(names))]
+        chosen_g: list[str] = []
+        n = 0
+        for g in order:  # the groups that fit
+            if len(chosen_g) == len(names) - 1:
+                break
+            if n + len(members[g]) <= k:
+                chosen_g.append(g)
+                n += len(members[g])
+        rest_g = [g for g in order if g not in chosen_g]
+        if n < k and len(chosen_g) < len(names) - 1:  # one more group if it brings the count closer to k
+            best = min(rest_g, key=lambda g: abs(n + len(members[g]) - k))
+            if abs(n + len(members[best]) - k) < abs(n - k) or n == 0:
+                chosen_g.append(best)
+        val_idx.extend(i for g in chosen_g for i in members[g])
     chosen = set(val_idx)
     rest = [e for i, e in enumerate(train.entries) if i not in chosen]
     val = [e for i, e in enumerate(train.entries) if i in chosen]
