@@ -201,6 +201,9 @@ def test_a_budget_axis_gets_rows_per_budget_a_section_and_a_compute_figure(tmp_p
     assert "compute_synthetic_tiny3d.png" in {p.name for p in paths}
     md = (tmp_path / "leaderboard.md").read_text()
     assert "## Budget axis" in md and "Spearman rho" in md
+    root = check_html((tmp_path / "report.html").read_text())  # well-formed, with the same section
+    text = " ".join(root.itertext())
+    assert "Budget axis" in text and "Spearman rho" in text and "linear 600" in text
 
 
 def test_cli_report_prints_the_budget_axis_in_every_format(tmp_path) -> None:

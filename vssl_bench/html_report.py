@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -64,6 +65,50 @@ def figure_html(path: Path) -> str:
     )
 
 
+def markdown_block_html(md: str) -> str:
+    """The few markdown shapes of a report section (paragraphs, ``- `` bullets, one pipe
+    table, ``**bold**``, ``*italics*``, backticks) as HTML; everything escaped first."""
+
+    def inline(t: str) -> str:
+        t = e(t)
+        t = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
+        t = re.sub(r"\*(.+?)\*", r"<em>\1</em>", t)
+        return re.sub(r"`(.+?)`", r"<code>\1</code>", t)
+
+    out, items, rows = [], [], []
+
+    def flush() -> None:
+        if items:
+            out.append("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+            items.clear()
+        if rows:
+            head, *body = rows
+            out.append(
+                "<table><thead><tr>"
+                + "".join(f"<th>{c}</th>" for c in head)
+                + "</tr></thead><tbody>"
+                + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body)
+                + "</tbody></table>"
+            )
+            rows.clear()
+
+    for line in md.splitlines():
+        s = line.strip()
+        if s.startswith("|"):
+            cells = [c.strip() for c in s.strip("|").split("|")]
+            if not all(set(c) <= set("-: ") for c in cells):  # not the |---| rule
+                rows.append([inline(c) for c in cells])
+            continue
+        if s.startswith("- "):
+            items.append(inline(s[2:]))
+            continue
+        flush()
+        if s:
+            out.append(f"<p>{inline(s)}</p>")
+    flush()
+    return "".join(out)
+
+
 def render(
     display: pd.DataFrame | None,
     verdicts: list[Verdict],
@@ -71,6 +116,7 @@ def render(
     figures: list[Path],
     command: str = "",
     metric: str = "",
+    budget_md: str = "",
 ) -> str:
     body = ["<h1>vssl-bench report</h1>"]
     if command:
@@ -91,6 +137,8 @@ def render(
             body.append(f"<h3>{e(ds)}</h3>" + table_html(g.drop(columns="dataset")))
     else:
         body.append("<p>No finished jobs.</p>")
+    if budget_md:
+        body.append("<h2>Budget axis</h2>" + markdown_block_html(budget_md))
     if figures:
         body.append("<h2>Figures</h2>" + "".join(figure_html(p) for p in figures))
     return (

@@ -402,5 +402,7 @@ def write_report(
     figures = plots.write_figures(df, fig_dir, metric)
     display = display_frame(summary, metrics) if not summary.table.empty else None
     page = out_dir / "report.html"
-    atomic_write_text(page, html_report.render(display, verdicts, summary.notes, figures, command, metric))
+    axes = budget_axis(df, verdict_metric=metric)
+    budget_md = budget_markdown(axes) if axes else ""
+    atomic_write_text(page, html_report.render(display, verdicts, summary.notes, figures, command, metric, budget_md))
     return paths + figures + [page]
