@@ -384,3 +384,34 @@ def test_budget_table_marks_a_method_that_did_not_learn_at_that_budget_only() ->
     md = stats.budget_markdown(stats.budget_axis(df))
     row = next(line for line in md.splitlines() if "| `sort` |" in line).split(" | ")
     assert row[2].startswith("*") and not row[3].startswith("*")  # linear 150 in italics, linear 600 not
+
+
+def _with_supervised_at(df: pd.DataFrame, steps: float, gain: float) -> pd.DataFrame:
+    """supervised alone trained longer (``steps``), ``gain`` above its value at 600 steps."""
+    sup = df[(df["method"] == "supervised") & (df["steps"] == 600.0)].copy()
+    for k in ("linear_top1", "knn_top1"):
+        sup[k] = sup[k] + gain
+    return pd.concat([df, sup.assign(steps=steps, job_id=sup["job_id"] + f"-{int(steps)}")], ignore_index=True)
+
+
+def test_budget_axis_reads_the_supervised_plateau_from_above_and_says_converged() -> None:
+    """supervised alone at 2400 steps is no rung of the ranking (the pair stays 150 / 600) but
+    shows its plateau from above: within 3 points of 600's -> converged at 600; 10 points
+    higher -> not converged."""
+    e = stats.budget_axis(_with_supervised_at(_two_budgets(False), 2400.0, 0.01))[0]
+    assert e["pair"] == (150, 600) and e["axis"] == [150, 600] and e["budgets"] == [150, 600, 2400]
+    assert e["supervised"]["knn_top1"]["seen_above"] and e["supervised"]["knn_top1"]["near_plateau"]
+    assert e["settled"] and e["converged"]
+    md = stats.budget_markdown([e])
+    assert "**converged at 600 steps**" in md and "kNN 2400" in md
+    far = stats.budget_axis(_with_supervised_at(_two_budgets(False), 2400.0, 0.10))[0]
+    assert not far["supervised"]["knn_top1"]["near_plateau"] and far["settled"] and not far["converged"]
+    assert "**not converged at 600 steps**" in stats.budget_markdown([far])
+
+
+def test_budget_axis_is_incomplete_while_few_methods_reached_the_larger_budget() -> None:
+    df = _two_budgets(False)
+    late = df[(df["steps"] == 600.0) & ~df["method"].isin(["supervised", "sort", "vcop", "nce"])]
+    e = stats.budget_axis(df.drop(late.index))[0]
+    assert e["coverage"][0] == 4 and not e["settled"]  # 4 of the 150-step methods: a rho of 4 proves nothing
+    assert "**incomplete**" in stats.budget_markdown([e])

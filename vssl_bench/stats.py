@@ -734,6 +734,7 @@ def verdicts_markdown(verdicts: list[Verdict]) -> str:
 # --------------------------------------------------------------------------- budget axis
 SETTLED_RHO = 0.8  # the ranking between the two largest budgets has stopped moving at this Spearman rho
 PLATEAU_PTS = 0.03  # supervised within 3 points of its best budget: near its plateau
+COVERAGE = 0.8  # the larger budget of the pair must hold this share of the smaller one's methods
 
 
 def budget_axis(
@@ -756,7 +757,12 @@ def budget_axis(
         budgets = sorted(b for b in g["_steps"].unique() if b > 0)  # random (0 steps) is no budget
         if len(budgets) < 2:
             continue
-        lo_b, hi_b = budgets[-2], budgets[-1]
+        trained = g[g["method"] != "random"]
+        # the budgets a ranking can be read at (3+ trained methods); one that only some methods
+        # have, e.g. supervised alone at 4800 steps to find its plateau, is no rung of the axis
+        per = trained.groupby("_steps")["method"].nunique()
+        axis = [b for b in budgets if per.get(b, 0) >= 3]
+        lo_b, hi_b = (axis[-2], axis[-1]) if len(axis) >= 2 else (budgets[-2], budgets[-1])
         entry = {
             "dataset": ds,
             "backbone": bb,
@@ -766,8 +772,9 @@ def budget_axis(
             "n_methods": 0,
             "supervised": {},
             "verdicts": {},
+            "coverage": (0, int(per.get(lo_b, 0))),
+            "axis": [int(b) for b in (axis or budgets)],  # the budgets with verdicts
         }
-        trained = g[g["method"] != "random"]
         lb = learnability(g)
         entry["learned"] = {(r.method, int(r.steps)): r.learned for r in lb.itertuples()}
         entry["family"] = g.groupby("method")["family"].first().to_dict() if "family" in g else {}
@@ -789,6 +796,7 @@ def budget_axis(
                 continue
             common = sorted(set(a.dropna().index) & set(b.dropna().index))
             entry["n_methods"] = max(entry["n_methods"], len(common))
+            entry["coverage"] = (entry["n_methods"], int(per.get(lo_b, 0)))
             if len(common) >= 3:
                 entry["rho"][m] = float(spearmanr(a[common], b[common]).statistic)
             sup = {
@@ -797,20 +805,46 @@ def budget_axis(
                 if st in means.index.get_level_values(0) and "supervised" in means[st]
             }
             if sup:
-                best = max(sup.values())
                 last, before = sup.get(int(hi_b)), sup.get(int(lo_b))
-                near = last is not None and before is not None and last >= best - PLATEAU_PTS
-                entry["supervised"][m] = {"by_budget": sup, "near_plateau": near and abs(last - before) < PLATEAU_PTS}
+                beyond = [v for st, v in sup.items() if st > hi_b]
+                if beyond:  # supervised trained longer too: its plateau is seen from above
+                    best = max(v for st, v in sup.items() if st >= hi_b)
+                    near = last is not None and last >= best - PLATEAU_PTS
+                else:  # only from below: the last two rungs within PLATEAU_PTS of each other
+                    best = max(sup.values())
+                    near = (
+                        last is not None
+                        and before is not None
+                        and last >= best - PLATEAU_PTS
+                        and abs(last - before) < PLATEAU_PTS
+                    )
+                entry["supervised"][m] = {
+                    "by_budget": sup,
+                    "near_plateau": near,
+                    "seen_above": bool(beyond),
+                    "best": best,
+                }
         here = done[(done["dataset"] == ds) & (done["backbone"] == bb)]
         per_budget = {
-            int(st): answer_all(here[here["_steps"] == st].drop(columns="_steps"), verdict_metric) for st in budgets
+            int(st): answer_all(here[here["_steps"] == st].drop(columns="_steps"), verdict_metric)
+            for st in (axis or budgets)
         }
         for st, vs in per_budget.items():
             seen: dict[str, int] = {}
             for v in vs:  # keyed (question, n-th verdict of it): Q2 has two
                 nth = seen[v.question] = seen.get(v.question, -1) + 1
                 entry["verdicts"].setdefault((v.question, nth), {})[st] = v.answer
-        entry["settled"] = bool(entry["rho"]) and all(r >= SETTLED_RHO for r in entry["rho"].values())
+        n_common, n_lo = entry["coverage"]
+        entry["settled"] = (
+            bool(entry["rho"])
+            and all(r >= SETTLED_RHO for r in entry["rho"].values())
+            and n_common >= COVERAGE * n_lo  # not read off the few methods that reached the larger budget yet
+        )
+        entry["converged"] = (
+            entry["settled"]
+            and bool(entry["supervised"])
+            and all(s_["near_plateau"] for s_ in entry["supervised"].values())
+        )
         out.append(entry)
     return out
 
@@ -853,20 +887,29 @@ def budget_markdown(axes: list[dict]) -> str:
         b = e["budgets"]
         lines += [f"**{e['dataset']}/{e['backbone']}**, budgets {', '.join(map(str, b))} steps:", ""]
         rho = ", ".join(f"{m} {r:.2f}" for m, r in e["rho"].items()) or "n/a (fewer than 3 methods at both)"
+        n_common, n_lo = e["coverage"]
+        partial = n_common < COVERAGE * n_lo
         lines.append(
             f"- method ranking between {e['pair'][0]} and {e['pair'][1]} steps, Spearman rho: {rho} "
-            f"({e['n_methods']} trained methods; settled at >= {SETTLED_RHO}): "
-            f"**{'settled' if e['settled'] else 'still moving'}**"
+            f"({n_common} of the {n_lo} trained methods at {e['pair'][0]} steps have both; settled at >= "
+            f"{SETTLED_RHO}): **{'incomplete' if partial else 'settled' if e['settled'] else 'still moving'}**"
         )
+        hi = e["pair"][1]
         for m, s in e["supervised"].items():
             path = " -> ".join(f"{pts(v)} ({st})" for st, v in sorted(s["by_budget"].items()))
-            lines.append(
-                f"- supervised {m}: {path}; near its plateau (last two budgets within "
-                f"{100 * PLATEAU_PTS:.0f} points): {'yes' if s['near_plateau'] else 'no'}"
+            test = (
+                f"at {hi} steps within {100 * PLATEAU_PTS:.0f} points of its best at {hi}+ steps ({pts(s['best'])})"
+                if s.get("seen_above")
+                else f"last two budgets within {100 * PLATEAU_PTS:.0f} points"
             )
+            lines.append(f"- supervised {m}: {path}; near its plateau ({test}): {'yes' if s['near_plateau'] else 'no'}")
+        lines.append(
+            f"- **{'converged' if e['converged'] else 'not converged'} at {hi} steps** (ranking settled and "
+            f"supervised near its plateau{'' if e['converged'] else ': not both yet'})"
+        )
         lines += ["", *_budget_table(e), ""]
         for (q, nth), by in e["verdicts"].items():
-            answers = [by.get(st, "–") for st in b]
+            answers = [by.get(st, "–") for st in e["axis"]]
             real = [a for a in answers if a not in ("not enough data", "–")]
             if len(set(real)) > 1:
                 tail = " — **changes with the budget**"
@@ -874,8 +917,7 @@ def budget_markdown(axes: list[dict]) -> str:
                 tail = " — cannot tell (no verdict at some budget: more seeds or methods that learned)"
             else:
                 tail = " — same at every budget"
-            lines.append(
-                f"- {q}{f' ({nth})' if nth else ''}: " + " / ".join(f"{a} ({st})" for a, st in zip(answers, b)) + tail
-            )
+            path = " / ".join(f"{a} ({st})" for a, st in zip(answers, e["axis"]))
+            lines.append(f"- {q}{f' ({nth})' if nth else ''}: {path}{tail}")
         lines.append("")
     return "\n".join(lines)
