@@ -758,10 +758,12 @@ def budget_axis(
         if len(budgets) < 2:
             continue
         trained = g[g["method"] != "random"]
-        # the budgets a ranking can be read at (3+ trained methods); one that only some methods
-        # have, e.g. supervised alone at 4800 steps to find its plateau, is no rung of the axis
+        # the budgets a ranking can be read at (3+ trained methods, 80 % of the most at any
+        # budget); one that only some methods have, e.g. supervised alone at 4800 steps to find
+        # its plateau, or one a run is still filling, is no rung of the axis
         per = trained.groupby("_steps")["method"].nunique()
-        axis = [b for b in budgets if per.get(b, 0) >= 3]
+        full = max(3, COVERAGE * per.max())  # a budget most methods reached (a run may still be filling one)
+        axis = [b for b in budgets if per.get(b, 0) >= full]
         lo_b, hi_b = (axis[-2], axis[-1]) if len(axis) >= 2 else (budgets[-2], budgets[-1])
         entry = {
             "dataset": ds,
@@ -774,6 +776,7 @@ def budget_axis(
             "verdicts": {},
             "coverage": (0, int(per.get(lo_b, 0))),
             "axis": [int(b) for b in (axis or budgets)],  # the budgets with verdicts
+            "partial": {int(b): (int(per.get(b, 0)), int(per.max())) for b in budgets if b not in axis},
         }
         lb = learnability(g)
         entry["learned"] = {(r.method, int(r.steps)): r.learned for r in lb.itertuples()}
@@ -894,6 +897,8 @@ def budget_markdown(axes: list[dict]) -> str:
             f"({n_common} of the {n_lo} trained methods at {e['pair'][0]} steps have both; settled at >= "
             f"{SETTLED_RHO}): **{'incomplete' if partial else 'settled' if e['settled'] else 'still moving'}**"
         )
+        for st, (n, of) in e.get("partial", {}).items():
+            lines.append(f"- {st} steps: {n} of {of} trained methods so far, not a rung of the ranking")
         hi = e["pair"][1]
         for m, s in e["supervised"].items():
             path = " -> ".join(f"{pts(v)} ({st})" for st, v in sorted(s["by_budget"].items()))
