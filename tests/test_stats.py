@@ -415,3 +415,16 @@ def test_budget_axis_is_incomplete_while_few_methods_reached_the_larger_budget()
     e = stats.budget_axis(df.drop(late.index))[0]
     assert e["coverage"][0] == 4 and not e["settled"]  # 4 of the 150-step methods: a rho of 4 proves nothing
     assert "**incomplete**" in stats.budget_markdown([e])
+
+
+def test_learnability_with_identical_seeds_falls_back_to_the_held_out_samples() -> None:
+    """Three seeds at exactly 27 % on a 25 %-chance task: no seed spread to measure, so the
+    held-out samples decide (Wilson over 3 x 64), not a zero-width interval that says learned."""
+    df = make_table(seeds=(0, 1, 2))
+    df["pretext_chance"] = np.where(df["family"] == "reference", np.nan, 0.25)
+    df["pretext_accuracy"] = np.where(df["family"] == "reference", np.nan, 0.27)
+    df["pretext_samples"] = 64
+    lb = stats.learnability(df).set_index("method")
+    assert lb.loc["rotation", "learned"] is False and lb.loc["rotation", "bound"] < 0.25
+    df["pretext_accuracy"] = np.where(df["family"] == "reference", np.nan, 0.60)
+    assert stats.learnability(df).set_index("method").loc["rotation", "learned"] is True

@@ -183,11 +183,11 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
         elif ok.any():
             a, c = acc[ok], float(np.nanmean(chance[ok]))
             b = float(np.nanmean(base[ok])) if len(base) and np.isfinite(base[ok]).any() else math.nan
-            if len(a) >= 2:
+            n = int(np.nanmean(col("pretext_samples"))) if "pretext_samples" in g else 0
+            if len(a) >= 2 and a.std(ddof=1) > 0:
                 lo = float(a.mean() - _t_quantile(len(a) - 1) * a.std(ddof=1) / math.sqrt(len(a)))
-            else:
-                n = int(np.nanmean(col("pretext_samples"))) if "pretext_samples" in g else 0
-                lo = _wilson_lower(float(a[0]), n) if n > 0 else float(a[0])
+            else:  # one seed, or seeds that agree exactly (no spread to measure): the held-out samples
+                lo = _wilson_lower(float(a.mean()), n * len(a)) if n > 0 else float(a.mean())
             floor = max(c, b) if np.isfinite(b) else c
             row.update(task="accuracy", value=float(a.mean()), bound=lo, floor=floor, learned=bool(lo > floor))
             if lo <= c:
