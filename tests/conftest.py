@@ -3,6 +3,7 @@ embedded dataset generated once per test session for the end-to-end CLI tests.""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +85,20 @@ def smoke_data_root(tmp_path_factory) -> Path:
         )
     )
     return root
+
+
+@pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """``run_cli(*args) -> (exit code, stdout + stderr)`` of ``vssl-bench ARGS`` in this
+    process, through ``cli.main`` (its one-line errors and exit codes)."""
+
+    def run(*args: str) -> tuple[int, str]:
+        from vssl_bench import cli
+
+        monkeypatch.setattr(sys, "argv", ["vssl-bench", *args])
+        with pytest.raises(SystemExit) as e:
+            cli.main()
+        cap = capsys.readouterr()
+        return e.value.code, cap.out + cap.err
+
+    return run

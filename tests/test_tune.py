@@ -276,31 +276,21 @@ def test_a_budget_axis_runs_smaller_budgets_first() -> None:
     assert [c.method for c in jobs if c.steps == 150] == load_suite("budgets").methods
 
 
-def _cli(monkeypatch, capsys, *args) -> tuple[int, str]:
-    from vssl_bench import cli
-
-    monkeypatch.setattr(sys, "argv", ["vssl-bench", *args])
-    with pytest.raises(SystemExit) as e:
-        cli.main()
-    cap = capsys.readouterr()
-    return e.value.code, cap.out + cap.err
-
-
-def test_tune_refuses_a_budget_axis(monkeypatch, capsys) -> None:
+def test_tune_refuses_a_budget_axis(run_cli) -> None:
     """One grid, one budget: a suite's budget list must be narrowed by the user, not silently."""
-    code, out = _cli(monkeypatch, capsys, "tune", "--suite", "budgets", "--dry-run")
+    code, out = run_cli("tune", "--suite", "budgets", "--dry-run")
     assert code == 2 and "pass --steps N" in out and "150, 600, 1200" in out and "Traceback" not in out
-    code, out = _cli(monkeypatch, capsys, "tune", "--suite", "budgets", "--steps", "150", "--dry-run")
+    code, out = run_cli("tune", "--suite", "budgets", "--steps", "150", "--dry-run")
     assert code == 0 and "150 steps" in out
 
 
-def test_tensorboard_on_without_the_package_is_refused_before_any_job(monkeypatch, capsys, tmp_path) -> None:
+def test_tensorboard_on_without_the_package_is_refused_before_any_job(run_cli, monkeypatch, tmp_path) -> None:
     from vssl_bench import tblog
 
     monkeypatch.setattr(tblog, "available", lambda: False)
     args = ["--suite", "smoke", "--methods", "supervised", "--set", "tensorboard=on", "--out", str(tmp_path)]
     for cmd in ("run", "tune"):
-        code, out = _cli(monkeypatch, capsys, cmd, *args)
+        code, out = run_cli(cmd, *args)
         assert code == 2 and "needs the tensorboard package" in out, (cmd, out)
     assert not any(tmp_path.iterdir())  # refused before any work
 

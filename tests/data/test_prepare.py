@@ -9,7 +9,6 @@ right frame order.
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -244,40 +243,15 @@ def test_bad_options(src, tmp_path) -> None:
         prepare_dataset(_cfg(src), src / "prepared")
 
 
-def _cli(monkeypatch, capsys, *args) -> tuple[int, str]:
-    from vssl_bench import cli
-
-    monkeypatch.setattr(sys, "argv", ["vssl-bench", *args])
-    with pytest.raises(SystemExit) as e:
-        cli.main()
-    cap = capsys.readouterr()
-    return e.value.code, cap.out + cap.err
-
-
-def test_cli_prepare_then_check_and_run(src, tmp_path, monkeypatch, capsys) -> None:
+def test_cli_prepare_then_check_and_run(src, tmp_path, run_cli) -> None:
     out = tmp_path / "prep"
-    code, text = _cli(
-        monkeypatch,
-        capsys,
-        "data",
-        "prepare",
-        "--dataset",
-        "folder",
-        "--data-root",
-        str(src),
-        "--out",
-        str(out),
-        "--short-side",
-        str(SHORT),
+    code, text = run_cli(
+        "data", "prepare", "--dataset", "folder", "--data-root", str(src), "--out", str(out), "--short-side", str(SHORT)
     )
     assert code == 0 and "4 encoded now" in text and "1 unreadable" in text and "run/trunc.mp4" in text
-    code, text = _cli(
-        monkeypatch, capsys, "data", "check", "--dataset", "folder", "--data-root", str(out), "--set", "clip_len=8"
-    )
+    code, text = run_cli("data", "check", "--dataset", "folder", "--data-root", str(out), "--set", "clip_len=8")
     assert code == 0 and "usable" in text and "42x32" in text
-    code, text = _cli(
-        monkeypatch,
-        capsys,
+    code, text = run_cli(
         "run",
         "--suite",
         "smoke",
@@ -305,37 +279,17 @@ def test_cli_prepare_then_check_and_run(src, tmp_path, monkeypatch, capsys) -> N
     )
     assert code == 0, text
     assert "1 run, 0 skipped, 0 failed" in text
-    code, text = _cli(
-        monkeypatch,
-        capsys,
-        "data",
-        "prepare",
-        "--dataset",
-        "folder",
-        "--data-root",
-        str(src),
-        "--out",
-        str(out),
-        "--short-side",
-        "31",
+    code, text = run_cli(
+        "data", "prepare", "--dataset", "folder", "--data-root", str(src), "--out", str(out), "--short-side", "31"
     )
     assert code == 2 and "even" in text
 
 
-def test_cli_nothing_prepared_exits_1(tmp_path, monkeypatch, capsys) -> None:
+def test_cli_nothing_prepared_exits_1(tmp_path, run_cli) -> None:
     root = tmp_path / "src"
     (root / "a").mkdir(parents=True)
     (root / "a" / "broken.mp4").write_bytes(b"\x00" * 64)
-    code, text = _cli(
-        monkeypatch,
-        capsys,
-        "data",
-        "prepare",
-        "--dataset",
-        "folder",
-        "--data-root",
-        str(root),
-        "--out",
-        str(tmp_path / "prep"),
+    code, text = run_cli(
+        "data", "prepare", "--dataset", "folder", "--data-root", str(root), "--out", str(tmp_path / "prep")
     )
     assert code == 1 and "no video could be prepared" in text and "a/broken.mp4" in text

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 
 import numpy as np
 import pytest
@@ -227,25 +226,15 @@ def test_check_counts_corrupt_and_short(folder_root):
     assert s["skipped"] >= 1 and s["index"] == 1 and s["x"].shape == (3, 4, 32, 32)
 
 
-def _cli(monkeypatch, capsys, *args) -> tuple[int, str]:
-    from vssl_bench import cli
-
-    monkeypatch.setattr(sys, "argv", ["vssl-bench", "data", "check", *args])
-    with pytest.raises(SystemExit) as e:
-        cli.main()
-    cap = capsys.readouterr()
-    return e.value.code, cap.out + cap.err
-
-
-def test_check_exit_codes(folder_root, monkeypatch, capsys):
-    code, out = _cli(monkeypatch, capsys, "--dataset", "folder", "--data-root", str(folder_root))
+def test_check_exit_codes(folder_root, run_cli):
+    code, out = run_cli("data", "check", "--dataset", "folder", "--data-root", str(folder_root))
     assert code == 0 and "usable" in out
     # a class whose only videos are corrupt has no train video: unusable
     (folder_root / "zzz").mkdir()
     (folder_root / "zzz" / "broken.mp4").write_bytes(b"\x00" * 100)
-    code, out = _cli(monkeypatch, capsys, "--dataset", "folder", "--data-root", str(folder_root))
+    code, out = run_cli("data", "check", "--dataset", "folder", "--data-root", str(folder_root))
     assert code == 1 and "class(es) without a readable train video: zzz" in out
-    code, out = _cli(monkeypatch, capsys, "--dataset", "folder", "--data-root", str(folder_root / "nope"))
+    code, out = run_cli("data", "check", "--dataset", "folder", "--data-root", str(folder_root / "nope"))
     assert code == 2 and "does not exist" in out
 
 
