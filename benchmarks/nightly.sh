@@ -30,7 +30,7 @@ print(c.most_common(1)[0][0] if c else "")
 EOF
 )
   if [[ -z $rows ]] || ! git cat-file -e "$rows^{commit}" 2>/dev/null \
-      || ! git diff --quiet "$rows" HEAD -- vssl_bench pyproject.toml "benchmarks/$SUITE.yaml"; then
+      || ! git diff --quiet "$rows" HEAD -- vssl_bench pyproject.toml "benchmarks/$SUITE.yaml" benchmarks/tuned.yaml; then
     echo "suite complete, computed by ${rows:-unknown} and the code has changed since: starting it over"
     rm -rf "$OUT/runs"
   else
