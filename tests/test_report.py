@@ -7,9 +7,11 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
+import matplotlib.figure
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.container import ErrorbarContainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_stats import METHODS, make_table  # noqa: E402
@@ -117,6 +119,29 @@ def test_figures_include_lowshot_only_when_present(tmp_path) -> None:
         "pretext_vs_knn_top1_synthetic_tiny3d_150_steps.png",
     ]
     assert all((tmp_path / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
+
+
+@pytest.mark.parametrize(
+    "kind,title,errorbars",
+    [("full", "95% CI (t)", True), ("one_seed", "no interval (1 seed)", False), ("mixed", "none for 1 seed", True)],
+)
+def test_bars_draw_no_zero_width_interval_for_one_seed(tmp_path, monkeypatch, kind, title, errorbars) -> None:
+    """One seed has no interval: no error bar at all (not a 0-width one) and a title that says so."""
+    df = _table("full" if kind == "mixed" else kind)
+    if kind == "mixed":
+        df = df[(df["method"] != "sort") | (df["seed"] == 0)]
+    seen = {}
+    real = matplotlib.figure.Figure.savefig
+
+    def spy(fig, *a, **k):
+        seen["title"] = fig._suptitle.get_text()
+        seen["errorbars"] = any(isinstance(c, ErrorbarContainer) for ax in fig.axes for c in ax.containers)
+        return real(fig, *a, **k)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", spy)
+    assert plots.bars(df, "s", tmp_path)
+    assert title in seen["title"]
+    assert seen["errorbars"] is errorbars
 
 
 def test_html_escapes_hostile_text() -> None:

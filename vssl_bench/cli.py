@@ -240,7 +240,7 @@ def tune(
     )
     if len(s.budgets) > 1:  # one grid, one budget: which one is the user's choice, not the first by default
         raise ConfigError(
-            f"tune runs at one budget; the suite lists {', '.join(map(str, s.budgets))} steps: "
+            f"tune runs at one budget, got {', '.join(map(str, s.budgets))} steps: "
             f"pass --steps N (the short budget to tune at)"
         )
     points = tuning_jobs(s)

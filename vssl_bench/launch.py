@@ -40,6 +40,7 @@ import torch
 from vssl_bench import job_process
 from vssl_bench.config import Config, ConfigError, choice_error
 from vssl_bench.runner import JobOutcome, job_status, nothing_to_do, run_job
+from vssl_bench.utils import cpu_cores
 
 log = logging.getLogger("vssl_bench")
 
@@ -80,14 +81,6 @@ class Slot:
 
     threads: int  # torch intra-op threads of a job in this slot
     gpu: str | None  # CUDA_VISIBLE_DEVICES of a job in this slot; None: leave as is (CPU)
-
-
-def cpu_cores() -> int:
-    """Cores this process may use (the affinity mask, e.g. a SLURM or taskset allocation)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def visible_gpus(device: str) -> list[str]:

@@ -91,7 +91,7 @@ def bars(d: pd.DataFrame, setting: str, out_dir: Path, metrics: list[str] | None
         ax.barh(
             y,
             100 * t["mean"].fillna(0),
-            xerr=100 * t["half"].fillna(0),
+            xerr=100 * t["half"] if t["half"].notna().any() else None,  # nan: no bar (1 seed), not a 0-width one
             color=colors,
             error_kw={"elinewidth": 1, "capsize": 2},
             height=0.7,
@@ -110,7 +110,8 @@ def bars(d: pd.DataFrame, setting: str, out_dir: Path, metrics: list[str] | None
     ax0.invert_yaxis()
     _family_legend(axes[0][-1], fam.values(), fig)
     n = pd.concat([t["n"] for t in tabs.values()])
-    fig.suptitle(f"{setting}: mean over {_seeds_label(n)}, 95% CI (t)", fontsize=11)
+    ci = "no interval (1 seed)" if n.max() < 2 else "95% CI (t)" + (", none for 1 seed" if n.min() < 2 else "")
+    fig.suptitle(f"{setting}: mean over {_seeds_label(n)}, {ci}", fontsize=11)
     fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
     path = Path(out_dir) / f"bars_{slug(setting)}.png"
     fig.savefig(path, dpi=DPI)

@@ -224,6 +224,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_cores() -> int:
+    """Cores this process may use (the affinity mask, e.g. a SLURM or taskset allocation)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def device_description(device: torch.device) -> str:
     """The device a result was measured on. On a CPU: its model and the vector instruction
     set torch's kernels use (AVX2 vs AVX512 changes timings several-fold and the last bits of
@@ -231,7 +239,7 @@ def device_description(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     isa = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "?")()
-    return f"cpu ({cpu_model()}, {isa}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    return f"cpu ({cpu_model()}, {isa}, {cpu_cores()} cores, {torch.get_num_threads()} threads)"
 
 
 def cpu_model() -> str:
