@@ -7,9 +7,11 @@
 # Ctrl-C (every finished job is kept, a running one resumes from its checkpoint next
 # time), writes the report from what is finished, and the workflow commits the rows and the
 # run folders' small files (no checkpoints): the next night skips every finished job and
-# goes on. Once the suite is complete, a night whose code differs from the code that
-# computed the rows starts it over (run folders removed; results.csv kept, so the
-# leaderboard is never empty: each job's new row replaces its old one as it lands).
+# goes on (failed jobs are tried again). Once every job has finished, a night where any
+# done job was computed by code other than HEAD's (benchmarks/nightly_state.py) starts the
+# suite over (run folders removed; results.csv kept, so the leaderboard is never empty:
+# each job's new row replaces its old one as it lands). Exit code: 0 when finished or cut
+# at the deadline, the run's code when a job failed (the workflow still commits the rest).
 #
 #   BUDGET_MIN=300 JOBS=4 bash benchmarks/nightly.sh
 set -uo pipefail
@@ -20,28 +22,27 @@ BUDGET_MIN=${BUDGET_MIN:-300}
 DEADLINE_S=${DEADLINE_S:-$((BUDGET_MIN * 60))}
 V=.venv/bin/vssl-bench
 
-last=$($V status --suite "$SUITE" --out "$OUT" | tail -1)
-echo "before: $last"
-if [[ $last != *pending* && $last != *running* && $last != *failed* && -f $OUT/results.csv ]]; then
-  rows=$(.venv/bin/python - "$OUT/results.csv" <<'EOF'
-import collections, csv, sys
-c = collections.Counter(r["commit"].removesuffix("-dirty") for r in csv.DictReader(open(sys.argv[1])))
-print(c.most_common(1)[0][0] if c else "")
-EOF
-)
-  if [[ -z $rows ]] || ! git cat-file -e "$rows^{commit}" 2>/dev/null \
-      || ! git diff --quiet "$rows" HEAD -- vssl_bench pyproject.toml "benchmarks/$SUITE.yaml" benchmarks/tuned.yaml; then
-    echo "suite complete, computed by ${rows:-unknown} and the code has changed since: starting it over"
-    rm -rf "$OUT/runs"
-  else
-    echo "suite complete and the code unchanged since $rows: nothing to run"
-  fi
-fi
+state=$(.venv/bin/python benchmarks/nightly_state.py "$SUITE" "$OUT") || { echo "cannot read the state of $OUT"; exit 1; }
+echo "before: $state"
+case $state in
+  stale*) echo "suite complete, computed by other code: starting it over"; rm -rf "$OUT/runs" ;;
+  current*) echo "suite complete and computed by this code: nothing to run (failed jobs are retried)" ;;
+esac
 
 # the deadline arrives as SIGINT: the run stops as after Ctrl-C (exit 130), resumable
 timeout --signal=INT --kill-after=120 "$DEADLINE_S" \
-  $V run --suite "$SUITE" --out "$OUT" --jobs "$JOBS"
+  $V run --suite "$SUITE" --out "$OUT" --jobs "$JOBS" --retry-failed
 code=$?
-echo "run exit code $code ($([[ $code == 130 || $code == 124 ]] && echo 'cut at the deadline: the next night resumes' || echo 'finished'))"
-$V report --results "$OUT" > /dev/null
-$V status --suite "$SUITE" --out "$OUT" | tail -1
+case $code in
+  0) what="finished" ;;
+  124 | 130 | 137) what="cut at the deadline: the next night resumes" ;;
+  *) what="failed: a job of the suite failed or the run stopped; see above" ;;
+esac
+echo "run exit code $code ($what)"
+if [[ -f $OUT/results.csv ]]; then
+  $V report --results "$OUT" > /dev/null || { echo "report failed"; exit 1; }
+else
+  echo "no job finished yet: no report"
+fi
+echo "after: $(.venv/bin/python benchmarks/nightly_state.py "$SUITE" "$OUT")"
+case $code in 0 | 124 | 130 | 137) exit 0 ;; *) exit "$code" ;; esac

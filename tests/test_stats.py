@@ -417,9 +417,39 @@ def test_budget_axis_is_incomplete_while_few_methods_reached_the_larger_budget()
     assert "**incomplete**" in stats.budget_markdown([e])
 
 
+def test_budget_axis_with_one_rung_compares_no_ranking() -> None:
+    """Every method at 150 steps, only 4 at 600 and 2400: neither larger budget is a rung, so
+    the pair (600, 2400) of 4 methods says nothing, however well their ranks agree."""
+    df = _two_budgets(False)
+    few = df[(df["steps"] == 600.0) & df["method"].isin(["supervised", "sort", "vcop", "nce"])]
+    df = pd.concat([df[df["steps"] != 600.0], few, few.assign(steps=2400.0, job_id=few["job_id"] + "-2400")])
+    e = stats.budget_axis(df)[0]
+    assert e["rungs"] == 1 and not e["settled"] and not e["converged"]
+    md = stats.budget_markdown([e])
+    assert "no ranking to compare yet" in md and "**not converged" in md and "**settled**" not in md
+
+
+def test_a_missing_supervised_value_is_no_plateau() -> None:
+    """supervised trained longer but its kNN is blank there: no evidence from above, so the
+    plateau is judged from below (still climbing 10 points), not passed by a NaN."""
+    df = _with_supervised_at(_two_budgets(False), 2400.0, 0.01)
+    df.loc[df["steps"] == 2400.0, "knn_top1"] = np.nan
+    sup = stats.budget_axis(df)[0]["supervised"]["knn_top1"]
+    assert 2400 not in sup["by_budget"] and not sup["seen_above"] and not sup["near_plateau"]
+
+
+def test_learnability_survives_a_blank_samples_column() -> None:
+    df = make_table(seeds=(0,))
+    df["pretext_chance"] = np.where(df["family"] == "reference", np.nan, 0.25)
+    df["pretext_accuracy"] = np.where(df["family"] == "reference", np.nan, 0.60)
+    df["pretext_samples"] = np.nan
+    assert stats.learnability(df).set_index("method").loc["rotation", "learned"] is True
+
+
 def test_learnability_with_identical_seeds_falls_back_to_the_held_out_samples() -> None:
     """Three seeds at exactly 27 % on a 25 %-chance task: no seed spread to measure, so the
-    held-out samples decide (Wilson over 3 x 64), not a zero-width interval that says learned."""
+    held-out samples decide (Wilson over the 64 held-out questions, counted once: identical
+    seeds answered the same ones), not a zero-width interval that says learned."""
     df = make_table(seeds=(0, 1, 2))
     df["pretext_chance"] = np.where(df["family"] == "reference", np.nan, 0.25)
     df["pretext_accuracy"] = np.where(df["family"] == "reference", np.nan, 0.27)

@@ -150,6 +150,13 @@ def test_selection_takes_the_best_score_and_breaks_ties_toward_the_default() -> 
     # a point that finished on 1 of 2 seeds (it diverged on the other) cannot win
     partial = [dict(r, seeds=2) for r in rows[:1]] + [dict(rows[1], seeds=1)]
     assert select(partial, base, n_seeds=2)["nce"]["overrides"] == {"lr": 1e-3, "temperature": 0.1}
+    # a grid centred on the method's own rate (nce.lr=1e-3 in the suite): a tie goes there
+    tie = [
+        {"method": "nce", "overrides": {"lr": 2e-3, "temperature": 0.1}, "score": 0.30, "seeds": 1},
+        {"method": "nce", "overrides": {"lr": 1e-3, "temperature": 0.1}, "score": 0.30, "seeds": 1},
+    ]
+    assert select(tie, base)["nce"]["overrides"]["lr"] == 2e-3
+    assert select(tie, base, centres={"nce": 1e-3})["nce"]["overrides"]["lr"] == 1e-3
 
 
 def test_a_suite_applies_its_tuned_selection_and_set_wins(tmp_path) -> None:

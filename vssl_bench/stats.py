@@ -183,11 +183,13 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
         elif ok.any():
             a, c = acc[ok], float(np.nanmean(chance[ok]))
             b = float(np.nanmean(base[ok])) if len(base) and np.isfinite(base[ok]).any() else math.nan
-            n = int(np.nanmean(col("pretext_samples"))) if "pretext_samples" in g else 0
+            ns = col("pretext_samples")
+            n = int(np.nanmean(ns)) if np.isfinite(ns).any() else 0
             if len(a) >= 2 and a.std(ddof=1) > 0:
                 lo = float(a.mean() - _t_quantile(len(a) - 1) * a.std(ddof=1) / math.sqrt(len(a)))
-            else:  # one seed, or seeds that agree exactly (no spread to measure): the held-out samples
-                lo = _wilson_lower(float(a.mean()), n * len(a)) if n > 0 else float(a.mean())
+            else:  # one seed, or seeds that agree exactly (no spread to measure): the held-out samples,
+                # counted once (identical seeds answered the same questions on the same videos)
+                lo = _wilson_lower(float(a.mean()), n) if n > 0 else float(a.mean())
             floor = max(c, b) if np.isfinite(b) else c
             row.update(task="accuracy", value=float(a.mean()), bound=lo, floor=floor, learned=bool(lo > floor))
             if lo <= c:
@@ -775,6 +777,7 @@ def budget_axis(
             "supervised": {},
             "verdicts": {},
             "coverage": (0, int(per.get(lo_b, 0))),
+            "rungs": len(axis),  # < 2: no ranking can be compared yet, whatever the pair's rho
             "axis": [int(b) for b in (axis or budgets)],  # the budgets with verdicts
             "partial": {int(b): (int(per.get(b, 0)), int(per.max())) for b in budgets if b not in axis},
         }
@@ -798,14 +801,18 @@ def budget_axis(
             if a is None or b is None:
                 continue
             common = sorted(set(a.dropna().index) & set(b.dropna().index))
-            entry["n_methods"] = max(entry["n_methods"], len(common))
+            # coverage of the worst-covered metric: a rho read off a few methods settles nothing
+            first = not entry["rho"] and entry["n_methods"] == 0
+            entry["n_methods"] = len(common) if first else min(entry["n_methods"], len(common))
             entry["coverage"] = (entry["n_methods"], int(per.get(lo_b, 0)))
             if len(common) >= 3:
                 entry["rho"][m] = float(spearmanr(a[common], b[common]).statistic)
-            sup = {
+            sup = {  # a budget where supervised has no value is no evidence of a plateau
                 int(st): float(means[st]["supervised"])
                 for st in budgets
-                if st in means.index.get_level_values(0) and "supervised" in means[st]
+                if st in means.index.get_level_values(0)
+                and "supervised" in means[st]
+                and np.isfinite(means[st]["supervised"])
             }
             if sup:
                 last, before = sup.get(int(hi_b)), sup.get(int(lo_b))
@@ -839,7 +846,9 @@ def budget_axis(
                 entry["verdicts"].setdefault((v.question, nth), {})[st] = v.answer
         n_common, n_lo = entry["coverage"]
         entry["settled"] = (
-            bool(entry["rho"])
+            entry["rungs"] >= 2
+            and bool(entry["rho"])
+            and len(entry["rho"]) == len([m for m in metrics if m in trained])  # every metric has its rho
             and all(r >= SETTLED_RHO for r in entry["rho"].values())
             and n_common >= COVERAGE * n_lo  # not read off the few methods that reached the larger budget yet
         )
@@ -891,11 +900,16 @@ def budget_markdown(axes: list[dict]) -> str:
         lines += [f"**{e['dataset']}/{e['backbone']}**, budgets {', '.join(map(str, b))} steps:", ""]
         rho = ", ".join(f"{m} {r:.2f}" for m, r in e["rho"].items()) or "n/a (fewer than 3 methods at both)"
         n_common, n_lo = e["coverage"]
-        partial = n_common < COVERAGE * n_lo
+        partial = n_common < COVERAGE * n_lo or e.get("rungs", 2) < 2
         lines.append(
             f"- method ranking between {e['pair'][0]} and {e['pair'][1]} steps, Spearman rho: {rho} "
             f"({n_common} of the {n_lo} trained methods at {e['pair'][0]} steps have both; settled at >= "
             f"{SETTLED_RHO}): **{'incomplete' if partial else 'settled' if e['settled'] else 'still moving'}**"
+            + (
+                " (fewer than two budgets that most methods reached: no ranking to compare yet)"
+                if e.get("rungs", 2) < 2
+                else ""
+            )
         )
         for st, (n, of) in e.get("partial", {}).items():
             lines.append(f"- {st} steps: {n} of {of} trained methods so far, not a rung of the ranking")

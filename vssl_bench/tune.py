@@ -70,6 +70,18 @@ def method_grid(method: str, base: Config, params: dict) -> list[Point]:
     return out
 
 
+def method_base(suite: Suite, method: str, base: Config) -> tuple[Config, dict]:
+    """``base`` with the suite's per-method recipe (e.g. ``nce.lr``: where that method's grid
+    is centred) and the method's own parameters."""
+    mine, own = split_method_settings(method, suite.method_params.get(method, {}))
+    return (apply_overrides(base, mine) if mine else base), own
+
+
+def grid_centres(suite: Suite) -> dict[str, float]:
+    """method -> the learning rate its grid is centred on (a tie in the selection goes there)."""
+    return {m: method_base(suite, m, suite.base)[0].lr for m in suite.methods}
+
+
 def tuning_jobs(suite: Suite) -> list[Point]:
     """Every method's grid x the suite's seeds, at the suite's (first) budget, evaluated on
     the validation split with the standard evaluations only."""
@@ -78,9 +90,7 @@ def tuning_jobs(suite: Suite) -> list[Point]:
     )
     out = []
     for method in suite.methods:
-        # the suite's per-method recipe (e.g. nce.lr) is where that method's grid is centred
-        mine, own = split_method_settings(method, suite.method_params.get(method, {}))
-        for point in method_grid(method, apply_overrides(base, mine) if mine else base, own):
+        for point in method_grid(method, *method_base(suite, method, base)):
             for seed in suite.seeds:
                 out.append(dataclasses.replace(point, cfg=dataclasses.replace(point.cfg, seed=seed)))
     return out
@@ -125,9 +135,11 @@ def grid_table(points: list[Point], out: Path) -> list[dict]:
     return table
 
 
-def select(table: list[dict], base: Config, n_seeds: int = 1) -> dict[str, dict]:
+def select(
+    table: list[dict], base: Config, n_seeds: int = 1, centres: dict[str, float] | None = None
+) -> dict[str, dict]:
     """method -> the overrides of its best grid point (highest score; a tie within 1e-9 goes
-    to the point nearest the shared default: default lr, then the declared default). Only
+    to the point nearest the default: the grid's centre lr, then the declared default). Only
     points whose ``n_seeds`` seeds all finished compete: a point that failed on a seed (a
     diverging learning rate) cannot win on the seeds it survived."""
     best: dict[str, dict] = {}
@@ -136,7 +148,8 @@ def select(table: list[dict], base: Config, n_seeds: int = 1) -> dict[str, dict]
         if not rows:
             continue
         cls = METHODS[method]
-        default = {"lr": base.lr, **{k: v[0] for k, v in cls.tune.items()}}
+        # the grid's centre lr: the method's own where the suite sets one (e.g. nce.lr), else base.lr
+        default = {"lr": (centres or {}).get(method, base.lr), **{k: v[0] for k, v in cls.tune.items()}}
 
         def rank(r, default=default):
             off_default = sum(r["overrides"].get(k) != v for k, v in default.items() if k in r["overrides"])

@@ -1,0 +1,61 @@
+"""What the nightly (benchmarks/nightly.sh) does with a results folder, one line on stdout:
+
+- ``incomplete: <counts>``: jobs of the suite are pending, running or partial: resume them;
+- ``stale: <commits>``: every job is finished (done or failed), but some finished job was
+  computed by code this checkout does not have, or by code that differs from HEAD in
+  ``vssl_bench/``, ``pyproject.toml``, the suite or ``benchmarks/tuned.yaml``: start over;
+- ``current: <commit(s)>``: every job finished and every done job's code is HEAD's.
+
+Each done job's commit is read from its own ``metrics.json`` (provenance), so a suite
+resumed across nights while the code changed is stale even where most rows are current.
+
+    .venv/bin/python benchmarks/nightly_state.py SUITE OUT
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import vssl_bench.data.datasets  # noqa: F401  (registers the job keys' data part)
+from vssl_bench.rundir import RunDir
+from vssl_bench.runner import job_status
+from vssl_bench.suite import load_suite
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def same_code(commit: str, suite: str) -> bool:
+    """``commit`` exists here and differs from HEAD in nothing that changes a result."""
+    paths = ["vssl_bench", "pyproject.toml", f"benchmarks/{suite}.yaml", "benchmarks/tuned.yaml"]
+    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True).returncode  # noqa: E731
+    return (
+        bool(commit)
+        and git("cat-file", "-e", f"{commit}^{{commit}}") == 0
+        and git("diff", "--quiet", commit, "HEAD", "--", *[p for p in paths if (ROOT / p).exists()]) == 0
+    )
+
+
+def state(suite: str, out: Path) -> str:
+    counts: dict[str, int] = {}
+    commits: set[str] = set()
+    for cfg in load_suite(suite).jobs():
+        st = job_status(cfg, out)
+        counts[st] = counts.get(st, 0) + 1
+        if st == "done":
+            prov = (RunDir.of(out, cfg).read_metrics() or {}).get("provenance") or {}
+            commits.add(str(prov.get("commit") or "").removesuffix("-dirty"))
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    if any(counts.get(k) for k in ("pending", "running", "partial")):
+        return f"incomplete: {summary}"
+    stale = sorted(c or "unknown" for c in commits if not same_code(c, suite))
+    if stale:
+        return f"stale: {summary}; computed by {', '.join(stale)}, not this code"
+    return f"current: {summary}; computed by {', '.join(sorted(commits)) or 'nothing yet'}"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    print(state(sys.argv[1], Path(sys.argv[2])))
