@@ -230,3 +230,24 @@ def test_stalled_job_in_one_process_is_stopped_by_the_watchdog_and_resumed(smoke
     assert r.returncode == 0 and "1 run, 0 skipped, 0 failed" in " ".join(r.stdout.split()), r.stdout + r.stderr
     m = _metrics(out, "sort")
     assert m["status"] == "done" and m["resumed"] == 1 and m["steps"] == 4
+
+
+def test_atomic_writes_give_the_usual_file_mode(tmp_path) -> None:
+    """Write-then-rename must not leave results readable by their owner only (mkstemp's
+    0o600): the mode is what a plain open() gives under the process's umask."""
+    import os
+    import stat
+
+    from vssl_bench import utils
+
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    utils.atomic_write_text(tmp_path / "a.md", "x")
+    utils.atomic_torch_save({"x": 1}, tmp_path / "c.pt")
+    for p in (tmp_path / "a.md", tmp_path / "c.pt"):
+        assert stat.S_IMODE(p.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == utils.FILE_MODE
+    old = os.umask(0o022)
+    try:
+        assert utils._file_mode() == 0o644
+    finally:
+        os.umask(old)

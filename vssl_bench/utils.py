@@ -26,6 +26,17 @@ import torch
 from vssl_bench.config import ConfigError, choice_error
 
 
+def _file_mode() -> int:
+    """The mode ``open()`` gives a new file here (0o666 less the umask): mkstemp's 0o600
+    would leave results, reports and checkpoints unreadable to the user's group."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write-then-rename: a reader never sees a partial file, a kill leaves the old one."""
     path = Path(path)
@@ -36,6 +47,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -70,6 +82,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
