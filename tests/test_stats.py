@@ -429,6 +429,10 @@ def test_budget_axis_with_one_rung_compares_no_ranking() -> None:
     assert "no ranking to compare yet" in md and "**not converged" in md and "**settled**" not in md
 
 
+def test_a_rho_just_below_the_threshold_is_not_printed_as_reaching_it() -> None:
+    assert stats.rho_text(0.7994) == "0.799" and stats.rho_text(0.8) == "0.80" and stats.rho_text(0.74) == "0.74"
+
+
 def test_a_missing_supervised_value_is_no_plateau() -> None:
     """supervised trained longer but its kNN is blank there: no evidence from above, so the
     plateau is judged from below (still climbing 10 points), not passed by a NaN."""

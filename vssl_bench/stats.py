@@ -893,12 +893,17 @@ def _budget_table(e: dict) -> list[str]:
     return lines
 
 
+def rho_text(r: float) -> str:
+    """Two decimals, three where two would round up to the threshold the value misses (0.799)."""
+    return f"{r:.3f}" if r < SETTLED_RHO <= round(r, 2) else f"{r:.2f}"
+
+
 def budget_markdown(axes: list[dict]) -> str:
     lines = []
     for e in axes:
         b = e["budgets"]
         lines += [f"**{e['dataset']}/{e['backbone']}**, budgets {', '.join(map(str, b))} steps:", ""]
-        rho = ", ".join(f"{m} {r:.2f}" for m, r in e["rho"].items()) or "n/a (fewer than 3 methods at both)"
+        rho = ", ".join(f"{m} {rho_text(r)}" for m, r in e["rho"].items()) or "n/a (fewer than 3 methods at both)"
         n_common, n_lo = e["coverage"]
         partial = n_common < COVERAGE * n_lo or e.get("rungs", 2) < 2
         lines.append(
