@@ -265,6 +265,7 @@ def compute_curves(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     for (ds, bb), g in done.groupby(["dataset", "backbone"], sort=True):
         if (g["_steps"].unique() > 0).sum() < 2:
             continue
+        rnd = g[g["method"] == "random"]  # does not train: a level, not a curve
         g = g[g["method"] != "random"]
         fam = g.groupby("method")["family"].first().to_dict()
         fig, axes = plt.subplots(2, 2, figsize=(13, 9), squeeze=False)
@@ -290,6 +291,17 @@ def compute_curves(df: pd.DataFrame, out_dir: Path) -> list[Path]:
                         m,
                         (pts_["_x"].iloc[-1], 100 * pts_["_y"].iloc[-1]),
                         xytext=(4, 0),
+                        textcoords="offset points",
+                        fontsize=7,
+                    )
+                level = pd.to_numeric(rnd[metric], errors="coerce").mean() if metric in rnd else math.nan
+                if np.isfinite(level):
+                    ax.axhline(100 * level, color=FAMILY_COLORS.get("reference", "k"), ls="--", lw=0.9)
+                    ax.annotate(
+                        "random (untrained)",
+                        (0.01, 100 * level),
+                        xycoords=("axes fraction", "data"),
+                        xytext=(0, 2),
                         textcoords="offset points",
                         fontsize=7,
                     )
