@@ -773,10 +773,8 @@ def budget_axis(
             "budgets": [int(b) for b in budgets],
             "pair": (int(lo_b), int(hi_b)),
             "rho": {},
-            "n_methods": 0,
             "supervised": {},
             "verdicts": {},
-            "coverage": (0, int(per.get(lo_b, 0))),
             "rungs": len(axis),  # < 2: no ranking can be compared yet, whatever the pair's rho
             "axis": [int(b) for b in (axis or budgets)],  # the budgets with verdicts
             "partial": {int(b): (int(per.get(b, 0)), int(per.max())) for b in budgets if b not in axis},
@@ -791,6 +789,7 @@ def budget_axis(
             vals = pd.to_numeric(g[m], errors="coerce")
             for (st, meth), v in g.assign(_v=vals).groupby(["_steps", "method"])["_v"].mean().items():
                 entry["by_method"].setdefault(m, {}).setdefault(meth, {})[int(st)] = float(v)
+        covered: list[int] = []  # per metric: methods with a value at both budgets of the pair
         for m in metrics:
             if m not in trained:
                 continue
@@ -801,10 +800,7 @@ def budget_axis(
             if a is None or b is None:
                 continue
             common = sorted(set(a.dropna().index) & set(b.dropna().index))
-            # coverage of the worst-covered metric: a rho read off a few methods settles nothing
-            first = not entry["rho"] and entry["n_methods"] == 0
-            entry["n_methods"] = len(common) if first else min(entry["n_methods"], len(common))
-            entry["coverage"] = (entry["n_methods"], int(per.get(lo_b, 0)))
+            covered.append(len(common))
             if len(common) >= 3:
                 entry["rho"][m] = float(spearmanr(a[common], b[common]).statistic)
             sup = {  # a budget where supervised has no value is no evidence of a plateau
@@ -844,6 +840,9 @@ def budget_axis(
             for v in vs:  # keyed (question, n-th verdict of it): Q2 has two
                 nth = seen[v.question] = seen.get(v.question, -1) + 1
                 entry["verdicts"].setdefault((v.question, nth), {})[st] = v.answer
+        # coverage of the worst-covered metric: a rho read off a few methods settles nothing
+        entry["n_methods"] = min(covered, default=0)
+        entry["coverage"] = (entry["n_methods"], int(per.get(lo_b, 0)))
         n_common, n_lo = entry["coverage"]
         entry["settled"] = (
             entry["rungs"] >= 2
@@ -905,16 +904,13 @@ def budget_markdown(axes: list[dict]) -> str:
         lines += [f"**{e['dataset']}/{e['backbone']}**, budgets {', '.join(map(str, b))} steps:", ""]
         rho = ", ".join(f"{m} {rho_text(r)}" for m, r in e["rho"].items()) or "n/a (fewer than 3 methods at both)"
         n_common, n_lo = e["coverage"]
-        partial = n_common < COVERAGE * n_lo or e.get("rungs", 2) < 2
+        one_rung = e.get("rungs", 2) < 2
+        partial = n_common < COVERAGE * n_lo or one_rung
         lines.append(
             f"- method ranking between {e['pair'][0]} and {e['pair'][1]} steps, Spearman rho: {rho} "
             f"({n_common} of the {n_lo} trained methods at {e['pair'][0]} steps have both; settled at >= "
             f"{SETTLED_RHO}): **{'incomplete' if partial else 'settled' if e['settled'] else 'still moving'}**"
-            + (
-                " (fewer than two budgets that most methods reached: no ranking to compare yet)"
-                if e.get("rungs", 2) < 2
-                else ""
-            )
+            + (" (fewer than two budgets that most methods reached: no ranking to compare yet)" if one_rung else "")
         )
         for st, (n, of) in e.get("partial", {}).items():
             lines.append(f"- {st} steps: {n} of {of} trained methods so far, not a rung of the ranking")
