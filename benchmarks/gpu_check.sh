@@ -4,7 +4,8 @@
 #   bash benchmarks/gpu_check.sh OUTDIR            # PY=.venv/bin/python by default if present
 #
 # 1. environment (GPU, torch / decord / av versions, the CLI imports);
-# 2. the smoke suite (every reference row + sort, mae, nce; bf16 autocast, evaluation on the GPU);
+# 2. cudatests: every method's loss and backward on the GPU under bf16 autocast (the tests
+#    marked for CUDA, skipped on a CPU machine), then the smoke suite (every reference row + sort, mae, nce; bf16 autocast, evaluation on the GPU);
 # 3. torchrun --nproc_per_node=1 (NCCL process group, DDP wrapper, SyncBatchNorm) on nce;
 #    workers: the smoke suite with 4 DataLoader workers and 30 steps, i.e. 2.5 epochs of the
 #    loader's stream across epochs (on a CPU the same as without workers, bit for bit);
@@ -16,7 +17,7 @@
 # log.txt (everything printed), quick_cuda.csv, smoke_cuda.csv and throughput.jsonl.
 # Two more steps, not in the default list: allmethods (every method with every evaluation,
 # seed 0, 6 jobs at a time: all_methods_cuda.csv) and compiled (throughput.py with 15
-# workers, then with --compile). STEPS="env smoke ddp workers throughput quick" (the default) picks
+# workers, then with --compile). STEPS="env cudatests smoke ddp workers throughput quick" (the default) picks
 # steps; the run folders go to $WORK. Results of one H200: docs/gpu_check_h200/, docs/scaling.md.
 set -u
 OUT=${1:-gpu-check}
@@ -26,7 +27,7 @@ if [ -z "${PY:-}" ]; then
   if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
 WORK=${WORK:-/tmp/vssl-gpu-check}
-STEPS=${STEPS:-env smoke ddp workers throughput quick}
+STEPS=${STEPS:-env cudatests smoke ddp workers throughput quick}
 DEVICE=${DEVICE:-cuda}  # DEVICE=cpu: a dry run of the script itself
 export PYTHONUNBUFFERED=1
 export VSSL_BENCH_DATA=${VSSL_BENCH_DATA:-$WORK/data}
@@ -47,12 +48,21 @@ step() {  # step NAME SECONDS FUNCTION
 env_info() {
   nvidia-smi -L || true
   "$PY" - <<'EOF'
-import platform, torch, decord, av, numpy, pandas
+import platform, torch, decord, numpy, pandas
+try:  # PyAV only writes videos: a machine given the generated data needs none
+    import av
+    av_version = av.__version__
+except ImportError:
+    av_version = "absent"
 print("python", platform.python_version(), "torch", torch.__version__, "cuda", torch.version.cuda,
-      "decord", decord.__version__, "av", av.__version__, "numpy", numpy.__version__, "pandas", pandas.__version__)
+      "decord", decord.__version__, "av", av_version, "numpy", numpy.__version__, "pandas", pandas.__version__)
 print("cuda available", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
 EOF
   "$PY" -m vssl_bench.cli list | head -5
+}
+
+cudatests() {  # the tests that need a GPU (skipped elsewhere); -rs shows any that still skipped
+  "$PY" -m pytest -q -rs -p no:cacheprovider tests/methods/test_smoke.py -k cuda
 }
 
 smoke() {
@@ -72,6 +82,7 @@ workers() {
 }
 
 throughput() {
+  set -o pipefail  # the script's failure, not tee's success
   "$PY" benchmarks/throughput.py --device "$DEVICE" --workers 8 --json | tee "$OUT/throughput.jsonl"
 }
 
@@ -88,13 +99,15 @@ allmethods() {  # every registered method and every evaluation (finetune, shift,
 }
 
 compiled() {  # more loader workers, then torch.compile
+  set -o pipefail
   "$PY" benchmarks/throughput.py --device "$DEVICE" --workers 15 --json | tee "$OUT/throughput15.jsonl" &&
     "$PY" benchmarks/throughput.py --device "$DEVICE" --workers 15 --compile --json | tee "$OUT/throughput15_compile.jsonl"
 }
 
 export PY WORK OUT DEVICE
-export -f env_info smoke ddp workers throughput quick allmethods compiled
+export -f env_info cudatests smoke ddp workers throughput quick allmethods compiled
 step env 40 env_info
+step cudatests 120 cudatests
 step smoke 90 smoke
 step ddp 60 ddp
 step workers 90 workers

@@ -120,3 +120,33 @@ def test_method_smoke(name) -> None:
         z = method.embed(_eval_clip())
     assert z.shape == (B, method.backbone.out_dim) or (z.dim() == 2 and z.shape[0] == B), z.shape
     assert torch.isfinite(z).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_method_on_cuda(name) -> None:
+    """Every method's loss and backward on the GPU, batch moved as training moves it, under
+    bf16 autocast: a tensor a method keeps on the CPU (a cached lookup table, a training-free
+    baseline's constants) fails here by name. A CPU run cannot catch it; the 2026-12 GPU
+    check found one (``sort``'s permutation-class table) only through a failed suite job."""
+    from vssl_bench.data.batches import to_device
+    from vssl_bench.train import autocast
+
+    cls = METHODS[name]
+    device = torch.device("cuda")
+    torch.manual_seed(0)
+    p = params_from_dict(cls, {})
+    method = cls(build_backbone(CFG.backbone), p, CFG, N_CLASSES).to(device)
+    batch = to_device(_batch(cls, p), device, channels_last=False)
+    method.train()
+    with autocast(device, CFG):
+        out = method.loss(batch)
+    for k, v in out.items():
+        assert not torch.is_tensor(v) or v.device.type == "cuda", f"{name}: {k} on {v.device}"
+        assert torch.isfinite(torch.as_tensor(v).detach().float()).all(), f"{name}: {k} = {v}"
+    if cls.trains:
+        out["loss"].backward()
+    method.eval()
+    with torch.no_grad(), autocast(device, CFG):
+        z = method.embed(_eval_clip().to(device))
+    assert z.shape[0] == B and torch.isfinite(z.float()).all()

@@ -157,7 +157,8 @@ class Sort(Method):
         pair = [self.pair_head(fuse_pair(f[:, i], f[:, j], self.p.fusion)) for i, j in self.pairs]  # each (B, P)
         logits = self.classifier(F.relu(torch.cat(pair, dim=1)))  # (B, n!/2)
         y = batch["order"]
-        guess = order_classes_index(n)[shortest_path_permutation(x)]  # the training-free baseline's class
+        # the training-free baseline's class; the lookup table is cached on the CPU, x may be on a GPU
+        guess = order_classes_index(n).to(x.device)[shortest_path_permutation(x)]
         return classification(logits, y, 1.0 / logits.shape[1], baseline=(guess == y).float().mean())
 
 
