@@ -16,7 +16,7 @@ from vssl_bench.config import Config, ConfigError
 from vssl_bench.data.datasets import VideoEntry, VideoList, build_dataset, validation_split
 from vssl_bench.methods import METHODS
 from vssl_bench.suite import load_suite, suite_from_options
-from vssl_bench.tune import LR_FACTORS, method_grid, select, tuning_jobs
+from vssl_bench.tune import LR_FACTORS, cautions, method_grid, select, table_markdown, tuning_jobs
 
 LEARNING_RATES = tuple(f * Config().lr for f in LR_FACTORS)
 
@@ -157,6 +157,29 @@ def test_selection_takes_the_best_score_and_breaks_ties_toward_the_default() -> 
     ]
     assert select(tie, base)["nce"]["overrides"]["lr"] == 2e-3
     assert select(tie, base, centres={"nce": 1e-3})["nce"]["overrides"]["lr"] == 1e-3
+
+
+def test_cautions_name_a_grid_edge_and_a_selection_within_noise_of_random() -> None:
+    rows = [{"method": "random", "overrides": {}, "score": 0.07, "seeds": 1}]
+    for lr in (1e-3, 2e-3, 4e-3):  # sort learned, best inside the grid; nce at random's level, best at the edge
+        rows.append({"method": "sort", "overrides": {"lr": lr}, "score": 0.30 if lr == 2e-3 else 0.20, "seeds": 1})
+        rows.append({"method": "nce", "overrides": {"lr": lr}, "score": 0.09 if lr == 1e-3 else 0.05, "seeds": 1})
+    rows.append({"method": "vcop", "overrides": {"lr": 4e-3}, "score": 0.35, "seeds": 1})
+    rows.append({"method": "vcop", "overrides": {"lr": 2e-3}, "score": 0.30, "seeds": 1})
+    best = select(rows, Config())
+    notes = cautions(rows, best, n_val=128)
+    assert "sort" not in notes and "random" not in notes
+    assert len(notes["nce"]) == 2
+    assert "grid's lowest" in notes["nce"][0] and "below" in notes["nce"][0]
+    # 2 sd of an accuracy of 7 % on 128 videos = 4.5 points: 9 % is within it
+    assert "within 4.5 points" in notes["nce"][1] and "noise" in notes["nce"][1]
+    assert notes["vcop"] == ["lr 0.004 is the grid's highest: the best may lie above it"]
+    # without the validation size nothing is said about noise; the edge is still named
+    assert len(cautions(rows, best)["nce"]) == 1
+    # a selection far above random (35 % vs 7 %) is not noise
+    assert not any("noise" in n for n in notes["vcop"])
+    md = table_markdown([dict(r, linear_top1=r["score"], knn_top1=r["score"]) for r in rows], best, notes)
+    assert "Cautions" in md and "- nce: lr 0.001" in md
 
 
 def test_a_suite_applies_its_tuned_selection_and_set_wins(tmp_path) -> None:

@@ -44,7 +44,7 @@ from vssl_bench.rundir import RunDir
 from vssl_bench.runner import job_status
 from vssl_bench.stats import DEFAULT_METRIC, QUESTIONS, answer_all, budget_axis, budget_markdown
 from vssl_bench.suite import available_suites, load_suite, suite_from_options
-from vssl_bench.tune import grid_centres, grid_table, select, table_markdown, tuning_jobs, write_selection
+from vssl_bench.tune import cautions, grid_centres, grid_table, select, table_markdown, tuning_jobs, write_selection
 from vssl_bench.utils import Watchdog, atomic_write_text
 
 app = typer.Typer(
@@ -263,11 +263,15 @@ def tune(
         outcomes = run_matrix([pt.cfg for pt in points], out, progress, retry_failed, None, n_jobs)
     table = grid_table(points, out)
     best = select(table, s.base, n_seeds=len(s.seeds), centres=grid_centres(s))
-    atomic_write_text(out / "grid.md", table_markdown(table, best))
-    console.print(table_markdown(table, best), highlight=False)
+    n_val = len(build_dataset(points[0].cfg)[1]) if points else None  # the validation videos (lists only)
+    notes = cautions(table, best, n_val)
+    atomic_write_text(out / "grid.md", table_markdown(table, best, notes))
+    console.print(table_markdown(table, best, notes), highlight=False)
     failed = [pt for pt, o in zip(points, outcomes) if o.status in ("failed", "skipped-failed")]
     command = "vssl-bench tune " + shlex.join(sys.argv[2:])
-    write_selection(best, write, command, steps_, s.seeds, s.base, failed=[(p.method, p.overrides) for p in failed])
+    write_selection(
+        best, write, command, steps_, s.seeds, s.base, failed=[(p.method, p.overrides) for p in failed], notes=notes
+    )
     console.print(
         f"selection written to {write} (name it in a suite with `tuned: {write.name}`); grid in {out / 'grid.md'}"
     )

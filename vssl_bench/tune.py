@@ -160,6 +160,39 @@ def select(
     return best
 
 
+def cautions(
+    table: list[dict], best: dict[str, dict], n_val: int | None = None, z: float = 2.0
+) -> dict[str, list[str]]:
+    """method -> what its selection cannot say, where something can be said:
+
+    - its learning rate is the grid's lowest or highest: the best may lie beyond the grid;
+    - its best score is within ``z`` binomial standard deviations of ``random``'s (one
+      accuracy at random's level on ``n_val`` validation videos): the method has not learned
+      at this budget, so the grid cannot rank its points and the selection is noise.
+    """
+    out: dict[str, list[str]] = {}
+    rand = [r["score"] for r in table if r["method"] == "random" and not math.isnan(r["score"])]
+    for method, b in best.items():
+        notes = []
+        lrs = sorted({r["overrides"]["lr"] for r in table if r["method"] == method and "lr" in r["overrides"]})
+        lr = b["overrides"].get("lr")
+        if len(lrs) > 1 and lr in (lrs[0], lrs[-1]):
+            side, beyond = ("lowest", "below") if lr == lrs[0] else ("highest", "above")
+            notes.append(f"lr {lr:g} is the grid's {side}: the best may lie {beyond} it")
+        if rand and n_val and method != "random":
+            p = min(max(rand[0], 1.0 / n_val), 1 - 1.0 / n_val)
+            margin = z * math.sqrt(p * (1 - p) / n_val)
+            if b["score"] - rand[0] < margin:
+                notes.append(
+                    f"best score {100 * b['score']:.1f} is within {100 * margin:.1f} points ({z:g} binomial sd on "
+                    f"{n_val} videos) of random's {100 * rand[0]:.1f}: not learned at this budget, "
+                    "the selection is noise"
+                )
+        if notes:
+            out[method] = notes
+    return out
+
+
 def write_selection(
     best: dict[str, dict],
     path: Path,
@@ -168,6 +201,7 @@ def write_selection(
     seeds: list[int],
     base: Config,
     failed: list[tuple[str, dict]] = (),
+    notes: dict[str, list[str]] | None = None,
 ) -> None:
     """``tuned.yaml``: per method the overrides a suite applies (``lr`` is a Config field,
     the rest method parameters or Config fields), with how and on what they were chosen (a
@@ -186,6 +220,8 @@ def write_selection(
             if b["overrides"]
         },
     }
+    if notes:  # :func:`cautions`: what a selection cannot say (beside it, so a reader of tuned.yaml sees it)
+        doc["cautions"] = {m: list(v) for m, v in notes.items()}
     if failed:
         doc["failed"] = [
             {"method": m, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in o.items()}} for m, o in failed
@@ -198,7 +234,7 @@ def write_selection(
     )
 
 
-def table_markdown(table: list[dict], best: dict[str, dict]) -> str:
+def table_markdown(table: list[dict], best: dict[str, dict], notes: dict[str, list[str]] | None = None) -> str:
     lines = [
         "| method | grid point | seeds | linear (val) | kNN (val) | score | selected |",
         "|---|---|---|---|---|---|---|",
@@ -214,4 +250,7 @@ def table_markdown(table: list[dict], best: dict[str, dict]) -> str:
             f"| {r['method']} | {over} | {r['seeds']} | {pct(r['linear_top1'])} | {pct(r['knn_top1'])} | "
             f"{pct(r['score'])} | {'**yes**' if pick else ''} |"
         )
+    if notes:
+        lines += ["", "Cautions (what a selection cannot say):", ""]
+        lines += [f"- {m}: " + "; ".join(v) for m, v in notes.items()]
     return "\n".join(lines) + "\n"
