@@ -904,6 +904,15 @@ def generate(
     params = _params(variant, train_per_class, test_per_class, size, frames, seed)
     if _is_complete(root, params):
         return root
+    import importlib.util
+
+    if importlib.util.find_spec("av") is None:  # else each worker fails on its first video, with a traceback
+        from vssl_bench.config import ConfigError
+
+        raise ConfigError(
+            f"writing the embedded videos needs PyAV, which is not installed (`pip install av`; `make` installs it); "
+            f"or point VSSL_BENCH_DATA at a folder that already holds {root.name}"
+        )
 
     if workers > 1 and getattr(multiprocessing.current_process(), "_inheriting", False):
         # A spawned child re-running an unguarded script's top level: it would wait forever
