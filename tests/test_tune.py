@@ -4,6 +4,7 @@ training videos (never the test set), a selection the suites apply."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import subprocess
 import sys
@@ -171,15 +172,39 @@ def test_cautions_name_a_grid_edge_and_a_selection_within_noise_of_random() -> N
     assert "sort" not in notes and "random" not in notes
     assert len(notes["nce"]) == 2
     assert "grid's lowest" in notes["nce"][0] and "below" in notes["nce"][0]
-    # 2 sd of an accuracy of 7 % on 128 videos = 4.5 points: 9 % is within it
-    assert "within 4.5 points" in notes["nce"][1] and "noise" in notes["nce"][1]
+    # 2 sd of the difference of two accuracies of 7 % on 128 videos = 6.4 points: 9 % is within it
+    assert "within 6.4 points" in notes["nce"][1] and "noise" in notes["nce"][1]
     assert notes["vcop"] == ["lr 0.004 is the grid's highest: the best may lie above it"]
     # without the validation size nothing is said about noise; the edge is still named
     assert len(cautions(rows, best)["nce"]) == 1
     # a selection far above random (35 % vs 7 %) is not noise
     assert not any("noise" in n for n in notes["vcop"])
+    # no random row, or a random row that did not finish: nothing is said about noise
+    no_random = [r for r in rows if r["method"] != "random"]
+    assert all("noise" not in n for v in cautions(no_random, best, n_val=128).values() for n in v)
+    nan_random = [dict(r, score=math.nan) if r["method"] == "random" else r for r in rows]
+    assert all("noise" not in n for v in cautions(nan_random, best, n_val=128).values() for n in v)
     md = table_markdown([dict(r, linear_top1=r["score"], knn_top1=r["score"]) for r in rows], best, notes)
     assert "Cautions" in md and "- nce: lr 0.001" in md
+
+
+def test_a_suite_applying_a_selection_with_cautions_says_so(tmp_path, caplog) -> None:
+    (tmp_path / "tuned.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "methods": {"nce": {"lr": 0.001}, "sort": {"lr": 0.002}, "xmodal": {"lr": 0.001}},
+                "cautions": {"nce": ["lr 0.001 is the grid's lowest"], "xmodal": ["..."]},  # xmodal: not in the suite
+            }
+        )
+    )
+    suite = yaml.safe_load(Path(load_suite("smoke").path).read_text())
+    suite["tuned"] = "tuned.yaml"
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(suite))
+    with caplog.at_level("WARNING"):
+        jobs = {c.method: c for c in load_suite(str(tmp_path / "s.yaml")).jobs()}
+    assert jobs["nce"].lr == 0.001  # applied, not silently
+    warned = [r.getMessage() for r in caplog.records if "cautions" in r.getMessage()]
+    assert len(warned) == 1 and "of nce carry cautions" in warned[0] and "xmodal" not in warned[0]
 
 
 def test_a_suite_applies_its_tuned_selection_and_set_wins(tmp_path) -> None:

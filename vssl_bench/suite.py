@@ -14,6 +14,7 @@ backbones) with a one-line error naming the valid choices.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,6 +267,15 @@ def load_tuned(path: Path, methods: list[str]) -> tuple[dict[str, dict], dict[st
             if k not in config_fields and k not in params:
                 raise ConfigError(f"tuned selection {path}: {m}.{k} is neither a config field nor a {m} parameter")
         out[m] = dict(over)
+    cautions = raw.get("cautions") if isinstance(raw.get("cautions"), dict) else {}
+    flagged = [m for m in out if cautions.get(m)]
+    if flagged:  # applied anyway (the selection is the rule), but not silently
+        logging.getLogger(__name__).warning(
+            "tuned selection %s: the selections of %s carry cautions (grid edge or within noise of random; "
+            "see its cautions:)",
+            Path(path).name,
+            ", ".join(flagged),
+        )
     chosen_on = raw.get("chosen_on") or {}
     return out, (chosen_on if isinstance(chosen_on, dict) else {})
 

@@ -166,9 +166,11 @@ def cautions(
     """method -> what its selection cannot say, where something can be said:
 
     - its learning rate is the grid's lowest or highest: the best may lie beyond the grid;
-    - its best score is within ``z`` binomial standard deviations of ``random``'s (one
-      accuracy at random's level on ``n_val`` validation videos): the method has not learned
-      at this budget, so the grid cannot rank its points and the selection is noise.
+    - its best score is within ``z`` standard deviations of ``random``'s, for the difference
+      of two independent accuracies at random's level on ``n_val`` validation videos
+      (sqrt(2) x one binomial sd): the method has not clearly learned at this budget, so the
+      grid cannot rank its points and the selection is noise. Lenient still: the best of a
+      grid's points is biased upwards, and the score is the mean of two correlated accuracies.
     """
     out: dict[str, list[str]] = {}
     rand = [r["score"] for r in table if r["method"] == "random" and not math.isnan(r["score"])]
@@ -181,12 +183,12 @@ def cautions(
             notes.append(f"lr {lr:g} is the grid's {side}: the best may lie {beyond} it")
         if rand and n_val and method != "random":
             p = min(max(rand[0], 1.0 / n_val), 1 - 1.0 / n_val)
-            margin = z * math.sqrt(p * (1 - p) / n_val)
+            margin = z * math.sqrt(2 * p * (1 - p) / n_val)
             if b["score"] - rand[0] < margin:
                 notes.append(
-                    f"best score {100 * b['score']:.1f} is within {100 * margin:.1f} points ({z:g} binomial sd on "
-                    f"{n_val} videos) of random's {100 * rand[0]:.1f}: not learned at this budget, "
-                    "the selection is noise"
+                    f"best score {100 * b['score']:.1f} is within {100 * margin:.1f} points ({z:g} sd of a difference "
+                    f"of two accuracies on {n_val} videos) of random's {100 * rand[0]:.1f}: not clearly learned at "
+                    "this budget, the selection is noise"
                 )
         if notes:
             out[method] = notes

@@ -335,14 +335,13 @@ def test_dataset_dir_and_cache_root(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_generation_without_pyav_is_one_clear_error(tmp_path, monkeypatch) -> None:
     """No PyAV: one error naming it before any worker starts (it was a traceback from each
     worker's first video); an existing dataset is still used without it."""
-    import importlib.util
+    import sys
 
     from vssl_bench.config import ConfigError
 
     kw = dict(train_per_class=1, test_per_class=1, size=16, frames=4, workers=0)
     done = synthetic.generate(tmp_path / "done", **kw)  # with PyAV
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "av" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "av", None)  # `import av` raises ImportError
     with pytest.raises(ConfigError, match="PyAV"):
         synthetic.generate(tmp_path / "d", **{**kw, "workers": 2})
     assert not (tmp_path / "d").exists()

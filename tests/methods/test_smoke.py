@@ -9,6 +9,8 @@ interface as ``vssl_bench.data.datasets.VideoSource`` (``n_frames``, ``clip(indi
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -134,19 +136,24 @@ def test_method_on_cuda(name) -> None:
 
     cls = METHODS[name]
     device = torch.device("cuda")
+    cfg = dataclasses.replace(CFG, channels_last=True)  # as training on a GPU runs (the default)
     torch.manual_seed(0)
     p = params_from_dict(cls, {})
-    method = cls(build_backbone(CFG.backbone), p, CFG, N_CLASSES).to(device)
-    batch = to_device(_batch(cls, p), device, channels_last=False)
+    method = cls(build_backbone(cfg.backbone), p, cfg, N_CLASSES).to(device)
+    method = method.to(memory_format=torch.channels_last_3d)
+    batch = to_device(_batch(cls, p), device, channels_last=True)
     method.train()
-    with autocast(device, CFG):
+    with autocast(device, cfg):
         out = method.loss(batch)
     for k, v in out.items():
         assert not torch.is_tensor(v) or v.device.type == "cuda", f"{name}: {k} on {v.device}"
         assert torch.isfinite(torch.as_tensor(v).detach().float()).all(), f"{name}: {k} = {v}"
     if cls.trains:
         out["loss"].backward()
+        grads = [q.grad for q in method.backbone.parameters() if q.requires_grad]
+        assert any(g is not None and g.abs().sum() > 0 for g in grads), f"{name}: no gradient reaches the backbone"
+        assert all(g is None or torch.isfinite(g).all() for g in grads), f"{name}: non-finite gradient"
     method.eval()
-    with torch.no_grad(), autocast(device, CFG):
-        z = method.embed(_eval_clip().to(device))
+    with torch.no_grad(), autocast(device, cfg):
+        z = method.embed(_eval_clip().to(device).contiguous(memory_format=torch.channels_last_3d))
     assert z.shape[0] == B and torch.isfinite(z.float()).all()

@@ -904,16 +904,6 @@ def generate(
     params = _params(variant, train_per_class, test_per_class, size, frames, seed)
     if _is_complete(root, params):
         return root
-    import importlib.util
-
-    if importlib.util.find_spec("av") is None:  # else each worker fails on its first video, with a traceback
-        from vssl_bench.config import ConfigError
-
-        raise ConfigError(
-            f"writing the embedded videos needs PyAV, which is not installed (`pip install av`; `make` installs it); "
-            f"or point VSSL_BENCH_DATA at a folder that already holds {root.name}"
-        )
-
     if workers > 1 and getattr(multiprocessing.current_process(), "_inheriting", False):
         # A spawned child re-running an unguarded script's top level: it would wait forever
         # for the lock its parent holds while the parent waits for it (multiprocessing
@@ -940,6 +930,15 @@ def _generate_unlocked(
 ) -> Path:
     """``generate``'s work, under its lock, for the parameters ``_params`` made."""
     variant, size, frames, seed = params["variant"], params["size"], params["frames"], params["seed"]
+    try:  # here, once: else each worker fails on its first video, with a traceback
+        import av  # noqa: F401
+    except ImportError as e:
+        from vssl_bench.config import ConfigError
+
+        raise ConfigError(
+            f"writing the embedded videos needs PyAV, which cannot be imported ({e}; `pip install av`, which "
+            f"`make` does); or point VSSL_BENCH_DATA at a folder that already holds {root.name}"
+        ) from None
     _check_replaceable(root)  # fail before rendering, not after
     jobs = _jobs(variant, params["train_per_class"], params["test_per_class"], seed)
     tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
