@@ -78,6 +78,8 @@ def test_resume_after_kill_at_each_stage(kill_at, reference, smoke_data_root, tm
         assert json.loads((run_dir / "metrics.json").read_text())["status"] == "done"
     else:
         assert (run_dir / "checkpoint.pt").is_file() and not (run_dir / "metrics.json").exists()
+        progress = json.loads((run_dir / "progress.json").read_text())  # what `status` reads: the checkpoint's step
+        assert (progress["step"], progress["steps"]) == ((2, 4) if kill_at == "train:3" else (4, 4))
 
     r = _run(args)  # the same command again, no kill
     assert r.returncode == 0, r.stdout + r.stderr

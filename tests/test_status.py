@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from vssl_bench.rundir import RunDir
 from vssl_bench.runner import job_status
 from vssl_bench.suite import load_suite
 from vssl_bench.utils import file_lock
@@ -54,6 +55,7 @@ def results_dir(tmp_path) -> Path:
     partial.mkdir()
     (partial / "checkpoint.pt").write_bytes(b"")  # a killed job's last checkpoint
     (partial / ".lock").write_text("99999999 elsewhere\n")  # its (dead) holder's lock file, unlocked
+    (partial / "progress.json").write_text(json.dumps({"step": 3, "steps": 8, "seconds": 1.5}))
     (runs / jobs["random"].job_name()).mkdir()  # started, nothing written yet: pending
     (runs / "nce__synthetic__tiny3d__seed7__0123456789").mkdir()  # another matrix's run
     return tmp_path  # nce (seed 0) has no folder at all: pending
@@ -77,6 +79,8 @@ def test_status_command_table(results_dir, monkeypatch, capsys) -> None:
     monkeypatch.setattr(sys, "argv", ["vssl-bench", "status", "--suite", "smoke", "--out", str(results_dir)])
     jobs = _jobs()
     lock = results_dir / "runs" / jobs["nce"].job_name() / ".lock"
+    lock.parent.mkdir(parents=True)
+    RunDir(lock.parent).write_progress(2, 8, 10.0)  # 5 s a step so far
     with file_lock(lock):
         with pytest.raises(SystemExit) as e:
             cli.main()
@@ -90,9 +94,10 @@ def test_status_command_table(results_dir, monkeypatch, capsys) -> None:
     assert set(rows) == set(jobs), out
     assert rows["sort"][1:3] == ["0", "done"] and rows["sort"][3] == "linear 25.0  kNN 12.5  R@1 50.0"
     assert rows["mae"][2:] == ["failed", REASON]
-    assert rows["supervised"][2] == "partial" and "resumes" in rows["supervised"][3]
+    assert rows["supervised"][2:] == ["partial", "checkpoint at step 3/8, no result: resumes on the next run"]
     assert rows["random"][2:] == ["pending", ""]
     assert rows["nce"][2] == "running" and rows["nce"][3].startswith("pid ")
+    assert rows["nce"][3].endswith("; step 2/8 (25 %), ~30 s of training left"), rows["nce"]
     assert "1 done, 1 failed, 1 partial, 1 pending, 1 running" in out
     assert "1 other run(s)" in out
 

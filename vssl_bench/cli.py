@@ -625,8 +625,8 @@ def status(
             "done": "linear {}  kNN {}  R@1 {}".format(
                 *(_pct(m.get(k)).strip() for k in ("linear_top1", "knn_top1", "retrieval_r1"))
             ),
-            "running": run_dir.lock_holder(),
-            "partial": "checkpoint, no result: resumes on the next run",
+            "running": "; ".join(x for x in (run_dir.lock_holder(), _progress_text(run_dir, running=True)) if x),
+            "partial": f"checkpoint{_progress_text(run_dir, running=False)}, no result: resumes on the next run",
         }.get(st, "")
         t.add_row(cfg.method, str(cfg.steps), str(cfg.seed), st, detail)
     console.print(t)
@@ -638,6 +638,25 @@ def status(
             f"methods or --set options)",
             highlight=False,
         )
+
+
+def _progress_text(run_dir: RunDir, running: bool) -> str:
+    """Where a job's training stands, from its last checkpoint: ``step 1250/4800 (26 %), ~40
+    min of training left`` while it runs (at its own pace so far), `` at step 1250/4800`` for
+    a stopped one; ``training done, evaluating`` once every step is in; "" when unknown."""
+    p = run_dir.read_progress()
+    if not p or p["steps"] <= 0:
+        return ""
+    step, steps = p["step"], p["steps"]
+    if not running:
+        return f" at step {step}/{steps}"
+    if step >= steps:
+        return "training done, evaluating"
+    text = f"step {step}/{steps} ({100 * step / steps:.0f} %)"
+    if step > 0 and p["seconds"] > 0:
+        left = (steps - step) * p["seconds"] / step
+        text += f", ~{left / 60:.0f} min of training left" if left >= 60 else f", ~{left:.0f} s of training left"
+    return text
 
 
 def _unwrap_help(*apps: typer.Typer) -> None:

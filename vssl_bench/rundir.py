@@ -9,6 +9,7 @@ the new one, never half of one.
 ``config.yaml``     the job's resolved Config
 ``checkpoint.pt``   model, optimiser, schedule, RNG and data position (resume)
 ``curve.csv``       loss, lr, clips/s and the method's extras per step
+``progress.json``   the step of the last checkpoint, of how many, and seconds so far (``status``)
 ``metrics.json``    the job's record: status, provenance, every metric (the row's source)
 ``error.log``       the traceback of a failed or stalled job
 ``.lock``           held while a process runs the job (``pid host`` of the holder)
@@ -62,6 +63,10 @@ class RunDir:
         return self.path / "curve.csv"
 
     @property
+    def progress(self) -> Path:  # training's last checkpointed step, for `vssl-bench status`
+        return self.path / "progress.json"
+
+    @property
     def tensorboard(self) -> Path:  # event files (tblog.EventLog)
         return self.path / "tensorboard"
 
@@ -107,6 +112,17 @@ class RunDir:
             return json.loads(self.metrics.read_text())
         except (OSError, json.JSONDecodeError):
             return None
+
+    def read_progress(self) -> dict | None:
+        """``{"step", "steps", "seconds"}`` of the last checkpoint, or None."""
+        try:
+            p = json.loads(self.progress.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        return p if isinstance(p, dict) and {"step", "steps", "seconds"} <= set(p) else None
+
+    def write_progress(self, step: int, steps: int, seconds: float) -> None:
+        atomic_write_json(self.progress, {"step": int(step), "steps": int(steps), "seconds": round(float(seconds), 1)})
 
     def write_metrics(self, m: dict) -> None:
         atomic_write_json(self.metrics, m)

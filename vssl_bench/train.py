@@ -494,6 +494,7 @@ def _train_stream(
             )
         if distributed.is_main() and (state.step % cfg.checkpoint_every == 0 or state.step == n_steps):
             save_checkpoint(run_dir.checkpoint, method, opt, state, cfg)
+            run_dir.write_progress(state.step, n_steps, state.seconds)  # after it: never ahead of the checkpoint
             if events is not None:
                 events.flush()
         if distributed.is_main():
