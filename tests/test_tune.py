@@ -376,3 +376,15 @@ def test_report_leaves_validation_rows_out(tmp_path) -> None:
     out = latest_per_seed(df)
     assert list(out["knn_top1"]) == [0.1]
     assert any(n.startswith("VALIDATION ROWS") for n in out.attrs["notes"])
+
+
+def test_a_tuned_selection_beside_the_suites_is_not_a_suite() -> None:
+    """`vssl-bench tune` writes benchmarks/tuned.yaml beside the suites: it is not listed or
+    loadable as one (it was, and failed to load: 'unknown key in suite tuned.yaml')."""
+    from vssl_bench.suite import available_suites, suites_dir
+
+    assert (suites_dir() / "tuned.yaml").is_file()
+    suites = available_suites()
+    assert "tuned" not in suites and {"quick", "full", "budgets"} <= set(suites)
+    with pytest.raises(ConfigError, match="suite"):
+        load_suite("tuned")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,9 +150,16 @@ def suites_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "benchmarks"
 
 
+TUNED_MARK = re.compile(r"^selected_by:", re.MULTILINE)  # the first key of a tune selection file
+
+
 def available_suites() -> dict[str, Path]:
+    """Suite name -> file: the YAML files of the suites folder, less the tuned selections that
+    `vssl-bench tune` writes there (a top-level ``selected_by:``; ``benchmarks/tuned.yaml``)."""
     d = suites_dir()
-    return {p.stem: p for p in sorted(d.glob("*.yaml"))} if d.is_dir() else {}
+    if not d.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(d.glob("*.yaml")) if not TUNED_MARK.search(p.read_text(errors="replace"))}
 
 
 def _budgets(raw: Any, where: str) -> list[int]:

@@ -931,9 +931,9 @@ def _generate_unlocked(
     """``generate``'s work, under its lock, for the parameters ``_params`` made."""
     variant, size, frames, seed = params["variant"], params["size"], params["frames"], params["seed"]
     try:  # here, once: else each worker fails on its first video, with a traceback
-        import av  # noqa: F401
+        import av  # noqa: F401  # here: only generating needs it, and PyAV is heavy to import
     except ImportError as e:
-        from vssl_bench.config import ConfigError
+        from vssl_bench.config import ConfigError  # here: the pool's spawned workers import this module, not torch
 
         raise ConfigError(
             f"writing the embedded videos needs PyAV, which cannot be imported ({e}; `pip install av`, which "
