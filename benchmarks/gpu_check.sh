@@ -5,7 +5,8 @@
 #
 # 1. environment (GPU, torch / decord / av versions, the CLI imports);
 # 2. cudatests: every method's loss and backward on the GPU under bf16 autocast (the tests
-#    marked for CUDA, skipped on a CPU machine), then the smoke suite (every reference row + sort, mae, nce; bf16 autocast, evaluation on the GPU);
+#    marked for CUDA, skipped on a CPU machine); then the smoke suite (every reference row +
+#    sort, mae, nce; bf16 autocast, evaluation on the GPU);
 # 3. torchrun --nproc_per_node=1 (NCCL process group, DDP wrapper, SyncBatchNorm) on nce;
 #    workers: the smoke suite with 4 DataLoader workers and 30 steps, i.e. 2.5 epochs of the
 #    loader's stream across epochs (on a CPU the same as without workers, bit for bit);
@@ -17,8 +18,8 @@
 # log.txt (everything printed), quick_cuda.csv, smoke_cuda.csv and throughput.jsonl.
 # Two more steps, not in the default list: allmethods (every method with every evaluation,
 # seed 0, 6 jobs at a time: all_methods_cuda.csv) and compiled (throughput.py with 15
-# workers, then with --compile). STEPS="env cudatests smoke ddp workers throughput quick" (the default) picks
-# steps; the run folders go to $WORK. Results of one H200: docs/gpu_check_h200/, docs/scaling.md.
+# workers, then with --compile). STEPS="env cudatests smoke ddp workers throughput quick"
+# (the default) picks steps; the run folders go to $WORK. Results of one H200: docs/gpu_check_h200/, docs/scaling.md.
 set -u
 OUT=${1:-gpu-check}
 mkdir -p "$OUT"

@@ -841,8 +841,7 @@ def budget_axis(
                 nth = seen[v.question] = seen.get(v.question, -1) + 1
                 entry["verdicts"].setdefault((v.question, nth), {})[st] = v.answer
         # coverage of the worst-covered metric: a rho read off a few methods settles nothing
-        entry["n_methods"] = min(covered, default=0)
-        entry["coverage"] = (entry["n_methods"], int(per.get(lo_b, 0)))
+        entry["coverage"] = (min(covered, default=0), int(per.get(lo_b, 0)))
         n_common, n_lo = entry["coverage"]
         entry["settled"] = (
             entry["rungs"] >= 2

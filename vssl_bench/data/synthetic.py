@@ -904,6 +904,7 @@ def generate(
     params = _params(variant, train_per_class, test_per_class, size, frames, seed)
     if _is_complete(root, params):
         return root
+
     if workers > 1 and getattr(multiprocessing.current_process(), "_inheriting", False):
         # A spawned child re-running an unguarded script's top level: it would wait forever
         # for the lock its parent holds while the parent waits for it (multiprocessing
