@@ -462,3 +462,34 @@ def test_learnability_with_identical_seeds_falls_back_to_the_held_out_samples() 
     assert lb.loc["rotation", "learned"] is False and lb.loc["rotation", "bound"] < 0.25
     df["pretext_accuracy"] = np.where(df["family"] == "reference", np.nan, 0.60)
     assert stats.learnability(df).set_index("method").loc["rotation", "learned"] is True
+
+
+def test_budget_axis_says_when_a_family_passes_another_though_the_ranking_settled() -> None:
+    """The contrastive methods all gain 20 points at 600 steps, the others 10: the method
+    ranking can stay settled (rho >= 0.8) while contrastive passes pretext by more than 3
+    points; the report says so beside "converged". Equal gains: no family passes another."""
+    base = {"pretext": 0.30, "generative": 0.25, "contrastive": 0.15, "reference": 0.20}
+
+    def axis(contrastive_gain: float) -> dict:
+        means = {m: base[f] + 0.005 * i for i, (m, (f, _)) in enumerate(METHODS.items())}
+        small = make_table(means, seed=1)
+        gain = {m: 0.10 + (contrastive_gain if METHODS[m][0] == "contrastive" else 0.0) for m in METHODS}
+        big = make_table({m: v + gain[m] for m, v in means.items()}, seed=2)
+        big = big[big["method"] != "random"].assign(steps=600.0, job_id=lambda d: d["job_id"] + "-600")
+        return stats.budget_axis(pd.concat([small, big], ignore_index=True))[0]
+
+    even = axis(0.0)
+    assert all(f["changed"] is False for f in even["families"].values())
+    assert even["families"]["knn_top1"]["order"][600] == ["pretext", "generative", "contrastive"]
+    assert "no family passes another" in stats.budget_markdown([even])
+    e = axis(0.25)
+    knn = e["families"]["knn_top1"]
+    assert knn["order"][150][-1] == "contrastive" and knn["order"][600][0] == "contrastive"
+    assert knn["changed"] and any(a == "contrastive" and b == "pretext" for a, b, *_ in knn["passes"])
+    md = stats.budget_markdown([e])
+    assert "changes between 150 and 600 steps" in md and "contrastive passes pretext" in md
+    assert not e["converged"]  # supervised gained 10 points: not near its plateau
+    assert "the families' order still changes" not in md
+    settled = {**e, "converged": True}  # as where the criterion holds: the caveat stands beside it
+    assert "**converged at 600 steps**" in (md2 := stats.budget_markdown([settled]))
+    assert "the families' order still changes" in md2

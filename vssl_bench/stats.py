@@ -840,6 +840,7 @@ def budget_axis(
             for v in vs:  # keyed (question, n-th verdict of it): Q2 has two
                 nth = seen[v.question] = seen.get(v.question, -1) + 1
                 entry["verdicts"].setdefault((v.question, nth), {})[st] = v.answer
+        entry["families"] = family_order(entry, [int(b) for b in (axis or budgets)])
         # coverage of the worst-covered metric: a rho read off a few methods settles nothing
         entry["coverage"] = (min(covered, default=0), int(per.get(lo_b, 0)))
         n_common, n_lo = entry["coverage"]
@@ -856,6 +857,43 @@ def budget_axis(
             and all(s_["near_plateau"] for s_ in entry["supervised"].values())
         )
         out.append(entry)
+    return out
+
+
+def family_order(entry: dict, budgets: list[int]) -> dict[str, dict]:
+    """Per metric, the SSL families' order at each budget of the axis: each family's mean
+    over its methods that learned their own task there (not gated: counted), best first, and
+    whether the order differs between the two largest budgets. A whole family can move
+    together while the method ranking's rho stays high (20 methods, one family of 8): the
+    family question can still be open where the ranking has settled."""
+    out: dict[str, dict] = {}
+    fam, learned = entry.get("family", {}), entry.get("learned", {})
+    for m, by in entry.get("by_method", {}).items():
+        means: dict[int, dict[str, float]] = {}
+        for st in budgets:
+            vals: dict[str, list[float]] = {}
+            for meth, per in by.items():
+                v = per.get(st)
+                if fam.get(meth) in SSL_FAMILIES and v is not None and np.isfinite(v):
+                    if learned.get((meth, st)) is not False:
+                        vals.setdefault(fam[meth], []).append(v)
+            if len(vals) >= 2:
+                means[st] = {f: float(np.mean(v)) for f, v in vals.items()}
+        order = {st: sorted(fm, key=lambda f, fm=fm: -fm[f]) for st, fm in means.items()}
+        lo, hi = (budgets[-2], budgets[-1]) if len(budgets) >= 2 else (None, None)
+        passes = None  # None: not comparable (a budget without two families)
+        if lo in means and hi in means and set(means[lo]) == set(means[hi]):
+            # (a, b, gap at lo, gap at hi): a was behind b and is ahead at hi, one of the gaps
+            # at least PLATEAU_PTS (a swap within a few points on one seed is no change)
+            passes = [
+                (a, b, means[lo][a] - means[lo][b], means[hi][a] - means[hi][b])
+                for a in means[hi]
+                for b in means[hi]
+                if means[lo][a] < means[lo][b]
+                and means[hi][a] > means[hi][b]
+                and max(means[lo][b] - means[lo][a], means[hi][a] - means[hi][b]) >= PLATEAU_PTS
+            ]
+        out[m] = {"means": means, "order": order, "passes": passes, "changed": None if passes is None else bool(passes)}
     return out
 
 
@@ -925,7 +963,32 @@ def budget_markdown(axes: list[dict]) -> str:
         lines.append(
             f"- **{'converged' if e['converged'] else 'not converged'} at {hi} steps** (ranking settled and "
             f"supervised near its plateau{'' if e['converged'] else ': not both yet'})"
+            + (
+                "; the families' order still changes (below)"
+                if e["converged"] and any(f["changed"] for f in e.get("families", {}).values())
+                else ""
+            )
         )
+        fams = e.get("families", {})
+        for m, f in fams.items():
+            if not f["order"]:
+                continue
+            path = " / ".join(
+                " > ".join(f"{x} {pts(f['means'][st][x])}" for x in o) + f" ({st})" for st, o in f["order"].items()
+            )
+            swaps = "; ".join(
+                f"{a} passes {b} ({100 * g0:+.1f} -> {100 * g1:+.1f} points)" for a, b, g0, g1 in f["passes"] or []
+            )
+            tail = {
+                True: f" — **changes between {e['pair'][0]} and {hi} steps** ({swaps}): the family question can "
+                "still move beyond them, whatever the method ranking's rho",
+                False: f" — no family passes another by {100 * PLATEAU_PTS:.0f} points or more between "
+                f"{e['pair'][0]} and {hi} steps",
+                None: "",
+            }[f["changed"]]
+            lines.append(
+                f"- families on {BUDGET_COLUMN.get(m, m)} (mean of the methods that learned their task): {path}{tail}"
+            )
         lines += ["", *_budget_table(e), ""]
         for (q, nth), by in e["verdicts"].items():
             answers = [by.get(st, "–") for st in e["axis"]]
