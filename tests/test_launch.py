@@ -356,3 +356,75 @@ def test_a_job_process_imports_no_torch_before_its_environment() -> None:
     code = "import sys, vssl_bench.job_process; print('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "False", r.stdout + r.stderr
+
+
+def _alive(pid: int) -> bool:
+    """A process that runs (a zombie, exited and not yet reaped, does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux)")
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_a_stopped_run_leaves_no_job_process_behind(sig, smoke_data_root, tmp_path) -> None:
+    """``--jobs 2``, two jobs training (steps made to last 0.5 s each), then the ``run``
+    process gets ``sig``. SIGTERM (kill, timeout, a batch system): it stops its job
+    processes itself, says how to resume, exits 143. SIGKILL (cannot be caught): each job
+    process sees its parent gone within a beat and stops. Either way no job process trains
+    on, unwatched, holding the job's lock and cores; after SIGTERM the same command resumes
+    both jobs from their checkpoints."""
+    import os
+    import signal
+    import subprocess
+
+    suite = tmp_path / "slow.yaml"
+    suite.write_text(
+        "name: slow\ndataset: synthetic\nbackbone: tiny3d\nmethods: [sort]\nseeds: [0, 1]\n"
+        "config: {steps: 200, clip_len: 8, frame_stride: 2, batch_size: 8, checkpoint_every: 2, "
+        "eval_clips: 1, linear_epochs: 2, pretext_eval_batches: 1, synthetic_train_per_class: 6, "
+        "synthetic_test_per_class: 3}\n"
+    )
+    out = tmp_path / "stopped"
+    args = ["run", "--suite", str(suite), "--no-references", "--jobs", "2"]
+    args += ["--data-root", str(smoke_data_root), "--out", str(out)]
+    env = {**_env(), "VSSL_BENCH_SLOW_STEP_S": "0.5"}
+    with tempfile.TemporaryFile("w+") as log:
+        p = subprocess.Popen(_cmd(*args), stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+        try:
+            deadline = time.monotonic() + 180
+            while len(ckpts := list((out / "runs").glob("sort__*/checkpoint.pt"))) < 2:  # both training
+                assert p.poll() is None and time.monotonic() < deadline, (p.poll(), log.seek(0), log.read())
+                time.sleep(0.5)
+            workers = [int((c.parent / ".lock").read_text().split()[0]) for c in ckpts]
+            assert p.pid not in workers and all(_alive(w) for w in workers)
+            p.send_signal(getattr(signal, sig))
+            code = p.wait(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        log.seek(0)
+        text = " ".join(log.read().split())
+    deadline = time.monotonic() + 30  # a job process checks on its parent every beat (5 s)
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    assert not left, f"job processes {left} outlived the run process ({sig})"
+    assert not (out / "results.csv").exists() or _rows(out) == []  # nothing recorded half-done
+    if sig == "SIGKILL":
+        assert code == -signal.SIGKILL
+        return
+    assert code == 128 + signal.SIGTERM, text
+    assert "stopped by SIGTERM: run the same command again to resume where it stopped" in text, text
+    assert "Traceback" not in text, text
+    r = subprocess.run(_cmd(*args), capture_output=True, text=True, timeout=600, env=_env())
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = _rows(out)
+    assert sorted(row["seed"] for row in rows) == ["0", "1"] and all(row["status"] == "done" for row in rows)
+    for run_dir in (out / "runs").glob("sort__*"):
+        m = json.loads((run_dir / "metrics.json").read_text())
+        assert m["resumed"] >= 1 and m["steps"] == 200

@@ -13,6 +13,7 @@ import inspect
 import logging
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -674,12 +675,28 @@ _unwrap_help(app, data_app)
 
 
 INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as shells report it
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # kill, timeout, a batch system, a closed terminal
+_stopped_by: list[int] = []  # the stop signal received, if any
+
+
+def _stop(signum: int, frame) -> None:
+    """SIGTERM / SIGHUP unwind like Ctrl-C (the default would end the process on the spot):
+    ``run`` stops its job processes on the way out (``launch.run_parallel``), a job run in
+    this process keeps its last checkpoint, and the exit code is 128 + the signal. Once: a
+    second signal does not cut that short (each job process gets at most 20 s)."""
+    if _stopped_by:
+        return
+    _stopped_by.append(signum)
+    raise KeyboardInterrupt
 
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     if len(sys.argv) == 1:
         sys.argv.append("--help")
+    for name in STOP_SIGNALS:
+        if hasattr(signal, name):  # SIGHUP: not on Windows
+            signal.signal(getattr(signal, name), _stop)
     try:
         rv = app(standalone_mode=False)
         if rv == INTERRUPTED:  # typer turns Ctrl-C into a returned exit code 130
@@ -691,6 +708,10 @@ def main() -> None:
         err.print(f"error: {e}", highlight=False, soft_wrap=True, markup=False)
         sys.exit(2)
     except (ClickAbort, typer.Abort, KeyboardInterrupt):
+        if _stopped_by:
+            name = signal.Signals(_stopped_by[0]).name
+            err.print(f"stopped by {name}: run the same command again to resume where it stopped")
+            sys.exit(128 + _stopped_by[0])
         err.print("interrupted: run the same command again to resume where it stopped")
         sys.exit(INTERRUPTED)
     except typer.Exit as e:

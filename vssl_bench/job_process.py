@@ -5,10 +5,17 @@ before running it, and this one imports nothing heavy at the top, so the job's G
 (``CUDA_VISIBLE_DEVICES``) and thread count (``OMP_NUM_THREADS``) are set before torch is
 imported. The job's progress (``utils.heartbeat``) goes to the parent's watchdog as
 ``("beat", what)`` messages on the pipe that finally carries its outcome.
+
+A job process does not outlive its parent: the parent stops its job processes when it is
+interrupted or terminated (``launch.run_parallel``), and a parent killed outright
+(``SIGKILL``, out of memory) is seen here within a beat (the process is re-parented, or the
+pipe is broken): the job stops where it is, its last checkpoint on disk, and the next
+``run`` resumes it. Training on unwatched would hold the job's lock and cores, invisibly.
 """
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import threading
@@ -28,15 +35,25 @@ def main(cfg, out: Path, retry_failed: bool, gpu: str | None, conn) -> None:
     latest = {"n": 1, "what": "starting", "done": False}  # progress so far; a thread forwards it when it moved
     send_lock = threading.Lock()  # the outcome and the beats share the pipe
 
+    parent = os.getppid()
+
     def forward(every: float) -> None:
         sent = 0
         while True:
             with send_lock:
                 if latest["done"]:  # the outcome went, the pipe is closed
                     return
-                if latest["n"] != sent:
+                orphaned = os.getppid() != parent  # the parent died: this process was re-parented
+                if not orphaned and latest["n"] != sent:
                     sent = latest["n"]
-                    conn.send(("beat", latest["what"]))
+                    try:
+                        conn.send(("beat", latest["what"]))
+                    except OSError:  # broken pipe: nobody reads this job's outcome any more
+                        orphaned = True
+            if orphaned:
+                logging.warning("the run process of this job is gone: job stopped, it resumes on the next run")
+                _thread.interrupt_main()  # KeyboardInterrupt in the job's thread, handled below
+                return
             time.sleep(every)
 
     def beat(what: str) -> None:
@@ -55,7 +72,7 @@ def main(cfg, out: Path, retry_failed: bool, gpu: str | None, conn) -> None:
 
     try:
         outcome = run_job(cfg, out, None, retry_failed)  # no progress bar in workers
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group, or the parent is gone
         return
     with send_lock:
         latest["done"] = True
