@@ -861,13 +861,19 @@ def budget_axis(
 
 
 def family_order(entry: dict, budgets: list[int]) -> dict[str, dict]:
-    """Per metric, the SSL families' order at each budget of the axis: each family's mean
-    over its methods that learned their own task there (not gated: counted), best first, and
-    whether the order differs between the two largest budgets. A whole family can move
-    together while the method ranking's rho stays high (20 methods, one family of 8): the
-    family question can still be open where the ranking has settled."""
+    """Per metric, the SSL families at each budget of the axis, best first: each family's
+    mean over its methods that learned their own task at that budget (methods the gate does
+    not judge count), so a family's mean may cover other methods at another budget. Then,
+    between the two largest budgets, which family passes another (``passes``: behind, then
+    ahead, the gap between them swinging by :data:`PLATEAU_PTS` or more: a swap within a
+    few points on one seed is no change) and which family has a method that learned at one
+    budget only (``joins`` / ``leaves``). A whole family can move together while the method
+    ranking's rho stays high (20 methods, one family of 8): the family question can still
+    be open where the ranking has settled. ``changed``: any of these; None where the two
+    budgets do not hold two families to compare."""
     out: dict[str, dict] = {}
     fam, learned = entry.get("family", {}), entry.get("learned", {})
+    lo, hi = (budgets[-2], budgets[-1]) if len(budgets) >= 2 else (None, None)
     for m, by in entry.get("by_method", {}).items():
         means: dict[int, dict[str, float]] = {}
         for st in budgets:
@@ -877,23 +883,27 @@ def family_order(entry: dict, budgets: list[int]) -> dict[str, dict]:
                 if fam.get(meth) in SSL_FAMILIES and v is not None and np.isfinite(v):
                     if learned.get((meth, st)) is not False:
                         vals.setdefault(fam[meth], []).append(v)
-            if len(vals) >= 2:
+            if vals:
                 means[st] = {f: float(np.mean(v)) for f, v in vals.items()}
         order = {st: sorted(fm, key=lambda f, fm=fm: -fm[f]) for st, fm in means.items()}
-        lo, hi = (budgets[-2], budgets[-1]) if len(budgets) >= 2 else (None, None)
-        passes = None  # None: not comparable (a budget without two families)
-        if lo in means and hi in means and set(means[lo]) == set(means[hi]):
-            # (a, b, gap at lo, gap at hi): a was behind b and is ahead at hi, one of the gaps
-            # at least PLATEAU_PTS (a swap within a few points on one seed is no change)
-            passes = [
-                (a, b, means[lo][a] - means[lo][b], means[hi][a] - means[hi][b])
-                for a in means[hi]
-                for b in means[hi]
-                if means[lo][a] < means[lo][b]
-                and means[hi][a] > means[hi][b]
-                and max(means[lo][b] - means[lo][a], means[hi][a] - means[hi][b]) >= PLATEAU_PTS
-            ]
-        out[m] = {"means": means, "order": order, "passes": passes, "changed": None if passes is None else bool(passes)}
+        a_lo, a_hi = means.get(lo, {}), means.get(hi, {})
+        common = sorted(set(a_lo) & set(a_hi))
+        joins, leaves = sorted(set(a_hi) - set(a_lo)), sorted(set(a_lo) - set(a_hi))
+        passes = [  # (a, b, gap a - b at lo, gap at hi)
+            (a, b, a_lo[a] - a_lo[b], a_hi[a] - a_hi[b])
+            for a in common
+            for b in common
+            if a_lo[a] < a_lo[b] and a_hi[a] > a_hi[b] and (a_hi[a] - a_hi[b]) - (a_lo[a] - a_lo[b]) >= PLATEAU_PTS
+        ]
+        comparable = bool(a_lo) and bool(a_hi) and len(set(a_lo) | set(a_hi)) >= 2
+        out[m] = {
+            "means": means,
+            "order": order,
+            "passes": passes,
+            "joins": joins,
+            "leaves": leaves,
+            "changed": bool(passes or joins or leaves) if comparable else None,
+        }
     return out
 
 
@@ -976,14 +986,15 @@ def budget_markdown(axes: list[dict]) -> str:
             path = " / ".join(
                 " > ".join(f"{x} {pts(f['means'][st][x])}" for x in o) + f" ({st})" for st, o in f["order"].items()
             )
-            swaps = "; ".join(
-                f"{a} passes {b} ({100 * g0:+.1f} -> {100 * g1:+.1f} points)" for a, b, g0, g1 in f["passes"] or []
-            )
+            lo = e["pair"][0]
+            what = [f"{a} passes {b} (gap {100 * g0:+.1f} -> {100 * g1:+.1f} points)" for a, b, g0, g1 in f["passes"]]
+            what += [f"{x} joins (no method of it learned its task at {lo} steps)" for x in f["joins"]]
+            what += [f"{x} leaves (no method of it learned its task at {hi} steps)" for x in f["leaves"]]
             tail = {
-                True: f" — **changes between {e['pair'][0]} and {hi} steps** ({swaps}): the family question can "
+                True: f" — **changes between {lo} and {hi} steps** ({'; '.join(what)}): the family question can "
                 "still move beyond them, whatever the method ranking's rho",
-                False: f" — no family passes another by {100 * PLATEAU_PTS:.0f} points or more between "
-                f"{e['pair'][0]} and {hi} steps",
+                False: f" — no family passes another between {lo} and {hi} steps (a swing of "
+                f"{100 * PLATEAU_PTS:.0f} points or more in the gap between two families)",
                 None: "",
             }[f["changed"]]
             lines.append(
