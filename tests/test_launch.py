@@ -428,3 +428,17 @@ def test_a_stopped_run_leaves_no_job_process_behind(sig, smoke_data_root, tmp_pa
     for run_dir in (out / "runs").glob("sort__*"):
         m = json.loads((run_dir / "metrics.json").read_text())
         assert m["resumed"] >= 1 and m["steps"] == 200
+
+
+def test_stop_signals_an_ignoring_parent_set_stay_ignored() -> None:
+    """Under ``nohup`` (SIGHUP ignored) closing the terminal must not stop a run; SIGTERM,
+    not ignored, gets the handler that stops the job processes."""
+    import subprocess
+
+    code = (
+        "import signal; signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+        "from vssl_bench import cli; cli._install_stop_handlers()\n"
+        "print(signal.getsignal(signal.SIGHUP) is signal.SIG_IGN, signal.getsignal(signal.SIGTERM) is cli._stop)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["True", "True"], r.stdout + r.stderr

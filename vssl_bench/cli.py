@@ -690,13 +690,20 @@ def _stop(signum: int, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _install_stop_handlers() -> None:
+    """:func:`_stop` for the stop signals this process has not been told to ignore: under
+    ``nohup`` SIGHUP stays ignored, so closing the terminal does not stop the run."""
+    for name in STOP_SIGNALS:
+        sig = getattr(signal, name, None)  # SIGHUP: not on Windows
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _stop)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     if len(sys.argv) == 1:
         sys.argv.append("--help")
-    for name in STOP_SIGNALS:
-        if hasattr(signal, name):  # SIGHUP: not on Windows
-            signal.signal(getattr(signal, name), _stop)
+    _install_stop_handlers()
     try:
         rv = app(standalone_mode=False)
         if rv == INTERRUPTED:  # typer turns Ctrl-C into a returned exit code 130
