@@ -3,6 +3,7 @@ embedded dataset generated once per test session for the end-to-end CLI tests.""
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -85,6 +86,18 @@ def smoke_data_root(tmp_path_factory) -> Path:
         )
     )
     return root
+
+
+@pytest.fixture(autouse=True)
+def _restore_stop_handlers():
+    """``cli.main`` run in this process (``run_cli``) installs its SIGTERM / SIGHUP handlers
+    process-wide: put back what pytest had, so that no test changes how the session stops."""
+    sigs = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    saved = {s: signal.getsignal(s) for s in sigs}
+    yield
+    for s, h in saved.items():
+        if h is not None:  # None: set outside Python, cannot be restored from here
+            signal.signal(s, h)
 
 
 @pytest.fixture
