@@ -301,6 +301,19 @@ def test_slurm_submission_carries_retry_failed(tmp_path, monkeypatch) -> None:
         assert params["slurm_signal_delay_s"] == 120 and params["timeout_min"] == 720
 
 
+def _slow_suite(tmp_path: Path, steps: int, seeds: str, extra: str = "") -> Path:
+    """A suite of tiny ``sort`` jobs with a checkpoint every 2 steps (``VSSL_BENCH_SLOW_STEP_S``
+    makes each step last long enough to stop a job mid-training on any machine)."""
+    suite = tmp_path / "slow.yaml"
+    suite.write_text(
+        f"name: slow\ndataset: synthetic\nbackbone: tiny3d\nmethods: [sort]\nseeds: {seeds}\n"
+        f"config: {{steps: {steps}, clip_len: 8, frame_stride: 2, batch_size: 8, checkpoint_every: 2, "
+        "eval_clips: 1, linear_epochs: 2, pretext_eval_batches: 1, synthetic_train_per_class: 6, "
+        f"synthetic_test_per_class: 3}}\n{extra}"
+    )
+    return suite
+
+
 @pytest.mark.slow
 def test_slurm_job_cut_by_its_time_limit_requeues_and_resumes(smoke_data_root, tmp_path) -> None:
     """submitit's local executor plays SLURM: 1-minute limit, its warning 30 s before it,
@@ -308,14 +321,7 @@ def test_slurm_job_cut_by_its_time_limit_requeues_and_resumes(smoke_data_root, t
     (``VSSL_BENCH_SLOW_STEP_S``, whatever the machine), a checkpoint every 2; the job
     requeues itself, resumes from its checkpoint and finishes (submitit allows 3
     time-outs): one row, ``resumed`` >= 1."""
-    suite = tmp_path / "slow.yaml"
-    suite.write_text(
-        "name: slow\ndataset: synthetic\nbackbone: tiny3d\nmethods: [sort]\nseeds: [0]\n"
-        "config: {steps: 40, clip_len: 8, frame_stride: 2, batch_size: 8, checkpoint_every: 2, "
-        "eval_clips: 1, linear_epochs: 2, pretext_eval_batches: 1, synthetic_train_per_class: 6, "
-        "synthetic_test_per_class: 3}\n"
-        "slurm: {time: 1, cpus_per_job: 1, gpus_per_job: 0}\n"
-    )
+    suite = _slow_suite(tmp_path, steps=40, seeds="[0]", extra="slurm: {time: 1, cpus_per_job: 1, gpus_per_job: 0}\n")
     out = tmp_path / "requeue"
     r = _run(
         [
@@ -380,13 +386,7 @@ def test_a_stopped_run_leaves_no_job_process_behind(sig, smoke_data_root, tmp_pa
     import signal
     import subprocess
 
-    suite = tmp_path / "slow.yaml"
-    suite.write_text(
-        "name: slow\ndataset: synthetic\nbackbone: tiny3d\nmethods: [sort]\nseeds: [0, 1]\n"
-        "config: {steps: 200, clip_len: 8, frame_stride: 2, batch_size: 8, checkpoint_every: 2, "
-        "eval_clips: 1, linear_epochs: 2, pretext_eval_batches: 1, synthetic_train_per_class: 6, "
-        "synthetic_test_per_class: 3}\n"
-    )
+    suite = _slow_suite(tmp_path, steps=200, seeds="[0, 1]")
     out = tmp_path / "stopped"
     args = ["run", "--suite", str(suite), "--no-references", "--jobs", "2"]
     args += ["--data-root", str(smoke_data_root), "--out", str(out)]

@@ -979,14 +979,13 @@ def budget_markdown(axes: list[dict]) -> str:
                 else ""
             )
         )
-        fams = e.get("families", {})
-        for m, f in fams.items():
+        lo = e["pair"][0]
+        for m, f in e.get("families", {}).items():
             if not f["order"]:
                 continue
             path = " / ".join(
                 " > ".join(f"{x} {pts(f['means'][st][x])}" for x in o) + f" ({st})" for st, o in f["order"].items()
             )
-            lo = e["pair"][0]
             what = [f"{a} passes {b} (gap {100 * g0:+.1f} -> {100 * g1:+.1f} points)" for a, b, g0, g1 in f["passes"]]
             what += [f"{x} joins (no method of it learned its task at {lo} steps)" for x in f["joins"]]
             what += [f"{x} leaves (no method of it learned its task at {hi} steps)" for x in f["leaves"]]
