@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The nightly leaderboard (.github/workflows/nightly.yml), resumable across nights.
 #
-# The committed full suite (every method x 3 seeds x every evaluation, at the converged
-# budget) is several hours of CPU: more than one night's job limit on a hosted runner may
+# The committed full suite (benchmarks/full.yaml: every method x 3 seeds x every
+# evaluation; 150 steps today, the converged budget once full.yaml is set to it) is hours
+# of CPU: more than one night's job limit on a hosted runner may
 # allow. So a night runs the suite until its deadline (BUDGET_MIN), is cut there like a
 # Ctrl-C (every finished job is kept, a running one resumes from its checkpoint next
 # time), writes the report from what is finished, and the workflow commits the rows and the
