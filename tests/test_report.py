@@ -244,3 +244,15 @@ def test_cli_report_prints_the_budget_axis_in_every_format(tmp_path) -> None:
         assert r.exit_code == 0, r.output
         out = " ".join(r.output.split())
         assert "Budget axis" in out and "Spearman rho" in out and "settled" in out, fmt
+
+
+def test_leaderboard_says_how_far_seed_noise_moves_the_ranking(tmp_path) -> None:
+    """Three seeds: the section with each setting's seed-to-seed rho; one seed: no section."""
+    df = _table("full")
+    summary = summarize(df)
+    md = leaderboard_markdown(summary, SHOWN, df=df)
+    assert "## How much of the ranking is seed noise" in md
+    line = next(x for x in md.splitlines() if x.startswith("- synthetic/tiny3d, 150 steps"))
+    assert "seeds 0, 1, 2" in line and "linear" in line and "kNN" in line and "3 pairs" in line
+    one = _table("one_seed")
+    assert "## How much of the ranking is seed noise" not in leaderboard_markdown(summarize(one), SHOWN, df=one)

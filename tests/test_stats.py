@@ -555,3 +555,26 @@ def test_family_order_rules() -> None:
     # one family at each budget, the same: nothing to compare
     one = fo(_family_entry({"p": ("pretext", 0.5, 0.6)}), [100, 200])["knn_top1"]
     assert one["changed"] is None and one["order"] == {100: ["pretext"], 200: ["pretext"]}
+
+
+def test_seed_rank_agreement_measures_how_far_seed_noise_moves_the_ranking() -> None:
+    """Methods 2 points apart: with 0.1-point noise two seeds rank them alike (rho ~1); with
+    10-point noise the seeds disagree. One seed: nothing to measure. random never counts."""
+    spread = {m: 0.2 + 0.02 * i for i, m in enumerate(METHODS)}
+    calm = stats.seed_rank_agreement(make_table(spread, noise=0.001))
+    assert len(calm) == 1 and calm[0]["steps"] == 150 and calm[0]["seeds"] == [0, 1, 2]
+    assert calm[0]["methods"] == len(METHODS) - 1  # random left out
+    assert len(calm[0]["rho"]["linear_top1"]) == 3 and min(calm[0]["rho"]["linear_top1"]) > 0.99
+    noisy = stats.seed_rank_agreement(make_table(spread, noise=0.10))[0]
+    assert np.mean(noisy["rho"]["knn_top1"]) < 0.8
+    assert "kNN" in stats.seed_rank_text(noisy) and "3 pairs" in stats.seed_rank_text(noisy)
+    assert stats.seed_rank_agreement(make_table(spread, seeds=(0,))) == []
+
+
+def test_budget_axis_says_whether_seed_noise_was_measured() -> None:
+    three = stats.budget_markdown(stats.budget_axis(_two_budgets(False)))
+    assert "between two seeds at the same budget" in three and "(150 steps)" in three and "(600 steps)" in three
+    one = _two_budgets(False)
+    one = one[one["seed"] == 0.0]
+    md = stats.budget_markdown(stats.budget_axis(one))
+    assert "no budget here has two seeds" in md and "between two seeds at the same budget" not in md

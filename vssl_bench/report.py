@@ -25,6 +25,8 @@ from vssl_bench.stats import (
     chance_of,
     gate,
     learnability,
+    seed_rank_agreement,
+    seed_rank_text,
     verdicts_markdown,
 )
 from vssl_bench.taxonomy import FAMILIES
@@ -326,6 +328,23 @@ def leaderboard_markdown(
         lines.append("| " + " | ".join(cells) + " |")
     if summary.notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in summary.notes]
+    agreement = seed_rank_agreement(df) if df is not None else []
+    if agreement:
+        lines += [
+            "",
+            "## How much of the ranking is seed noise",
+            "",
+            "Spearman rho between the method rankings of two seeds of the same setting (trained methods, "
+            "`random` out; mean over seed pairs, their range in parentheses). Below 1 by seed noise alone: "
+            "two methods a few places apart may swap with the seed; the verdicts' intervals say which "
+            "differences the seeds support.",
+            "",
+            *[
+                f"- {a['dataset']}/{a['backbone']}, {a['steps']} steps ({a['methods']} methods, seeds "
+                f"{', '.join(map(str, a['seeds']))}): {seed_rank_text(a)}"
+                for a in agreement
+            ],
+        ]
     verdict_metric = next((v.stats["metric"] for v in verdicts or [] if v.stats.get("metric")), DEFAULT_METRIC)
     axes = budget_axis(df, verdict_metric=verdict_metric) if df is not None else []
     if axes:

@@ -739,6 +739,64 @@ PLATEAU_PTS = 0.03  # supervised within 3 points of its best budget: near its pl
 COVERAGE = 0.8  # the larger budget of the pair must hold this share of the smaller one's methods
 
 
+def seed_rank_agreement(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "knn_top1")) -> list[dict]:
+    """How far seed noise alone moves the method ranking: per (dataset, backbone, budget) with
+    two or more seeds, per metric, the Spearman rho between the rankings of two seeds (every
+    trained method with a value at both; ``random`` not: it does not train), for every pair
+    of seeds. A ranking compared across budgets on one seed each cannot agree better than
+    this, and one compared at the same budget over seed means agrees better.
+
+    Returns ``{"dataset", "backbone", "steps", "seeds", "methods", "rho": {metric: [rho per
+    pair]}}`` per setting that has a pair with 3+ common methods."""
+    if "status" not in df or "seed" not in df:
+        return []
+    done = df[(df["status"] == "done") & (df["method"] != "random")]
+    done = done.assign(_steps=budget_of(done))
+    out = []
+    for (ds, bb, st), g in done.groupby(["dataset", "backbone", "_steps"], sort=True):
+        seeds = sorted(g["seed"].dropna().unique())
+        if len(seeds) < 2:
+            continue
+        rho: dict[str, list[float]] = {}
+        n_methods = 0
+        for m in metrics:
+            if m not in g:
+                continue
+            p = g.assign(_v=pd.to_numeric(g[m], errors="coerce")).pivot_table(
+                index="method", columns="seed", values="_v", aggfunc="mean"
+            )
+            for i, a in enumerate(seeds):
+                for b in seeds[i + 1 :]:
+                    if a not in p or b not in p:
+                        continue
+                    both = p[[a, b]].dropna()
+                    if len(both) >= 3 and both[a].nunique() > 1 and both[b].nunique() > 1:
+                        rho.setdefault(m, []).append(float(spearmanr(both[a], both[b]).statistic))
+                        n_methods = max(n_methods, len(both))
+        if rho:
+            out.append(
+                {
+                    "dataset": ds,
+                    "backbone": bb,
+                    "steps": int(st),
+                    "seeds": [int(x) for x in seeds],
+                    "methods": n_methods,
+                    "rho": rho,
+                }
+            )
+    return out
+
+
+def seed_rank_text(agreement: dict) -> str:
+    """One setting's seed-to-seed rho per metric: mean over seed pairs, with their range."""
+    parts = []
+    for m, rs in agreement["rho"].items():
+        name = BUDGET_COLUMN.get(m, m)
+        span = f" ({min(rs):.2f} to {max(rs):.2f}, {len(rs)} pairs)" if len(rs) > 1 else ""
+        parts.append(f"{name} {np.mean(rs):.2f}{span}")
+    return ", ".join(parts)
+
+
 def budget_axis(
     df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "knn_top1"), verdict_metric: str = DEFAULT_METRIC
 ) -> list[dict]:
@@ -841,6 +899,7 @@ def budget_axis(
                 nth = seen[v.question] = seen.get(v.question, -1) + 1
                 entry["verdicts"].setdefault((v.question, nth), {})[st] = v.answer
         entry["families"] = family_order(entry, [int(b) for b in (axis or budgets)])
+        entry["seed_rho"] = {a_["steps"]: a_ for a_ in seed_rank_agreement(g, metrics)}
         # coverage of the worst-covered metric: a rho read off a few methods settles nothing
         entry["coverage"] = (min(covered, default=0), int(per.get(lo_b, 0)))
         n_common, n_lo = entry["coverage"]
@@ -959,6 +1018,18 @@ def budget_markdown(axes: list[dict]) -> str:
             f"{SETTLED_RHO}): **{'incomplete' if partial else 'settled' if e['settled'] else 'still moving'}**"
             + (" (fewer than two budgets that most methods reached: no ranking to compare yet)" if one_rung else "")
         )
+        seed_rho = e.get("seed_rho", {})
+        if seed_rho:
+            at = "; ".join(f"{seed_rank_text(a)} ({st} steps)" for st, a in sorted(seed_rho.items()))
+            lines.append(
+                f"- the method ranking between two seeds at the same budget, Spearman rho (how far seed noise "
+                f"alone moves it): {at}; a one-seed rho across budgets near these is as settled as the seeds can show"
+            )
+        else:
+            lines.append(
+                "- no budget here has two seeds: how far seed noise alone moves the ranking is not measured, so part "
+                "of a rho below the threshold may be seed noise (a second seed at the two largest budgets measures it)"
+            )
         for st, (n, of) in e.get("partial", {}).items():
             lines.append(f"- {st} steps: {n} of {of} trained methods so far, not a rung of the ranking")
         hi = e["pair"][1]
