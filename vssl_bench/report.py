@@ -275,6 +275,11 @@ def display_frame(summary: Summary, metrics: list[str]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def _setting_name(a: dict) -> str:
+    """dataset/backbone, with the budget where the rows recorded one."""
+    return f"{a['dataset']}/{a['backbone']}" + (f", {a['steps']} steps" if a["steps"] >= 0 else "")
+
+
 def leaderboard_markdown(
     summary: Summary,
     metrics: list[str],
@@ -334,14 +339,14 @@ def leaderboard_markdown(
             "",
             "## How much of the ranking is seed noise",
             "",
-            "Spearman rho between the method rankings of two seeds of the same setting (trained methods, "
-            "`random` out; mean over seed pairs, their range in parentheses). Below 1 by seed noise alone: "
-            "two methods a few places apart may swap with the seed; the verdicts' intervals say which "
+            "Spearman rho between the method rankings of two independent seeds of the same setting (trained "
+            "methods, `random` out; mean over seed pairs, their range in parentheses). Below 1 by seed noise "
+            "alone: two methods a few places apart may swap with the seed, so a ranking read off one seed is "
+            "this uncertain; the table's means over seeds are steadier, and the verdicts' intervals say which "
             "differences the seeds support.",
             "",
             *[
-                f"- {a['dataset']}/{a['backbone']}, {a['steps']} steps ({a['methods']} methods, seeds "
-                f"{', '.join(map(str, a['seeds']))}): {seed_rank_text(a)}"
+                f"- {_setting_name(a)} (seeds {', '.join(map(str, a['seeds']))}): {seed_rank_text(a)}"
                 for a in agreement
             ],
         ]

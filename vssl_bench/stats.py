@@ -739,15 +739,21 @@ PLATEAU_PTS = 0.03  # supervised within 3 points of its best budget: near its pl
 COVERAGE = 0.8  # the larger budget of the pair must hold this share of the smaller one's methods
 
 
-def seed_rank_agreement(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "knn_top1")) -> list[dict]:
-    """How far seed noise alone moves the method ranking: per (dataset, backbone, budget) with
-    two or more seeds, per metric, the Spearman rho between the rankings of two seeds (every
-    trained method with a value at both; ``random`` not: it does not train), for every pair
-    of seeds. A ranking compared across budgets on one seed each cannot agree better than
-    this, and one compared at the same budget over seed means agrees better.
+SEED_RHO_MIN_METHODS = 5  # fewer methods give a rho of a few possible values (3: only +-0.5, +-1)
 
-    Returns ``{"dataset", "backbone", "steps", "seeds", "methods", "rho": {metric: [rho per
-    pair]}}`` per setting that has a pair with 3+ common methods."""
+
+def seed_rank_agreement(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "knn_top1")) -> list[dict]:
+    """How far the method ranking moves with the seed alone: per (dataset, backbone, budget)
+    with two or more seeds, per metric, the Spearman rho between the rankings of two
+    independent seeds (every trained method with a value at both; ``random`` not: it does
+    not train), for every pair of seeds with :data:`SEED_RHO_MIN_METHODS` or more methods in
+    common. A ranking read off one seed is this uncertain. It bounds nothing on a budget axis
+    whose rungs share a seed (same initialisation and data order, so partly the same noise),
+    and a ranking of seed means agrees better than two single seeds do.
+
+    Returns ``{"dataset", "backbone", "steps" (-1: no budget recorded), "seeds" (those in a
+    pair), "methods": (fewest, most) in common over the pairs, "rho": {metric: [rho per
+    pair]}}`` per setting with at least one such pair."""
     if "status" not in df or "seed" not in df:
         return []
     done = df[(df["status"] == "done") & (df["method"] != "random")]
@@ -758,7 +764,8 @@ def seed_rank_agreement(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_to
         if len(seeds) < 2:
             continue
         rho: dict[str, list[float]] = {}
-        n_methods = 0
+        counts: list[int] = []
+        paired: set = set()
         for m in metrics:
             if m not in g:
                 continue
@@ -770,17 +777,18 @@ def seed_rank_agreement(df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_to
                     if a not in p or b not in p:
                         continue
                     both = p[[a, b]].dropna()
-                    if len(both) >= 3 and both[a].nunique() > 1 and both[b].nunique() > 1:
+                    if len(both) >= SEED_RHO_MIN_METHODS and both[a].nunique() > 1 and both[b].nunique() > 1:
                         rho.setdefault(m, []).append(float(spearmanr(both[a], both[b]).statistic))
-                        n_methods = max(n_methods, len(both))
+                        counts.append(len(both))
+                        paired |= {a, b}
         if rho:
             out.append(
                 {
                     "dataset": ds,
                     "backbone": bb,
                     "steps": int(st),
-                    "seeds": [int(x) for x in seeds],
-                    "methods": n_methods,
+                    "seeds": [int(x) for x in sorted(paired)],
+                    "methods": (min(counts), max(counts)),
                     "rho": rho,
                 }
             )
@@ -792,9 +800,10 @@ def seed_rank_text(agreement: dict) -> str:
     parts = []
     for m, rs in agreement["rho"].items():
         name = BUDGET_COLUMN.get(m, m)
-        span = f" ({min(rs):.2f} to {max(rs):.2f}, {len(rs)} pairs)" if len(rs) > 1 else ""
+        span = f" ({min(rs):.2f} to {max(rs):.2f}, {len(rs)} pairs)" if len(rs) > 1 else " (1 pair)"
         parts.append(f"{name} {np.mean(rs):.2f}{span}")
-    return ", ".join(parts)
+    lo, hi = agreement["methods"]
+    return ", ".join(parts) + f"; {lo if lo == hi else f'{lo}-{hi}'} methods"
 
 
 def budget_axis(
@@ -899,7 +908,8 @@ def budget_axis(
                 nth = seen[v.question] = seen.get(v.question, -1) + 1
                 entry["verdicts"].setdefault((v.question, nth), {})[st] = v.answer
         entry["families"] = family_order(entry, [int(b) for b in (axis or budgets)])
-        entry["seed_rho"] = {a_["steps"]: a_ for a_ in seed_rank_agreement(g, metrics)}
+        rungs = set(int(x) for x in (axis or budgets))
+        entry["seed_rho"] = {a_["steps"]: a_ for a_ in seed_rank_agreement(g, metrics) if a_["steps"] in rungs}
         # coverage of the worst-covered metric: a rho read off a few methods settles nothing
         entry["coverage"] = (min(covered, default=0), int(per.get(lo_b, 0)))
         n_common, n_lo = entry["coverage"]
@@ -1020,15 +1030,16 @@ def budget_markdown(axes: list[dict]) -> str:
         )
         seed_rho = e.get("seed_rho", {})
         if seed_rho:
-            at = "; ".join(f"{seed_rank_text(a)} ({st} steps)" for st, a in sorted(seed_rho.items()))
+            at = "; ".join(f"{st} steps: {seed_rank_text(a)}" for st, a in sorted(seed_rho.items()))
             lines.append(
-                f"- the method ranking between two seeds at the same budget, Spearman rho (how far seed noise "
-                f"alone moves it): {at}; a one-seed rho across budgets near these is as settled as the seeds can show"
+                f"- the method ranking between two independent seeds at the same budget, Spearman rho (how far "
+                f"the seed alone moves it; the rho above compares seed means): {at}"
             )
         else:
             lines.append(
-                "- no budget here has two seeds: how far seed noise alone moves the ranking is not measured, so part "
-                "of a rho below the threshold may be seed noise (a second seed at the two largest budgets measures it)"
+                "- no budget here has two seeds: how far the seed alone moves the ranking is not measured; the rungs "
+                "share one seed (initialisation, data order), so a settled rho says that this seed's ranking has "
+                "stopped moving, not that another seed would give the same one"
             )
         for st, (n, of) in e.get("partial", {}).items():
             lines.append(f"- {st} steps: {n} of {of} trained methods so far, not a rung of the ranking")
