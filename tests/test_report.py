@@ -258,3 +258,20 @@ def test_leaderboard_says_how_far_seed_noise_moves_the_ranking(tmp_path) -> None
     assert f"kNN {want:.2f}" in line
     one = _table("one_seed")
     assert "## How much of the ranking is seed noise" not in leaderboard_markdown(summarize(one), SHOWN, df=one)
+
+
+def test_seed_noise_section_is_on_the_page_and_the_console(tmp_path) -> None:
+    """The same section in report.html and in `vssl-bench report`'s console output."""
+    from typer.testing import CliRunner
+
+    from vssl_bench.cli import app
+
+    df = _table("full")
+    df.to_csv(tmp_path / "results.csv", index=False)
+    df = load_results(tmp_path)
+    write_report(df, summarize(df), tmp_path, SHOWN, stats.answer_all(df), "knn_top1")
+    text = " ".join(check_html((tmp_path / "report.html").read_text()).itertext())
+    assert stats.SEED_NOISE_TITLE in text and "seeds 0, 1, 2" in text
+    r = CliRunner().invoke(app, ["report", "--results", str(tmp_path), "--no-write"])
+    assert r.exit_code == 0, r.output
+    assert stats.SEED_NOISE_TITLE in r.output and "3 pairs" in " ".join(r.output.split())

@@ -43,7 +43,15 @@ from vssl_bench.methods import METHODS
 from vssl_bench.models.backbones import BACKBONES
 from vssl_bench.rundir import RunDir
 from vssl_bench.runner import job_status
-from vssl_bench.stats import DEFAULT_METRIC, QUESTIONS, answer_all, budget_axis, budget_markdown
+from vssl_bench.stats import (
+    DEFAULT_METRIC,
+    QUESTIONS,
+    SEED_NOISE_TITLE,
+    answer_all,
+    budget_axis,
+    budget_markdown,
+    seed_noise_markdown,
+)
 from vssl_bench.suite import available_suites, load_suite, suite_from_options
 from vssl_bench.tune import cautions, grid_centres, grid_table, select, table_markdown, tuning_jobs, write_selection
 from vssl_bench.utils import Watchdog, atomic_write_text
@@ -426,6 +434,10 @@ def report(
                 console.print(t)
         for n in summary.notes:
             console.print(f"[yellow]note[/] {escape(n)}")
+        seed_md = seed_noise_markdown(df)
+        if seed_md:
+            console.print(f"\n[bold]{SEED_NOISE_TITLE}[/]")
+            console.print(escape(seed_md), highlight=False)
         axes = budget_axis(df, verdict_metric=metric or DEFAULT_METRIC)
         if axes:  # has the answer settled? (the same text as the leaderboard's section)
             console.print("\n[bold]Budget axis[/]: does the answer change with the budget?")

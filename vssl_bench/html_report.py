@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vssl_bench.stats import METHOD_TEXT, QUESTIONS, Verdict
+from vssl_bench.stats import METHOD_TEXT, QUESTIONS, SEED_NOISE_TITLE, Verdict
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 7px}
@@ -117,6 +117,7 @@ def render(
     command: str = "",
     metric: str = "",
     budget_md: str = "",
+    seed_md: str = "",
 ) -> str:
     body = ["<h1>vssl-bench report</h1>"]
     if command:
@@ -137,6 +138,8 @@ def render(
             body.append(f"<h3>{e(ds)}</h3>" + table_html(g.drop(columns="dataset")))
     else:
         body.append("<p>No finished jobs.</p>")
+    if seed_md:
+        body.append(f"<h2>{e(SEED_NOISE_TITLE)}</h2>" + markdown_block_html(seed_md))
     if budget_md:
         body.append("<h2>Budget axis</h2>" + markdown_block_html(budget_md))
     if figures:

@@ -19,14 +19,14 @@ from vssl_bench.config import ConfigError
 from vssl_bench.stats import (
     DEFAULT_METRIC,
     METHOD_TEXT,
+    SEED_NOISE_TITLE,
     budget_axis,
     budget_markdown,
     budget_of,
     chance_of,
     gate,
     learnability,
-    seed_rank_agreement,
-    seed_rank_text,
+    seed_noise_markdown,
     verdicts_markdown,
 )
 from vssl_bench.taxonomy import FAMILIES
@@ -275,11 +275,6 @@ def display_frame(summary: Summary, metrics: list[str]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _setting_name(a: dict) -> str:
-    """dataset/backbone, with the budget where the rows recorded one."""
-    return f"{a['dataset']}/{a['backbone']}" + (f", {a['steps']} steps" if a["steps"] >= 0 else "")
-
-
 def leaderboard_markdown(
     summary: Summary,
     metrics: list[str],
@@ -333,23 +328,9 @@ def leaderboard_markdown(
         lines.append("| " + " | ".join(cells) + " |")
     if summary.notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in summary.notes]
-    agreement = seed_rank_agreement(df) if df is not None else []
-    if agreement:
-        lines += [
-            "",
-            "## How much of the ranking is seed noise",
-            "",
-            "Spearman rho between the method rankings of two independent seeds of the same setting (trained "
-            "methods, `random` out; mean over seed pairs, their range in parentheses). Below 1 by seed noise "
-            "alone: two methods a few places apart may swap with the seed, so a ranking read off one seed is "
-            "this uncertain; the table's means over seeds are steadier, and the verdicts' intervals say which "
-            "differences the seeds support.",
-            "",
-            *[
-                f"- {_setting_name(a)} (seeds {', '.join(map(str, a['seeds']))}): {seed_rank_text(a)}"
-                for a in agreement
-            ],
-        ]
+    seed_md = seed_noise_markdown(df) if df is not None else ""
+    if seed_md:
+        lines += ["", f"## {SEED_NOISE_TITLE}", "", seed_md]
     verdict_metric = next((v.stats["metric"] for v in verdicts or [] if v.stats.get("metric")), DEFAULT_METRIC)
     axes = budget_axis(df, verdict_metric=verdict_metric) if df is not None else []
     if axes:
@@ -428,5 +409,8 @@ def write_report(
     page = out_dir / "report.html"
     axes = budget_axis(df, verdict_metric=metric)
     budget_md = budget_markdown(axes) if axes else ""
-    atomic_write_text(page, html_report.render(display, verdicts, summary.notes, figures, command, metric, budget_md))
+    seed_md = seed_noise_markdown(df)
+    atomic_write_text(
+        page, html_report.render(display, verdicts, summary.notes, figures, command, metric, budget_md, seed_md)
+    )
     return paths + figures + [page]

@@ -806,6 +806,29 @@ def seed_rank_text(agreement: dict) -> str:
     return ", ".join(parts) + f"; {lo if lo == hi else f'{lo}-{hi}'} methods"
 
 
+SEED_NOISE_TITLE = "How much of the ranking is seed noise"
+
+
+def seed_noise_markdown(df: pd.DataFrame) -> str:
+    """The report's section body on :func:`seed_rank_agreement` (empty where no setting has
+    two seeds): the same text in leaderboard.md, report.html and on the console."""
+    agreement = seed_rank_agreement(df)
+    if not agreement:
+        return ""
+    lines = [
+        "Spearman rho between the method rankings of two independent seeds of the same setting (trained "
+        "methods, `random` out; mean over seed pairs, their range in parentheses). Below 1 by seed noise "
+        "alone: two methods a few places apart may swap with the seed, so a ranking read off one seed is "
+        "this uncertain; the table's means over seeds are steadier, and the verdicts' intervals say which "
+        "differences the seeds support.",
+        "",
+    ]
+    for a in agreement:
+        where = f"{a['dataset']}/{a['backbone']}" + (f", {a['steps']} steps" if a["steps"] >= 0 else "")
+        lines.append(f"- {where} (seeds {', '.join(map(str, a['seeds']))}): {seed_rank_text(a)}")
+    return "\n".join(lines)
+
+
 def budget_axis(
     df: pd.DataFrame, metrics: tuple[str, ...] = ("linear_top1", "knn_top1"), verdict_metric: str = DEFAULT_METRIC
 ) -> list[dict]:
