@@ -840,7 +840,9 @@ def budget_axis(
     - ``supervised``: its mean per budget and whether the largest budget is within
       :data:`PLATEAU_PTS` of the best one so far (a plateau can only be seen from below);
     - ``verdicts``: each question's answer at each budget (on ``verdict_metric``, as the
-      report's verdicts), and whether it changes."""
+      report's verdicts), and whether it changes;
+    - ``families``: :func:`family_order`; ``seed_rho``: :func:`seed_rank_agreement` at each
+      rung that has two seeds (how far the seed alone moves the ranking there)."""
     if "status" not in df or "steps" not in df:
         return []
     done = df[df["status"] == "done"].assign(_steps=budget_of(df[df["status"] == "done"]))
