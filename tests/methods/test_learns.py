@@ -129,3 +129,37 @@ def test_method_learns_its_own_task(name) -> None:
         assert "chance_loss" in got, f"{name} reports neither an accuracy nor a chance loss"
         assert got["loss"] < LOSS_RATIO * got["chance_loss"], f"{name}: held-out {got}"
         assert got["loss"] < LOSS_RATIO * untrained["loss"], f"{name}: held-out {got}, untrained {untrained}"
+
+
+@pytest.mark.parametrize("mining", ["semi-hard", "batch-hard"])
+def test_triplet_mining_and_collapse(mining) -> None:
+    """The default mining (semi-hard) keeps the embeddings apart; batch-hard from a random
+    initialisation collapses them onto one point, as it did on the embedded data (loss
+    pinned at the margin): the reason the default is semi-hard (vssl_bench/methods/triplet.py).
+    A collapsed model's loss is exactly the margin and its embeddings' mean pairwise squared
+    distance ~0 (two random unit vectors: ~2)."""
+    from vssl_bench.methods.contrastive_common import project_views
+
+    cls = METHODS["triplet"]
+    torch.manual_seed(0)
+    p = params_from_dict(cls, {"mining": mining})
+    method = cls(build_backbone("tiny3d"), p, CFG, 4)
+    opt = build_optimizer(method, CFG)
+    rng = np.random.default_rng(0)
+    for _ in range(STEPS):
+        out = method.loss(_batch(cls, p, rng.choice(N_TRAIN, BATCH, replace=False), rng))
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        opt.step()
+    got = _heldout(method, cls, p)
+    method.eval()
+    with torch.no_grad():
+        z = torch.nn.functional.normalize(
+            project_views(method, _batch(cls, p, N_TRAIN + np.arange(BATCH), np.random.default_rng(5))).float(), dim=1
+        )
+    spread = float(torch.cdist(z, z).pow(2).mean())
+    if mining == "semi-hard":
+        assert params_from_dict(cls, {}).mining == "semi-hard"
+        assert got["loss"] < 0.8 * p.margin and spread > 0.5, f"collapsed: held-out {got}, spread {spread:.3f}"
+    else:
+        assert abs(got["loss"] - p.margin) < 0.02 and spread < 0.1, f"no collapse: held-out {got}, spread {spread:.3f}"
