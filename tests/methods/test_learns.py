@@ -95,6 +95,17 @@ def _heldout(method, cls, p) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in seen.items()}
 
 
+def _train(method, cls, p, opt) -> None:
+    """``STEPS`` optimiser steps on the training videos (fixed data order)."""
+    rng = np.random.default_rng(0)
+    method.train()
+    for _ in range(STEPS):
+        out = method.loss(_batch(cls, p, rng.choice(N_TRAIN, BATCH, replace=False), rng))
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        opt.step()
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -111,13 +122,7 @@ def test_method_learns_its_own_task(name) -> None:
     method = cls(build_backbone("tiny3d"), p, CFG, 4)
     opt = build_optimizer(method, CFG)
     untrained = _heldout(method, cls, p)  # what the architecture does before learning anything
-    rng = np.random.default_rng(0)
-    method.train()
-    for _ in range(STEPS):
-        out = method.loss(_batch(cls, p, rng.choice(N_TRAIN, BATCH, replace=False), rng))
-        opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        opt.step()
+    _train(method, cls, p, opt)
     got = _heldout(method, cls, p)
     if "acc" in got:
         assert "chance" in got, f"{name} reports an accuracy without its chance level"
@@ -145,12 +150,7 @@ def test_triplet_mining_and_collapse(mining) -> None:
     p = params_from_dict(cls, {"mining": mining})
     method = cls(build_backbone("tiny3d"), p, CFG, 4)
     opt = build_optimizer(method, CFG)
-    rng = np.random.default_rng(0)
-    for _ in range(STEPS):
-        out = method.loss(_batch(cls, p, rng.choice(N_TRAIN, BATCH, replace=False), rng))
-        opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        opt.step()
+    _train(method, cls, p, opt)
     got = _heldout(method, cls, p)
     method.eval()
     with torch.no_grad():
