@@ -209,6 +209,33 @@ def test_learnability_known_answers() -> None:
     assert lb.loc["at_chance", "bound"] == pytest.approx(0.10333 - 4.3027 * 0.025166 / np.sqrt(3), abs=1e-4)
 
 
+def test_learnability_names_a_collapse() -> None:
+    """A method below its floor whose held-out embeddings sit on one point (pretext_spread
+    ~0, as batch-hard triplet's did) is said to have collapsed; a spread one (or one that
+    learned, or a table without the column) is not."""
+    collapsed = _gate_rows("collapsed", [0.15, 0.16, 0.17], baseline=0.23, family="contrastive")
+    spread = _gate_rows("spread", [0.15, 0.16, 0.17], baseline=0.23, family="contrastive")
+    learned = _gate_rows("learned", [0.50, 0.52, 0.51], baseline=0.23, family="contrastive")
+    for r in collapsed:
+        r["pretext_spread"] = 0.0004
+    for r in spread + learned:
+        r["pretext_spread"] = 1.9
+    lb = stats.learnability(pd.DataFrame(collapsed + spread + learned)).set_index("method")
+    assert lb.loc["collapsed", "learned"] is False
+    assert "collapsed onto one point" in lb.loc["collapsed", "why"] and "0.000" in lb.loc["collapsed", "why"]
+    assert lb.loc["spread", "learned"] is False and "collapsed" not in lb.loc["spread", "why"]
+    assert lb.loc["learned", "learned"] is True and lb.loc["learned", "why"] == ""
+    no_column = stats.learnability(pd.DataFrame(_gate_rows("old", [0.15, 0.16, 0.17], baseline=0.23)))
+    assert "collapsed" not in no_column["why"].iloc[0]
+
+
+def test_collapse_warning() -> None:
+    warn = stats.collapse_warning({"method": "triplet", "seed": 0, "pretext_spread": 0.0002})
+    assert warn.startswith("triplet seed 0: its embeddings collapsed onto one point") and "0.000" in warn
+    for m in ({"pretext_spread": 1.9}, {"pretext_spread": float("nan")}, {"pretext_spread": None}, {}):
+        assert stats.collapse_warning({"method": "nce", "seed": 0, **m}) is None
+
+
 def test_learnability_of_reconstruction_and_ungated_methods() -> None:
     rows = []
     for m, (loss, base) in {"recon_ok": ([0.5, 0.52, 0.49], 1.0), "recon_no": ([0.99, 1.01, 1.0], 1.0)}.items():

@@ -50,6 +50,7 @@ from vssl_bench.stats import (
     answer_all,
     budget_axis,
     budget_markdown,
+    collapse_warning,
     seed_noise_markdown,
 )
 from vssl_bench.suite import available_suites, load_suite, suite_from_options
@@ -194,6 +195,8 @@ def run(
                 f"pretext acc {_pct(m.get('pretext_accuracy'))}  "
                 f"({m['pretrain_seconds']:.0f} s train, {m['eval_seconds']:.0f} s eval)"
             )
+            if warn := collapse_warning(m):
+                console.print(f"[yellow]warning[/] {warn}")
         elif o.status == "skipped-done":
             console.print(f"[dim]skip[/]    {o.name} (finished earlier)")
         elif o.status == "skipped-failed":

@@ -62,6 +62,7 @@ COLUMNS = [
     "pretext_chance_loss",
     "pretext_baseline_loss",
     "pretext_samples",
+    "pretext_spread",  # embedding methods: mean squared distance of held-out unit embeddings (0: collapsed)
     "eval_bn",
     "hflip",  # the frozen evaluation's BatchNorm policy; horizontal flips in training views
     "time_blind_control",

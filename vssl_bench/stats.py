@@ -125,6 +125,10 @@ def chance_of(rows: pd.DataFrame) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- learnability gate
 SINGLE_SEED_LOSS_RATIO = 0.9  # one seed, a reconstruction task: its loss must be 10 % under the baseline's
+# pretext_spread (mean squared distance of held-out unit embeddings) below this: collapsed onto
+# one point. Measured on the embedded data: batch-hard triplet 0.000, an untrained network
+# 0.06 (its clips already lie close together), methods that learn 1.5-2.0.
+COLLAPSED_SPREAD = 0.01
 
 
 def _t_quantile(df_: int) -> float:
@@ -196,6 +200,12 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
                 row["why"] = f"held-out accuracy {pts(a.mean())} % not above chance ({pts(c)} %)"
             elif np.isfinite(b) and lo <= b:
                 row["why"] = f"held-out accuracy {pts(a.mean())} % not above a training-free baseline ({pts(b)} %)"
+            spread = col("pretext_spread")
+            if row["why"] and np.isfinite(spread).any() and np.nanmean(spread) < COLLAPSED_SPREAD:
+                row["why"] += (
+                    f"; its embeddings collapsed onto one point (mean squared distance between held-out unit "
+                    f"embeddings {np.nanmean(spread):.3f}; 2 for unrelated directions)"
+                )
         elif len(loss) and len(base_loss) and (np.isfinite(loss) & np.isfinite(base_loss)).any():
             ok = np.isfinite(loss) & np.isfinite(base_loss) & (base_loss > 0)
             r = loss[ok] / base_loss[ok]
@@ -214,6 +224,20 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         rows, columns=["dataset", "backbone", "steps", "method", "task", "value", "bound", "floor", "learned", "why"]
     ).astype({"learned": object})  # True / False / None
+
+
+def collapse_warning(metrics: dict) -> str | None:
+    """One line for a finished job whose held-out embeddings collapsed onto one point
+    (``pretext_spread`` under :data:`COLLAPSED_SPREAD`), else None: printed by ``run`` as
+    the job lands, so a recipe that collapses is seen at once, not at the report."""
+    spread = metrics.get("pretext_spread")
+    if spread is None or not spread < COLLAPSED_SPREAD:  # None, NaN or spread out
+        return None
+    return (
+        f"{metrics.get('method')} seed {metrics.get('seed')}: its embeddings collapsed onto one point (mean squared "
+        f"distance between held-out unit embeddings {spread:.3f}; 2 for unrelated directions): its features carry "
+        "nothing; see its loss in curve.csv"
+    )
 
 
 def budget_of(df: pd.DataFrame) -> pd.Series:

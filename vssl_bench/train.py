@@ -593,4 +593,5 @@ HELDOUT = {
     "baseline": "pretext_baseline",
     "chance_loss": "pretext_chance_loss",
     "baseline_loss": "pretext_baseline_loss",
+    "spread": "pretext_spread",  # embedding methods: 0 = collapsed onto one point (contrastive_common)
 }

@@ -21,6 +21,7 @@ from vssl_bench.methods.contrastive_common import (
     contrast,
     cvrl_gap_probs,
     cvrl_starts,
+    embedding_spread,
     instance_top1,
     near_far_starts,
     two_distinct_starts,
@@ -280,6 +281,19 @@ def test_instance_top1_known_answers():
     assert float(out["acc"]) == 1.0 and float(out["chance"]) == pytest.approx(1 / 7)
     out = instance_top1(z, torch.roll(z, 1, 0), negatives=torch.zeros(3, 4))  # views of other videos coincide
     assert float(out["acc"]) == 0.0 and float(out["chance"]) == pytest.approx(1 / 10)
+
+
+def test_embedding_spread_known_answers():
+    # one point (any scale): 0; orthonormal rows: 2 (cos 0); +e and -e: 4 (cos -1)
+    one_point = torch.ones(5, 3) * torch.arange(1.0, 6.0)[:, None]
+    assert float(embedding_spread(one_point)) == pytest.approx(0.0, abs=1e-6)
+    assert float(embedding_spread(torch.eye(4))) == pytest.approx(2.0)
+    assert float(embedding_spread(torch.tensor([[1.0, 0.0], [-2.0, 0.0]]))) == pytest.approx(4.0)
+    z = torch.randn(6, 5, generator=torch.Generator().manual_seed(0))
+    u = torch.nn.functional.normalize(z, dim=1)
+    by_hand = torch.cdist(u, u).pow(2).sum() / (6 * 5)  # the 30 ordered pairs of different rows
+    assert float(embedding_spread(z)) == pytest.approx(float(by_hand), abs=1e-5)
+    assert "spread" in instance_top1(z[:3], z[3:])  # every instance-matching method reports it
 
 
 def test_momentum_queue_is_first_in_first_out_and_checkpointed():

@@ -17,7 +17,9 @@ A method is a small ``nn.Module`` (no 900-line base class; the loop lives in
   (the best training-free predictor of the target). They are measured on held-out videos
   after training (``pretext_accuracy``, ``pretext_chance``, ``pretext_baseline``,
   ``pretext_chance_loss``, ``pretext_baseline_loss``): the report's learnability gate
-  reads them;
+  reads them. A method that embeds clips may return ``"spread"`` (mean squared distance
+  of its unit embeddings, ``contrastive_common.embedding_spread``; ``pretext_spread``):
+  the gate names a collapse as the reason a method did not learn;
 - ``embed(video) -> (B, D)`` is the frozen representation every evaluation uses (the
   backbone's pooled features unless a method says otherwise).
 """

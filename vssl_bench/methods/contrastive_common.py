@@ -11,7 +11,10 @@
 - :class:`MomentumQueue`: MoCo's momentum encoder and queue of keys, extra negatives;
 - :func:`instance_top1`: the family's own-task accuracy (is each clip's nearest other
   clip its positive?) with its chance level, and :func:`pixel_instance_top1`, the same
-  task solved on raw pixels (the training-free baseline).
+  task solved on raw pixels (the training-free baseline);
+- :func:`embedding_spread`: how far apart the embeddings are (0: collapsed onto one
+  point), reported beside the accuracy so a method that did not learn says whether it
+  collapsed.
 
 References:
     [1] R. Qian et al., "Spatiotemporal Contrastive Video Representation Learning"
@@ -215,7 +218,23 @@ def instance_top1(z0: Tensor, z1: Tensor, negatives: Tensor | None = None) -> di
     return {
         "acc": sim.argmax(1).eq(target).float().mean(),
         "chance": torch.tensor(1.0 / (cand.shape[0] - 1), device=z.device),
+        "spread": embedding_spread(z),
     }
+
+
+@torch.no_grad()
+def embedding_spread(z: Tensor) -> Tensor:
+    """Mean squared distance between the L2-normalised rows of ``z`` (N, D), over the
+    N(N-1) pairs of different rows: 0 when every row is the same point (a collapsed
+    embedding, where a triplet or margin loss has no gradient left), 2 for orthogonal
+    directions on average, at most 4. On the unit sphere ``d^2 = 2 - 2 cos``."""
+    n = z.shape[0]
+    if n < 2:
+        return torch.tensor(float("nan"), device=z.device)
+    u = F.normalize(z.float(), dim=1)
+    s = u.sum(0)
+    off_diag_cos = (s @ s - (u * u).sum()) / (n * (n - 1))  # sum_{i != j} u_i . u_j, averaged
+    return 2.0 - 2.0 * off_diag_cos
 
 
 @torch.no_grad()

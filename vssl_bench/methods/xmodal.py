@@ -36,7 +36,7 @@ import torch
 
 from vssl_bench.data import samplers, transforms
 from vssl_bench.methods.base import Method
-from vssl_bench.methods.contrastive_common import cross_modal_nce, top1_match
+from vssl_bench.methods.contrastive_common import cross_modal_nce, embedding_spread, top1_match
 from vssl_bench.models import build_backbone
 from vssl_bench.models.heads import mlp
 
@@ -104,4 +104,5 @@ class XModal(Method):
             "loss": cross_modal_nce(z_rgb, z_mot, self.p.temperature),
             "acc": top1_match(z_rgb, z_mot),
             "chance": torch.tensor(1.0 / b, device=z_rgb.device),
+            "spread": embedding_spread(z_rgb),  # the RGB encoder's: the one evaluated
         }
