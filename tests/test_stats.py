@@ -216,13 +216,18 @@ def test_learnability_names_a_collapse() -> None:
     collapsed = _gate_rows("collapsed", [0.15, 0.16, 0.17], baseline=0.23, family="contrastive")
     spread = _gate_rows("spread", [0.15, 0.16, 0.17], baseline=0.23, family="contrastive")
     learned = _gate_rows("learned", [0.50, 0.52, 0.51], baseline=0.23, family="contrastive")
-    for r in collapsed:
+    one_seed = _gate_rows("one_seed_collapsed", [0.15, 0.16, 0.17], baseline=0.23, family="contrastive")
+    for r in collapsed + learned:  # a learned method is never called collapsed, whatever its spread
         r["pretext_spread"] = 0.0004
-    for r in spread + learned:
+    for r in spread:
         r["pretext_spread"] = 1.9
-    lb = stats.learnability(pd.DataFrame(collapsed + spread + learned)).set_index("method")
+    for r, v in zip(one_seed, [1.9, 0.0, 1.9]):
+        r["pretext_spread"] = v
+    lb = stats.learnability(pd.DataFrame(collapsed + spread + learned + one_seed)).set_index("method")
     assert lb.loc["collapsed", "learned"] is False
-    assert "collapsed onto one point" in lb.loc["collapsed", "why"] and "0.000" in lb.loc["collapsed", "why"]
+    assert "collapsed onto one point at 3 of 3 seed(s)" in lb.loc["collapsed", "why"]
+    assert "0.000" in lb.loc["collapsed", "why"]
+    assert "collapsed onto one point at 1 of 3 seed(s)" in lb.loc["one_seed_collapsed", "why"]
     assert lb.loc["spread", "learned"] is False and "collapsed" not in lb.loc["spread", "why"]
     assert lb.loc["learned", "learned"] is True and lb.loc["learned", "why"] == ""
     no_column = stats.learnability(pd.DataFrame(_gate_rows("old", [0.15, 0.16, 0.17], baseline=0.23)))

@@ -289,11 +289,17 @@ def test_embedding_spread_known_answers():
     assert float(embedding_spread(one_point)) == pytest.approx(0.0, abs=1e-6)
     assert float(embedding_spread(torch.eye(4))) == pytest.approx(2.0)
     assert float(embedding_spread(torch.tensor([[1.0, 0.0], [-2.0, 0.0]]))) == pytest.approx(4.0)
+    assert float(embedding_spread(torch.zeros(4, 3))) == pytest.approx(0.0)  # f(x) = 0: FaceNet's collapse
     z = torch.randn(6, 5, generator=torch.Generator().manual_seed(0))
     u = torch.nn.functional.normalize(z, dim=1)
     by_hand = torch.cdist(u, u).pow(2).sum() / (6 * 5)  # the 30 ordered pairs of different rows
     assert float(embedding_spread(z)) == pytest.approx(float(by_hand), abs=1e-5)
     assert "spread" in instance_top1(z[:3], z[3:])  # every instance-matching method reports it
+    near = torch.ones(64, 8) + 0.05 * torch.randn(64, 8, generator=torch.Generator().manual_seed(1))  # ~0.005
+    u = torch.nn.functional.normalize(near, dim=1)
+    exact = float(torch.cdist(u, u).pow(2).sum() / (64 * 63))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # kept in float32: bf16 would round ~0.01 near 0
+        assert float(embedding_spread(near)) == pytest.approx(exact, rel=1e-2)
 
 
 def test_momentum_queue_is_first_in_first_out_and_checkpointed():

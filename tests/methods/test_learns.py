@@ -143,8 +143,6 @@ def test_triplet_mining_and_collapse(mining) -> None:
     pinned at the margin): the reason the default is semi-hard (vssl_bench/methods/triplet.py).
     A collapsed model's loss is exactly the margin and its embeddings' mean pairwise squared
     distance ~0 (two random unit vectors: ~2)."""
-    from vssl_bench.methods.contrastive_common import project_views
-
     cls = METHODS["triplet"]
     torch.manual_seed(0)
     p = params_from_dict(cls, {"mining": mining})
@@ -152,12 +150,7 @@ def test_triplet_mining_and_collapse(mining) -> None:
     opt = build_optimizer(method, CFG)
     _train(method, cls, p, opt)
     got = _heldout(method, cls, p)
-    method.eval()
-    with torch.no_grad():
-        z = torch.nn.functional.normalize(
-            project_views(method, _batch(cls, p, N_TRAIN + np.arange(BATCH), np.random.default_rng(5))).float(), dim=1
-        )
-    spread = float(torch.cdist(z, z).pow(2).mean())
+    spread = got["spread"]  # what the report reads (pretext_spread), mean over the held-out batches
     if mining == "semi-hard":
         assert params_from_dict(cls, {}).mining == "semi-hard"
         assert got["loss"] < 0.8 * p.margin and spread > 0.5, f"collapsed: held-out {got}, spread {spread:.3f}"

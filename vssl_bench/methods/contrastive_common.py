@@ -226,15 +226,17 @@ def instance_top1(z0: Tensor, z1: Tensor, negatives: Tensor | None = None) -> di
 def embedding_spread(z: Tensor) -> Tensor:
     """Mean squared distance between the L2-normalised rows of ``z`` (N, D), over the
     N(N-1) pairs of different rows: 0 when every row is the same point (a collapsed
-    embedding, where a triplet or margin loss has no gradient left), 2 for orthogonal
-    directions on average, at most 4. On the unit sphere ``d^2 = 2 - 2 cos``."""
+    embedding, where a triplet or margin loss has no gradient left; all-zero rows too), 2
+    for orthogonal directions on average, at most 4. Computed in float32 outside autocast
+    (a bf16 matmul would round it in steps of ~0.01 near a collapse), from
+    ``sum_{i,j} ||u_i - u_j||^2 = 2 N sum_i ||u_i||^2 - 2 ||sum_i u_i||^2``."""
     n = z.shape[0]
     if n < 2:
         return torch.tensor(float("nan"), device=z.device)
-    u = F.normalize(z.float(), dim=1)
-    s = u.sum(0)
-    off_diag_cos = (s @ s - (u * u).sum()) / (n * (n - 1))  # sum_{i != j} u_i . u_j, averaged
-    return 2.0 - 2.0 * off_diag_cos
+    with torch.autocast(z.device.type, enabled=False):
+        u = F.normalize(z.float(), dim=1)
+        total = 2 * n * u.pow(2).sum() - 2 * u.sum(0).pow(2).sum()
+        return (total / (n * (n - 1))).clamp(min=0.0)
 
 
 @torch.no_grad()

@@ -104,5 +104,5 @@ class XModal(Method):
             "loss": cross_modal_nce(z_rgb, z_mot, self.p.temperature),
             "acc": top1_match(z_rgb, z_mot),
             "chance": torch.tensor(1.0 / b, device=z_rgb.device),
-            "spread": embedding_spread(z_rgb),  # the RGB encoder's: the one evaluated
+            "spread": embedding_spread(z_rgb),  # the RGB branch's projections (its backbone is the one evaluated)
         }
