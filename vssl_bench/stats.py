@@ -202,12 +202,9 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
             elif np.isfinite(b) and lo <= b:
                 row["why"] = f"held-out accuracy {pts(a.mean())} % not above a training-free baseline ({pts(b)} %)"
             spread = col("pretext_spread")
-            low = spread[np.isfinite(spread) & (spread < COLLAPSED_SPREAD)] if len(spread) else spread
+            low = spread[np.isfinite(spread) & (spread < COLLAPSED_SPREAD)]
             if row["why"] and len(low):  # any seed: one collapsed seed among spread ones is a collapse too
-                row["why"] += (
-                    f"; its embeddings collapsed onto one point at {len(low)} of {len(g)} seed(s) (mean squared "
-                    f"distance between held-out unit projections {low.min():.3f}; 2 for unrelated directions)"
-                )
+                row["why"] += "; " + _collapsed(low.min(), f" at {len(low)} of {len(g)} seed(s)")
         elif len(loss) and len(base_loss) and (np.isfinite(loss) & np.isfinite(base_loss)).any():
             ok = np.isfinite(loss) & np.isfinite(base_loss) & (base_loss > 0)
             r = loss[ok] / base_loss[ok]
@@ -228,6 +225,14 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
     ).astype({"learned": object})  # True / False / None
 
 
+def _collapsed(spread: float, where: str = "") -> str:
+    """The words for a collapse, shared by the gate's note and ``run``'s warning."""
+    return (
+        f"its embeddings collapsed onto one point{where} (mean squared distance between held-out unit "
+        f"projections {spread:.3f}; 2 for unrelated directions)"
+    )
+
+
 def collapse_warning(metrics: dict) -> str | None:
     """One line for a finished job whose held-out embeddings collapsed onto one point
     (``pretext_spread`` under :data:`COLLAPSED_SPREAD`), else None: printed by ``run`` as
@@ -236,9 +241,8 @@ def collapse_warning(metrics: dict) -> str | None:
     if spread is None or not spread < COLLAPSED_SPREAD:  # None, NaN or spread out
         return None
     return (
-        f"{metrics.get('method')} seed {metrics.get('seed')}: its embeddings collapsed onto one point (mean squared "
-        f"distance between held-out unit projections {spread:.3f}; 2 for unrelated directions): it did not learn "
-        "its task; see its loss in curve.csv"
+        f"{metrics.get('method')} seed {metrics.get('seed')}: {_collapsed(spread)}: it did not learn its task; "
+        "see its loss in curve.csv"
     )
 
 
