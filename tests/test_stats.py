@@ -449,6 +449,23 @@ def test_budget_axis_is_incomplete_while_few_methods_reached_the_larger_budget()
     assert "**incomplete**" in stats.budget_markdown([e])
 
 
+def test_budget_axis_is_not_decided_while_a_method_is_missing_at_the_larger_budget() -> None:
+    """Every criterion holds but one trained method has no row at the larger budget yet (the
+    rung is still filling, or its job failed): the ranking may be settled among the others,
+    but the budget is not called converged, and the families compare only methods present
+    at every budget (the missing one is named, not averaged in at one budget only)."""
+    df = _with_supervised_at(_two_budgets(False), 2400.0, 0.01)
+    full = stats.budget_axis(df)[0]
+    assert full["converged"] and full["missing"] == []
+    assert all(f["left_out"] == [] for f in full["families"].values())
+    gap = stats.budget_axis(df[~((df["method"] == "nce") & (df["steps"] == 600.0))])[0]
+    assert gap["settled"] and gap["missing"] == ["nce"] and not gap["converged"]
+    assert all(f["left_out"] == ["nce"] for f in gap["families"].values())
+    md = stats.budget_markdown([gap])
+    assert "**not decided at 600 steps**" in md and "(`nce`)" in md and "**settled so far**" in md
+    assert "converged at 600" not in md and "left out, not at every budget: `nce`" in md
+
+
 def test_budget_axis_with_one_rung_compares_no_ranking() -> None:
     """Every method at 150 steps, only 4 at 600 and 2400: neither larger budget is a rung, so
     the pair (600, 2400) of 4 methods says nothing, however well their ranks agree."""
@@ -550,17 +567,21 @@ def test_family_order_rules() -> None:
     for half, passes in ((0.014, False), (0.016, True)):
         f = fo(_family_entry({"p": ("pretext", 0.5, 0.5 - half), "c": ("contrastive", 0.5 - half, 0.5)}), [100, 200])
         assert f["knn_top1"]["changed"] is passes and bool(f["knn_top1"]["passes"]) is passes
-    # NaN values and the references are ignored; a family learned at the larger budget only joins
+    # the references are ignored; a method with no value at some budget is left out at every
+    # budget (named), not averaged in where it has one; a family learned at the larger budget
+    # only joins, one learned at the smaller only leaves
     e = _family_entry(
         {
             "p": ("pretext", 0.5, 0.5),
-            "g": ("generative", 0.4, float("nan")),
+            "p2": ("pretext", 0.1, float("nan")),
+            "g": ("generative", 0.4, 0.4),
             "c": ("contrastive", 0.2, 0.7),
             "s": ("reference", 0.9, 0.9),
         },
-        not_learned=[("c", 100)],
+        not_learned=[("c", 100), ("g", 200)],
     )
     f = fo(e, [100, 200])["knn_top1"]
+    assert f["left_out"] == ["p2"] and f["means"][100] == {"pretext": 0.5, "generative": 0.4}
     assert f["means"][200] == {"pretext": 0.5, "contrastive": 0.7} and f["joins"] == ["contrastive"]
     assert f["leaves"] == ["generative"] and f["passes"] == [] and f["changed"] is True
     md = stats.budget_markdown(
@@ -584,6 +605,7 @@ def test_family_order_rules() -> None:
     )
     assert "contrastive joins (no method of it learned its task at 100 steps)" in md
     assert "generative leaves (no method of it learned its task at 200 steps)" in md
+    assert "left out, not at every budget: `p2`" in md
     # one family at each budget, the same: nothing to compare
     one = fo(_family_entry({"p": ("pretext", 0.5, 0.6)}), [100, 200])["knn_top1"]
     assert one["changed"] is None and one["order"] == {100: ["pretext"], 200: ["pretext"]}

@@ -975,8 +975,22 @@ def budget_axis(
             and all(r >= SETTLED_RHO for r in entry["rho"].values())
             and n_common >= COVERAGE * n_lo  # not read off the few methods that reached the larger budget yet
         )
+        # trained methods at the pair's smaller budget with no value at the larger one on some
+        # metric (a rung still filling, or a failed job): a ranking settled among the others
+        # says nothing about them, so the budget is not called converged until they are in
+        at_lo = set(trained.loc[trained["_steps"] == lo_b, "method"])
+        entry["missing"] = sorted(
+            meth
+            for meth in at_lo
+            if any(
+                not np.isfinite(entry["by_method"].get(m, {}).get(meth, {}).get(int(hi_b), np.nan))
+                for m in metrics
+                if m in trained
+            )
+        )
         entry["converged"] = (
             entry["settled"]
+            and not entry["missing"]
             and bool(entry["supervised"])
             and all(s_["near_plateau"] for s_ in entry["supervised"].values())
         )
@@ -994,17 +1008,23 @@ def family_order(entry: dict, budgets: list[int]) -> dict[str, dict]:
     budget only (``joins`` / ``leaves``). A whole family can move together while the method
     ranking's rho stays high (20 methods, one family of 8): the family question can still
     be open where the ranking has settled. ``changed``: any of these; None where the two
-    budgets do not hold two families to compare."""
+    budgets do not hold two families to compare. Only methods with a value at every budget
+    of the axis count (``left_out``: the others), so that a rung still filling, or a failed
+    job, does not compare a family's mean over different methods."""
     out: dict[str, dict] = {}
     fam, learned = entry.get("family", {}), entry.get("learned", {})
     lo, hi = (budgets[-2], budgets[-1]) if len(budgets) >= 2 else (None, None)
     for m, by in entry.get("by_method", {}).items():
+        # only the methods with a value at every budget of the axis: a rung still filling (or
+        # a failed job) would otherwise compare a family's mean over other methods
+        ssl = [meth for meth in by if fam.get(meth) in SSL_FAMILIES]
+        left_out = sorted(meth for meth in ssl if not all(np.isfinite(by[meth].get(st, np.nan)) for st in budgets))
         means: dict[int, dict[str, float]] = {}
         for st in budgets:
             vals: dict[str, list[float]] = {}
             for meth, per in by.items():
                 v = per.get(st)
-                if fam.get(meth) in SSL_FAMILIES and v is not None and np.isfinite(v):
+                if meth in ssl and meth not in left_out:
                     if learned.get((meth, st)) is not False:
                         vals.setdefault(fam[meth], []).append(v)
             if vals:
@@ -1026,6 +1046,7 @@ def family_order(entry: dict, budgets: list[int]) -> dict[str, dict]:
             "passes": passes,
             "joins": joins,
             "leaves": leaves,
+            "left_out": left_out,
             "changed": bool(passes or joins or leaves) if comparable else None,
         }
     return out
@@ -1077,10 +1098,12 @@ def budget_markdown(axes: list[dict]) -> str:
         n_common, n_lo = e["coverage"]
         one_rung = e.get("rungs", 2) < 2
         partial = n_common < COVERAGE * n_lo or one_rung
+        state = "incomplete" if partial else "settled" if e["settled"] else "still moving"
+        state += " so far" if e.get("missing") and not partial else ""
         lines.append(
             f"- method ranking between {e['pair'][0]} and {e['pair'][1]} steps, Spearman rho: {rho} "
             f"({n_common} of the {n_lo} trained methods at {e['pair'][0]} steps have both; settled at >= "
-            f"{SETTLED_RHO}): **{'incomplete' if partial else 'settled' if e['settled'] else 'still moving'}**"
+            f"{SETTLED_RHO}): **{state}**"
             + (" (fewer than two budgets that most methods reached: no ranking to compare yet)" if one_rung else "")
         )
         seed_rho = e.get("seed_rho", {})
@@ -1107,15 +1130,25 @@ def budget_markdown(axes: list[dict]) -> str:
                 else f"last two budgets within {100 * PLATEAU_PTS:.0f} points"
             )
             lines.append(f"- supervised {m}: {path}; near its plateau ({test}): {'yes' if s['near_plateau'] else 'no'}")
-        lines.append(
-            f"- **{'converged' if e['converged'] else 'not converged'} at {hi} steps** (ranking settled and "
-            f"supervised near its plateau{'' if e['converged'] else ': not both yet'})"
-            + (
-                "; the families' order still changes (below)"
-                if e["converged"] and any(f["changed"] for f in e.get("families", {}).values())
-                else ""
+        missing = e.get("missing", [])
+        if missing and not partial:
+            near = bool(e["supervised"]) and all(s_["near_plateau"] for s_ in e["supervised"].values())
+            lines.append(
+                f"- **not decided at {hi} steps**: {len(missing)} of the {n_lo} trained methods at {e['pair'][0]} "
+                f"steps have no result at {hi} yet ({', '.join(f'`{x}`' for x in missing)}); among the others the "
+                f"ranking {'has settled' if e['settled'] else 'still moves'} and supervised is "
+                f"{'near' if near else 'not near'} its plateau"
             )
-        )
+        else:
+            lines.append(
+                f"- **{'converged' if e['converged'] else 'not converged'} at {hi} steps** (ranking settled and "
+                f"supervised near its plateau{'' if e['converged'] else ': not both yet'})"
+                + (
+                    "; the families' order still changes (below)"
+                    if e["converged"] and any(f["changed"] for f in e.get("families", {}).values())
+                    else ""
+                )
+            )
         lo = e["pair"][0]
         for m, f in e.get("families", {}).items():
             if not f["order"]:
@@ -1133,8 +1166,11 @@ def budget_markdown(axes: list[dict]) -> str:
                 f"{100 * PLATEAU_PTS:.0f} points or more in the gap between two families)",
                 None: "",
             }[f["changed"]]
+            out_ = f.get("left_out", [])
+            gone = f"; left out, not at every budget: {', '.join(f'`{x}`' for x in out_)}" if out_ else ""
             lines.append(
-                f"- families on {BUDGET_COLUMN.get(m, m)} (mean of the methods that learned their task): {path}{tail}"
+                f"- families on {BUDGET_COLUMN.get(m, m)} (mean of the methods that learned their task{gone}): "
+                f"{path}{tail}"
             )
         lines += ["", *_budget_table(e), ""]
         for (q, nth), by in e["verdicts"].items():
