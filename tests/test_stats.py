@@ -453,7 +453,7 @@ def test_budget_axis_is_not_decided_while_a_method_is_missing_at_the_larger_budg
     """Every criterion holds but one trained method has no row at the larger budget yet (the
     rung is still filling, or its job failed): the ranking may be settled among the others,
     but the budget is not called converged, and the families compare only methods present
-    at every budget (the missing one is named, not averaged in at one budget only)."""
+    at both budgets of the pair (the missing one is named, not averaged in at one only)."""
     df = _with_supervised_at(_two_budgets(False), 2400.0, 0.01)
     full = stats.budget_axis(df)[0]
     assert full["converged"] and full["missing"] == []
@@ -462,8 +462,27 @@ def test_budget_axis_is_not_decided_while_a_method_is_missing_at_the_larger_budg
     assert gap["settled"] and gap["missing"] == ["nce"] and not gap["converged"]
     assert all(f["left_out"] == ["nce"] for f in gap["families"].values())
     md = stats.budget_markdown([gap])
-    assert "**not decided at 600 steps**" in md and "(`nce`)" in md and "**settled so far**" in md
-    assert "converged at 600" not in md and "left out, not at every budget: `nce`" in md
+    assert "**not decided at 600 steps**: 1 trained method with a value at one of 150 / 600 steps only (`nce`" in md
+    assert "**settled so far**" in md and "converged at 600" not in md
+    assert "left out at 150 and 600, not at both: `nce`" in md
+    # missing at the smaller budget only: the same
+    early = stats.budget_axis(df[~((df["method"] == "nce") & (df["steps"] == 150.0))])[0]
+    assert early["missing"] == ["nce"] and not early["converged"]
+    # a metric a method never has (NaN at both budgets) blocks nothing
+    blank = df.copy()
+    blank.loc[blank["method"] == "nce", "knn_top1"] = np.nan
+    assert stats.budget_axis(blank)[0]["missing"] == [] and stats.budget_axis(blank)[0]["converged"]
+    # the others already say no (supervised still climbing): not converged, whatever the missing do
+    climbing = _two_budgets(False)
+    no = stats.budget_axis(climbing[~((climbing["method"] == "nce") & (climbing["steps"] == 600.0))])[0]
+    md = stats.budget_markdown([no])
+    assert "**not converged at 600 steps** (supervised not near its plateau); also 1 trained method" in md
+    assert "not decided" not in md
+    # supervised itself missing: its plateau is not measured there, not "not near"
+    sup = stats.budget_axis(df[~((df["method"] == "supervised") & (df["steps"] == 600.0))])[0]
+    md = stats.budget_markdown([sup])
+    assert sup["missing"] == ["supervised"] and "**not decided at 600 steps**" in md
+    assert "supervised is not measured there" in md
 
 
 def test_budget_axis_with_one_rung_compares_no_ranking() -> None:
@@ -605,7 +624,7 @@ def test_family_order_rules() -> None:
     )
     assert "contrastive joins (no method of it learned its task at 100 steps)" in md
     assert "generative leaves (no method of it learned its task at 200 steps)" in md
-    assert "left out, not at every budget: `p2`" in md
+    assert "left out at 100 and 200, not at both: `p2`" in md
     # one family at each budget, the same: nothing to compare
     one = fo(_family_entry({"p": ("pretext", 0.5, 0.6)}), [100, 200])["knn_top1"]
     assert one["changed"] is None and one["order"] == {100: ["pretext"], 200: ["pretext"]}

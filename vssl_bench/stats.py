@@ -975,19 +975,20 @@ def budget_axis(
             and all(r >= SETTLED_RHO for r in entry["rho"].values())
             and n_common >= COVERAGE * n_lo  # not read off the few methods that reached the larger budget yet
         )
-        # trained methods at the pair's smaller budget with no value at the larger one on some
+
+        # trained methods with a value at one budget of the pair and none at the other on some
         # metric (a rung still filling, or a failed job): a ranking settled among the others
-        # says nothing about them, so the budget is not called converged until they are in
-        at_lo = set(trained.loc[trained["_steps"] == lo_b, "method"])
+        # says nothing about them, so the budget is not called converged until they are in. A
+        # metric a method never has (NaN at both) blocks nothing.
+        def _has(meth: str, m: str, st) -> bool:
+            return bool(np.isfinite(entry["by_method"].get(m, {}).get(meth, {}).get(int(st), np.nan)))
+
         entry["missing"] = sorted(
             meth
-            for meth in at_lo
-            if any(
-                not np.isfinite(entry["by_method"].get(m, {}).get(meth, {}).get(int(hi_b), np.nan))
-                for m in metrics
-                if m in trained
-            )
+            for meth in set(trained["method"])
+            if any(_has(meth, m, lo_b) != _has(meth, m, hi_b) for m in metrics if m in trained)
         )
+        entry["supervised_missing"] = "supervised" in entry["missing"]
         entry["converged"] = (
             entry["settled"]
             and not entry["missing"]
@@ -1008,23 +1009,25 @@ def family_order(entry: dict, budgets: list[int]) -> dict[str, dict]:
     budget only (``joins`` / ``leaves``). A whole family can move together while the method
     ranking's rho stays high (20 methods, one family of 8): the family question can still
     be open where the ranking has settled. ``changed``: any of these; None where the two
-    budgets do not hold two families to compare. Only methods with a value at every budget
-    of the axis count (``left_out``: the others), so that a rung still filling, or a failed
-    job, does not compare a family's mean over different methods."""
+    budgets do not hold two families to compare. Missing values are not "did not learn": a
+    method with a value at only one of the two largest budgets (a rung still filling, a
+    failed job) counts at neither (``left_out``), so that the pair's comparison is over the
+    same methods; at the smaller budgets each mean is over the methods there."""
     out: dict[str, dict] = {}
     fam, learned = entry.get("family", {}), entry.get("learned", {})
     lo, hi = (budgets[-2], budgets[-1]) if len(budgets) >= 2 else (None, None)
     for m, by in entry.get("by_method", {}).items():
-        # only the methods with a value at every budget of the axis: a rung still filling (or
-        # a failed job) would otherwise compare a family's mean over other methods
+        # the pair compares the same methods: one with a value at only one of the two largest
+        # budgets (a rung still filling, a failed job) is left out at both, and named
         ssl = [meth for meth in by if fam.get(meth) in SSL_FAMILIES]
-        left_out = sorted(meth for meth in ssl if not all(np.isfinite(by[meth].get(st, np.nan)) for st in budgets))
+        pair = [st for st in (lo, hi) if st is not None]
+        left_out = sorted(meth for meth in ssl if len({bool(np.isfinite(by[meth].get(st, np.nan))) for st in pair}) > 1)
         means: dict[int, dict[str, float]] = {}
         for st in budgets:
             vals: dict[str, list[float]] = {}
             for meth, per in by.items():
-                v = per.get(st)
-                if meth in ssl and meth not in left_out:
+                v = per.get(st, np.nan)
+                if meth in ssl and np.isfinite(v) and not (meth in left_out and st in pair):
                     if learned.get((meth, st)) is not False:
                         vals.setdefault(fam[meth], []).append(v)
             if vals:
@@ -1131,23 +1134,40 @@ def budget_markdown(axes: list[dict]) -> str:
             )
             lines.append(f"- supervised {m}: {path}; near its plateau ({test}): {'yes' if s['near_plateau'] else 'no'}")
         missing = e.get("missing", [])
+        near = bool(e["supervised"]) and all(s_["near_plateau"] for s_ in e["supervised"].values())
+        caveat = (
+            "; the families' order still changes (below)"
+            if any(f["changed"] for f in e.get("families", {}).values())
+            else ""
+        )
         if missing and not partial:
-            near = bool(e["supervised"]) and all(s_["near_plateau"] for s_ in e["supervised"].values())
-            lines.append(
-                f"- **not decided at {hi} steps**: {len(missing)} of the {n_lo} trained methods at {e['pair'][0]} "
-                f"steps have no result at {hi} yet ({', '.join(f'`{x}`' for x in missing)}); among the others the "
-                f"ranking {'has settled' if e['settled'] else 'still moves'} and supervised is "
-                f"{'near' if near else 'not near'} its plateau"
+            names = ", ".join(f"`{x}`" for x in missing)
+            gap = (
+                f"{len(missing)} trained method{'s' if len(missing) > 1 else ''} with a value at one of "
+                f"{e['pair'][0]} / {hi} steps only ({names}: a job still to run, or one that failed)"
             )
+            if e["settled"] and (near or e.get("supervised_missing")):
+                sup = (
+                    "supervised is not measured there"
+                    if e.get("supervised_missing")
+                    else "supervised is near its plateau"
+                )
+                lines.append(
+                    f"- **not decided at {hi} steps**: {gap}; among the others the ranking has settled and {sup}"
+                    + caveat
+                )
+            else:  # whatever the missing methods do, the others already say no
+                why = (
+                    "the ranking still moves among the others"
+                    if not e["settled"]
+                    else "supervised not near its plateau"
+                )
+                lines.append(f"- **not converged at {hi} steps** ({why}); also {gap}")
         else:
             lines.append(
                 f"- **{'converged' if e['converged'] else 'not converged'} at {hi} steps** (ranking settled and "
                 f"supervised near its plateau{'' if e['converged'] else ': not both yet'})"
-                + (
-                    "; the families' order still changes (below)"
-                    if e["converged"] and any(f["changed"] for f in e.get("families", {}).values())
-                    else ""
-                )
+                + (caveat if e["converged"] else "")
             )
         lo = e["pair"][0]
         for m, f in e.get("families", {}).items():
@@ -1167,7 +1187,7 @@ def budget_markdown(axes: list[dict]) -> str:
                 None: "",
             }[f["changed"]]
             out_ = f.get("left_out", [])
-            gone = f"; left out, not at every budget: {', '.join(f'`{x}`' for x in out_)}" if out_ else ""
+            gone = f"; left out at {lo} and {hi}, not at both: {', '.join(f'`{x}`' for x in out_)}" if out_ else ""
             lines.append(
                 f"- families on {BUDGET_COLUMN.get(m, m)} (mean of the methods that learned their task{gone}): "
                 f"{path}{tail}"
