@@ -975,28 +975,30 @@ def budget_axis(
             and all(r >= SETTLED_RHO for r in entry["rho"].values())
             and n_common >= COVERAGE * n_lo  # not read off the few methods that reached the larger budget yet
         )
-
         # trained methods with a value at one budget of the pair and none at the other on some
         # metric (a rung still filling, or a failed job): a ranking settled among the others
         # says nothing about them, so the budget is not called converged until they are in. A
         # metric a method never has (NaN at both) blocks nothing.
-        def _has(meth: str, m: str, st) -> bool:
-            return bool(np.isfinite(entry["by_method"].get(m, {}).get(meth, {}).get(int(st), np.nan)))
-
         entry["missing"] = sorted(
             meth
             for meth in set(trained["method"])
-            if any(_has(meth, m, lo_b) != _has(meth, m, hi_b) for m in metrics if m in trained)
+            if any(
+                _at_one_only(entry["by_method"].get(m, {}).get(meth, {}), int(lo_b), int(hi_b))
+                for m in metrics
+                if m in trained
+            )
         )
-        entry["supervised_missing"] = "supervised" in entry["missing"]
-        entry["converged"] = (
-            entry["settled"]
-            and not entry["missing"]
-            and bool(entry["supervised"])
-            and all(s_["near_plateau"] for s_ in entry["supervised"].values())
+        entry["near_plateau"] = bool(entry["supervised"]) and all(
+            s_["near_plateau"] for s_ in entry["supervised"].values()
         )
+        entry["converged"] = entry["settled"] and not entry["missing"] and entry["near_plateau"]
         out.append(entry)
     return out
+
+
+def _at_one_only(per: dict, a: int, b: int) -> bool:
+    """A value (finite) at one of budgets ``a`` and ``b`` and none (NaN or absent) at the other."""
+    return bool(np.isfinite(per.get(a, np.nan))) != bool(np.isfinite(per.get(b, np.nan)))
 
 
 def family_order(entry: dict, budgets: list[int]) -> dict[str, dict]:
@@ -1021,7 +1023,7 @@ def family_order(entry: dict, budgets: list[int]) -> dict[str, dict]:
         # budgets (a rung still filling, a failed job) is left out at both, and named
         ssl = [meth for meth in by if fam.get(meth) in SSL_FAMILIES]
         pair = [st for st in (lo, hi) if st is not None]
-        left_out = sorted(meth for meth in ssl if len({bool(np.isfinite(by[meth].get(st, np.nan))) for st in pair}) > 1)
+        left_out = sorted(meth for meth in ssl if pair and _at_one_only(by[meth], lo, hi))
         means: dict[int, dict[str, float]] = {}
         for st in budgets:
             vals: dict[str, list[float]] = {}
@@ -1134,7 +1136,7 @@ def budget_markdown(axes: list[dict]) -> str:
             )
             lines.append(f"- supervised {m}: {path}; near its plateau ({test}): {'yes' if s['near_plateau'] else 'no'}")
         missing = e.get("missing", [])
-        near = bool(e["supervised"]) and all(s_["near_plateau"] for s_ in e["supervised"].values())
+        sup_missing = "supervised" in missing
         caveat = (
             "; the families' order still changes (below)"
             if any(f["changed"] for f in e.get("families", {}).values())
@@ -1146,12 +1148,8 @@ def budget_markdown(axes: list[dict]) -> str:
                 f"{len(missing)} trained method{'s' if len(missing) > 1 else ''} with a value at one of "
                 f"{e['pair'][0]} / {hi} steps only ({names}: a job still to run, or one that failed)"
             )
-            if e["settled"] and (near or e.get("supervised_missing")):
-                sup = (
-                    "supervised is not measured there"
-                    if e.get("supervised_missing")
-                    else "supervised is near its plateau"
-                )
+            if e["settled"] and (e["near_plateau"] or sup_missing):
+                sup = "supervised is not measured there" if sup_missing else "supervised is near its plateau"
                 lines.append(
                     f"- **not decided at {hi} steps**: {gap}; among the others the ranking has settled and {sup}"
                     + caveat
