@@ -17,7 +17,7 @@ from vssl_bench.config import Config, ConfigError
 from vssl_bench.data.datasets import VideoEntry, VideoList, build_dataset, validation_split
 from vssl_bench.methods import METHODS
 from vssl_bench.suite import load_suite, suite_from_options
-from vssl_bench.tune import LR_FACTORS, cautions, method_grid, select, table_markdown, tuning_jobs
+from vssl_bench.tune import LR_FACTORS, cautions, default_point, method_grid, select, table_markdown, tuning_jobs
 
 LEARNING_RATES = tuple(f * Config().lr for f in LR_FACTORS)
 
@@ -186,6 +186,44 @@ def test_cautions_name_a_grid_edge_and_a_selection_within_noise_of_random() -> N
     assert all("noise" not in n for v in cautions(nan_random, best, n_val=128).values() for n in v)
     md = table_markdown([dict(r, linear_top1=r["score"], knn_top1=r["score"]) for r in rows], best, notes)
     assert "Cautions" in md and "- nce: lr 0.001" in md
+
+
+def test_cautions_name_a_selection_within_noise_of_the_untuned_recipe() -> None:
+    base = Config()  # lr 2e-3: the grid's centre; sort's parameter defaults to n_candidates=4
+    default = default_point("sort", base)
+    assert default == {"lr": 2e-3, "n_candidates": next(iter(METHODS["sort"].tune.values()))[0]}
+    assert default_point("nce", base, centres={"nce": 1e-3})["lr"] == 1e-3
+    rows = [{"method": "random", "overrides": {}, "score": 0.07, "seeds": 1}]
+
+    def grid(method, scores):  # lr -> score at the default parameter; the alternative scores 0.1
+        ((name, (dflt, alt)),) = METHODS[method].tune.items()
+        for lr, sc in scores.items():
+            rows.append({"method": method, "overrides": {"lr": lr, name: dflt}, "score": sc, "seeds": 1})
+            rows.append({"method": method, "overrides": {"lr": lr, name: alt}, "score": 0.1, "seeds": 1})
+
+    grid("sort", {1e-3: 0.50, 2e-3: 0.46, 4e-3: 0.40})  # 4 points over the default: within 2 sd on 128 videos
+    grid("vcop", {1e-3: 0.70, 2e-3: 0.40, 4e-3: 0.40})  # 30 points over it: a real difference
+    grid("speed", {1e-3: 0.30, 2e-3: 0.50, 4e-3: 0.30})  # the default wins: nothing to say
+    best = select(rows, base)
+    defaults = {m: default_point(m, base) for m in best if m != "random"}
+    notes = cautions(rows, best, n_val=128, defaults=defaults)
+    # 2 sd of a difference of two accuracies at 48 % on 128 videos: 12.5 points
+    assert len(notes["sort"]) == 2 and "grid's lowest" in notes["sort"][0]
+    assert "within 12.5 points" in notes["sort"][1] and "untuned recipe's 46.0" in notes["sort"][1]
+    assert "lr=0.002" in notes["sort"][1] and "may not replicate" in notes["sort"][1]
+    assert not any("untuned" in n for n in notes.get("vcop", []))
+    assert "speed" not in notes
+    # without the defaults, or the validation size, nothing is said about them
+    assert not any("untuned" in n for v in cautions(rows, best, n_val=128).values() for n in v)
+    assert not any("untuned" in n for v in cautions(rows, best, defaults=defaults).values() for n in v)
+    # a method at random's level gets the random note only (its grid cannot be ranked at all)
+    flat = [r for r in rows if r["method"] == "random"] + [
+        {"method": "nce", "overrides": {"lr": lr, "temperature": 0.1}, "score": sc, "seeds": 1}
+        for lr, sc in ((1e-3, 0.09), (2e-3, 0.08))
+    ]
+    b = select(flat, base)
+    n = cautions(flat, b, n_val=128, defaults={"nce": default_point("nce", base)})["nce"]
+    assert len(n) == 2 and "random's" in n[1] and not any("untuned" in x for x in n)
 
 
 def test_a_suite_applying_a_selection_with_cautions_says_so(tmp_path, caplog) -> None:

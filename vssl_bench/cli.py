@@ -54,7 +54,16 @@ from vssl_bench.stats import (
     seed_noise_markdown,
 )
 from vssl_bench.suite import available_suites, load_suite, suite_from_options
-from vssl_bench.tune import cautions, grid_centres, grid_table, select, table_markdown, tuning_jobs, write_selection
+from vssl_bench.tune import (
+    cautions,
+    default_point,
+    grid_centres,
+    grid_table,
+    select,
+    table_markdown,
+    tuning_jobs,
+    write_selection,
+)
 from vssl_bench.utils import Watchdog, atomic_write_text
 
 app = typer.Typer(
@@ -274,9 +283,10 @@ def tune(
     with _progress() as progress, watch:
         outcomes = run_matrix([pt.cfg for pt in points], out, progress, retry_failed, None, n_jobs)
     table = grid_table(points, out)
-    best = select(table, s.base, n_seeds=len(s.seeds), centres=grid_centres(s))
+    centres = grid_centres(s)
+    best = select(table, s.base, n_seeds=len(s.seeds), centres=centres)
     n_val = len(build_dataset(points[0].cfg)[1]) if points else None  # the validation videos (lists only)
-    notes = cautions(table, best, n_val)
+    notes = cautions(table, best, n_val, defaults={m: default_point(m, s.base, centres) for m in best})
     atomic_write_text(out / "grid.md", table_markdown(table, best, notes))
     console.print(table_markdown(table, best, notes), highlight=False)
     failed = [pt for pt, o in zip(points, outcomes) if o.status in ("failed", "skipped-failed")]

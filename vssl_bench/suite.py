@@ -279,8 +279,8 @@ def load_tuned(path: Path, methods: list[str]) -> tuple[dict[str, dict], dict[st
     flagged = [m for m in out if cautions.get(m)]
     if flagged:  # applied anyway (the selection is the rule), but not silently
         logging.getLogger(__name__).warning(
-            "tuned selection %s: the selections of %s carry cautions (grid edge or within noise of random; "
-            "see its cautions:)",
+            "tuned selection %s: the selections of %s carry cautions (grid edge, within noise of random, or "
+            "within noise of the untuned recipe; see its cautions:)",
             Path(path).name,
             ", ".join(flagged),
         )

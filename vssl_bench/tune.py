@@ -135,6 +135,12 @@ def grid_table(points: list[Point], out: Path) -> list[dict]:
     return table
 
 
+def default_point(method: str, base: Config, centres: dict[str, float] | None = None) -> dict:
+    """The overrides of ``method``'s untuned recipe: the grid's centre lr (the method's own
+    where the suite sets one, e.g. ``nce.lr``, else ``base.lr``) and its parameter's default."""
+    return {"lr": (centres or {}).get(method, base.lr), **{k: v[0] for k, v in METHODS[method].tune.items()}}
+
+
 def select(
     table: list[dict], base: Config, n_seeds: int = 1, centres: dict[str, float] | None = None
 ) -> dict[str, dict]:
@@ -147,9 +153,7 @@ def select(
         rows = [r for r in table if r["method"] == method and not math.isnan(r["score"]) and r["seeds"] >= n_seeds]
         if not rows:
             continue
-        cls = METHODS[method]
-        # the grid's centre lr: the method's own where the suite sets one (e.g. nce.lr), else base.lr
-        default = {"lr": (centres or {}).get(method, base.lr), **{k: v[0] for k, v in cls.tune.items()}}
+        default = default_point(method, base, centres)
 
         def rank(r, default=default):
             off_default = sum(r["overrides"].get(k) != v for k, v in default.items() if k in r["overrides"])
@@ -160,8 +164,19 @@ def select(
     return best
 
 
+def _noise(p: float, n_val: int, z: float) -> float:
+    """``z`` standard deviations of the difference of two independent accuracies at ``p`` on
+    ``n_val`` videos (sqrt(2) x one binomial sd)."""
+    p = min(max(p, 1.0 / n_val), 1 - 1.0 / n_val)
+    return z * math.sqrt(2 * p * (1 - p) / n_val)
+
+
 def cautions(
-    table: list[dict], best: dict[str, dict], n_val: int | None = None, z: float = 2.0
+    table: list[dict],
+    best: dict[str, dict],
+    n_val: int | None = None,
+    z: float = 2.0,
+    defaults: dict[str, dict] | None = None,
 ) -> dict[str, list[str]]:
     """method -> what its selection cannot say, where something can be said:
 
@@ -170,7 +185,13 @@ def cautions(
       of two independent accuracies at random's level on ``n_val`` validation videos
       (sqrt(2) x one binomial sd): the method has not clearly learned at this budget, so the
       grid cannot rank its points and the selection is noise. Lenient still: the best of a
-      grid's points is biased upwards, and the score is the mean of two correlated accuracies.
+      grid's points is biased upwards, and the score is the mean of two correlated accuracies;
+    - it left its untuned recipe (``defaults``: method -> the overrides of :func:`default_point`)
+      for a point that scores within the same margin of that recipe's: on these videos and
+      seeds the grid cannot tell the two apart, so the selection may not replicate. Said only
+      where the method did learn (the previous note covers the rest). The margin ignores that
+      both scores are measured on the same videos (a paired difference varies less) and the
+      variation between training seeds (which adds to it).
     """
     out: dict[str, list[str]] = {}
     rand = [r["score"] for r in table if r["method"] == "random" and not math.isnan(r["score"])]
@@ -181,15 +202,30 @@ def cautions(
         if len(lrs) > 1 and lr in (lrs[0], lrs[-1]):
             side, beyond = ("lowest", "below") if lr == lrs[0] else ("highest", "above")
             notes.append(f"lr {lr:g} is the grid's {side}: the best may lie {beyond} it")
+        unlearned = False
         if rand and n_val and method != "random":
-            p = min(max(rand[0], 1.0 / n_val), 1 - 1.0 / n_val)
-            margin = z * math.sqrt(2 * p * (1 - p) / n_val)
+            margin = _noise(rand[0], n_val, z)
             if b["score"] - rand[0] < margin:
+                unlearned = True
                 notes.append(
                     f"best score {100 * b['score']:.1f} is within {100 * margin:.1f} points ({z:g} sd of a difference "
                     f"of two accuracies on {n_val} videos) of random's {100 * rand[0]:.1f}: not clearly learned at "
                     "this budget, the selection is noise"
                 )
+        default = (defaults or {}).get(method)
+        if n_val and default and not unlearned and b["overrides"] != default:
+            ref = [
+                r for r in table if r["method"] == method and r["overrides"] == default and not math.isnan(r["score"])
+            ]
+            if ref:
+                margin = _noise((b["score"] + ref[0]["score"]) / 2, n_val, z)
+                if b["score"] - ref[0]["score"] < margin:
+                    over = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in default.items())
+                    notes.append(
+                        f"best score {100 * b['score']:.1f} is within {100 * margin:.1f} points ({z:g} sd) of the "
+                        f"untuned recipe's {100 * ref[0]['score']:.1f} ({over}): the grid cannot tell them apart "
+                        "on these videos, the choice between them may not replicate"
+                    )
         if notes:
             out[method] = notes
     return out
