@@ -213,6 +213,9 @@ def test_cautions_name_a_selection_within_noise_of_the_untuned_recipe() -> None:
     assert "lr=0.002" in notes["sort"][1] and "may not replicate" in notes["sort"][1]
     assert not any("untuned" in n for n in notes.get("vcop", []))
     assert "speed" not in notes
+    # an untuned point that finished on fewer seeds than the selection is not compared
+    fewer = [dict(r, seeds=0) if r["method"] == "sort" and r["overrides"] == defaults["sort"] else r for r in rows]
+    assert not any("untuned" in n for n in cautions(fewer, best, n_val=128, defaults=defaults)["sort"])
     # without the defaults, or the validation size, nothing is said about them
     assert not any("untuned" in n for v in cautions(rows, best, n_val=128).values() for n in v)
     assert not any("untuned" in n for v in cautions(rows, best, defaults=defaults).values() for n in v)

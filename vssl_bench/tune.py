@@ -188,8 +188,10 @@ def cautions(
       grid's points is biased upwards, and the score is the mean of two correlated accuracies;
     - it left its untuned recipe (``defaults``: method -> the overrides of :func:`default_point`)
       for a point that scores within the same margin of that recipe's: on these videos and
-      seeds the grid cannot tell the two apart, so the selection may not replicate. Said only
-      where the method did learn (the previous note covers the rest). The margin ignores that
+      seeds the grid cannot tell the two apart, so the selection may not replicate. Not said
+      where the previous note is (without a ``random`` row that note cannot be, so this one may
+      then be said of a method that did not learn), nor where the untuned recipe's point did
+      not finish on as many seeds as the selection's (it could not be selected either). The margin ignores that
       both scores are measured on the same videos (a paired difference varies less) and the
       variation between training seeds (which adds to it).
     """
@@ -215,7 +217,12 @@ def cautions(
         default = (defaults or {}).get(method)
         if n_val and default and not unlearned and b["overrides"] != default:
             ref = [
-                r for r in table if r["method"] == method and r["overrides"] == default and not math.isnan(r["score"])
+                r
+                for r in table
+                if r["method"] == method
+                and r["overrides"] == default
+                and not math.isnan(r["score"])
+                and r["seeds"] >= b["seeds"]
             ]
             if ref:
                 margin = _noise((b["score"] + ref[0]["score"]) / 2, n_val, z)
