@@ -3,7 +3,8 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 SUITE   ?= benchmarks/quick.yaml
-OUT     ?= results
+# make run writes its own folder (git-ignored): the committed results/ are never touched
+OUT     ?= results/quick
 # torch is installed first, pinned, with plain pip (a local wheel cache serves it here);
 # never through uv/poetry, which would download a multi-GB CUDA build.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1

@@ -12,8 +12,8 @@ make install >/dev/null
 t1=$(date +%s)
 .venv/bin/vssl-bench data generate
 t2=$(date +%s)
-.venv/bin/vssl-bench run --suite benchmarks/quick.yaml --out results
+.venv/bin/vssl-bench run --suite benchmarks/quick.yaml --out results/quick
 t3=$(date +%s)
-.venv/bin/vssl-bench report --results results
+.venv/bin/vssl-bench report --results results/quick
 t4=$(date +%s)
 echo "install $((t1 - t0)) s | data $((t2 - t1)) s | suite $((t3 - t2)) s | report $((t4 - t3)) s | make run total $((t4 - t0)) s"

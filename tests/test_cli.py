@@ -220,6 +220,13 @@ def test_report_piped_into_a_reader_that_stops_early_still_writes(smoke_out, tmp
         (["run", "--methods", "sort", "--device", "tpu"], ["tpu", "cpu", "cuda"]),
         (["report", "--results", "/nonexistent/results"], ["/nonexistent/results"]),
         (["list", "gizmos"], ["gizmos", "methods"]),
+        (["run", "--methods", "sort", "--steps", "150", "--epochs", "2"], ["--steps", "--epochs", "one of them"]),
+        (["run", "--methods", "sort", "--steps", "abc"], ["--steps", "integer", "'abc'"]),
+        (["run", "--methods", "sort", "--steps", "150,,600"], ["--steps", "'150,,600'"]),
+        (["run", "--methods", "sort", "--seeds", "-1"], ["seed", ">= 0"]),
+        (["run", "--methods", "sort", "--seeds", "0,,1"], ["seed list", "empty item"]),
+        (["run", "--methods", "sort", "--set", "lowshot.shots=a"], ["shots", "comma-separated list of int"]),
+        (["run", "--methods", "sort", "--set", "vcop.lr=1e-3"], ["vcop is a method", "sort", "--methods"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, expect, tmp_path, monkeypatch, capsys) -> None:

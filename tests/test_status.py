@@ -151,3 +151,38 @@ def test_a_brief_probe_of_the_lock_does_not_turn_a_run_away(tmp_path) -> None:
     assert time.monotonic() - t0 >= 0.2
     release.set()
     t.join()
+
+
+def test_status_names_evaluations_a_done_job_still_lacks(results_dir, monkeypatch, capsys) -> None:
+    """A done job whose switched-on evaluations are missing says which, and whether its
+    checkpoint is there to run them; one whose evaluations were skipped for a missing
+    checkpoint says so (they would never run on their own)."""
+    from vssl_bench import cli
+    from vssl_bench.runner import CHECKPOINT_GONE, checkpoint_skipped
+
+    jobs = _jobs()
+    sort_dir = RunDir.of(results_dir, jobs["sort"])
+    m = json.loads(sort_dir.metrics.read_text())
+    m["evaluations"] = {"temporal": {"params": {}, "metrics": {}, "seconds": 0.0, "note": CHECKPOINT_GONE + " (...)"}}
+    sort_dir.metrics.write_text(json.dumps(m))
+    assert checkpoint_skipped(m) == ["temporal"] and checkpoint_skipped({}) == []
+    monkeypatch.setattr(cli, "console", Console(width=400, force_terminal=False))
+
+    def sort_detail() -> str:
+        monkeypatch.setattr(
+            sys,
+            "argv",
+            ["vssl-bench", "status", "--suite", "smoke", "--set", "lowshot.shots=1", "--out", str(results_dir)],
+        )
+        with pytest.raises(SystemExit) as e:
+            cli.main()
+        out = capsys.readouterr().out
+        assert e.value.code == 0, out
+        line = next(ln for ln in out.splitlines() if ln.startswith("│ sort "))
+        return line.split("│")[5].strip()
+
+    detail = sort_detail()
+    assert detail.startswith("linear 25.0  kNN 12.5  R@1 50.0; to evaluate: lowshot (checkpoint gone"), detail
+    assert "skipped for a missing checkpoint: temporal" in detail
+    sort_dir.checkpoint.write_bytes(b"")  # a checkpoint: the next run evaluates it without retraining
+    assert "to evaluate: lowshot (on its checkpoint)" in sort_detail()

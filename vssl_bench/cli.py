@@ -42,7 +42,7 @@ from vssl_bench.launch import run_matrix, slurm_cluster, slurm_options, submit_s
 from vssl_bench.methods import METHODS
 from vssl_bench.models.backbones import BACKBONES
 from vssl_bench.rundir import RunDir
-from vssl_bench.runner import job_status
+from vssl_bench.runner import checkpoint_skipped, job_status, pending_evaluations
 from vssl_bench.stats import (
     DEFAULT_METRIC,
     QUESTIONS,
@@ -179,9 +179,8 @@ def run(
     distributed.quiet_other_ranks()  # under torchrun: one console from the first line on (rank 0's)
     budget = s.budget_text()
     console.print(
-        f"[bold]suite[/] {s.name}: {len(s.methods)} methods x {len(s.budgets) or 1} budget(s) x "
-        f"{len(s.seeds)} seeds = {len(jobs)} jobs on {s.base.dataset} / {s.base.backbone}, budget {budget} "
-        f"x batch {s.base.batch_size}; results in {out}/"
+        f"[bold]suite[/] {s.name}: {_matrix_text(s, len(jobs))} on {s.base.dataset} / {s.base.backbone}, "
+        f"budget {budget} x batch {s.base.batch_size}; results in {out}/"
     )
     if dry_run:
         for cfg in jobs:
@@ -304,6 +303,17 @@ def tune(
             "metrics.json); --retry-failed runs them again."
         )
         raise typer.Exit(1)
+
+
+def _matrix_text(s, n_jobs: int) -> str:
+    """How the job count adds up: methods that do not train (``random``) have one job per
+    seed, not one per budget."""
+    still = [m for m in s.methods if not METHODS[m].trains]
+    trained = len(s.methods) - len(still)
+    text = f"{trained} methods x {len(s.budgets) or 1} budget(s) x {len(s.seeds)} seeds"
+    if still:
+        text += f" + {', '.join(still)} once per seed (untrained)"
+    return f"{text} = {n_jobs} jobs"
 
 
 def _preflight(jobs: list[Config]) -> None:
@@ -654,6 +664,16 @@ def status(
             "running": "; ".join(x for x in (run_dir.lock_holder(), _progress_text(run_dir, running=True)) if x),
             "partial": f"checkpoint{_progress_text(run_dir, running=False)}, no result: resumes on the next run",
         }.get(st, "")
+        if st == "done":  # what the next run still does to it, or cannot
+            if todo := pending_evaluations(cfg, m):
+                where = (
+                    "on its checkpoint"
+                    if run_dir.checkpoint.exists() or not METHODS[cfg.method].trains
+                    else ("checkpoint gone: they will be recorded as skipped")
+                )
+                detail += f"; to evaluate: {', '.join(todo)} ({where})"
+            if gone := checkpoint_skipped(m):
+                detail += f"; skipped for a missing checkpoint: {', '.join(gone)} (delete the job's folder to retrain)"
         t.add_row(cfg.method, str(cfg.steps), str(cfg.seed), st, detail)
     console.print(t)
     console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())), highlight=False)

@@ -221,6 +221,7 @@ AT_LEAST = (
     ("pretext_eval_batches", 0),
     ("loader_timeout_s", 0),
     ("split", 1),
+    ("seed", 0),  # numpy seeds refuse negatives: the job would fail after its data was built
     ("max_decode_failures", 0),
 )  # failed attempts per read: a share, > 1 when draws fail repeatedly
 POSITIVE = ("lr", "linear_lr", "knn_temperature", "job_stall_s")
@@ -368,7 +369,11 @@ def parse_value(key: str, raw: Any, typ: Any) -> Any:
                 return float(raw)
             if typ is tuple or typ_s.startswith("tuple"):
                 item = _tuple_item(typ_s)
-                return tuple(item(x.strip()) for x in raw.replace("[", "").replace("]", "").split(",") if x.strip())
+                body = raw.replace("[", "").replace("]", "").strip()
+                parts = [x.strip() for x in body.split(",")] if body else []
+                if "" in parts:  # "150,,600" or "1,5,": an item left out by mistake
+                    raise ValueError(raw)
+                return tuple(item(x) for x in parts)
             if "None" in typ_s and raw.strip().lower() in ("none", "null", ""):
                 return None
             return raw
@@ -381,7 +386,11 @@ def parse_value(key: str, raw: Any, typ: Any) -> Any:
             return int(raw)
         return raw
     except ValueError:
-        raise ConfigError(f"invalid value {raw!r} for {key!r} (expected {getattr(typ, '__name__', typ_s)})") from None
+        want = getattr(typ, "__name__", typ_s)
+        if typ is tuple or typ_s.startswith("tuple"):
+            item = _tuple_item(typ_s).__name__
+            want = f"a comma-separated list of {item} values, e.g. {'1,5,10' if item == 'int' else '0.1,0.2'}"
+        raise ConfigError(f"invalid value {raw!r} for {key!r} (expected {want})") from None
 
 
 def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
@@ -409,7 +418,9 @@ def parse_set_options(items: list[str] | None) -> dict[str, str]:
 def parse_list(raw: str | None, what: str, cast=str) -> list | None:
     if raw is None:
         return None
-    items = [x.strip() for x in raw.split(",") if x.strip()]
+    items = [x.strip() for x in raw.split(",")] if raw.strip() else []
+    if "" in items:  # "0,,1" or "sort,": an item left out by mistake
+        raise ConfigError(f"invalid {what} {raw!r}: an empty item (expected a comma-separated list, e.g. a,b)")
     try:
         return [cast(x) for x in items]
     except ValueError:

@@ -241,6 +241,16 @@ def _run_locked(cfg: Config, run_dir: RunDir, out: Path, progress) -> JobOutcome
     return JobOutcome(name, "done", m)
 
 
+CHECKPOINT_GONE = "skipped: the job's checkpoint.pt is gone"
+
+
+def checkpoint_skipped(metrics: dict | None) -> list[str]:
+    """The evaluations of a done job recorded as skipped because its checkpoint was gone
+    when they were switched on (:func:`evaluate_finished_job`): they never run on their own."""
+    evs = (metrics or {}).get("evaluations") or {}
+    return [n for n, e in evs.items() if str(e.get("note", "")).startswith(CHECKPOINT_GONE)]
+
+
 def evaluate_finished_job(cfg: Config, run_dir: RunDir, prev: dict, names: list[str], progress=None) -> dict:
     """Run the evaluations ``names`` on a ``done`` job's saved checkpoint (no retraining),
     merge them into its metrics and rewrite ``metrics.json`` (atomic). Returns the new metrics."""
@@ -261,7 +271,7 @@ def evaluate_finished_job(cfg: Config, run_dir: RunDir, prev: dict, names: list[
                     "params": plain(e.record(cfg)),
                     "metrics": {},
                     "seconds": 0.0,
-                    "note": "skipped: the job's checkpoint.pt is gone (retrain to evaluate)",
+                    "note": f"{CHECKPOINT_GONE} (delete the job's folder {run_dir.path} and run again to retrain it)",
                 }
                 for e in evaluations
             }

@@ -556,7 +556,7 @@ def q2_time(d: pd.DataFrame, setting: str, metric: str) -> list[Verdict]:
             ctrl,
             "overall, vs the time-blind controls",
             ("time-related methods", "controls"),
-            "quick",
+            "full",
         )
     )
     return out

@@ -165,7 +165,10 @@ def available_suites() -> dict[str, Path]:
 def _budgets(raw: Any, where: str) -> list[int]:
     """``steps`` as a budget axis: an int, a list of ints or ``"150,600"`` -> sorted unique ints
     (a zero budget is refused by Config, with its reason)."""
-    items = parse_value("steps", raw, tuple[int, ...]) if not isinstance(raw, int) else (raw,)
+    try:
+        items = parse_value("steps", raw, tuple[int, ...]) if not isinstance(raw, int) else (raw,)
+    except ConfigError:
+        items = ()
     if not items or any(not isinstance(b, int) or isinstance(b, bool) or b < 0 for b in items):
         raise ConfigError(f"{where}: steps must be an integer or a list of integers >= 0, got {raw!r}")
     return sorted(set(items))
@@ -343,6 +346,8 @@ def suite_from_options(
     }
     if data_root is not None:
         overrides["data_root"] = str(data_root)
+    if steps is not None and epochs is not None:  # a job trains epochs when both are set: one would be ignored
+        raise ConfigError("--steps and --epochs both given: a budget is one or the other; give one of them")
     if steps is not None:
         s.budgets = _budgets(steps, "--steps")
         overrides["steps"] = s.budgets[0]
@@ -371,6 +376,11 @@ def suite_from_options(
                 s.tuned.get(owner, {}).pop(param, None)
             elif owner in OPTIONAL:
                 evaluations[owner] = {**evaluations.get(owner, {}), param: val}
+            elif owner in METHODS:
+                raise ConfigError(
+                    f"--set {key}: {owner} is a method, but not one of this run's ({', '.join(s.methods)}); "
+                    f"add it with --methods or choose a suite that has it"
+                )
             else:
                 raise choice_error("method or evaluation in --set", owner, [*s.methods, *OPTIONAL])
         else:  # a bare key: a parameter of every method of the suite that has it
