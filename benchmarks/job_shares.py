@@ -3,7 +3,7 @@ pretraining, of the standard evaluation (features + linear probe + kNN + retriev
 ``eval_seconds`` column) and of the other switched-on evaluations, and the evaluation's
 share of the job (target: <= 15 %).
 
-    .venv/bin/python benchmarks/job_shares.py results --commit abc1234   # the rows `make run` wrote at abc1234
+    .venv/bin/python benchmarks/job_shares.py results/quick --commit abc1234   # the rows `make run` wrote at abc1234
 
 Two shares are printed: of pretraining + standard evaluation, and of the whole job as the
 results record it (pretraining + every evaluation). ``random`` does not train (its share is

@@ -130,3 +130,25 @@ def test_job_key_stable_and_sensitive_to_what_changes_results() -> None:
         assert r(base, dataset="ucf101").job_key() == ucf  # a real dataset: not the generator's business
     finally:
         synthetic.SYNTHETIC_VERSION = real
+
+
+def test_a_budget_in_one_unit_replaces_the_suites_in_the_other() -> None:
+    """A job trains ``epochs`` whenever it is above 0: ``--steps`` on a suite budgeted in
+    epochs (ucf101.yaml: 300) must train those steps, not 300 epochs under a steps label;
+    and ``--set epochs`` on a suite budgeted in steps trains epochs."""
+    from vssl_bench.suite import suite_from_options
+
+    for kw in ({"steps": "1000"}, {"sets": ["steps=1000"]}):
+        jobs = suite_from_options("ucf101", **kw).jobs()
+        assert {(c.steps, c.epochs) for c in jobs if c.method != "random"} == {(1000, 0.0)}, kw
+    jobs = suite_from_options("quick", sets=["epochs=2"]).jobs()
+    assert {(c.steps, c.epochs) for c in jobs if c.method != "random"} == {(0, 2.0)}
+    jobs = suite_from_options("budgets", epochs=1.0).jobs()  # a steps axis gives way to one epochs budget
+    assert {(c.steps, c.epochs) for c in jobs if c.method != "random"} == {(0, 1.0)}
+    for kw in (
+        {"steps": "150", "epochs": 2.0},
+        {"epochs": 2.0, "sets": ["steps=150"]},
+        {"sets": ["steps=1", "epochs=1"]},
+    ):
+        with pytest.raises(ConfigError, match="steps and epochs both given"):
+            suite_from_options("quick", **kw)

@@ -346,16 +346,23 @@ def suite_from_options(
     }
     if data_root is not None:
         overrides["data_root"] = str(data_root)
-    if steps is not None and epochs is not None:  # a job trains epochs when both are set: one would be ignored
-        raise ConfigError("--steps and --epochs both given: a budget is one or the other; give one of them")
+    sets_d = parse_set_options(sets)
+    fields_ = {f.name for f in dataclasses.fields(Config)} - {"params"}
+    cfg_sets = {k: v for k, v in sets_d.items() if k in fields_}
+    # a job trains `epochs` when it is above 0, whatever `steps` says: a budget given in one
+    # unit replaces the suite's in the other (ucf101.yaml's 300 epochs under --steps 1000),
+    # and both given at once is refused rather than one silently ignored
+    if (steps is not None or "steps" in cfg_sets) and (epochs is not None or "epochs" in cfg_sets):
+        raise ConfigError("steps and epochs both given: a budget is one or the other; give one of them")
     if steps is not None:
         s.budgets = _budgets(steps, "--steps")
         overrides["steps"] = s.budgets[0]
     elif epochs is not None:
         s.budgets, overrides["steps"] = [], 0
-    sets_d = parse_set_options(sets)
-    fields_ = {f.name for f in dataclasses.fields(Config)} - {"params"}
-    cfg_sets = {k: v for k, v in sets_d.items() if k in fields_}
+    if steps is not None or "steps" in cfg_sets:
+        overrides["epochs"] = 0.0
+    elif "epochs" in cfg_sets:
+        s.budgets, overrides["steps"] = [], 0
     s.base = apply_overrides(s.base, {**overrides, **cfg_sets})
     for m in s.tuned:  # what --set names explicitly wins over the tuned selection
         s.tuned[m] = {k: v for k, v in s.tuned[m].items() if k not in cfg_sets}
