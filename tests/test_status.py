@@ -186,3 +186,23 @@ def test_status_names_evaluations_a_done_job_still_lacks(results_dir, monkeypatc
     assert "skipped for a missing checkpoint: temporal" in detail
     sort_dir.checkpoint.write_bytes(b"")  # a checkpoint: the next run evaluates it without retraining
     assert "to evaluate: lowshot (on its checkpoint)" in sort_detail()
+
+
+def test_status_says_a_pending_job_has_a_row_without_its_folder(tmp_path, monkeypatch, capsys) -> None:
+    """A clone that carries results.csv but not the run folders: the job is pending (`run`
+    trains it again), and status says a row is there, so a user is not surprised twice."""
+    from vssl_bench import cli
+    from vssl_bench.results import results_path, upsert_row
+
+    jobs = _jobs()
+    upsert_row(results_path(tmp_path), {"job_id": jobs["sort"].job_name(), "status": "done", "method": "sort"})
+    monkeypatch.setattr(cli, "console", Console(width=300, force_terminal=False))
+    monkeypatch.setattr(sys, "argv", ["vssl-bench", "status", "--suite", "smoke", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    out = capsys.readouterr().out
+    assert e.value.code == 0, out
+    lines = {ln.split("│")[1].strip(): ln for ln in out.splitlines() if ln.startswith("│ ")}
+    assert "pending" in lines["sort"] and "a done row in results.csv but no run folder here" in lines["sort"]
+    assert "pending" in lines["nce"] and "results.csv" not in lines["nce"]
+    assert "1 pending job(s) have a done row in" in out

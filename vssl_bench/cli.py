@@ -41,6 +41,7 @@ from vssl_bench.eval import EVALUATIONS
 from vssl_bench.launch import run_matrix, slurm_cluster, slurm_options, submit_slurm
 from vssl_bench.methods import METHODS
 from vssl_bench.models.backbones import BACKBONES
+from vssl_bench.results import read_rows, results_path
 from vssl_bench.rundir import RunDir
 from vssl_bench.runner import checkpoint_skipped, job_status, pending_evaluations
 from vssl_bench.stats import (
@@ -650,6 +651,8 @@ def status(
         t.add_column(c, overflow="fold")
     counts: dict[str, int] = {}
     names = set()
+    # rows without a run folder (a clone of a repository that commits results.csv only)
+    csv_done = {r.get("job_id") for r in read_rows(results_path(out)) if r.get("status") == "done"}
     for cfg in s.jobs():
         run_dir = RunDir.of(out, cfg)
         names.add(run_dir.name)
@@ -663,6 +666,11 @@ def status(
             ),
             "running": "; ".join(x for x in (run_dir.lock_holder(), _progress_text(run_dir, running=True)) if x),
             "partial": f"checkpoint{_progress_text(run_dir, running=False)}, no result: resumes on the next run",
+            "pending": (
+                "a done row in results.csv but no run folder here: `run` trains it again and replaces the row"
+                if run_dir.name in csv_done
+                else ""
+            ),
         }.get(st, "")
         if st == "done":  # what the next run still does to it, or cannot
             if todo := pending_evaluations(cfg, m):
@@ -677,6 +685,12 @@ def status(
         t.add_row(cfg.method, str(cfg.steps), str(cfg.seed), st, detail)
     console.print(t)
     console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())), highlight=False)
+    if rows_only := sum(1 for cfg in s.jobs() if job_status(cfg, out) == "pending" and cfg.job_name() in csv_done):
+        console.print(
+            f"{rows_only} pending job(s) have a done row in {results_path(out)} but no run folder here "
+            "(committed rows without their folders): `run` trains them again",
+            highlight=False,
+        )
     others = [d for d in (out / "runs").glob("*") if d.is_dir() and d.name not in names]
     if others:
         console.print(
