@@ -168,11 +168,11 @@ def test_status_names_evaluations_a_done_job_still_lacks(results_dir, monkeypatc
     assert checkpoint_skipped(m) == ["temporal"] and checkpoint_skipped({}) == []
     monkeypatch.setattr(cli, "console", Console(width=400, force_terminal=False))
 
-    def sort_detail() -> str:
+    def sort_detail(*sets: str) -> str:
         monkeypatch.setattr(
             sys,
             "argv",
-            ["vssl-bench", "status", "--suite", "smoke", "--set", "lowshot.shots=1", "--out", str(results_dir)],
+            ["vssl-bench", "status", "--suite", "smoke", "--set", "lowshot.shots=1", *sets, "--out", str(results_dir)],
         )
         with pytest.raises(SystemExit) as e:
             cli.main()
@@ -186,6 +186,11 @@ def test_status_names_evaluations_a_done_job_still_lacks(results_dir, monkeypatc
     assert "skipped for a missing checkpoint: temporal" in detail
     sort_dir.checkpoint.write_bytes(b"")  # a checkpoint: the next run evaluates it without retraining
     assert "to evaluate: lowshot (on its checkpoint)" in sort_detail()
+    # budgets reads weight snapshots saved while training: a job trained without them cannot get them
+    detail = sort_detail("--set", "budgets.fracs=0.5")
+    assert "to evaluate: lowshot, budgets (on its checkpoint); budgets also needs what training saves" in detail
+    sort_dir.snapshot(4).write_bytes(b"")
+    assert "also needs" not in sort_detail("--set", "budgets.fracs=0.5")
 
 
 def test_status_says_a_pending_job_has_a_row_without_its_folder(tmp_path, monkeypatch, capsys) -> None:

@@ -38,6 +38,7 @@ from vssl_bench.data.check import CACHE_NAME, check_dataset
 from vssl_bench.data.datasets import DATASETS, build_dataset
 from vssl_bench.data.prepare import MANIFEST, prepare_dataset
 from vssl_bench.eval import EVALUATIONS
+from vssl_bench.eval.base import Evaluation
 from vssl_bench.launch import run_matrix, slurm_cluster, slurm_options, submit_slurm
 from vssl_bench.methods import METHODS
 from vssl_bench.models.backbones import BACKBONES
@@ -680,6 +681,11 @@ def status(
                     else ("checkpoint gone: they will be recorded as skipped")
                 )
                 detail += f"; to evaluate: {', '.join(todo)} ({where})"
+                # an evaluation that reads what training saved (budgets: weight snapshots) cannot
+                # get it from a job trained without it on: its points are recorded as missing
+                during = [n for n in todo if EVALUATIONS[n].train_hook is not Evaluation.train_hook]
+                if during and not run_dir.snapshots():
+                    detail += f"; {', '.join(during)} also needs what training saves (snapshots): recorded as missing"
             if gone := checkpoint_skipped(m):
                 detail += f"; skipped for a missing checkpoint: {', '.join(gone)} (delete the job's folder to retrain)"
         t.add_row(cfg.method, str(cfg.steps), str(cfg.seed), st, detail)

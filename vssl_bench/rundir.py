@@ -86,6 +86,10 @@ class RunDir:
         """Weights-only snapshot after optimiser step ``step``."""
         return self.path / f"weights_step{int(step)}.pt"
 
+    def snapshots(self) -> list[Path]:
+        """The weights-only snapshots this job saved while training (:meth:`snapshot`)."""
+        return sorted(self.path.glob("weights_step*.pt"))
+
     def features(self, step: int) -> Path:
         """The standard evaluation's feature banks of the weights after ``step``."""
         return self.path / f"features_step{int(step)}.pt"
