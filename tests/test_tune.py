@@ -347,6 +347,10 @@ def test_tune_end_to_end_writes_selection_and_grid(smoke_data_root, tmp_path) ->
     assert doc["methods"]["supervised"]["lr"] in LEARNING_RATES
     grid = (out / "grid.md").read_text()
     assert grid.count("| supervised |") == 6 and grid.count("**yes**") == 1
+    # a line per job as it ends, naming its grid point (a long grid can be followed in its log)
+    done = [ln for ln in r.stdout.splitlines() if ln.startswith("done ")]
+    assert len(done) == 6 and all("grid point: lr=" in ln and "validation split" in ln for ln in done), r.stdout
+    assert len({ln.split("grid point: ")[1] for ln in done}) == 6
     rows = (out / "results.csv").read_text()
     r2 = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)  # resumable: nothing re-run
     assert r2.returncode == 0, r2.stdout + r2.stderr

@@ -197,24 +197,7 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
 
     def on_done(o, secs):
-        m = o.metrics or {}
-        if o.status == "done":
-            console.print(
-                f"[green]done[/]    {m['method']:<11} seed {m['seed']}  linear {100 * m['linear_top1']:5.1f}  "
-                f"kNN {100 * m['knn_top1']:5.1f}  R@1 {100 * m['retrieval_r1']:5.1f}  "
-                f"pretext acc {_pct(m.get('pretext_accuracy'))}  "
-                f"({m['pretrain_seconds']:.0f} s train, {m['eval_seconds']:.0f} s eval)"
-            )
-            if warn := collapse_warning(m):
-                console.print(f"[yellow]warning[/] {warn}")
-        elif o.status == "skipped-done":
-            console.print(f"[dim]skip[/]    {o.name} (finished earlier)")
-        elif o.status == "skipped-failed":
-            console.print(f"[yellow]skip[/]    {o.name} failed earlier ({o.reason}); --retry-failed to run it again")
-        elif o.status == "locked":
-            console.print(f"[yellow]busy[/]    {o.name}: {o.reason}")
-        else:
-            console.print(f"[red]FAILED[/]  {o.name}: {o.reason}")
+        _outcome_line(o)
 
     if slurm is not None:
         _submit_slurm(jobs, out, retry_failed, lambda o: on_done(o, 0.0), *slurm)
@@ -282,7 +265,13 @@ def tune(
     out.mkdir(parents=True, exist_ok=True)
     watch = Watchdog(s.base.job_stall_s) if n_jobs == 1 else contextlib.nullcontext()
     with _progress() as progress, watch:
-        outcomes = run_matrix([pt.cfg for pt in points], out, progress, retry_failed, None, n_jobs)
+        point_of = {pt.cfg.job_name(): ", ".join(f"{k}={v}" for k, v in pt.overrides.items()) for pt in points}
+
+        def on_done(o, secs):  # a line per job, as `run` prints: a long grid can be followed in its log
+            if o.status != "skipped-done":
+                _outcome_line(o, f"  grid point: {point_of.get(o.name) or 'nothing to tune'}; validation split")
+
+        outcomes = run_matrix([pt.cfg for pt in points], out, progress, retry_failed, on_done, n_jobs)
     table = grid_table(points, out)
     centres = grid_centres(s)
     best = select(table, s.base, n_seeds=len(s.seeds), centres=centres)
@@ -305,6 +294,29 @@ def tune(
             "metrics.json); --retry-failed runs them again."
         )
         raise typer.Exit(1)
+
+
+def _outcome_line(o, suffix: str = "") -> None:
+    """One line per job as it ends (``run`` and ``tune``): what a log of a long run shows.
+    ``suffix``: after the numbers (``tune``: the grid point, and that they are validation ones)."""
+    m = o.metrics or {}
+    if o.status == "done":
+        console.print(
+            f"[green]done[/]    {m['method']:<11} seed {m['seed']}  linear {100 * m['linear_top1']:5.1f}  "
+            f"kNN {100 * m['knn_top1']:5.1f}  R@1 {100 * m['retrieval_r1']:5.1f}  "
+            f"pretext acc {_pct(m.get('pretext_accuracy'))}  "
+            f"({m['pretrain_seconds']:.0f} s train, {m['eval_seconds']:.0f} s eval){suffix}"
+        )
+        if warn := collapse_warning(m):
+            console.print(f"[yellow]warning[/] {warn}")
+    elif o.status == "skipped-done":
+        console.print(f"[dim]skip[/]    {o.name} (finished earlier)")
+    elif o.status == "skipped-failed":
+        console.print(f"[yellow]skip[/]    {o.name} failed earlier ({o.reason}); --retry-failed to run it again")
+    elif o.status == "locked":
+        console.print(f"[yellow]busy[/]    {o.name}: {o.reason}")
+    else:
+        console.print(f"[red]FAILED[/]  {o.name}: {o.reason}")
 
 
 def _matrix_text(s, n_jobs: int) -> str:
