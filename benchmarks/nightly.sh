@@ -9,7 +9,8 @@
 # time), writes the report from what is finished, and the workflow commits the rows and the
 # run folders' small files (no checkpoints): the next night skips every finished job and
 # goes on (failed jobs are tried again). Once every job has finished, a night where any
-# done job was computed by code other than HEAD's (benchmarks/nightly_state.py) starts the
+# done job was computed by other code than HEAD's (benchmarks/nightly_state.py: the code that
+# computes rows, not the report's or the command line's printing) starts the
 # suite over (run folders removed; results.csv kept, so the leaderboard is never empty:
 # each job's new row replaces its old one as it lands). Exit code: 0 when finished or cut
 # at the deadline, the run's code when a job failed (the workflow still commits the rest).

@@ -3,7 +3,8 @@
 - ``incomplete: <counts>``: jobs of the suite are pending, running or partial: resume them;
 - ``stale: <commits>``: every job is finished (done or failed), but some finished job was
   computed by code this checkout does not have, or by code that differs from HEAD in
-  ``vssl_bench/``, ``pyproject.toml``, the suite or ``benchmarks/tuned.yaml``: start over;
+  ``vssl_bench/`` (except :data:`NOT_RESULTS`: the modules that only read finished results
+  or print), ``pyproject.toml``, the suite or ``benchmarks/tuned.yaml``: start over;
 - ``current: <commit(s)>``: every job finished and every done job's code is HEAD's.
 
 Each done job's commit is read from its own ``metrics.json`` (provenance), so a suite
@@ -24,16 +25,30 @@ from vssl_bench.runner import job_status
 from vssl_bench.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
+# Modules that never touch a job's numbers: they read finished results (the report, its
+# statistics, figures and HTML), print (the command line's tables and messages, TensorBoard
+# files) or choose a recipe (tune.py: its choice reaches a job through tuned.yaml, which is
+# compared). A change there re-writes the report; it does not start a 45-hour suite over.
+NOT_RESULTS = (
+    "vssl_bench/cli.py",
+    "vssl_bench/stats.py",
+    "vssl_bench/report.py",
+    "vssl_bench/html_report.py",
+    "vssl_bench/plots.py",
+    "vssl_bench/tblog.py",
+    "vssl_bench/tune.py",
+)
 
 
-def same_code(commit: str, suite: str) -> bool:
+def same_code(commit: str, suite: str, root: Path = ROOT) -> bool:
     """``commit`` exists here and differs from HEAD in nothing that changes a result."""
     paths = ["vssl_bench", "pyproject.toml", f"benchmarks/{suite}.yaml", "benchmarks/tuned.yaml"]
-    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True).returncode  # noqa: E731
+    git = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True).returncode  # noqa: E731
+    spec = [p for p in paths if (root / p).exists()] + [f":(exclude){p}" for p in NOT_RESULTS]
     return (
         bool(commit)
         and git("cat-file", "-e", f"{commit}^{{commit}}") == 0
-        and git("diff", "--quiet", commit, "HEAD", "--", *[p for p in paths if (ROOT / p).exists()]) == 0
+        and git("diff", "--quiet", commit, "HEAD", "--", *spec) == 0
     )
 
 

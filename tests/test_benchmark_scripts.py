@@ -114,3 +114,47 @@ def test_nightly_cuts_at_its_deadline_resumes_and_starts_over_only_when_the_code
     fourth = night(2)
     assert "before: stale:" in fourth and "starting it over" in fourth and "cut at the deadline" in fourth
     assert len(list((out / "runs").glob("*/metrics.json"))) < 5  # removed, not skipped
+
+
+def test_nightly_state_a_change_to_report_only_code_is_not_stale(tmp_path):
+    """The nightly starts a finished suite over when code that computes a row changed, not
+    when only the report, the command line's printing or tune.py did (NOT_RESULTS)."""
+    import importlib.util
+    import shutil
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    spec = importlib.util.spec_from_file_location("nightly_state", ROOT / "benchmarks" / "nightly_state.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    repo = tmp_path / "repo"
+    (repo / "vssl_bench").mkdir(parents=True)
+    (repo / "benchmarks").mkdir()
+    env = dict(
+        os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t"
+    )
+
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+    def commit(path: str, text: str) -> str:
+        (repo / path).write_text(text)
+        git("add", "-A")
+        git("commit", "-q", "-m", path)
+        return git("rev-parse", "HEAD")
+
+    git("init", "-q")
+    for p in ("vssl_bench/train.py", "vssl_bench/stats.py", "vssl_bench/cli.py", "benchmarks/smoke.yaml"):
+        (repo / p).write_text("v1\n")
+    first = commit("pyproject.toml", "v1\n")
+    assert mod.same_code(first, "smoke", repo)
+    commit("vssl_bench/stats.py", "v2\n")  # the report's statistics
+    commit("vssl_bench/cli.py", "v2\n")  # printing
+    commit("README.md", "v2\n")  # outside the compared paths
+    assert mod.same_code(first, "smoke", repo)
+    commit("vssl_bench/train.py", "v2\n")  # what trains: every row it computed is stale
+    assert not mod.same_code(first, "smoke", repo)
+    second = commit("benchmarks/smoke.yaml", "v2\n")
+    assert mod.same_code(second, "smoke", repo) and not mod.same_code(first, "smoke", repo)
+    assert not mod.same_code("", "smoke", repo) and not mod.same_code("0" * 40, "smoke", repo)
+    assert all(p.startswith("vssl_bench/") and (ROOT / p).is_file() for p in mod.NOT_RESULTS)
