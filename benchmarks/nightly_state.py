@@ -5,7 +5,8 @@
   computed by code this checkout does not have, or by code that differs from HEAD in
   ``vssl_bench/`` (except :data:`NOT_RESULTS`: the modules that only read finished results
   or print), ``pyproject.toml``, the suite or ``benchmarks/tuned.yaml``: start over;
-- ``current: <commit(s)>``: every job finished and every done job's code is HEAD's.
+- ``current: <commit(s)>``: every job finished and every done job's code is HEAD's (but
+  for :data:`NOT_RESULTS`).
 
 Each done job's commit is read from its own ``metrics.json`` (provenance), so a suite
 resumed across nights while the code changed is stale even where most rows are current.
@@ -26,16 +27,16 @@ from vssl_bench.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 # Modules that never touch a job's numbers: they read finished results (the report, its
-# statistics, figures and HTML), print (the command line's tables and messages, TensorBoard
-# files) or choose a recipe (tune.py: its choice reaches a job through tuned.yaml, which is
-# compared). A change there re-writes the report; it does not start a 45-hour suite over.
+# statistics, figures and HTML), print (the command line's tables and messages) or choose a
+# recipe (tune.py: its choice reaches a job through tuned.yaml, which is compared); none is
+# imported by the code that trains or evaluates a job (tests/test_benchmark_scripts.py
+# checks it). A change there re-writes the report; it does not start a 45-hour suite over.
 NOT_RESULTS = (
     "vssl_bench/cli.py",
     "vssl_bench/stats.py",
     "vssl_bench/report.py",
     "vssl_bench/html_report.py",
     "vssl_bench/plots.py",
-    "vssl_bench/tblog.py",
     "vssl_bench/tune.py",
 )
 

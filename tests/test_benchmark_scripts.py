@@ -158,3 +158,20 @@ def test_nightly_state_a_change_to_report_only_code_is_not_stale(tmp_path):
     assert mod.same_code(second, "smoke", repo) and not mod.same_code(first, "smoke", repo)
     assert not mod.same_code("", "smoke", repo) and not mod.same_code("0" * 40, "smoke", repo)
     assert all(p.startswith("vssl_bench/") and (ROOT / p).is_file() for p in mod.NOT_RESULTS)
+    # the rule the list rests on: no module outside it imports one of them (the code that
+    # trains and evaluates a job never runs them)
+    import ast
+
+    listed = {p.removeprefix("vssl_bench/").removesuffix(".py").replace("/", ".") for p in mod.NOT_RESULTS}
+    for path in (ROOT / "vssl_bench").rglob("*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in mod.NOT_RESULTS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            hit = [n for n in names if n.removeprefix("vssl_bench.") in listed and n.startswith("vssl_bench.")]
+            assert not hit, f"{rel} imports {hit}: not a report-only module then (nightly_state.NOT_RESULTS)"

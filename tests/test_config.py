@@ -152,3 +152,20 @@ def test_a_budget_in_one_unit_replaces_the_suites_in_the_other() -> None:
     ):
         with pytest.raises(ConfigError, match="steps and epochs both given"):
             suite_from_options("quick", **kw)
+    # 0 means "not this unit": said beside the other, it is no conflict
+    jobs = suite_from_options("quick", steps="150", sets=["epochs=0"]).jobs()
+    assert {(c.steps, c.epochs) for c in jobs if c.method != "random"} == {(150, 0.0)}
+    jobs = suite_from_options("quick", epochs=2.0, sets=["steps=0"]).jobs()
+    assert {(c.steps, c.epochs) for c in jobs if c.method != "random"} == {(0, 2.0)}
+
+
+@pytest.mark.parametrize("steps", [[150, 600.7], [True], [150, None], "150,,600", "abc", [-1]])
+def test_a_suites_budget_list_refuses_what_is_not_a_step_count(steps, tmp_path) -> None:
+    import yaml
+
+    raw = yaml.safe_load((available_suites()["smoke"]).read_text())
+    raw["config"]["steps"] = steps
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="steps must be an integer or a list of integers"):
+        load_suite(str(path))

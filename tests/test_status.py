@@ -208,6 +208,18 @@ def test_status_says_a_pending_job_has_a_row_without_its_folder(tmp_path, monkey
     out = capsys.readouterr().out
     assert e.value.code == 0, out
     lines = {ln.split("│")[1].strip(): ln for ln in out.splitlines() if ln.startswith("│ ")}
-    assert "pending" in lines["sort"] and "a done row in results.csv but no run folder here" in lines["sort"]
+    assert "pending" in lines["sort"] and "a done row in results.csv but no finished job here" in lines["sort"]
     assert "pending" in lines["nce"] and "results.csv" not in lines["nce"]
     assert "1 pending job(s) have a done row in" in out
+
+
+def test_status_with_an_unreadable_results_csv_warns_and_answers(tmp_path, monkeypatch, capsys) -> None:
+    from vssl_bench import cli
+
+    (tmp_path / "results.csv").mkdir()  # unreadable as a file
+    monkeypatch.setattr(cli, "console", Console(width=300, force_terminal=False))
+    monkeypatch.setattr(sys, "argv", ["vssl-bench", "status", "--suite", "smoke", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "warning" in out and "cannot read" in out and "5 pending" in out, out

@@ -8,6 +8,7 @@ missing data root) ends in one line ``error: ...`` naming the valid choices, exi
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import inspect
 import logging
@@ -664,8 +665,13 @@ def status(
         t.add_column(c, overflow="fold")
     counts: dict[str, int] = {}
     names = set()
-    # rows without a run folder (a clone of a repository that commits results.csv only)
-    csv_done = {r.get("job_id") for r in read_rows(results_path(out)) if r.get("status") == "done"}
+    # rows without a finished job here (a clone of a repository that commits results.csv only)
+    try:
+        csv_done = {r.get("job_id") for r in read_rows(results_path(out)) if r.get("status") == "done"}
+    except (OSError, UnicodeDecodeError, csv.Error) as e:  # status still answers from the run folders
+        console.print(f"[yellow]warning[/] cannot read {results_path(out)}: {e}", highlight=False)
+        csv_done = set()
+    rows_only = 0
     for cfg in s.jobs():
         run_dir = RunDir.of(out, cfg)
         names.add(run_dir.name)
@@ -680,33 +686,37 @@ def status(
             "running": "; ".join(x for x in (run_dir.lock_holder(), _progress_text(run_dir, running=True)) if x),
             "partial": f"checkpoint{_progress_text(run_dir, running=False)}, no result: resumes on the next run",
             "pending": (
-                "a done row in results.csv but no run folder here: `run` trains it again and replaces the row"
+                "a done row in results.csv but no finished job here: `run` trains it again and replaces the row"
                 if run_dir.name in csv_done
                 else ""
             ),
         }.get(st, "")
+        rows_only += st == "pending" and run_dir.name in csv_done
         if st == "done":  # what the next run still does to it, or cannot
             if todo := pending_evaluations(cfg, m):
+                trains = METHODS[cfg.method].trains
                 where = (
-                    "on its checkpoint"
-                    if run_dir.checkpoint.exists() or not METHODS[cfg.method].trains
-                    else ("checkpoint gone: they will be recorded as skipped")
+                    "untrained: nothing to load"
+                    if not trains
+                    else "on its checkpoint"
+                    if run_dir.checkpoint.exists()
+                    else "checkpoint gone: they will be recorded as skipped"
                 )
                 detail += f"; to evaluate: {', '.join(todo)} ({where})"
                 # an evaluation that reads what training saved (budgets: weight snapshots) cannot
                 # get it from a job trained without it on: its points are recorded as missing
                 during = [n for n in todo if EVALUATIONS[n].train_hook is not Evaluation.train_hook]
-                if during and not run_dir.snapshots():
+                if trains and run_dir.checkpoint.exists() and during and not run_dir.snapshots():
                     detail += f"; {', '.join(during)} also needs what training saves (snapshots): recorded as missing"
             if gone := checkpoint_skipped(m):
                 detail += f"; skipped for a missing checkpoint: {', '.join(gone)} (delete the job's folder to retrain)"
         t.add_row(cfg.method, str(cfg.steps), str(cfg.seed), st, detail)
     console.print(t)
     console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())), highlight=False)
-    if rows_only := sum(1 for cfg in s.jobs() if job_status(cfg, out) == "pending" and cfg.job_name() in csv_done):
+    if rows_only:
         console.print(
-            f"{rows_only} pending job(s) have a done row in {results_path(out)} but no run folder here "
-            "(committed rows without their folders): `run` trains them again",
+            f"{rows_only} pending job(s) have a done row in {results_path(out)} but no finished job here "
+            "(committed rows without their run folders): `run` trains them again",
             highlight=False,
         )
     others = [d for d in (out / "runs").glob("*") if d.is_dir() and d.name not in names]

@@ -165,10 +165,13 @@ def available_suites() -> dict[str, Path]:
 def _budgets(raw: Any, where: str) -> list[int]:
     """``steps`` as a budget axis: an int, a list of ints or ``"150,600"`` -> sorted unique ints
     (a zero budget is refused by Config, with its reason)."""
-    try:
-        items = parse_value("steps", raw, tuple[int, ...]) if not isinstance(raw, int) else (raw,)
-    except ConfigError:
-        items = ()
+    if isinstance(raw, (list, tuple)) and any(not isinstance(b, int) or isinstance(b, bool) for b in raw):
+        items = ()  # 600.7, true, null in a YAML list: refused, not rounded or crashed on
+    else:
+        try:
+            items = parse_value("steps", raw, tuple[int, ...]) if not isinstance(raw, int) else (raw,)
+        except ConfigError:
+            items = ()
     if not items or any(not isinstance(b, int) or isinstance(b, bool) or b < 0 for b in items):
         raise ConfigError(f"{where}: steps must be an integer or a list of integers >= 0, got {raw!r}")
     return sorted(set(items))
@@ -349,19 +352,28 @@ def suite_from_options(
     sets_d = parse_set_options(sets)
     fields_ = {f.name for f in dataclasses.fields(Config)} - {"params"}
     cfg_sets = {k: v for k, v in sets_d.items() if k in fields_}
+
     # a job trains `epochs` when it is above 0, whatever `steps` says: a budget given in one
     # unit replaces the suite's in the other (ucf101.yaml's 300 epochs under --steps 1000),
     # and both given at once is refused rather than one silently ignored
-    if (steps is not None or "steps" in cfg_sets) and (epochs is not None or "epochs" in cfg_sets):
+    def given(flag, key: str) -> bool:  # 0 means "not this unit" (--set epochs=0 beside --steps)
+        raw = flag if flag is not None else cfg_sets.get(key)
+        try:
+            return raw is not None and float(raw) != 0
+        except (TypeError, ValueError):
+            return True  # not a number: apply_overrides refuses it with its reason
+
+    in_steps, in_epochs = given(steps, "steps"), given(epochs, "epochs")  # "150,600" is not a float: given
+    if in_steps and in_epochs:
         raise ConfigError("steps and epochs both given: a budget is one or the other; give one of them")
     if steps is not None:
         s.budgets = _budgets(steps, "--steps")
         overrides["steps"] = s.budgets[0]
     elif epochs is not None:
         s.budgets, overrides["steps"] = [], 0
-    if steps is not None or "steps" in cfg_sets:
+    if in_steps:
         overrides["epochs"] = 0.0
-    elif "epochs" in cfg_sets:
+    elif in_epochs:
         s.budgets, overrides["steps"] = [], 0
     s.base = apply_overrides(s.base, {**overrides, **cfg_sets})
     for m in s.tuned:  # what --set names explicitly wins over the tuned selection
