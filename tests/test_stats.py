@@ -288,6 +288,13 @@ def test_methods_that_did_not_learn_are_left_out_of_the_verdicts() -> None:
     assert "sort" not in set(kept["method"]) and any("DID NOT LEARN: sort" in n for n in notes)
     q1 = by_q(stats.answer_all(df), "Q1")[0]
     assert "sort" not in q1.text
+    # none learned (make run at 150 steps): the verdicts say so, not "no finished SSL job"
+    df["pretext_accuracy"] = np.where(df["family"] == "reference", np.nan, 0.1)
+    vs = stats.answer_all(df)
+    assert [v.question for v in vs] == list(stats.QUESTIONS)
+    for v in vs:
+        assert v.answer == "not enough data" and "no SSL method that finished learned its own task" in v.text
+        assert "sort" in v.text and "no finished SSL job" not in v.text
 
 
 def test_t_interval_of_two_single_methods_is_welchs() -> None:

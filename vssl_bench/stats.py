@@ -723,8 +723,16 @@ def q5_pretext_predicts(d: pd.DataFrame, setting: str, metric: str) -> Verdict:
 def answer_all(df: pd.DataFrame, metric: str = DEFAULT_METRIC) -> list[Verdict]:
     """Every question for every setting, in question order; a missing metric or an empty
     table yields "not enough data" verdicts that say what to run."""
+    before = settings(df)
     df = gate(df)[0]  # a method that did not learn its own task is no evidence for any answer
     sets = settings(df)
+    if not sets and before:  # jobs finished, but no method learned its own task (the notes say which)
+        ssl = sorted({m for _, d in before for m in d["method"]})
+        why = (
+            f"no SSL method that finished learned its own task ({', '.join(ssl)}: see the DID NOT LEARN notes), "
+            "so none is evidence; more steps (--steps) is the first thing to try"
+        )
+        return [Verdict(q, "all", "not enough data", f"Not enough data: {why}.") for q in QUESTIONS]
     if not sets:
         return [_missing(q, "all", "no finished SSL job in the results table") for q in QUESTIONS]
     if metric not in df:
