@@ -168,6 +168,14 @@ def test_cli_report_prints_verdicts_and_writes_html(tmp_path) -> None:
     assert "## Verdicts" in (tmp_path / "leaderboard.md").read_text()
     r = CliRunner().invoke(app, ["report", "--results", str(tmp_path), "--format", "markdown", "--no-write"])
     assert r.exit_code == 0 and "## Verdicts" in r.output
+    # --out: the written report goes elsewhere; the results folder is left as it is
+    res, out = tmp_path / "res", tmp_path / "elsewhere" / "report"
+    res.mkdir()
+    _table("failed_row").to_csv(res / "results.csv", index=False)
+    r = CliRunner().invoke(app, ["report", "--results", str(res / "results.csv"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert (out / "leaderboard.md").is_file() and (out / "report.html").is_file() and (out / "figures").is_dir()
+    assert sorted(p.name for p in res.iterdir()) == ["results.csv"]
 
 
 def test_rows_of_different_data_are_flagged(tmp_path) -> None:

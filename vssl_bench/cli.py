@@ -411,7 +411,10 @@ def report(
     ),
     fmt: str = typer.Option("table", "--format", help="table | markdown | csv"),
     write: bool = typer.Option(
-        True, "--write/--no-write", help="Write leaderboard.md/.csv, report.html and figures/ into the results folder."
+        True, "--write/--no-write", help="Write leaderboard.md/.csv, report.html and figures/ (into --out)."
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Where the written report goes (default: the results folder itself)."
     ),
 ) -> None:
     """Comparison tables, verdicts on the five questions, leaderboard, figures, report.html.
@@ -435,7 +438,12 @@ def report(
     )
     summary = summarize(df)
     verdicts = answer_all(df, metric or DEFAULT_METRIC)
-    out_dir = results if results.is_dir() else results.parent
+    out_dir = out if out is not None else results if results.is_dir() else results.parent
+    if write and out is not None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"cannot write the report to {out_dir}: {e.strerror or e}") from None
     paths = []
     if write and not summary.table.empty:  # before printing: a reader that stops early (`| head`) loses nothing
         cmd = "vssl-bench report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
