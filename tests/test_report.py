@@ -172,10 +172,18 @@ def test_cli_report_prints_verdicts_and_writes_html(tmp_path) -> None:
     res, out = tmp_path / "res", tmp_path / "elsewhere" / "report"
     res.mkdir()
     _table("failed_row").to_csv(res / "results.csv", index=False)
-    r = CliRunner().invoke(app, ["report", "--results", str(res / "results.csv"), "--out", str(out)])
+    r = CliRunner().invoke(app, ["report", "--results", str(res / "results.csv"), "--report-dir", str(out)])
     assert r.exit_code == 0, r.output
     assert (out / "leaderboard.md").is_file() and (out / "report.html").is_file() and (out / "figures").is_dir()
     assert sorted(p.name for p in res.iterdir()) == ["results.csv"]
+    # a file where the report's figures/ folder goes: a ConfigError (main() prints its one line, exit 2)
+    from vssl_bench.config import ConfigError
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "figures").write_text("")
+    r = CliRunner().invoke(app, ["report", "--results", str(res), "--report-dir", str(bad)])
+    assert isinstance(r.exception, ConfigError) and "cannot write the report" in str(r.exception), r.output
 
 
 def test_rows_of_different_data_are_flagged(tmp_path) -> None:

@@ -295,6 +295,18 @@ def test_methods_that_did_not_learn_are_left_out_of_the_verdicts() -> None:
     for v in vs:
         assert v.answer == "not enough data" and "no SSL method that finished learned its own task" in v.text
         assert "sort" in v.text and "no finished SSL job" not in v.text
+    # a mixed table: one setting learned, the other did not; the other's verdicts say why
+    df = make_table(datasets=("synthetic", "synthetic-conflict"))
+    df["pretext_chance"] = np.where(df["family"] == "reference", np.nan, 0.1)
+    learned = np.where(df["dataset"] == "synthetic", 0.5, 0.1)
+    df["pretext_accuracy"] = np.where(df["family"] == "reference", np.nan, learned)
+    vs = stats.answer_all(df)
+    for q in stats.QUESTIONS:
+        there = [v for v in by_q(vs, q) if v.setting.startswith("synthetic-conflict")]
+        assert len(there) == 1 and "no SSL method that finished learned" in there[0].text, q
+        assert any(
+            v.setting.startswith("synthetic/") and "learned its own task here" not in v.text for v in by_q(vs, q)
+        )
 
 
 def test_t_interval_of_two_single_methods_is_welchs() -> None:

@@ -411,10 +411,15 @@ def report(
     ),
     fmt: str = typer.Option("table", "--format", help="table | markdown | csv"),
     write: bool = typer.Option(
-        True, "--write/--no-write", help="Write leaderboard.md/.csv, report.html and figures/ (into --out)."
+        True,
+        "--write/--no-write",
+        help="Write leaderboard.md/.csv, report.html and figures/ (into the results folder, or --report-dir).",
     ),
-    out: Optional[Path] = typer.Option(
-        None, "--out", "-o", help="Where the written report goes (default: the results folder itself)."
+    report_dir: Optional[Path] = typer.Option(
+        None,
+        "--report-dir",
+        help="Write the report there instead of into the results folder (which --results names; "
+        "`run`'s --out is a results folder, not this).",
     ),
 ) -> None:
     """Comparison tables, verdicts on the five questions, leaderboard, figures, report.html.
@@ -438,24 +443,25 @@ def report(
     )
     summary = summarize(df)
     verdicts = answer_all(df, metric or DEFAULT_METRIC)
-    out_dir = out if out is not None else results if results.is_dir() else results.parent
-    if write and out is not None:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ConfigError(f"cannot write the report to {out_dir}: {e.strerror or e}") from None
+    out_dir = report_dir if report_dir is not None else results if results.is_dir() else results.parent
+    if report_dir is not None and not write:
+        console.print(f"[yellow]warning[/] --no-write: nothing is written to {report_dir}", highlight=False)
     paths = []
     if write and not summary.table.empty:  # before printing: a reader that stops early (`| head`) loses nothing
         cmd = "vssl-bench report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        paths = write_report(
-            df,
-            summary,
-            out_dir,
-            metrics if metric else METRICS[:-1] + ["pretext_accuracy"],
-            verdicts,
-            metric or DEFAULT_METRIC,
-            cmd.strip(),
-        )
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            paths = write_report(
+                df,
+                summary,
+                out_dir,
+                metrics if metric else METRICS[:-1] + ["pretext_accuracy"],
+                verdicts,
+                metric or DEFAULT_METRIC,
+                cmd.strip(),
+            )
+        except OSError as e:  # a file where a folder goes, no permission, a full disk: one line
+            raise ConfigError(f"cannot write the report to {out_dir}: {e.strerror or e}") from None
     if fmt == "markdown":
         print(leaderboard_markdown(summary, metrics, verdicts=verdicts, df=df))
     elif fmt == "csv":

@@ -726,28 +726,34 @@ def answer_all(df: pd.DataFrame, metric: str = DEFAULT_METRIC) -> list[Verdict]:
     before = settings(df)
     df = gate(df)[0]  # a method that did not learn its own task is no evidence for any answer
     sets = settings(df)
-    if not sets and before:  # jobs finished, but no method learned its own task (the notes say which)
-        ssl = sorted({m for _, d in before for m in d["method"]})
-        why = (
-            f"no SSL method that finished learned its own task ({', '.join(ssl)}: see the DID NOT LEARN notes), "
-            "so none is evidence; more steps (--steps) is the first thing to try"
-        )
-        return [Verdict(q, "all", "not enough data", f"Not enough data: {why}.") for q in QUESTIONS]
-    if not sets:
+    if not before:
         return [_missing(q, "all", "no finished SSL job in the results table") for q in QUESTIONS]
     if metric not in df:
         return [_missing(q, "all", f"the results table has no column {metric}") for q in QUESTIONS]
+    # a setting whose SSL jobs finished but none learned its own task: no verdict can use
+    # them; each question says so there, naming them (the DID NOT LEARN notes say why)
+    kept = {s for s, _ in sets}
+    unlearned = {
+        s: (
+            f"Not enough data: no SSL method that finished learned its own task here "
+            f"({', '.join(sorted(set(d['method'])))}: see the DID NOT LEARN notes for why; at a short "
+            "budget, more steps is the first thing to try), so none is evidence."
+        )
+        for s, d in before
+        if s not in kept
+    }
+    questions = (
+        lambda d, s: [q1_pretext_differ(d, s, metric)],
+        lambda d, s: q2_time(d, s, metric),
+        lambda d, s: [q3_families(d, s, metric)],
+        lambda d, s: [q4_augmentation(d, s, metric)],
+        lambda d, s: [q5_pretext_predicts(d, s, metric)],
+    )
     out: list[Verdict] = []
-    for s, d in sets:
-        out.append(q1_pretext_differ(d, s, metric))
-    for s, d in sets:
-        out.extend(q2_time(d, s, metric))
-    for s, d in sets:
-        out.append(q3_families(d, s, metric))
-    for s, d in sets:
-        out.append(q4_augmentation(d, s, metric))
-    for s, d in sets:
-        out.append(q5_pretext_predicts(d, s, metric))
+    for q, answer in zip(QUESTIONS, questions):
+        for s, d in sets:
+            out.extend(answer(d, s))
+        out.extend(Verdict(q, s, "not enough data", text) for s, text in unlearned.items())
     return out
 
 
