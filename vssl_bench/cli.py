@@ -62,6 +62,7 @@ from vssl_bench.tune import (
     default_point,
     grid_centres,
     grid_table,
+    point_text,
     select,
     table_markdown,
     tuning_jobs,
@@ -259,14 +260,14 @@ def tune(
     )
     if dry_run:
         for pt in points:
-            over = ", ".join(f"{k}={v}" for k, v in pt.overrides.items())
-            console.print(f"  {job_status(pt.cfg, out):8s} {pt.method:<12} seed {pt.cfg.seed}  {over}")
+            status = job_status(pt.cfg, out)
+            console.print(f"  {status:8s} {pt.method:<12} seed {pt.cfg.seed}  {point_text(pt.overrides)}")
         return
     _prepare_data(s.base)
     out.mkdir(parents=True, exist_ok=True)
     watch = Watchdog(s.base.job_stall_s) if n_jobs == 1 else contextlib.nullcontext()
     with _progress() as progress, watch:
-        point_of = {pt.cfg.job_name(): ", ".join(f"{k}={v}" for k, v in pt.overrides.items()) for pt in points}
+        point_of = {pt.cfg.job_name(): point_text(pt.overrides) for pt in points}
 
         def on_done(o, secs):  # a line per job, as `run` prints: a long grid can be followed in its log
             if o.status != "skipped-done":

@@ -44,6 +44,12 @@ class Point:
     cfg: Config
 
 
+def point_text(overrides: dict) -> str:
+    """A grid point as ``lr=0.001, frames=8`` (tune's per-job line, its dry run, grid.md and the
+    cautions all name a point this way); empty for a method with nothing to tune."""
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in overrides.items())
+
+
 def method_grid(method: str, base: Config, params: dict) -> list[Point]:
     """The grid of one method on top of the suite's ``base`` and its ``params``."""
     cls = METHODS[method]
@@ -227,7 +233,7 @@ def cautions(
             if ref:
                 margin = _noise((b["score"] + ref[0]["score"]) / 2, n_val, z)
                 if b["score"] - ref[0]["score"] < margin:
-                    over = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in default.items())
+                    over = point_text(default)
                     notes.append(
                         f"best score {100 * b['score']:.1f} is within {100 * margin:.1f} points ({z:g} sd) of the "
                         f"untuned recipe's {100 * ref[0]['score']:.1f} ({over}): the grid cannot tell them apart "
@@ -285,7 +291,7 @@ def table_markdown(table: list[dict], best: dict[str, dict], notes: dict[str, li
         "|---|---|---|---|---|---|---|",
     ]
     for r in table:
-        over = ", ".join(f"{k}={v}" for k, v in r["overrides"].items()) or "(nothing to tune)"
+        over = point_text(r["overrides"]) or "(nothing to tune)"
         pick = best.get(r["method"], {}).get("overrides") == r["overrides"]
 
         def pct(x):
