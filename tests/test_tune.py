@@ -356,6 +356,17 @@ def test_tune_end_to_end_writes_selection_and_grid(smoke_data_root, tmp_path) ->
     assert r2.returncode == 0, r2.stdout + r2.stderr
     assert (out / "results.csv").read_text() == rows
     assert yaml.safe_load(sel.read_text())["methods"] == doc["methods"]
+    # --dry-run reads the grid as it fills: each finished point with its validation scores
+    r3 = subprocess.run(cmd + ["--dry-run"], capture_output=True, text=True, timeout=120, env=env)
+    assert r3.returncode == 0, r3.stdout + r3.stderr
+    listed = [ln for ln in r3.stdout.splitlines() if ln.strip().startswith("done ")]
+    assert len(listed) == 6 and all("val linear" in ln and "score" in ln for ln in listed), r3.stdout
+    best = doc["methods"]["supervised"]
+    picked = [ln for ln in listed if f"lr={best['lr']:g}," in ln and f"weight_decay={best['weight_decay']:g} " in ln]
+    assert len(picked) == 1, r3.stdout
+    scores = [float(ln.rsplit("score", 1)[1]) for ln in listed]
+    assert float(picked[0].rsplit("score", 1)[1]) == max(scores)
+    assert "6 of 6 jobs done" in r3.stdout
 
 
 def test_a_budget_axis_runs_random_once() -> None:

@@ -62,6 +62,7 @@ from vssl_bench.tune import (
     default_point,
     grid_centres,
     grid_table,
+    point_score,
     point_text,
     select,
     table_markdown,
@@ -258,10 +259,21 @@ def tune(
         f"{steps_} steps, evaluated on {s.base.val_fraction:.0%} of each class's training videos); "
         f"jobs in {out}/"
     )
-    if dry_run:
+    if dry_run:  # the grid with each finished point's validation scores: a grid of days can be read as it fills
+        n_done = 0
         for pt in points:
             status = job_status(pt.cfg, out)
-            console.print(f"  {status:8s} {pt.method:<12} seed {pt.cfg.seed}  {point_text(pt.overrides)}")
+            point = point_text(pt.overrides) or "(nothing to tune)"
+            line = f"  {status:8s} {pt.method:<12} seed {pt.cfg.seed}  {point}"
+            if status == "done" and (m := RunDir.of(out, pt.cfg).read_metrics()):
+                n_done += 1
+                score = point_score(m)
+                line += f"  val linear {_pct(m.get('linear_top1'))}  kNN {_pct(m.get('knn_top1'))}  score {_pct(score)}"
+            console.print(line, highlight=False)
+        console.print(
+            f"{n_done} of {len(points)} jobs done; the selection is written when all have finished "
+            "(the same command without --dry-run runs the rest)"
+        )
         return
     _prepare_data(s.base)
     out.mkdir(parents=True, exist_ok=True)
@@ -373,7 +385,7 @@ def _submit_slurm(jobs: list[Config], out: Path, retry_failed: bool, on_skip, op
 
 
 def _pct(v) -> str:
-    return "  –  " if v is None else f"{100 * v:5.1f}"
+    return "  –  " if v is None or v != v else f"{100 * v:5.1f}"  # None or NaN: not measured
 
 
 def _progress():

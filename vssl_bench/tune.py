@@ -102,7 +102,9 @@ def tuning_jobs(suite: Suite) -> list[Point]:
     return out
 
 
-def _score(m: dict | None) -> float:
+def point_score(m: dict | None) -> float:
+    """What the grid ranks a finished job by (``SCORE``: mean of validation linear and kNN
+    top-1); NaN for a job without a result."""
     if not m or m.get("status", "done") != "done":
         return math.nan
     vals = [m.get(k) for k in SCORE]
@@ -119,7 +121,7 @@ def grid_table(points: list[Point], out: Path) -> list[dict]:
             key, {"method": pt.method, "overrides": pt.overrides, "scores": [], "linear": [], "knn": [], "seeds": 0}
         )
         m = RunDir.of(out, pt.cfg).read_metrics()
-        s = _score(m)
+        s = point_score(m)
         if not math.isnan(s):
             r["scores"].append(s)
             r["linear"].append(m["linear_top1"])
