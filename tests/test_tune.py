@@ -160,6 +160,40 @@ def test_selection_takes_the_best_score_and_breaks_ties_toward_the_default() -> 
     assert select(tie, base, centres={"nce": 1e-3})["nce"]["overrides"]["lr"] == 1e-3
 
 
+def test_selection_passes_over_a_point_that_did_not_learn_its_own_task() -> None:
+    """The gate a leaderboard row must pass decides first: a recipe under which the method does
+    not learn its task is not selected for a better downstream score, and the grid says so."""
+    acc = {"own_kind": "accuracy", "own_floor": 0.1875}
+    rows = [
+        {"method": "oddoneout", "overrides": {"lr": 1e-3, "element_len": 2}, "score": 0.40, "seeds": 1,
+         "own_task": 0.29, "learned": False, **acc},
+        {"method": "oddoneout", "overrides": {"lr": 1e-3, "element_len": 4}, "score": 0.30, "seeds": 1,
+         "own_task": 0.93, "learned": True, **acc},
+        # not gated (no own task, e.g. gan): competes on its score as before
+        {"method": "gan", "overrides": {"lr": 1e-3}, "score": 0.20, "seeds": 1, "learned": None},
+        {"method": "gan", "overrides": {"lr": 2e-3}, "score": 0.25, "seeds": 1, "learned": None},
+        # no point learned: the score alone decides, and the caution says so
+        {"method": "sort", "overrides": {"lr": 1e-3}, "score": 0.20, "seeds": 1, "own_task": 0.5, "learned": False,
+         **acc},
+        {"method": "sort", "overrides": {"lr": 2e-3}, "score": 0.25, "seeds": 1, "own_task": 0.5, "learned": False,
+         **acc},
+    ]  # fmt: skip
+    best = select(rows, Config())
+    assert best["oddoneout"]["overrides"] == {"lr": 1e-3, "element_len": 4}
+    assert best["gan"]["overrides"] == {"lr": 2e-3} and best["sort"]["overrides"] == {"lr": 2e-3}
+    notes = cautions(rows, best)
+    (odd,) = [n for n in notes["oddoneout"] if "own task" in n]
+    assert "40.0 at lr=0.001, element_len=2" in odd and "29.0 (>18.8)" in odd and "the best point that did" in odd
+    assert any("no grid point learned its own task" in n for n in notes["sort"])
+    assert not any("own task" in n for n in notes.get("gan", []))
+    md = table_markdown([dict(r, linear_top1=r["score"], knn_top1=r["score"]) for r in rows], best, notes)
+    assert "| own task (held-out) | learned |" in md
+    (line,) = [ln for ln in md.splitlines() if "element_len=2 |" in ln]
+    assert "| 29.0 (>18.8) | no |" in line and "**yes**" not in line
+    (line,) = [ln for ln in md.splitlines() if "| gan | lr=0.002 |" in ln]
+    assert "| – | – | **yes** |" in line
+
+
 def test_cautions_name_a_grid_edge_and_a_selection_within_noise_of_random() -> None:
     rows = [{"method": "random", "overrides": {}, "score": 0.07, "seeds": 1}]
     for lr in (1e-3, 2e-3, 4e-3):  # sort learned, best inside the grid; nce at random's level, best at the edge

@@ -18,6 +18,7 @@ from vssl_bench import html_report, plots
 from vssl_bench.config import ConfigError
 from vssl_bench.stats import (
     DEFAULT_METRIC,
+    LEARNED,
     METHOD_TEXT,
     SEED_NOISE_TITLE,
     budget_axis,
@@ -26,6 +27,7 @@ from vssl_bench.stats import (
     chance_of,
     gate,
     learnability,
+    own_task_text,
     seed_noise_markdown,
     verdicts_markdown,
 )
@@ -202,7 +204,9 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
     lb = learnability(done).set_index(["dataset", "backbone", "steps", "method"])
     key = list(zip(table["dataset"], table["backbone"], table["steps"], table["method"]))
     table["learned"] = pd.Series([lb["learned"].get(k) if k in lb.index else None for k in key], dtype=object)
-    table["own_task"] = [_own_task_cell(lb.loc[k]) if k in lb.index else "–" for k in key]
+    table["own_task"] = [
+        own_task_text(lb.at[k, "task"], lb.at[k, "value"], lb.at[k, "floor"]) if k in lb.index else "–" for k in key
+    ]
     notes += gate(done)[1]
     table["_fam"] = table["family"].map({f: i for i, f in enumerate(FAMILIES)}).fillna(9)
     table = (
@@ -212,19 +216,6 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
     )
     chance = {(ds, bb): chance_of(g) for (ds, bb), g in done.groupby(["dataset", "backbone"], sort=False)}
     return Summary(table, notes, {k: v for k, v in chance.items() if v})
-
-
-def _own_task_cell(r) -> str:
-    """The gate's reading of one method: held-out accuracy beside what it had to beat, or
-    its loss as a share of the training-free predictor's."""
-    if r["task"] == "accuracy":
-        return f"{100 * r['value']:.1f} (>{100 * r['floor']:.1f})"
-    if r["task"] == "loss":
-        return f"{r['value']:.2f}x baseline"
-    return "–"
-
-
-LEARNED = {True: "yes", False: "no", None: "–"}  # display_frame's `learned` column
 
 
 def fmt_cell(mean: float, std: float, pct: bool = True) -> str:

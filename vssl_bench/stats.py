@@ -259,6 +259,19 @@ def budget_of(df: pd.DataFrame) -> pd.Series:
     return budget.fillna(-1).astype(int)
 
 
+def own_task_text(task: str, value: float, floor: float) -> str:
+    """The gate's reading of one method (or grid point) in a table cell: held-out accuracy
+    beside what it had to beat, or its loss as a share of the training-free predictor's."""
+    if task == "accuracy":
+        return f"{100 * value:.1f} (>{100 * floor:.1f})"
+    if task == "loss":
+        return f"{value:.2f}x baseline"
+    return "–"
+
+
+LEARNED = {True: "yes", False: "no", None: "–"}  # a table's `learned` column
+
+
 def gate(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """``df`` without the rows of methods that did not learn their own task
     (:func:`learnability`), and one note per method left out."""

@@ -10,8 +10,12 @@ evaluations held out on a **validation split carved from the training videos**
 (``Config.holdout = "val"``: 20 % of each class, the same videos for every job); the test
 set is never seen. The selection score is the mean of linear-probe and kNN top-1 on that
 split (both frozen protocols count), averaged over the tuning seeds; ties go to the
-shared default. The selection is written as YAML (``benchmarks/tuned.yaml``) that a suite
-names with ``tuned:``, and the full grid as a markdown table.
+shared default. A point whose held-out own-task reading says it did not learn its task
+(:func:`vssl_bench.stats.learnability`: the gate a leaderboard row must pass) ranks below
+every point of the same method that did or is not gated: a recipe under which the method
+does not learn its task is not selected for a higher downstream score. The selection is
+written as YAML (``benchmarks/tuned.yaml``) that a suite names with ``tuned:``, and the full
+grid as a markdown table.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ import itertools
 import math
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from vssl_bench.config import Config, ConfigError, apply_overrides
 from vssl_bench.methods import METHODS, resolve_params
+from vssl_bench.results import row_from_metrics
 from vssl_bench.rundir import RunDir
+from vssl_bench.stats import LEARNED, learnability, own_task_text
 from vssl_bench.suite import Suite, split_method_settings
 from vssl_bench.utils import atomic_write_text
 
@@ -111,33 +118,48 @@ def point_score(m: dict | None) -> float:
     return float(sum(vals) / len(vals)) if all(isinstance(v, (int, float)) for v in vals) else math.nan
 
 
+def own_task(metrics: list[dict]) -> dict:
+    """The learnability gate's reading of one grid point's finished seeds: ``own_task`` (a
+    held-out accuracy, or a loss as a share of the training-free predictor's), ``own_kind``
+    ("accuracy" | "loss" | ""), ``own_floor`` (what it had to beat) and ``learned`` (True /
+    False / None where the method has no own task to gate, e.g. ``gan`` or ``random``)."""
+    none = {"own_task": math.nan, "own_kind": "", "own_floor": math.nan, "learned": None}
+    if not metrics:
+        return none
+    lb = learnability(pd.DataFrame([row_from_metrics(m) for m in metrics]))
+    if len(lb) != 1:
+        return none
+    r = lb.iloc[0]
+    return {"own_task": r["value"], "own_kind": r["task"], "own_floor": r["floor"], "learned": r["learned"]}
+
+
 def grid_table(points: list[Point], out: Path) -> list[dict]:
     """One row per (method, grid point): the overrides, per-metric means over seeds, the
-    score and how many seeds finished."""
+    score, how many seeds finished and the point's own-task reading (:func:`own_task`)."""
     rows: dict[tuple, dict] = {}
     for pt in points:
         key = (pt.method, tuple(sorted(pt.overrides.items())))
-        r = rows.setdefault(
-            key, {"method": pt.method, "overrides": pt.overrides, "scores": [], "linear": [], "knn": [], "seeds": 0}
-        )
+        r = rows.setdefault(key, {"method": pt.method, "overrides": pt.overrides, "metrics": []})
         m = RunDir.of(out, pt.cfg).read_metrics()
-        s = point_score(m)
-        if not math.isnan(s):
-            r["scores"].append(s)
-            r["linear"].append(m["linear_top1"])
-            r["knn"].append(m["knn_top1"])
-            r["seeds"] += 1
+        if not math.isnan(point_score(m)):
+            r["metrics"].append(m)
     table = []
     for r in rows.values():
-        n = r["seeds"]
+        ms = r["metrics"]
+        n = len(ms)
+
+        def mean(k, ms=ms, n=n):
+            return sum(m[k] for m in ms) / n if n else math.nan
+
         table.append(
             {
                 "method": r["method"],
                 "overrides": r["overrides"],
                 "seeds": n,
-                "linear_top1": sum(r["linear"]) / n if n else math.nan,
-                "knn_top1": sum(r["knn"]) / n if n else math.nan,
-                "score": sum(r["scores"]) / n if n else math.nan,
+                "linear_top1": mean("linear_top1"),
+                "knn_top1": mean("knn_top1"),
+                "score": sum(point_score(m) for m in ms) / n if n else math.nan,
+                **own_task(ms),
             }
         )
     return table
@@ -155,7 +177,9 @@ def select(
     """method -> the overrides of its best grid point (highest score; a tie within 1e-9 goes
     to the point nearest the default: the grid's centre lr, then the declared default). Only
     points whose ``n_seeds`` seeds all finished compete: a point that failed on a seed (a
-    diverging learning rate) cannot win on the seeds it survived."""
+    diverging learning rate) cannot win on the seeds it survived. A point that did not learn
+    its own task (``learned`` False) ranks below the method's points that did (or are not
+    gated): where none did, the score alone decides."""
     best: dict[str, dict] = {}
     for method in dict.fromkeys(r["method"] for r in table):
         rows = [r for r in table if r["method"] == method and not math.isnan(r["score"]) and r["seeds"] >= n_seeds]
@@ -165,10 +189,18 @@ def select(
 
         def rank(r, default=default):
             off_default = sum(r["overrides"].get(k) != v for k, v in default.items() if k in r["overrides"])
-            return (-round(r["score"], 9), off_default)
+            return (r.get("learned") is False, -round(r["score"], 9), off_default)
 
         top = min(rows, key=rank)
-        best[method] = {"overrides": dict(top["overrides"]), "score": top["score"], "seeds": top["seeds"]}
+        higher = [r for r in rows if r.get("learned") is False and r["score"] > top["score"] + 1e-9]
+        best[method] = {
+            "overrides": dict(top["overrides"]),
+            "score": top["score"],
+            "seeds": top["seeds"],
+            "learned": top.get("learned"),
+            # the best-scoring point where it lost for not learning its task (:func:`cautions` names it)
+            "passed_over": max(higher, key=lambda r: r["score"]) if higher else None,
+        }
     return best
 
 
@@ -212,6 +244,17 @@ def cautions(
         if len(lrs) > 1 and lr in (lrs[0], lrs[-1]):
             side, beyond = ("lowest", "below") if lr == lrs[0] else ("highest", "above")
             notes.append(f"lr {lr:g} is the grid's {side}: the best may lie {beyond} it")
+        if b.get("learned") is False:
+            notes.append(
+                "no grid point learned its own task on held-out data (the gate a leaderboard row must pass): "
+                "the selection ranks recipes of a method that has not learned at this budget"
+            )
+        elif po := b.get("passed_over"):
+            held_out = own_task_text(po["own_kind"], po["own_task"], po["own_floor"])
+            notes.append(
+                f"the best score, {100 * po['score']:.1f} at {point_text(po['overrides'])}, came from a point that "
+                f"did not learn its own task (held-out {held_out}): the best point that did is selected"
+            )
         unlearned = False
         if rand and n_val and method != "random":
             margin = _noise(rand[0], n_val, z)
@@ -289,8 +332,8 @@ def write_selection(
 
 def table_markdown(table: list[dict], best: dict[str, dict], notes: dict[str, list[str]] | None = None) -> str:
     lines = [
-        "| method | grid point | seeds | linear (val) | kNN (val) | score | selected |",
-        "|---|---|---|---|---|---|---|",
+        "| method | grid point | seeds | linear (val) | kNN (val) | score | own task (held-out) | learned | selected |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table:
         over = point_text(r["overrides"]) or "(nothing to tune)"
@@ -301,7 +344,8 @@ def table_markdown(table: list[dict], best: dict[str, dict], notes: dict[str, li
 
         lines.append(
             f"| {r['method']} | {over} | {r['seeds']} | {pct(r['linear_top1'])} | {pct(r['knn_top1'])} | "
-            f"{pct(r['score'])} | {'**yes**' if pick else ''} |"
+            f"{pct(r['score'])} | {own_task_text(r.get('own_kind', ''), r.get('own_task'), r.get('own_floor'))} | "
+            f"{LEARNED.get(r.get('learned'), '–')} | {'**yes**' if pick else ''} |"
         )
     if notes:
         lines += ["", "Cautions (what a selection cannot say):", ""]
