@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -395,11 +396,12 @@ def test_tune_end_to_end_writes_selection_and_grid(smoke_data_root, tmp_path) ->
     assert r3.returncode == 0, r3.stdout + r3.stderr
     listed = [ln for ln in r3.stdout.splitlines() if ln.strip().startswith("done ")]
     assert len(listed) == 6 and all("val linear" in ln and "score" in ln for ln in listed), r3.stdout
+    assert all("own task" in ln and "(>6.2)" in ln and "learned" in ln for ln in listed), r3.stdout
     best = doc["methods"]["supervised"]
     picked = [ln for ln in listed if f"lr={best['lr']:g}," in ln and f"weight_decay={best['weight_decay']:g} " in ln]
     assert len(picked) == 1, r3.stdout
-    scores = [float(ln.rsplit("score", 1)[1]) for ln in listed]
-    assert float(picked[0].rsplit("score", 1)[1]) == max(scores)
+    score = lambda ln: float(re.search(r"score\s+([\d.]+)", ln).group(1))  # noqa: E731
+    assert score(picked[0]) == max(map(score, listed))
     assert "6 of 6 jobs done" in r3.stdout
 
 

@@ -54,6 +54,7 @@ from vssl_bench.stats import (
     budget_axis,
     budget_markdown,
     collapse_warning,
+    own_task_text,
     seed_noise_markdown,
 )
 from vssl_bench.suite import available_suites, load_suite, suite_from_options
@@ -62,6 +63,7 @@ from vssl_bench.tune import (
     default_point,
     grid_centres,
     grid_table,
+    own_task,
     point_score,
     point_text,
     select,
@@ -267,8 +269,14 @@ def tune(
             line = f"  {status:8s} {pt.method:<12} seed {pt.cfg.seed}  {point}"
             if status == "done" and (m := RunDir.of(out, pt.cfg).read_metrics()):
                 n_done += 1
-                score = point_score(m)
+                score, own = point_score(m), own_task([m])
                 line += f"  val linear {_pct(m.get('linear_top1'))}  kNN {_pct(m.get('knn_top1'))}  score {_pct(score)}"
+                if own["own_kind"]:
+                    text = own_task_text(own["own_kind"], own["own_task"], own["own_floor"])
+                    bound = own["own_bound"] if own["own_kind"] == "loss" else 100 * own["own_bound"]
+                    end = "upper" if own["own_kind"] == "loss" else "lower"
+                    verdict = "learned" if own["learned"] else f"not learned (its interval's {end} end: {bound:.1f})"
+                    line += f"  own task {text}: {verdict}"
             console.print(line, highlight=False)
         console.print(
             f"{n_done} of {len(points)} jobs done; the selection is written when all have finished "

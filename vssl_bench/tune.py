@@ -121,16 +121,23 @@ def point_score(m: dict | None) -> float:
 def own_task(metrics: list[dict]) -> dict:
     """The learnability gate's reading of one grid point's finished seeds: ``own_task`` (a
     held-out accuracy, or a loss as a share of the training-free predictor's), ``own_kind``
-    ("accuracy" | "loss" | ""), ``own_floor`` (what it had to beat) and ``learned`` (True /
+    ("accuracy" | "loss" | ""), ``own_floor`` (what it had to beat), ``own_bound`` (the end of
+    its interval that had to beat it) and ``learned`` (True /
     False / None where the method has no own task to gate, e.g. ``gan`` or ``random``)."""
-    none = {"own_task": math.nan, "own_kind": "", "own_floor": math.nan, "learned": None}
+    none = {"own_task": math.nan, "own_kind": "", "own_floor": math.nan, "own_bound": math.nan, "learned": None}
     if not metrics:
         return none
     lb = learnability(pd.DataFrame([row_from_metrics(m) for m in metrics]))
     if len(lb) != 1:
         return none
     r = lb.iloc[0]
-    return {"own_task": r["value"], "own_kind": r["task"], "own_floor": r["floor"], "learned": r["learned"]}
+    return {
+        "own_task": r["value"],
+        "own_kind": r["task"],
+        "own_floor": r["floor"],
+        "own_bound": r["bound"],  # the interval's end that decides (one seed: Wilson over the held-out samples)
+        "learned": r["learned"],
+    }
 
 
 def grid_table(points: list[Point], out: Path) -> list[dict]:
