@@ -10,10 +10,10 @@ evaluations held out on a **validation split carved from the training videos**
 (``Config.holdout = "val"``: 20 % of each class, the same videos for every job); the test
 set is never seen. The selection score is the mean of linear-probe and kNN top-1 on that
 split (both frozen protocols count), averaged over the tuning seeds; ties go to the
-shared default. A point whose held-out own-task reading says it did not learn its task
-(:func:`vssl_bench.stats.learnability`: the gate a leaderboard row must pass) ranks below
-every point of the same method that did or is not gated: a recipe under which the method
-does not learn its task is not selected for a higher downstream score. The selection is
+shared default. Within a method whose own task is gated, the points that learned it on
+held-out data (:func:`vssl_bench.stats.learnability`: the gate a leaderboard row must pass)
+rank above the rest (:func:`select`): a recipe under which the method has not shown it
+learns its task is not selected for a higher downstream score. The selection is
 written as YAML (``benchmarks/tuned.yaml``) that a suite names with ``tuned:``, and the full
 grid as a markdown table.
 """
@@ -184,29 +184,38 @@ def select(
     """method -> the overrides of its best grid point (highest score; a tie within 1e-9 goes
     to the point nearest the default: the grid's centre lr, then the declared default). Only
     points whose ``n_seeds`` seeds all finished compete: a point that failed on a seed (a
-    diverging learning rate) cannot win on the seeds it survived. A point that did not learn
-    its own task (``learned`` False) ranks below the method's points that did (or are not
-    gated): where none did, the score alone decides."""
+    diverging learning rate) cannot win on the seeds it survived.
+
+    A method whose own task is gated (some point has ``learned`` True or False: a held-out
+    accuracy or loss, :func:`own_task`) ranks the points that learned it above every other
+    point, those that did not and those whose own task was not measured: a recipe under which
+    the method has not shown it learns its task is not selected for a better downstream
+    score; where none learned, the score alone decides. A method with no own task to gate
+    (``gan``, ``random``: ``learned`` None everywhere) is ranked on its score. With several
+    tuning seeds a point's seeds are read together as the leaderboard reads a method's (a
+    t-interval over the seeds: strict with two)."""
     best: dict[str, dict] = {}
     for method in dict.fromkeys(r["method"] for r in table):
         rows = [r for r in table if r["method"] == method and not math.isnan(r["score"]) and r["seeds"] >= n_seeds]
         if not rows:
             continue
         default = default_point(method, base, centres)
+        gated = any(r.get("learned") is not None for r in rows)
 
-        def rank(r, default=default):
+        def rank(r, default=default, gated=gated):
             off_default = sum(r["overrides"].get(k) != v for k, v in default.items() if k in r["overrides"])
-            return (r.get("learned") is False, -round(r["score"], 9), off_default)
+            return (gated and r.get("learned") is not True, -round(r["score"], 9), off_default)
 
         top = min(rows, key=rank)
-        higher = [r for r in rows if r.get("learned") is False and r["score"] > top["score"] + 1e-9]
+        higher = [r for r in rows if gated and r.get("learned") is not True and r["score"] > top["score"] + 1e-9]
         best[method] = {
             "overrides": dict(top["overrides"]),
             "score": top["score"],
             "seeds": top["seeds"],
+            "gated": gated,
             "learned": top.get("learned"),
-            # the best-scoring point where it lost for not learning its task (:func:`cautions` names it)
-            "passed_over": max(higher, key=lambda r: r["score"]) if higher else None,
+            # the best-scoring point where it lost for not having learned its task (:func:`cautions` names it)
+            "passed_over": max(higher, key=lambda r: r["score"]) if higher and top.get("learned") else None,
         }
     return best
 
@@ -251,7 +260,7 @@ def cautions(
         if len(lrs) > 1 and lr in (lrs[0], lrs[-1]):
             side, beyond = ("lowest", "below") if lr == lrs[0] else ("highest", "above")
             notes.append(f"lr {lr:g} is the grid's {side}: the best may lie {beyond} it")
-        if b.get("learned") is False:
+        if b.get("gated") and b.get("learned") is not True:
             notes.append(
                 "no grid point learned its own task on held-out data (the gate a leaderboard row must pass): "
                 "the selection ranks recipes of a method that has not learned at this budget"
@@ -260,7 +269,7 @@ def cautions(
             held_out = own_task_text(po["own_kind"], po["own_task"], po["own_floor"])
             notes.append(
                 f"the best score, {100 * po['score']:.1f} at {point_text(po['overrides'])}, came from a point that "
-                f"did not learn its own task (held-out {held_out}): the best point that did is selected"
+                f"did not show it learned its own task (held-out {held_out}): the best point that did is selected"
             )
         unlearned = False
         if rand and n_val and method != "random":
