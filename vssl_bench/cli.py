@@ -693,7 +693,8 @@ def status(
     """Which jobs of a matrix are done, running, failed, partial or pending.
 
     failed: with the reason; partial: a checkpoint, no result yet (resumes on the next
-    run). Give the options the `run` had: they decide the jobs' names."""
+    run). Give the options the `run` had: they decide the jobs' names. A tuning grid's
+    state, with each finished point's scores: `tune` with its options and --dry-run."""
     s = suite_from_options(suite, methods, seeds, dataset, backbone, steps, epochs, None, None, sets, not no_references)
     t = Table(title=f"{s.name} in {out}/")
     for c in ("method", "steps", "seed", "status", "detail"):
