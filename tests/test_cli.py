@@ -374,3 +374,15 @@ def test_command_help_has_one_line_per_paragraph() -> None:
         env={**os.environ, "COLUMNS": "200"},
     )
     assert r.returncode == 0 and "checkpoint, no result yet (resumes on the next run)" in r.stdout
+
+
+def test_a_jobs_log_line_reads_a_reconstruction_task_against_its_baseline() -> None:
+    """A generative job has no accuracy: its log line gives the held-out loss as a share of the
+    training-free predictor's (what the gate reads), not a blank."""
+    from vssl_bench.cli import _own_task_short
+
+    assert _own_task_short(
+        {"pretext_accuracy": None, "pretext_loss_heldout": 0.2277, "pretext_baseline_loss": 0.205}
+    ) == ("pretext loss  1.11x baseline")
+    assert _own_task_short({"pretext_accuracy": 0.5, "pretext_loss_heldout": 0.1}) == "pretext acc  50.0"
+    assert _own_task_short({"pretext_loss_heldout": 0.1, "pretext_baseline_loss": 0.0}) == "pretext acc   –  "

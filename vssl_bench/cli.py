@@ -326,8 +326,7 @@ def _outcome_line(o, suffix: str = "") -> None:
         console.print(
             f"[green]done[/]    {m['method']:<11} seed {m['seed']}  linear {100 * m['linear_top1']:5.1f}  "
             f"kNN {100 * m['knn_top1']:5.1f}  R@1 {100 * m['retrieval_r1']:5.1f}  "
-            f"pretext acc {_pct(m.get('pretext_accuracy'))}  "
-            f"({m['pretrain_seconds']:.0f} s train, {m['eval_seconds']:.0f} s eval){suffix}"
+            f"{_own_task_short(m)}  ({m['pretrain_seconds']:.0f} s train, {m['eval_seconds']:.0f} s eval){suffix}"
         )
         if warn := collapse_warning(m):
             console.print(f"[yellow]warning[/] {warn}")
@@ -339,6 +338,15 @@ def _outcome_line(o, suffix: str = "") -> None:
         console.print(f"[yellow]busy[/]    {o.name}: {o.reason}")
     else:
         console.print(f"[red]FAILED[/]  {o.name}: {o.reason}")
+
+
+def _own_task_short(m: dict) -> str:
+    """A finished job's own task in its log line: held-out accuracy, or for a reconstruction
+    task its held-out loss as a share of the training-free predictor's (under 1: learned)."""
+    loss, base = m.get("pretext_loss_heldout"), m.get("pretext_baseline_loss")
+    if m.get("pretext_accuracy") is None and isinstance(loss, (int, float)) and isinstance(base, (int, float)) and base:
+        return f"pretext loss {loss / base:5.2f}x baseline"
+    return f"pretext acc {_pct(m.get('pretext_accuracy'))}"
 
 
 def _matrix_text(s, n_jobs: int) -> str:
