@@ -207,7 +207,8 @@ def select(
             return (gated and r.get("learned") is not True, -round(r["score"], 9), off_default)
 
         top = min(rows, key=rank)
-        higher = [r for r in rows if gated and r.get("learned") is not True and r["score"] > top["score"] + 1e-9]
+        # a point scoring above the selection can only have lost on the first key: not learned
+        higher = [r for r in rows if r["score"] > top["score"] + 1e-9]
         best[method] = {
             "overrides": dict(top["overrides"]),
             "score": top["score"],
@@ -215,7 +216,7 @@ def select(
             "gated": gated,
             "learned": top.get("learned"),
             # the best-scoring point where it lost for not having learned its task (:func:`cautions` names it)
-            "passed_over": max(higher, key=lambda r: r["score"]) if higher and top.get("learned") else None,
+            "passed_over": max(higher, key=lambda r: r["score"]) if higher else None,
         }
     return best
 
