@@ -448,7 +448,16 @@ def test_tune_end_to_end_writes_selection_and_grid(smoke_data_root, tmp_path) ->
         return float(re.search(r"score\s+([\d.]+)", line).group(1))
 
     assert score(picked[0]) == max(map(score, listed))
-    assert "6 of 6 jobs done" in r3.stdout
+    # a method whose grid is complete has its choice marked, the one the selection names
+    assert [ln for ln in listed if ln.endswith("<- selected")] == picked, r3.stdout
+    assert "6 of 6 jobs done; 1 of 1 methods' grids complete" in " ".join(r3.stdout.split())
+    # one point unfinished: no choice is shown yet (it could still win)
+    (next((out / "runs").glob("supervised__*")) / "metrics.json").unlink()
+    r4 = subprocess.run(cmd + ["--dry-run"], capture_output=True, text=True, timeout=120, env=env)
+    assert r4.returncode == 0, r4.stdout + r4.stderr
+    assert not re.search(r"<- selected$", r4.stdout, re.M), r4.stdout
+    assert re.search(r"^  (pending|partial) ", r4.stdout, re.M), r4.stdout
+    assert "5 of 6 jobs done; 0 of 1 methods' grids complete" in " ".join(r4.stdout.split())
 
 
 def test_a_budget_axis_runs_random_once() -> None:

@@ -263,8 +263,9 @@ def tune(
     )
     if dry_run:  # the grid with each finished point's validation scores: a grid of days can be read as it fills
         n_done = 0
-        for pt in points:
-            status = job_status(pt.cfg, out)
+        statuses = [job_status(pt.cfg, out) for pt in points]
+        chosen = _chosen_so_far(points, statuses, out, s)
+        for pt, status in zip(points, statuses):
             point = point_text(pt.overrides) or "(nothing to tune)"
             line = f"  {status:8s} {pt.method:<12} seed {pt.cfg.seed}  {point}"
             if status == "done" and (m := RunDir.of(out, pt.cfg).read_metrics()):
@@ -277,10 +278,15 @@ def tune(
                     if own["own_kind"] == "accuracy" and not own["learned"]:  # why 70 (>66) is not learned
                         verdict += f" (its interval's lower end: {100 * own['own_bound']:.1f})"
                     line += f"  own task {text}: {verdict}"  # this seed; grid.md reads a point's seeds together
+                if chosen.get(pt.method) == pt.overrides:
+                    line += "  <- selected"
             console.print(line, highlight=False)
+        n_methods = len({pt.method for pt in points if pt.overrides})
         console.print(
-            f"{n_done} of {len(points)} jobs done; the selection is written when all have finished "
-            "(the same command without --dry-run runs the rest)"
+            f"{n_done} of {len(points)} jobs done; {len(chosen)} of {n_methods} methods' grids complete, their "
+            "choice marked '<- selected' (as the selection will name it); the selection is written "
+            "when all have finished (the same command without --dry-run runs the rest)",
+            highlight=False,
         )
         return
     _prepare_data(s.base)
@@ -316,6 +322,19 @@ def tune(
             "metrics.json); --retry-failed runs them again."
         )
         raise typer.Exit(1)
+
+
+def _chosen_so_far(points: list, statuses: list[str], out: Path, s) -> dict[str, dict]:
+    """method -> its selected overrides, for the methods whose every grid point finished on
+    every seed (done or failed): what the selection will name for them, read while the rest
+    of the grid runs. A method with nothing to tune (``random``) is left out."""
+    finished: dict[str, bool] = {}
+    for pt, status in zip(points, statuses):
+        finished[pt.method] = finished.get(pt.method, True) and status in ("done", "failed")
+    complete = {m for m, f in finished.items() if f and any(pt.overrides for pt in points if pt.method == m)}
+    table = grid_table([pt for pt in points if pt.method in complete], out)
+    best = select(table, s.base, n_seeds=len(s.seeds), centres=grid_centres(s))
+    return {m: b["overrides"] for m, b in best.items()}
 
 
 def _outcome_line(o, suffix: str = "") -> None:
