@@ -7,6 +7,7 @@ leave them (``metrics.json``, ``checkpoint.pt``, ``.lock``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -99,7 +100,30 @@ def test_status_command_table(results_dir, monkeypatch, capsys) -> None:
     assert rows["nce"][2] == "running" and rows["nce"][3].startswith("pid ")
     assert rows["nce"][3].endswith("; step 2/8 (25 %), ~30 s of training left"), rows["nce"]
     assert "1 done, 1 failed, 1 partial, 1 pending, 1 running" in out
+    # sort's record has no measured time: nothing to estimate from, said so
+    assert "no estimate for 3 job(s) of random, supervised, nce: none of theirs has finished yet" in out
     assert "1 other run(s)" in out
+
+
+def test_time_left_from_the_finished_jobs(tmp_path) -> None:
+    """The time a matrix still needs, from its finished jobs' measured times per method: a
+    stopped job counts for the steps it has left, a failed one not at all, and a method with
+    no finished job is named rather than guessed."""
+    from vssl_bench.cli import _time_left
+
+    jobs = _jobs()
+    sort = [dataclasses.replace(jobs["sort"], seed=s) for s in (0, 1, 2)]
+    cfgs = [*sort, jobs["mae"], jobs["nce"]]
+    RunDir.of(tmp_path, sort[0]).write_metrics({"status": "done", "pretrain_seconds": 3000.0, "eval_seconds": 600.0})
+    RunDir.of(tmp_path, sort[1]).write_progress(2, 8, 900.0)  # stopped at a quarter of its steps
+    statuses = ["done", "partial", "pending", "failed", "pending"]
+    text = _time_left(cfgs, statuses, tmp_path, n_jobs=2)  # 0.75 x 3600 + 3600 s
+    assert text.startswith("about 1.8 h of job time left for 2 job(s) (~0.9 h of wall time running 2 at a time)"), text
+    assert text.endswith("; no estimate for 1 job(s) of nce: none of theirs has finished yet"), text
+    assert "wall time" not in _time_left(cfgs, statuses, tmp_path)  # status: no --jobs to divide by
+    only_unknown = _time_left(cfgs[3:], statuses[3:], tmp_path)
+    assert only_unknown == "no estimate for 1 job(s) of nce: none of theirs has finished yet"
+    assert _time_left(cfgs[:1], ["done"], tmp_path) == ""  # nothing left
 
 
 def test_status_bad_input_is_one_line(tmp_path, monkeypatch, capsys) -> None:

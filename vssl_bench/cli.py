@@ -288,6 +288,8 @@ def tune(
             "when all have finished (the same command without --dry-run runs the rest)",
             highlight=False,
         )
+        if left := _time_left([pt.cfg for pt in points], statuses, out, n_jobs):
+            console.print(left, highlight=False)
         return
     _prepare_data(s.base)
     out.mkdir(parents=True, exist_ok=True)
@@ -735,10 +737,12 @@ def status(
         console.print(f"[yellow]warning[/] cannot read {results_path(out)}: {e}", highlight=False)
         csv_done = set()
     rows_only = 0
-    for cfg in s.jobs():
+    cfgs, statuses = s.jobs(), []
+    for cfg in cfgs:
         run_dir = RunDir.of(out, cfg)
         names.add(run_dir.name)
         st = job_status(cfg, out)
+        statuses.append(st)
         counts[st] = counts.get(st, 0) + 1
         m = run_dir.read_metrics() or {}
         detail = {
@@ -776,6 +780,8 @@ def status(
         t.add_row(cfg.method, str(cfg.steps), str(cfg.seed), st, detail)
     console.print(t)
     console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())), highlight=False)
+    if left := _time_left(cfgs, statuses, out):
+        console.print(left, highlight=False)
     if rows_only:
         console.print(
             f"{rows_only} pending job(s) have a done row in {results_path(out)} but no finished job here "
@@ -789,6 +795,46 @@ def status(
             f"methods or --set options)",
             highlight=False,
         )
+
+
+def _time_left(cfgs: list[Config], statuses: list[str], out: Path, n_jobs: int | None = None) -> str:
+    """One line: about how much job time the unfinished jobs of a matrix still need, from its
+    finished jobs' measured times (training + evaluation, mean per method and budget), a
+    stopped or running job counted for the share of its steps still to train; the jobs of a
+    method with none finished yet are named, not guessed. With ``n_jobs``: the wall time at
+    that many jobs at a time too. "" when every job is finished (done or failed)."""
+    spent: dict[tuple, list[float]] = {}
+    for cfg, st in zip(cfgs, statuses):
+        m = RunDir.of(out, cfg).read_metrics() if st == "done" else None
+        if m and m.get("pretrain_seconds") is not None:  # measured (a hand-made or old record may lack it)
+            secs = m["pretrain_seconds"] + (m.get("eval_seconds") or 0.0)
+            spent.setdefault((cfg.method, cfg.steps), []).append(float(secs))
+    left, counted, unknown = 0.0, 0, {}
+    for cfg, st in zip(cfgs, statuses):
+        if st in ("done", "failed"):
+            continue
+        times = spent.get((cfg.method, cfg.steps))
+        if not times:
+            unknown[cfg.method] = unknown.get(cfg.method, 0) + 1
+            continue
+        share = 1.0
+        p = RunDir.of(out, cfg).read_progress() if st in ("partial", "running") else None
+        if p and p["steps"] > 0:
+            share = max(0.0, 1.0 - p["step"] / p["steps"])
+        left += share * sum(times) / len(times)
+        counted += 1
+    parts = []
+    if counted:
+        wall = f" (~{left / 3600 / n_jobs:.1f} h of wall time running {n_jobs} at a time)" if n_jobs else ""
+        parts.append(
+            f"about {left / 3600:.1f} h of job time left for {counted} job(s){wall}, from the mean time "
+            "of each method's finished jobs here"
+        )
+    if unknown:
+        parts.append(
+            f"no estimate for {sum(unknown.values())} job(s) of {', '.join(unknown)}: none of theirs has finished yet"
+        )
+    return "; ".join(parts)
 
 
 def _progress_text(run_dir: RunDir, running: bool) -> str:
