@@ -101,29 +101,50 @@ def test_status_command_table(results_dir, monkeypatch, capsys) -> None:
     assert rows["nce"][3].endswith("; step 2/8 (25 %), ~30 s of training left"), rows["nce"]
     assert "1 done, 1 failed, 1 partial, 1 pending, 1 running" in out
     # sort's record has no measured time: nothing to estimate from, said so
-    assert "no estimate for 3 job(s) of random, supervised, nce: none of theirs has finished yet" in out
+    assert "no estimate for 3 job(s) of random, supervised, nce: none like them has finished yet" in out
     assert "1 other run(s)" in out
 
 
 def test_time_left_from_the_finished_jobs(tmp_path) -> None:
-    """The time a matrix still needs, from its finished jobs' measured times per method: a
-    stopped job counts for the steps it has left, a failed one not at all, and a method with
-    no finished job is named rather than guessed."""
+    """The time a matrix still needs, from its finished jobs' measured times: a stopped job
+    counts for the steps it has left (its evaluation in full), a failed one not at all unless
+    retried, a job with none like it finished is named rather than guessed, and the wall time
+    is never below the longest job's."""
     from vssl_bench.cli import _time_left
 
     jobs = _jobs()
-    sort = [dataclasses.replace(jobs["sort"], seed=s) for s in (0, 1, 2)]
+    sort = [dataclasses.replace(jobs["sort"], seed=s) for s in (0, 1, 2, 3)]
     cfgs = [*sort, jobs["mae"], jobs["nce"]]
     RunDir.of(tmp_path, sort[0]).write_metrics({"status": "done", "pretrain_seconds": 3000.0, "eval_seconds": 600.0})
     RunDir.of(tmp_path, sort[1]).write_progress(2, 8, 900.0)  # stopped at a quarter of its steps
-    statuses = ["done", "partial", "pending", "failed", "pending"]
-    text = _time_left(cfgs, statuses, tmp_path, n_jobs=2)  # 0.75 x 3600 + 3600 s
-    assert text.startswith("about 1.8 h of job time left for 2 job(s) (~0.9 h of wall time running 2 at a time)"), text
-    assert text.endswith("; no estimate for 1 job(s) of nce: none of theirs has finished yet"), text
+    RunDir.of(tmp_path, sort[3]).write_progress(8, 8, 3000.0)  # trained, evaluating
+    statuses = ["done", "partial", "pending", "running", "failed", "pending"]
+    text = _time_left(cfgs, statuses, tmp_path, n_jobs=2)  # 0.75 x 3000 + 600, 3600, 600 s
+    assert text.startswith("about 2.0 h of job time left for 3 job(s) (~60 min of wall time running 2 at a time)"), text
+    assert text.endswith("; no estimate for 1 job(s) of nce: none like them has finished yet"), text
     assert "wall time" not in _time_left(cfgs, statuses, tmp_path)  # status: no --jobs to divide by
-    only_unknown = _time_left(cfgs[3:], statuses[3:], tmp_path)
-    assert only_unknown == "no estimate for 1 job(s) of nce: none of theirs has finished yet"
+    assert "(~2.0 h of wall time running 1 at a time)" in _time_left(cfgs, statuses, tmp_path, n_jobs=1)
+    assert "(~60 min of wall time running 8" in _time_left(cfgs, statuses, tmp_path, n_jobs=8)  # the longest job
+    retried = _time_left(cfgs, statuses, tmp_path, retry_failed=True)
+    assert retried.endswith("no estimate for 2 job(s) of mae, nce: none like them has finished yet"), retried
+    assert (
+        _time_left(cfgs[4:], statuses[4:], tmp_path)
+        == "no estimate for 1 job(s) of nce: none like them has finished yet"
+    )
     assert _time_left(cfgs[:1], ["done"], tmp_path) == ""  # nothing left
+    # another recipe of the method (a grid point, another budget) is timed by the method's jobs
+    # at that budget only where none of its own has finished; a budget axis names the budget
+    other = dataclasses.replace(sort[2], lr=sort[2].lr / 2)
+    RunDir.of(tmp_path, other).write_metrics({"status": "done", "pretrain_seconds": 60.0, "eval_seconds": 0.0})
+    assert _time_left([sort[0], other, sort[2]], ["done", "done", "pending"], tmp_path) == (
+        "about 60 min of job time left for 1 job(s), from the finished jobs' measured times here"
+    )
+    fresh = dataclasses.replace(sort[2], lr=sort[2].lr / 4)
+    assert _time_left([other, fresh], ["done", "pending"], tmp_path).startswith("about 1 min of job time left")
+    longer = dataclasses.replace(fresh, steps=fresh.steps * 2)
+    assert _time_left([other, longer], ["done", "pending"], tmp_path) == (
+        f"no estimate for 1 job(s) of sort at {longer.steps} steps: none like them has finished yet"
+    )
 
 
 def test_status_bad_input_is_one_line(tmp_path, monkeypatch, capsys) -> None:

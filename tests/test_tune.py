@@ -458,7 +458,7 @@ def test_tune_end_to_end_writes_selection_and_grid(smoke_data_root, tmp_path) ->
     assert not re.search(r"<- selected$", r4.stdout, re.M), r4.stdout
     assert re.search(r"^  (pending|partial) ", r4.stdout, re.M), r4.stdout
     assert "5 of 6 jobs done; 0 of 1 methods' grids complete" in " ".join(r4.stdout.split())
-    assert "h of job time left for 1 job(s) (~" in " ".join(r4.stdout.split()), r4.stdout  # from the 5 done
+    assert "of job time left for 1 job(s) (~" in " ".join(r4.stdout.split()), r4.stdout  # from the 5 done
 
 
 def test_a_budget_axis_runs_random_once() -> None:

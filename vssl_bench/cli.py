@@ -264,7 +264,7 @@ def tune(
     if dry_run:  # the grid with each finished point's validation scores: a grid of days can be read as it fills
         n_done = 0
         statuses = [job_status(pt.cfg, out) for pt in points]
-        chosen = _chosen_so_far(points, statuses, out, s)
+        complete, chosen = _chosen_so_far(points, statuses, out, s, retry_failed)
         for pt, status in zip(points, statuses):
             point = point_text(pt.overrides) or "(nothing to tune)"
             line = f"  {status:8s} {pt.method:<12} seed {pt.cfg.seed}  {point}"
@@ -283,12 +283,12 @@ def tune(
             console.print(line, highlight=False)
         n_methods = len({pt.method for pt in points if pt.overrides})
         console.print(
-            f"{n_done} of {len(points)} jobs done; {len(chosen)} of {n_methods} methods' grids complete, their "
-            "choice marked '<- selected' (as the selection will name it); the selection is written "
-            "when all have finished (the same command without --dry-run runs the rest)",
+            f"{n_done} of {len(points)} jobs done; {len(complete)} of {n_methods} methods' grids complete, "
+            f"{len(chosen)} with a choice, marked '<- selected' (as the selection will name it); the "
+            "selection is written when all have finished (the same command without --dry-run runs the rest)",
             highlight=False,
         )
-        if left := _time_left([pt.cfg for pt in points], statuses, out, n_jobs):
+        if left := _time_left([pt.cfg for pt in points], statuses, out, n_jobs, retry_failed):
             console.print(left, highlight=False)
         return
     _prepare_data(s.base)
@@ -326,17 +326,21 @@ def tune(
         raise typer.Exit(1)
 
 
-def _chosen_so_far(points: list, statuses: list[str], out: Path, s) -> dict[str, dict]:
-    """method -> its selected overrides, for the methods whose every grid point finished on
-    every seed (done or failed): what the selection will name for them, read while the rest
-    of the grid runs. A method with nothing to tune (``random``) is left out."""
+def _chosen_so_far(
+    points: list, statuses: list[str], out: Path, s, retry_failed: bool = False
+) -> tuple[set[str], dict[str, dict]]:
+    """The methods whose every grid point finished on every seed (done, or failed and not to
+    be retried), and method -> its selected overrides among them: what the selection will
+    name for them, read while the rest of the grid runs (a complete grid where no point
+    finished on every seed has none). A method with nothing to tune (``random``) is left out."""
+    final = ("done",) if retry_failed else ("done", "failed")
     finished: dict[str, bool] = {}
     for pt, status in zip(points, statuses):
-        finished[pt.method] = finished.get(pt.method, True) and status in ("done", "failed")
+        finished[pt.method] = finished.get(pt.method, True) and status in final
     complete = {m for m, f in finished.items() if f and any(pt.overrides for pt in points if pt.method == m)}
     table = grid_table([pt for pt in points if pt.method in complete], out)
     best = select(table, s.base, n_seeds=len(s.seeds), centres=grid_centres(s))
-    return {m: b["overrides"] for m, b in best.items()}
+    return complete, {m: b["overrides"] for m, b in best.items()}
 
 
 def _outcome_line(o, suffix: str = "") -> None:
@@ -797,43 +801,62 @@ def status(
         )
 
 
-def _time_left(cfgs: list[Config], statuses: list[str], out: Path, n_jobs: int | None = None) -> str:
+def _duration(secs: float) -> str:
+    """``45 s``, ``12 min``, ``3.4 h``: a time left, in the unit it reads best in."""
+    return f"{secs:.0f} s" if secs < 60 else f"{secs / 60:.0f} min" if secs < 5400 else f"{secs / 3600:.1f} h"
+
+
+def _time_left(
+    cfgs: list[Config], statuses: list[str], out: Path, n_jobs: int | None = None, retry_failed: bool = False
+) -> str:
     """One line: about how much job time the unfinished jobs of a matrix still need, from its
-    finished jobs' measured times (training + evaluation, mean per method and budget), a
-    stopped or running job counted for the share of its steps still to train; the jobs of a
-    method with none finished yet are named, not guessed. With ``n_jobs``: the wall time at
-    that many jobs at a time too. "" when every job is finished (done or failed)."""
-    spent: dict[tuple, list[float]] = {}
+    finished jobs' measured times: the mean over the jobs that differ from it in the seed only
+    (a grid point's, a method's at that budget), else over the method's jobs at that budget;
+    a stopped or running job counted for the share of its steps still to train (its evaluation
+    in full); the jobs with none of those finished are named, not guessed. With ``n_jobs``:
+    the wall time at that many jobs at a time (the longest job bounds it from below). Setup
+    and any evaluation the finished jobs did not run are not counted: it reads low. "" when
+    every job is finished (done, or failed and not retried)."""
+    seedless = lambda c: dataclasses.replace(c, seed=0).job_key()  # noqa: E731  (the same job but for its seed)
+    exact: dict[str, list[tuple[float, float]]] = {}
+    broad: dict[tuple, list[tuple[float, float]]] = {}
     for cfg, st in zip(cfgs, statuses):
         m = RunDir.of(out, cfg).read_metrics() if st == "done" else None
         if m and m.get("pretrain_seconds") is not None:  # measured (a hand-made or old record may lack it)
-            secs = m["pretrain_seconds"] + (m.get("eval_seconds") or 0.0)
-            spent.setdefault((cfg.method, cfg.steps), []).append(float(secs))
-    left, counted, unknown = 0.0, 0, {}
+            t = (float(m["pretrain_seconds"]), float(m.get("eval_seconds") or 0.0))
+            exact.setdefault(seedless(cfg), []).append(t)
+            broad.setdefault((cfg.method, cfg.steps), []).append(t)
+    several_budgets = len({c.steps for c in cfgs}) > 1
+    finished = ("done",) if retry_failed else ("done", "failed")
+    jobs_left: list[float] = []
+    unknown: dict[str, int] = {}
     for cfg, st in zip(cfgs, statuses):
-        if st in ("done", "failed"):
+        if st in finished:
             continue
-        times = spent.get((cfg.method, cfg.steps))
+        times = exact.get(seedless(cfg)) or broad.get((cfg.method, cfg.steps))
         if not times:
-            unknown[cfg.method] = unknown.get(cfg.method, 0) + 1
+            name = f"{cfg.method} at {cfg.steps} steps" if several_budgets else cfg.method
+            unknown[name] = unknown.get(name, 0) + 1
             continue
-        share = 1.0
+        train = sum(t for t, _ in times) / len(times)
+        evaluate = sum(e for _, e in times) / len(times)
         p = RunDir.of(out, cfg).read_progress() if st in ("partial", "running") else None
         if p and p["steps"] > 0:
-            share = max(0.0, 1.0 - p["step"] / p["steps"])
-        left += share * sum(times) / len(times)
-        counted += 1
+            train *= max(0.0, 1.0 - p["step"] / p["steps"])
+        jobs_left.append(train + evaluate)
     parts = []
-    if counted:
-        wall = f" (~{left / 3600 / n_jobs:.1f} h of wall time running {n_jobs} at a time)" if n_jobs else ""
+    if jobs_left:
+        left = sum(jobs_left)
+        wall = ""
+        if n_jobs:
+            wall = f" (~{_duration(max(left / n_jobs, max(jobs_left)))} of wall time running {n_jobs} at a time)"
         parts.append(
-            f"about {left / 3600:.1f} h of job time left for {counted} job(s){wall}, from the mean time "
-            "of each method's finished jobs here"
+            f"about {_duration(left)} of job time left for {len(jobs_left)} job(s){wall}, from the finished "
+            "jobs' measured times here"
         )
     if unknown:
-        parts.append(
-            f"no estimate for {sum(unknown.values())} job(s) of {', '.join(unknown)}: none of theirs has finished yet"
-        )
+        which = ", ".join(unknown)
+        parts.append(f"no estimate for {sum(unknown.values())} job(s) of {which}: none like them has finished yet")
     return "; ".join(parts)
 
 
