@@ -179,7 +179,7 @@ def test_selection_passes_over_a_point_that_did_not_learn_its_own_task() -> None
          "own_task": 0.29, "learned": False, **acc},
         {"method": "oddoneout", "overrides": {"lr": 1e-3, "element_len": 4}, "score": 0.30, "seeds": 1,
          "own_task": 0.93, "learned": True, **acc},
-        # not gated (no own task, e.g. gan): competes on its score as before
+        # not gated (no own task measured, e.g. gan's results from before it measured one): its score
         {"method": "gan", "overrides": {"lr": 1e-3}, "score": 0.20, "seeds": 1, "learned": None},
         {"method": "gan", "overrides": {"lr": 2e-3}, "score": 0.25, "seeds": 1, "learned": None},
         # no point learned: the score alone decides, and the caution says so

@@ -157,7 +157,8 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
     - a reconstruction task (``pretext_baseline_loss``): learned when the held-out loss is
       below the training-free predictor's: the t-interval of loss / baseline loss over the
       seeds lies under 1 (one seed: the ratio under :data:`SINGLE_SEED_LOSS_RATIO`);
-    - otherwise (``gan``, the references, results written before these columns) ``None``:
+    - otherwise (the references, results written before these columns, e.g. ``gan``'s before
+      it measured its discriminator's task) ``None``:
       not gated.
 
     Columns: dataset, backbone, method, task ("accuracy" | "loss" | ""), value (mean accuracy

@@ -123,7 +123,8 @@ def own_task(metrics: list[dict]) -> dict:
     held-out accuracy, or a loss as a share of the training-free predictor's), ``own_kind``
     ("accuracy" | "loss" | ""), ``own_floor`` (what it had to beat), ``own_bound`` (the end of
     its interval that had to beat it) and ``learned`` (True /
-    False / None where the method has no own task to gate, e.g. ``gan`` or ``random``)."""
+    False / None where the method has no own task to gate, e.g. ``random``, or a result
+    written before its method measured one)."""
     none = {"own_task": math.nan, "own_kind": "", "own_floor": math.nan, "own_bound": math.nan, "learned": None}
     if not metrics:
         return none
@@ -191,7 +192,8 @@ def select(
     point, those that did not and those whose own task was not measured: a recipe under which
     the method has not shown it learns its task is not selected for a better downstream
     score; where none learned, the score alone decides. A method with no own task to gate
-    (``gan``, ``random``: ``learned`` None everywhere) is ranked on its score. With several
+    (``random``, results from before a method measured its task: ``learned`` None everywhere)
+    is ranked on its score. With several
     tuning seeds a point's seeds are read together as the leaderboard reads a method's (a
     t-interval over the seeds: strict with two)."""
     best: dict[str, dict] = {}

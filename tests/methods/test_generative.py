@@ -263,6 +263,30 @@ def test_gan_single_loss_gives_each_player_its_own_descent_direction(r1):
     assert g1 < g0, (g0, g1)
 
 
+def test_gan_own_task_is_picking_the_real_clip_of_a_pair():
+    """gan's own task (the gate's): given a real and a generated clip, D scores the real one
+    higher (chance 1/2, threshold-free); its training-free baseline makes the choice by one
+    pixel statistic and is perfect when the generated clips are flat."""
+    from vssl_bench.methods.gan import pairwise_real_first, pixel_baseline
+
+    assert float(pairwise_real_first(torch.tensor([2.0, 3.0]), torch.tensor([1.0, 2.0]))) == 0.875  # a tie: half
+    assert float(pairwise_real_first(torch.tensor([0.0, 1.0]), torch.tensor([5.0]))) == 0.0
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(64, 3, 4, 8, 8, generator=g)
+    assert float(pixel_baseline(real, torch.zeros(64, 3, 4, 8, 8) + 0.3)) == 1.0  # flat clips: told by their spread
+    same = float(pixel_baseline(real, torch.randn(64, 3, 4, 8, 8, generator=g)))  # the same distribution
+    assert 0.5 <= same < 0.7, same
+    cfg = _cfg(clip_len=8, size=16)
+    torch.manual_seed(0)
+    m = GAN(Tiny3D(widths=(8, 8, 16, 16)), GAN.Params(z_dim=8, g_width=4), cfg, 16).eval()
+    batch = {"video": torch.randn(4, 3, 8, 16, 16), "z": torch.randn(4, 8)}
+    out = m.loss(batch)
+    assert float(out["chance"]) == 0.5 and 0.5 <= float(out["baseline"]) <= 1.0
+    with torch.no_grad():  # eval mode: the same logits again
+        logits = m.discriminate(torch.cat([batch["video"], m.generate(batch["z"])]))
+    assert float(out["acc"]) == float(pairwise_real_first(logits[:4], logits[4:]))
+
+
 def test_gan_d_gradient_equals_d_loss_gradient():
     """D's gradient from the single loss is exactly the gradient of d_loss alone."""
     cfg = _cfg(clip_len=8, size=16)

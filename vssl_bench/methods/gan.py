@@ -34,6 +34,18 @@ exactly dg_loss/dtheta_G; the logged "loss" (their sum) is not itself meaningful
 ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake``. tests/methods/test_generative.py checks
 that one SGD step on D's gradient lowers d_loss and one on G's gradient lowers g_loss.
 
+Its own task (the gate every leaderboard row passes) is the discriminator's: ``acc`` is the
+accuracy of picking the real clip of a (real, generated) pair by D's score (the area under
+its ROC curve; chance 1/2), measured after training on held-out videos
+(``pretext_accuracy``). Threshold-free, because in eval mode BatchNorm's running statistics
+shift every logit (D's threshold-0 accuracy, ``d_acc``, is logged in training). It says D
+tells unseen real clips from the generator's, not that it memorised its training clips (a D
+that did scores its held-out real clips like generated ones, as in Karras et al. 2020,
+"Training Generative Adversarial Networks with Limited Data"), nor that the generator is
+good. Its training-free baseline (``baseline``) makes the same choice by one pixel statistic
+of each clip (spread, motion, detail; the best, either direction): while the generator's
+clips are told from real ones by those, D's accuracy shows nothing it had to learn.
+
 Deviation: [1] has a two-stream (static background + moving foreground with mask)
 generator and trains with Adam 2e-4, beta1 0.5 for many epochs; here the benchmark's one
 optimiser and budget apply to both players (no separate learning rates), which is the
@@ -86,6 +98,36 @@ class VideoGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.fc(z).view(z.shape[0], *self.start)  # (B, 4w, T/8, H/8, W/8)
         return torch.tanh(self.net(x))  # (B, 3, T, H, W)
+
+
+def pairwise_real_first(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """The share of (real, generated) pairs whose real clip D scores higher (a tie: half):
+    the accuracy of picking the real one of two, the area under D's ROC curve."""
+    diff = d_real.detach().float()[:, None] - d_fake.detach().float()[None, :]
+    return (diff > 0).float().mean() + 0.5 * (diff == 0).float().mean()
+
+
+def pixel_statistics(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, T, H, W) -> (3, B): per clip, the spread of its pixels, its mean absolute change
+    between frames (motion) and between neighbouring pixels (detail): what tells a poor
+    generator's clips (flat, static or blurred) from real ones without training anything."""
+    x = x.detach().float()
+    return torch.stack(
+        [
+            x.flatten(1).std(1),
+            (x[:, :, 1:] - x[:, :, :-1]).abs().flatten(1).mean(1),
+            (x[..., 1:] - x[..., :-1]).abs().flatten(1).mean(1),
+        ]
+    )
+
+
+def pixel_baseline(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The training-free solution of D's task: pick the real clip of a pair by one pixel
+    statistic (:func:`pixel_statistics`), the best of them with the better direction chosen
+    on this batch (optimistic, as a baseline should be)."""
+    sr, sf = pixel_statistics(real), pixel_statistics(fake)
+    auc = torch.stack([pairwise_real_first(a, b) for a, b in zip(sr, sf)])
+    return torch.maximum(auc, 1 - auc).max()
 
 
 def hinge_d_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
@@ -171,7 +213,14 @@ class GAN(Method):
             "g_loss": g_loss.detach(),
             "d_real": d_real.mean().detach(),
             "d_fake": d_fake.mean().detach(),
-            "d_acc": ((d_real > 0).float().mean() + (d_fake < 0).float().mean()) / 2,
+            "d_acc": ((d_real > 0).float().mean() + (d_fake < 0).float().mean()) / 2,  # at D's threshold 0
+            # its own task, measured on held-out clips after training like every method's: given
+            # a real clip and a generated one, which is real? (D scores the real one higher;
+            # chance 1/2). Threshold-free: in eval mode BatchNorm's running statistics shift
+            # every logit, which moves d_acc's threshold but not D's ranking
+            "acc": pairwise_real_first(d_real, d_fake),
+            "chance": torch.tensor(0.5, device=real.device),
+            "baseline": pixel_baseline(real, fake),
         }
         total = d_loss + g_loss
         if use_r1:
