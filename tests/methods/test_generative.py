@@ -267,7 +267,7 @@ def test_gan_own_task_is_picking_the_real_clip_of_a_pair():
     """gan's own task (the gate's): given a real and a generated clip, D scores the real one
     higher (chance 1/2, threshold-free); its training-free baseline makes the choice by one
     pixel statistic and is perfect when the generated clips are flat."""
-    from vssl_bench.methods.gan import pairwise_real_first, pixel_baseline
+    from vssl_bench.methods.gan import pairwise_real_first, pixel_baseline, pixel_statistics
 
     assert float(pairwise_real_first(torch.tensor([2.0, 3.0]), torch.tensor([1.0, 2.0]))) == 0.875  # a tie: half
     assert float(pairwise_real_first(torch.tensor([0.0, 1.0]), torch.tensor([5.0]))) == 0.0
@@ -276,15 +276,25 @@ def test_gan_own_task_is_picking_the_real_clip_of_a_pair():
     assert float(pixel_baseline(real, torch.zeros(64, 3, 4, 8, 8) + 0.3)) == 1.0  # flat clips: told by their spread
     same = float(pixel_baseline(real, torch.randn(64, 3, 4, 8, 8, generator=g)))  # the same distribution
     assert 0.5 <= same < 0.7, same
+    # each statistic on its own: a frozen frame (the real clip's first, repeated) has no motion;
+    # a blurred clip has less detail between neighbouring pixels
+    s_real = pixel_statistics(real)  # (spread, motion, detail) x clip
+    s_static = pixel_statistics(real[:, :, :1].expand_as(real).contiguous())
+    assert (s_static[1] == 0).all() and float(pairwise_real_first(s_real[1], s_static[1])) == 1.0
+    blur = (real + real.roll(1, -1) + real.roll(-1, -1)) / 3  # horizontal box blur
+    assert float(pairwise_real_first(s_real[2], pixel_statistics(blur)[2])) == 1.0
+    assert float(pixel_baseline(real, blur)) == 1.0
     cfg = _cfg(clip_len=8, size=16)
     torch.manual_seed(0)
     m = GAN(Tiny3D(widths=(8, 8, 16, 16)), GAN.Params(z_dim=8, g_width=4), cfg, 16).eval()
     batch = {"video": torch.randn(4, 3, 8, 16, 16), "z": torch.randn(4, 8)}
     out = m.loss(batch)
     assert float(out["chance"]) == 0.5 and 0.5 <= float(out["baseline"]) <= 1.0
-    with torch.no_grad():  # eval mode: the same logits again
-        logits = m.discriminate(torch.cat([batch["video"], m.generate(batch["z"])]))
+    with torch.no_grad():  # eval mode: the same logits and clips again
+        fake = m.generate(batch["z"])
+        logits = m.discriminate(torch.cat([batch["video"], fake]))
     assert float(out["acc"]) == float(pairwise_real_first(logits[:4], logits[4:]))
+    assert float(out["baseline"]) == float(pixel_baseline(batch["video"], fake))
 
 
 def test_gan_d_gradient_equals_d_loss_gradient():

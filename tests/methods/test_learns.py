@@ -72,7 +72,10 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-GATED = sorted(n for n, c in METHODS.items() if c.trains)  # gan: its discriminator's real-vs-generated accuracy
+# gan: its discriminator's real-vs-generated choice; here its direction only (an untrained D
+# ranks the toy generator's clips backwards, and a pixel statistic tells them apart as well:
+# the report's gate asks D to beat that statistic on the embedded data)
+GATED = sorted(n for n, c in METHODS.items() if c.trains)
 # Methods that do not learn their own task in a few dozen steps, with the reason (a finding
 # the report's gate also makes on the embedded data; strict: the day one learns, it fails).
 DOES_NOT_LEARN_FAST = {
