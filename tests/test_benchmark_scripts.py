@@ -175,3 +175,30 @@ def test_nightly_state_a_change_to_report_only_code_is_not_stale(tmp_path):
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
             hit = [n for n in names if n.removeprefix("vssl_bench.") in listed and n.startswith("vssl_bench.")]
             assert not hit, f"{rel} imports {hit}: not a report-only module then (nightly_state.NOT_RESULTS)"
+
+
+def test_reread_own_task_matches_what_the_job_recorded(tmp_path, smoke_data_root):
+    """benchmarks/reread_own_task.py measures a finished job's own task again from its
+    checkpoint: for a method whose held-out measure draws no random numbers (`sort`: its
+    questions come from the held-out loader's seeded views) it is what the job recorded."""
+    import importlib.util
+
+    out = tmp_path / "results"
+    r = subprocess.run(
+        [sys.executable, "-m", "vssl_bench.cli", "run", "--suite", "smoke", "--methods", "sort", "--no-references"]
+        + ["--set", "threads=1", "--set", "eval_clips=1", "--data-root", str(smoke_data_root), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    (run_dir,) = (out / "runs").glob("sort__*")
+    spec = importlib.util.spec_from_file_location("reread_own_task", ROOT / "benchmarks" / "reread_own_task.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    recorded = json.loads((run_dir / "metrics.json").read_text())
+    again = mod.reread(run_dir, mod.torch.device("cpu"))
+    assert again["pretext_samples"] == recorded["pretext_samples"] > 0
+    for k in ("pretext_accuracy", "pretext_chance", "pretext_baseline", "pretext_loss_heldout"):
+        assert again[k] == pytest.approx(recorded[k], abs=1e-6), k
