@@ -268,3 +268,18 @@ def test_status_with_an_unreadable_results_csv_warns_and_answers(tmp_path, monke
         cli.main()
     out = capsys.readouterr().out
     assert e.value.code == 0 and "warning" in out and "cannot read" in out and "5 pending" in out, out
+
+
+def test_progress_text_units(tmp_path) -> None:
+    """The training left reads in the unit it reads best in, as the time-left line does."""
+    from vssl_bench.cli import _progress_text
+
+    rd = RunDir(tmp_path / "job")
+    rd.path.mkdir()
+    rd.write_progress(100, 2500, 300.0)  # 3 s a step, 2400 steps left: 2.0 h
+    assert _progress_text(rd, running=True) == "step 100/2500 (4 %), ~2.0 h of training left"
+    rd.write_progress(100, 1100, 300.0)  # 1000 steps left: 50 min
+    assert _progress_text(rd, running=True) == "step 100/1100 (9 %), ~50 min of training left"
+    assert _progress_text(rd, running=False) == " at step 100/1100"
+    rd.write_progress(1100, 1100, 3300.0)
+    assert _progress_text(rd, running=True) == "training done, evaluating"

@@ -333,14 +333,19 @@ def _chosen_so_far(
     be retried), and method -> its selected overrides among them: what the selection will
     name for them, read while the rest of the grid runs (a complete grid where no point
     finished on every seed has none). A method with nothing to tune (``random``) is left out."""
-    final = ("done",) if retry_failed else ("done", "failed")
     finished: dict[str, bool] = {}
     for pt, status in zip(points, statuses):
-        finished[pt.method] = finished.get(pt.method, True) and status in final
+        finished[pt.method] = finished.get(pt.method, True) and _is_final(status, retry_failed)
     complete = {m for m, f in finished.items() if f and any(pt.overrides for pt in points if pt.method == m)}
     table = grid_table([pt for pt in points if pt.method in complete], out)
     best = select(table, s.base, n_seeds=len(s.seeds), centres=grid_centres(s))
     return complete, {m: b["overrides"] for m, b in best.items()}
+
+
+def _is_final(status: str, retry_failed: bool) -> bool:
+    """Whether a job with this ``status`` will not run again: done, or failed while failed
+    jobs are not retried (``--retry-failed`` runs them again)."""
+    return status == "done" or (status == "failed" and not retry_failed)
 
 
 def _outcome_line(o, suffix: str = "") -> None:
@@ -827,11 +832,10 @@ def _time_left(
             exact.setdefault(seedless(cfg), []).append(t)
             broad.setdefault((cfg.method, cfg.steps), []).append(t)
     several_budgets = len({c.steps for c in cfgs}) > 1
-    finished = ("done",) if retry_failed else ("done", "failed")
     jobs_left: list[float] = []
     unknown: dict[str, int] = {}
     for cfg, st in zip(cfgs, statuses):
-        if st in finished:
+        if _is_final(st, retry_failed):
             continue
         times = exact.get(seedless(cfg)) or broad.get((cfg.method, cfg.steps))
         if not times:
@@ -875,7 +879,7 @@ def _progress_text(run_dir: RunDir, running: bool) -> str:
     text = f"step {step}/{steps} ({100 * step / steps:.0f} %)"
     if step > 0 and p["seconds"] > 0:
         left = (steps - step) * p["seconds"] / step
-        text += f", ~{left / 60:.0f} min of training left" if left >= 60 else f", ~{left:.0f} s of training left"
+        text += f", ~{_duration(left)} of training left"
     return text
 
 
