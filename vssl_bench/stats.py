@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kruskal, rankdata, spearmanr, t
 
+from vssl_bench.methods import METHODS
 from vssl_bench.taxonomy import FAMILIES as DISPLAY_FAMILIES
 from vssl_bench.taxonomy import REFERENCES, SSL_FAMILIES
 
@@ -201,7 +202,11 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
             if lo <= c:
                 row["why"] = f"held-out accuracy {pts(a.mean())} % not above chance ({pts(c)} %)"
             elif np.isfinite(b) and lo <= b:
-                row["why"] = f"held-out accuracy {pts(a.mean())} % not above a training-free baseline ({pts(b)} %)"
+                name = _baseline_name(meth)
+                row["why"] = (
+                    f"held-out accuracy {pts(a.mean())} % not above a training-free baseline ({pts(b)} %"
+                    f"{f': {name}' if name else ''})"
+                )
             spread = col("pretext_spread")
             low = spread[np.isfinite(spread) & (spread < COLLAPSED_SPREAD)]
             if row["why"] and len(low):  # any seed: one collapsed seed among spread ones is a collapse too
@@ -219,11 +224,21 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
                 hi, floor = float(r[0]), SINGLE_SEED_LOSS_RATIO
             row.update(task="loss", value=float(r.mean()), bound=hi, floor=floor, learned=bool(hi < floor))
             if hi >= floor:
-                row["why"] = f"held-out loss {r.mean():.2f} x the training-free predictor's, not clearly below it"
+                name = _baseline_name(meth)
+                row["why"] = (
+                    f"held-out loss {r.mean():.2f} x the training-free predictor's{f' ({name})' if name else ''}, "
+                    "not clearly below it"
+                )
         rows.append(row)
     return pd.DataFrame(
         rows, columns=["dataset", "backbone", "steps", "method", "task", "value", "bound", "floor", "learned", "why"]
     ).astype({"learned": object})  # True / False / None
+
+
+def _baseline_name(method: str) -> str:
+    """What a method's own-task baseline is, in a few words (its ``baseline_name``); "" for a
+    method this checkout does not know or that does not name one."""
+    return getattr(METHODS.get(method), "baseline_name", "")
 
 
 def _collapsed(spread: float, where: str = "") -> str:

@@ -97,6 +97,9 @@ def test_method_smoke(name) -> None:
         assert torch.isfinite(torch.as_tensor(v).detach()).all(), f"{name}: {k} = {v}"
     if "acc" in out:
         assert 0.0 <= float(out["acc"]) <= 1.0
+    # the gate's note names a training-free baseline where the method measures one, and only there
+    has_baseline = "baseline" in out or "baseline_loss" in out
+    assert bool(cls.baseline_name) == has_baseline, f"{name}: baseline_name {cls.baseline_name!r} vs {has_baseline}"
 
     if cls.trains:
         out["loss"].backward()

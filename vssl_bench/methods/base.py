@@ -48,6 +48,9 @@ class Method(nn.Module):
     augmentation: ClassVar[str] = ""  # contrastive positives: view / temporal / spatio-temporal / cross-modal / ...
     summary: ClassVar[str]
     reference: ClassVar[str] = ""
+    # its own task's training-free baseline ("baseline" / "baseline_loss"), in a few words:
+    # the gate's note names it beside its value (tests/methods/test_smoke.py: set where returned)
+    baseline_name: ClassVar[str] = ""
     trains: ClassVar[bool] = True  # False: evaluated at initialisation (the `random` row)
     # `vssl-bench tune`'s method-specific axis: {parameter (or Config field): (default, alternative)}
     tune: ClassVar[dict[str, tuple]] = {}
