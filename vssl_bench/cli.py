@@ -343,8 +343,9 @@ def _chosen_so_far(
 
 
 def _is_final(status: str, retry_failed: bool) -> bool:
-    """Whether a job with this ``status`` will not run again: done, or failed while failed
-    jobs are not retried (``--retry-failed`` runs them again)."""
+    """Whether a job with this ``status`` needs no more training: done (an evaluation switched
+    on since may still run on its checkpoint), or failed while failed jobs are not retried
+    (``--retry-failed`` runs them again)."""
     return status == "done" or (status == "failed" and not retry_failed)
 
 

@@ -1,4 +1,5 @@
-"""The five questions of the report, answered from ``results.csv`` alone, with numbers.
+"""The five questions of the report, answered from ``results.csv`` alone, with numbers (the
+learnability gate's notes also name each method's baseline from this checkout's registry).
 
 Each answer is a :class:`Verdict`: a one-sentence ``text`` whose numbers are computed here,
 never typed by hand, plus the numbers themselves (``stats``) for tables and tests.
@@ -199,14 +200,12 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
                 lo = _wilson_lower(float(a.mean()), n) if n > 0 else float(a.mean())
             floor = max(c, b) if np.isfinite(b) else c
             row.update(task="accuracy", value=float(a.mean()), bound=lo, floor=floor, learned=bool(lo > floor))
+            held = f"held-out accuracy {pts(a.mean())} % (95 % interval from {pts(lo)} %)"
             if lo <= c:
-                row["why"] = f"held-out accuracy {pts(a.mean())} % not above chance ({pts(c)} %)"
+                row["why"] = f"{held} not clearly above chance ({pts(c)} %)"
             elif np.isfinite(b) and lo <= b:
-                name = _baseline_name(meth)
-                row["why"] = (
-                    f"held-out accuracy {pts(a.mean())} % not above a training-free baseline ({pts(b)} %"
-                    f"{f': {name}' if name else ''})"
-                )
+                name = f": {_baseline_name(meth)}" if _baseline_name(meth) else ""
+                row["why"] = f"{held} not clearly above a training-free baseline ({pts(b)} %{name})"
             spread = col("pretext_spread")
             low = spread[np.isfinite(spread) & (spread < COLLAPSED_SPREAD)]
             if row["why"] and len(low):  # any seed: one collapsed seed among spread ones is a collapse too

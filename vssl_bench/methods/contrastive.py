@@ -101,7 +101,7 @@ class Contrastive(Method):
     uses_time = True
     summary = "margin contrastive loss (Hadsell 2006) on same-video / other-video clip pairs"
     reference = "Hadsell, Chopra & LeCun, CVPR 2006"
-    baseline_name = "the nearest clip by its pixels pooled to 4 x 4"
+    baseline_name = "matching each clip to its nearest by pixels pooled to 4 x 4"
 
     # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
     tune = {"margin": (1.0, 0.5)}  # the margin sets how far apart negatives are pushed; 0.5 = a looser push

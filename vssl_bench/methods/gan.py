@@ -154,7 +154,7 @@ class GAN(Method):
     uses_time = False  # real-vs-generated does not require temporal order ("partly")
     summary = "video GAN: generator from noise vs backbone discriminator (hinge, SN on G, R1)"
     reference = "Vondrick et al., Generating Videos with Scene Dynamics, NeurIPS 2016"
-    baseline_name = "one pixel statistic of each clip (spread, motion or detail)"
+    baseline_name = "picking the real clip by its spread, motion or detail, whichever separates best"
 
     # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
     tune = {"spectral_norm": (True, False)}  # the generator's stabiliser: on in SAGAN, off in VideoGAN

@@ -138,7 +138,7 @@ class MAE(Method):
     uses_time = False  # reconstructing masked tubes does not need the order of frames ("partly")
     summary = "masked autoencoding: tube masking (0.9), normalised pixels of masked cubes"
     reference = "Tong et al., VideoMAE, NeurIPS 2022; Xie et al., SimMIM, CVPR 2022"
-    baseline_name = "filling the masked cubes with zero or the visible cubes' mean"
+    baseline_name = "filling the masked cubes with the better of zero and the visible cubes' mean"
 
     # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
     tune = {"mask_ratio": (0.9, 0.75)}  # VideoMAE 0.9 on 16x224^2 clips; 0.75 (image MAE) leaves more to see at 32 px

@@ -80,7 +80,7 @@ class MME(Method):
     uses_time = True  # the target is where each patch moves in the following frames
     summary = "masked motion encoding: tube masking (0.9), predict block-matching trajectories of masked cubes"
     reference = "Sun et al., Masked Motion Encoding for Self-Supervised Video Representation Learning, CVPR 2023"
-    baseline_name = "predicting no motion anywhere"
+    baseline_name = "assuming no motion anywhere"
 
     # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
     tune = {"mask_ratio": (0.9, 0.75)}  # as mae

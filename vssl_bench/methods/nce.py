@@ -60,7 +60,7 @@ class NCE(Method):
     augmentation = "view"
     summary = "InfoNCE, view augmentation: same window, two spatial augmentations"
     reference = "Chen et al. SimCLR, ICML 2020; Qian et al. CVRL, CVPR 2021"
-    baseline_name = "the nearest clip by its pixels pooled to 4 x 4"
+    baseline_name = "matching each clip to its nearest by pixels pooled to 4 x 4"
 
     # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
     tune = {"temperature": (0.1, 0.2)}  # the InfoNCE knob (SimCLR: best between 0.1 and 0.5 with its batch)

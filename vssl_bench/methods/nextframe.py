@@ -52,7 +52,7 @@ class NextFrame(Method):
     uses_time = True  # the target is the future: order of frames defines the task
     summary = "future-frame prediction: 8 past frames -> pixels of the next 8 (MSE)"
     reference = "Srivastava et al., ICML 2015; Lotter et al. (PredNet), ICLR 2017; Vondrick et al., NeurIPS 2016"
-    baseline_name = "the last seen frame, copied"
+    baseline_name = "copying the last seen frame"
 
     # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
     tune = {"loss": ("mse", "l1")}  # MSE blurs uncertain futures; L1 (Mathieu et al. 2016) is the usual remedy

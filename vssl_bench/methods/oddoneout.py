@@ -90,7 +90,7 @@ class OddOneOut(Method):
     uses_time = True
     summary = "O3N odd-one-out: which of 6 clips is temporally shuffled (differences to the mean element)"
     reference = "Fernando et al., Self-Supervised Video Representation Learning With Odd-One-Out Networks, CVPR 2017"
-    baseline_name = "the element whose frames change most from one to the next"
+    baseline_name = "picking the element whose frames change most from one to the next"
 
     # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
     tune = {

@@ -109,7 +109,7 @@ class Sort(Method):
     uses_time = True
     summary = "OPN sequence sorting: which permutation shuffled the snippets (p ~ reverse(p))"
     reference = "Lee et al., Unsupervised Representation Learning by Sorting Sequences, ICCV 2017"
-    baseline_name = "the order of the shortest path through the snippets' mean frames"
+    baseline_name = "ordering the snippets along the shortest path through their mean frames"
 
     # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
     tune = {"n_candidates": (4, 1)}  # OPN's motion-aware window choice against a random window

@@ -102,7 +102,7 @@ class Triplet(Method):
     uses_time = True
     summary = "triplet loss (FaceNet form), two clips per video, semi-hard negative mining"
     reference = "Wang & Gupta ICCV 2015; Schroff et al. FaceNet CVPR 2015; Hermans et al. 2017"
-    baseline_name = "the nearest clip by its pixels pooled to 4 x 4"
+    baseline_name = "matching each clip to its nearest by pixels pooled to 4 x 4"
 
     # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
     tune = {"margin": (0.2, 0.5)}  # FaceNet's alpha 0.2; 0.5 asks for a wider gap on unit-norm embeddings

@@ -97,7 +97,7 @@ class VCOP(Method):
     uses_time = True
     summary = "VCOP clip order prediction: permutation of 3 sub-clips, pairwise features (difference)"
     reference = "Xu et al., Self-Supervised Spatiotemporal Learning via Video Clip Order Prediction, CVPR 2019"
-    baseline_name = "the order of the shortest path through the clips' mean frames"
+    baseline_name = "ordering the clips along the shortest path through their mean frames"
 
     # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
     tune = {"dropout": (0.5, 0.0)}  # [1]'s dropout before the order classifier, or none at this small budget
