@@ -12,7 +12,7 @@
 #    loader's stream across epochs (on a CPU the same as without workers, bit for bit);
 # 4. benchmarks/throughput.py: clips/s, data wait and MFU of tiny3d and r3d_18 at 16x112x112;
 # 5. the quick suite (make run's 15 jobs) on the GPU, 5 jobs at a time: its table beside
-#    the CPU's (results/) says whether bf16 on a GPU changes the numbers beyond seed noise.
+#    the CPU's (results/150-steps/) says whether bf16 on a GPU changes the numbers beyond seed noise.
 #
 # Each step has its own time limit and a failure does not stop the next one; OUTDIR gets
 # log.txt (everything printed), quick_cuda.csv, smoke_cuda.csv and throughput.jsonl.

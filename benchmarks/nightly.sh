@@ -2,13 +2,15 @@
 # The nightly leaderboard (.github/workflows/nightly.yml), resumable across nights.
 #
 # The committed full suite (benchmarks/full.yaml: every method x 3 seeds x every
-# evaluation; 150 steps today, the converged budget once full.yaml is set to it) is hours
+# evaluation, at the converged budget with the tuned selection) is hours
 # of CPU: more than one night's job limit on a hosted runner may
 # allow. So a night runs the suite until its deadline (BUDGET_MIN), is cut there like a
-# Ctrl-C (every finished job is kept, a running one resumes from its checkpoint next
-# time), writes the report from what is finished, and the workflow commits the rows and the
-# run folders' small files (no checkpoints): the next night skips every finished job and
-# goes on (failed jobs are tried again). Once every job has finished, a night where any
+# Ctrl-C (every finished job is kept, a running one keeps its checkpoint), writes the report
+# from what is finished, and the workflow commits the rows and the run folders' small files
+# (no checkpoints) and carries the cut jobs' folders to the next night through the Actions
+# cache: the next night skips every finished job, resumes the cut ones from their
+# checkpoints and goes on (failed jobs are tried again; a cut job whose folder the cache
+# lost starts from step 0). Once every job has finished, a night where any
 # done job was computed by other code than HEAD's (benchmarks/nightly_state.py: the code that
 # computes rows, not the report's or the command line's printing) starts the
 # suite over (run folders removed; results.csv kept, so the leaderboard is never empty:

@@ -4,7 +4,11 @@
 - ``stale: <commits>``: every job is finished (done or failed), but some finished job was
   computed by code this checkout does not have, or by code that differs from HEAD in
   ``vssl_bench/`` (except :data:`NOT_RESULTS`: the modules that only read finished results
-  or print), ``pyproject.toml``, the suite or ``benchmarks/tuned.yaml``: start over;
+  or print), ``pyproject.toml`` or the suite: start over. Not the tuned selection
+  (``benchmarks/tuned.yaml``): a method whose selected recipe changes has new job keys, so
+  its jobs are pending (``incomplete``) and their rows supersede the old ones as they land,
+  while the other methods' rows stay; a rewrite that changes no recipe (its date, its
+  cautions) changes nothing;
 - ``current: <commit(s)>``: every job finished and every done job's code is HEAD's (but
   for :data:`NOT_RESULTS`).
 
@@ -28,7 +32,7 @@ from vssl_bench.suite import load_suite
 ROOT = Path(__file__).resolve().parents[1]
 # Modules that never touch a job's numbers: they read finished results (the report, its
 # statistics, figures and HTML), print (the command line's tables and messages) or choose a
-# recipe (tune.py: its choice reaches a job through tuned.yaml, which is compared); none is
+# recipe (tune.py: its choice reaches a job through tuned.yaml, whose recipes are in the job keys); none is
 # imported by the code that trains or evaluates a job (tests/test_benchmark_scripts.py
 # checks it). A change there re-writes the report; it does not start a 45-hour suite over.
 NOT_RESULTS = (
@@ -43,7 +47,7 @@ NOT_RESULTS = (
 
 def same_code(commit: str, suite: str, root: Path = ROOT) -> bool:
     """``commit`` exists here and differs from HEAD in nothing that changes a result."""
-    paths = ["vssl_bench", "pyproject.toml", f"benchmarks/{suite}.yaml", "benchmarks/tuned.yaml"]
+    paths = ["vssl_bench", "pyproject.toml", f"benchmarks/{suite}.yaml"]  # not tuned.yaml: it is in the job keys
     git = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True).returncode  # noqa: E731
     spec = [p for p in paths if (root / p).exists()] + [f":(exclude){p}" for p in NOT_RESULTS]
     return (

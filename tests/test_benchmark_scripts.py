@@ -156,6 +156,8 @@ def test_nightly_state_a_change_to_report_only_code_is_not_stale(tmp_path):
     assert not mod.same_code(first, "smoke", repo)
     second = commit("benchmarks/smoke.yaml", "v2\n")
     assert mod.same_code(second, "smoke", repo) and not mod.same_code(first, "smoke", repo)
+    commit("benchmarks/tuned.yaml", "date: v2\n")  # a selection: a changed recipe changes job keys instead
+    assert mod.same_code(second, "smoke", repo)
     assert not mod.same_code("", "smoke", repo) and not mod.same_code("0" * 40, "smoke", repo)
     assert all(p.startswith("vssl_bench/") and (ROOT / p).is_file() for p in mod.NOT_RESULTS)
     # the rule the list rests on: no module outside it imports one of them (the code that

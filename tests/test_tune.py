@@ -109,7 +109,7 @@ def test_new_fields_keep_old_job_keys() -> None:
     assert Config(holdout="val").job_key() != base.job_key()
     assert Config(holdout="val", val_fraction=0.3).job_key() != Config(holdout="val").job_key()
     assert Config(val_fraction=0.3).job_key() == base.job_key()  # no validation carve on the test holdout
-    # anchored to the committed results (results/results.csv): a key change would re-run them all
+    # anchored to the committed results (results/150-steps/results.csv): a key change would re-run them all
     names = {c.method: c.job_name() for c in load_suite("quick").jobs() if c.seed == 0}
     assert names["random"] == "random__synthetic__tiny3d__seed0__fa568b6075"
     assert names["nce"] == "nce__synthetic__tiny3d__seed0__d86d2ca583"

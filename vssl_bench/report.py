@@ -84,7 +84,9 @@ def load_results(path: Path) -> pd.DataFrame:
     if path.is_dir():
         path = path / "results.csv"
     if not path.exists():
-        raise FileNotFoundError(f"no results table at {path}; run `vssl-bench run` first")
+        raise FileNotFoundError(
+            f"no results table at {path}; run `vssl-bench run` first, or report a folder that has one (--results)"
+        )
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:

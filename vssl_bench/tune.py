@@ -5,7 +5,8 @@ and twice the shared default) crossed with two values of one parameter of its ow
 beside its ``Params`` as ``Method.tune = {"param": (default, alternative)}`` with the reason
 (a Config field such as ``weight_decay`` may stand in where a method has no parameter of
 its own). That is 6 jobs per method (3 where nothing is declared); ``random`` does not
-train and is evaluated once. Each job trains at the suite's short budget with the
+train and is evaluated once. Each job trains at one short budget (``--steps``; the
+suite's own where none is given) with the
 evaluations held out on a **validation split carved from the training videos**
 (``Config.holdout = "val"``: 20 % of each class, the same videos for every job); the test
 set is never seen. The selection score is the mean of linear-probe and kNN top-1 on that

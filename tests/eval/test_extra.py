@@ -62,10 +62,19 @@ def test_every_evaluation_declares_its_columns_and_the_table_has_them():
 
 def test_full_and_shift_suites():
     full, everything = load_suite("full"), load_suite("all-methods")
-    assert set(full.base.evaluations) == set(OPTIONAL)
+    assert set(full.base.evaluations) == set(OPTIONAL) == set(everything.base.evaluations)
     assert full.methods == everything.methods and full.seeds == [0, 1, 2]
-    # same job keys as all-methods: its finished jobs are reused, only the evaluations run
-    assert [c.job_name() for c in full.jobs()] == [c.job_name() for c in everything.jobs()]
+    # full: the converged budget with the tuned selection (every method that trains has one);
+    # all-methods: the committed 150-step suite's jobs (results/150-steps), the shared recipe
+    assert {c.steps for c in full.jobs()} == {9600} and {c.steps for c in everything.jobs()} == {150}
+    assert set(full.tuned) == set(full.methods) - {"random"}
+    assert not everything.tuned
+    # all-methods names the committed 150-step suite's jobs: its rows are results/150-steps'
+    committed = Path(__file__).resolve().parents[2] / "results" / "150-steps" / "results.csv"
+    if committed.exists():  # a trimmed checkout may lack the results
+        with committed.open(newline="") as f:
+            ids = {row["job_id"] for row in csv.DictReader(f)}
+        assert {c.job_name() for c in everything.jobs()} <= ids
     assert list(load_suite("quick").base.evaluations) == ["lowshot", "temporal"]  # the cheap ones only
     shift = load_suite("shift")
     assert shift.base.dataset == "synthetic-biased" and "shift" in shift.base.evaluations
