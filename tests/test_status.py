@@ -7,6 +7,7 @@ leave them (``metrics.json``, ``checkpoint.pt``, ``.lock``).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import sys
@@ -147,6 +148,49 @@ def test_time_left_from_the_finished_jobs(tmp_path) -> None:
     )
 
 
+def test_time_left_from_another_folder(tmp_path) -> None:
+    """``status --times-from DIR``: jobs none like which finished here are timed by DIR's done
+    rows of the same method and budget (an untrained method's at any budget), and the line
+    says where the times came from; a folder without a table is a one-line error."""
+    from vssl_bench.cli import _measured_times, _time_left
+    from vssl_bench.config import ConfigError
+
+    jobs = _jobs()
+    other = tmp_path / "other"
+    other.mkdir()
+    rows = [
+        # method, status, steps trained, budget, train s, eval s
+        ("sort", "done", 4, 4, 3000.0, 600.0),
+        ("sort", "done", 4, 4, 1000.0, 200.0),
+        ("sort", "done", 8, 8, 10.0, 1.0),  # another budget: not this one's
+        ("mae", "failed", 4, 4, 5.0, 5.0),  # not done: no time
+        ("random", "done", 0, 150, 0.0, 60.0),  # untrained: any budget
+    ]
+    with (other / "results.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["method", "status", "steps", "budget_steps", "pretrain_seconds", "eval_seconds"])
+        w.writerows(rows)
+    ref = _measured_times(other)
+    assert ref[1][("sort", 4)] == [(3000.0, 600.0), (1000.0, 200.0)] and ("mae", 4) not in ref[1]
+    assert ref[1][("random", 0)] == [(0.0, 60.0)]
+    cfgs = [jobs["sort"], jobs["random"], jobs["mae"]]
+    assert jobs["sort"].steps == 4, jobs["sort"].steps
+    text = _time_left(cfgs, ["pending"] * 3, tmp_path / "here", reference=ref)  # 2400 + 60 s
+    assert text.startswith(
+        f"about 41 min of job time left for 2 job(s), from the finished jobs' measured times in {other} "
+        "(same method and budget)"
+    ), text
+    assert text.endswith("no estimate for 1 job(s) of mae: none like them has finished yet"), text
+    RunDir.of(tmp_path / "here", jobs["random"]).write_metrics(
+        {"status": "done", "pretrain_seconds": 0.0, "eval_seconds": 6.0}
+    )
+    seeds = [jobs["sort"], jobs["random"], dataclasses.replace(jobs["random"], seed=1)]
+    text = _time_left(seeds, ["pending", "done", "pending"], tmp_path / "here", reference=ref)
+    assert "for 1 of them, in" in text and text.startswith("about 40 min of job time left for 2 job(s)"), text
+    with pytest.raises(ConfigError, match="no results table"):
+        _measured_times(tmp_path / "nowhere")
+
+
 def test_status_bad_input_is_one_line(tmp_path, monkeypatch, capsys) -> None:
     from vssl_bench import cli
 
@@ -157,6 +201,15 @@ def test_status_bad_input_is_one_line(tmp_path, monkeypatch, capsys) -> None:
         cli.main()
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert e.value.code == 2 and len(err) == 1 and "bogus" in err[0], err
+    nowhere = tmp_path / "nowhere"
+    monkeypatch.setattr(
+        sys, "argv", ["vssl-bench", "status", "--suite", "smoke", "--times-from", str(nowhere), "--out", str(tmp_path)]
+    )
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    captured = capsys.readouterr()
+    err = [ln for ln in captured.err.splitlines() if ln.strip()]
+    assert e.value.code == 2 and len(err) == 1 and "--times-from" in err[0] and not captured.out, (err, captured.out)
 
 
 def test_a_brief_probe_of_the_lock_does_not_turn_a_run_away(tmp_path) -> None:

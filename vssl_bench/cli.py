@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import inspect
 import logging
+import math
 import os
 import shlex
 import signal
@@ -728,6 +729,12 @@ def status(
     sets: SetsOpt = [],  # noqa: B006 - typer's default for a repeatable option
     no_references: NoRefsOpt = False,
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Results folder."),
+    times_from: Path | None = typer.Option(
+        None,
+        "--times-from",
+        help="Another results folder whose finished jobs' measured times estimate the jobs none "
+        "like which has finished here (same method and budget; another recipe or evaluations: a rough guide).",
+    ),
 ) -> None:
     """Which jobs of a matrix are done, running, failed, partial or pending.
 
@@ -735,6 +742,7 @@ def status(
     run). Give the options the `run` had: they decide the jobs' names. A tuning grid's
     state, with each finished point's scores: `tune` with its options and --dry-run."""
     s = suite_from_options(suite, methods, seeds, dataset, backbone, steps, epochs, None, None, sets, not no_references)
+    reference = _measured_times(times_from) if times_from is not None else None
     t = Table(title=f"{s.name} in {out}/")
     for c in ("method", "steps", "seed", "status", "detail"):
         t.add_column(c, overflow="fold")
@@ -790,7 +798,7 @@ def status(
         t.add_row(cfg.method, str(cfg.steps), str(cfg.seed), st, detail)
     console.print(t)
     console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())), highlight=False)
-    if left := _time_left(cfgs, statuses, out):
+    if left := _time_left(cfgs, statuses, out, reference=reference):
         console.print(left, highlight=False)
     if rows_only:
         console.print(
@@ -812,8 +820,38 @@ def _duration(secs: float) -> str:
     return f"{secs:.0f} s" if secs < 60 else f"{secs / 60:.0f} min" if secs < 5400 else f"{secs / 3600:.1f} h"
 
 
+def _measured_times(folder: Path) -> tuple[str, dict[tuple[str, int], list[tuple[float, float]]]]:
+    """``(folder, (method, budget) -> [(training s, evaluation s)])`` from the done rows of a
+    results folder's ``results.csv`` (``status --times-from``); a method that does not train
+    (``random``) at budget 0, whatever its row's; a missing or unreadable table is a one-line
+    error."""
+    path = results_path(folder)
+    try:
+        rows = read_rows(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ConfigError(f"--times-from: cannot read {path}: {e}") from None
+    if not rows:
+        raise ConfigError(f"--times-from: no results table at {path}")
+    times: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for r in rows:
+        try:
+            trained = int(float(r.get("steps") or "nan"))
+            budget = int(float(r.get("budget_steps") or trained)) if trained else 0
+            t = (float(r["pretrain_seconds"]), float(r.get("eval_seconds") or 0.0))
+        except (KeyError, TypeError, ValueError):  # not done, or a record without measured times
+            continue
+        if r.get("status") == "done" and all(math.isfinite(x) for x in t):
+            times.setdefault((r.get("method", ""), budget), []).append(t)
+    return str(folder), times
+
+
 def _time_left(
-    cfgs: list[Config], statuses: list[str], out: Path, n_jobs: int | None = None, retry_failed: bool = False
+    cfgs: list[Config],
+    statuses: list[str],
+    out: Path,
+    n_jobs: int | None = None,
+    retry_failed: bool = False,
+    reference: tuple[str, dict[tuple[str, int], list[tuple[float, float]]]] | None = None,
 ) -> str:
     """One line: about how much job time the unfinished jobs of a matrix still need, from its
     finished jobs' measured times: the mean over the jobs that differ from it in the seed only
@@ -822,7 +860,9 @@ def _time_left(
     in full); the jobs with none of those finished are named, not guessed. With ``n_jobs``:
     the wall time at that many jobs at a time (the longest job bounds it from below). Setup
     and any evaluation the finished jobs did not run are not counted: it reads low. "" when
-    every job is finished (done, or failed and not retried)."""
+    every job is finished (done, or failed and not retried). ``reference``: another folder's
+    measured times (:func:`_measured_times`), the last resort for a job none like which has
+    finished here; the line says how many jobs it estimated."""
     seedless = lambda c: dataclasses.replace(c, seed=0).job_key()  # noqa: E731  (the same job but for its seed)
     exact: dict[str, list[tuple[float, float]]] = {}
     broad: dict[tuple, list[tuple[float, float]]] = {}
@@ -835,10 +875,14 @@ def _time_left(
     several_budgets = len({c.steps for c in cfgs}) > 1
     jobs_left: list[float] = []
     unknown: dict[str, int] = {}
+    borrowed = 0
     for cfg, st in zip(cfgs, statuses):
         if _is_final(st, retry_failed):
             continue
         times = exact.get(seedless(cfg)) or broad.get((cfg.method, cfg.steps))
+        budget = cfg.steps if METHODS[cfg.method].trains else 0  # what an untrained job costs is budget-free
+        if not times and reference and (times := reference[1].get((cfg.method, budget))):
+            borrowed += 1
         if not times:
             name = f"{cfg.method} at {cfg.steps} steps" if several_budgets else cfg.method
             unknown[name] = unknown.get(name, 0) + 1
@@ -855,9 +899,16 @@ def _time_left(
         wall = ""
         if n_jobs:
             wall = f" (~{_duration(max(left / n_jobs, max(jobs_left)))} of wall time running {n_jobs} at a time)"
+        where = (
+            "here"
+            if not borrowed
+            else f"in {reference[0]} (same method and budget)"
+            if borrowed == len(jobs_left)
+            else f"here and, for {borrowed} of them, in {reference[0]}"
+        )
         parts.append(
             f"about {_duration(left)} of job time left for {len(jobs_left)} job(s){wall}, from the finished "
-            "jobs' measured times here"
+            f"jobs' measured times {where}"
         )
     if unknown:
         which = ", ".join(unknown)
