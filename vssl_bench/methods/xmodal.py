@@ -22,6 +22,13 @@ features of how the frames change.
 
 Defaults: temperature 0.1 and the 128-d projection as the rest of the family.
 
+Own task and its training-free baseline: the share of RGB clips whose most similar motion
+view in the batch is their own (chance 1/B). Because the motion view is the differences of
+the same crop, differencing the RGB clip's own frames and matching by pixels pooled to
+4 x 4 (:func:`difference_top1`) solves that nearly always on the embedded data (0.97-1.00
+on held-out batches of 32): the own task cannot show that the encoders learned, and the
+gate says so.
+
 [1] P. Morgado, N. Vasconcelos, I. Misra, "Audio-Visual Instance Discrimination with
     Cross-Modal Agreement" (AVID), CVPR 2021.
 [2] T. Han, W. Xie, A. Zisserman, "Self-supervised Co-training for Video Representation
@@ -33,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from vssl_bench.data import samplers, transforms
 from vssl_bench.methods.base import Method
@@ -47,6 +55,21 @@ def frame_differences(clip: torch.Tensor) -> torch.Tensor:
     return (clip[:, 1:] - clip[:, :-1]) / std
 
 
+@torch.no_grad()
+def difference_top1(rgb: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    """The training-free solution of the cross-modal task: each RGB clip's own frame
+    differences and the batch's motion views (the ones for the same frame pairs), pooled to
+    4 x 4 per frame, matched by cosine similarity (:func:`top1_match`, the task's own
+    measure). Colour jitter and grayscale change the RGB view's differences only in scale
+    and channel mix."""
+
+    def pool(v: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W) -> (B, C*T*16)
+        return F.adaptive_avg_pool3d(v.float(), (v.shape[2], 4, 4)).flatten(1)
+
+    diffs = rgb[:, :, 1:] - rgb[:, :, :-1]  # frame pairs (t, t+1), t < T - 1: motion views 0 .. T-2
+    return top1_match(pool(diffs), pool(motion[:, :, : diffs.shape[2]]))
+
+
 class XModal(Method):
     """Symmetric InfoNCE between an RGB encoder and a frame-difference encoder."""
 
@@ -56,6 +79,7 @@ class XModal(Method):
     augmentation = "cross-modal"
     summary = "cross-modal agreement: RGB clip vs its frame differences, two encoders, InfoNCE"
     reference = "Morgado et al. AVID, CVPR 2021; Han et al. CoCLR, NeurIPS 2020"
+    baseline_name = "matching each clip's own frame differences to the motion views by pixels pooled to 4 x 4"
 
     # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
     tune = {"temperature": (0.1, 0.2)}  # as nce
@@ -104,5 +128,6 @@ class XModal(Method):
             "loss": cross_modal_nce(z_rgb, z_mot, self.p.temperature),
             "acc": top1_match(z_rgb, z_mot),
             "chance": torch.tensor(1.0 / b, device=z_rgb.device),
+            "baseline": difference_top1(batch["rgb"], batch["motion"]),
             "spread": embedding_spread(z_rgb),  # the RGB branch's projections (its backbone is the one evaluated)
         }
