@@ -204,8 +204,9 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
             if lo <= c:
                 row["why"] = f"{held} not clearly above chance ({pts(c)} %)"
             elif np.isfinite(b) and lo <= b:
-                name = f": {_baseline_name(meth)}" if _baseline_name(meth) else ""
-                row["why"] = f"{held} not clearly above a training-free baseline ({pts(b)} %{name})"
+                name = _baseline_name(meth)
+                what = f"{pts(b)} %: {name}" if name else f"{pts(b)} %"
+                row["why"] = f"{held} not clearly above a training-free baseline ({what})"
             spread = col("pretext_spread")
             low = spread[np.isfinite(spread) & (spread < COLLAPSED_SPREAD)]
             if row["why"] and len(low):  # any seed: one collapsed seed among spread ones is a collapse too
