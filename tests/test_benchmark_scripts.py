@@ -76,6 +76,55 @@ def test_job_shares_known_answers():
     assert mod.shares(df, "abc").equals(g) and mod.shares(df, "def").empty  # --commit: rows of one commit
 
 
+def _table(rows):
+    import pandas as pd
+
+    cols = ["method", "dataset", "backbone", "steps", "seed", "status", "finished_at", "linear_top1"]
+    return pd.DataFrame([dict(zip(cols, r)) for r in rows])
+
+
+def test_compare_rankings_known_answers(tmp_path, capsys):
+    """benchmarks/compare_rankings.py: rows match on (method, data, backbone, budget, seed);
+    a superseded row (same key, earlier) is left out; `random` is shown but not ranked;
+    one swapped pair of four methods gives rho 0.8; --after-steps matches across budgets;
+    no shared row is exit 1, a missing table exit 2."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_rankings", ROOT / "benchmarks" / "compare_rankings.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    s, t = "synthetic", "tiny3d"
+    a = _table(
+        [("random", s, t, 0, 0, "done", "1", 0.10)]
+        + [(m, s, t, 100, 0, "done", "1", v) for m, v in [("m1", 0.2), ("m2", 0.3), ("m3", 0.4), ("m4", 0.5)]]
+        + [("m1", s, t, 100, 0, "done", "0", 0.9)]  # superseded by the later m1 row
+        + [(m, s, t, 200, 0, "done", "1", v) for m, v in [("m1", 0.6), ("m2", 0.5), ("m3", 0.4), ("m4", 0.3)]]
+    )
+    b = _table(
+        [("random", s, t, 0, 0, "done", "1", 0.10)]
+        + [(m, s, t, 100, 0, "done", "1", v) for m, v in [("m1", 0.3), ("m2", 0.2), ("m3", 0.5), ("m4", 0.6)]]
+        + [("m1", s, t, 100, 1, "done", "1", 0.7)]  # a seed the other folder lacks: not matched
+    )
+    m = mod.matched(a, b, [100], None)
+    assert sorted(m["method"]) == ["m1", "m2", "m3", "m4", "random"]
+    per, r = mod.compare(m, "linear_top1")
+    assert per.loc["m1", "linear_top1_a"] == pytest.approx(20.0) and per.loc["m1", "diff"] == pytest.approx(10.0)
+    assert per.loc["random", "diff"] == pytest.approx(0.0)
+    assert r["methods"] == 4 and r["rho"] == pytest.approx(0.8) and (r["swaps"], r["pairs"]) == (1, 6)
+    across = mod.compare(mod.matched(a, a, [100], None, after_steps=[200]), "linear_top1")[1]
+    assert across["rho"] == pytest.approx(-1.0) and across["swaps"] == 6
+    for d, df in (("a", a), ("b", b), ("c", b.assign(seed=5))):
+        (tmp_path / d).mkdir()
+        df.to_csv(tmp_path / d / "results.csv", index=False)
+    assert mod.main([str(tmp_path / "a"), str(tmp_path / "b"), "--steps", "100", "--metrics", "linear_top1"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "Spearman rho 0.80" in out and "1 of 6 pairs swap places" in out and "| `m1` | 1 | 20.0 | 30.0 | +10.0 |" in out
+    )
+    assert mod.main([str(tmp_path / "a"), str(tmp_path / "c")]) == 1
+    assert mod.main([str(tmp_path / "a"), str(tmp_path / "nowhere")]) == 2
+
+
 @pytest.mark.timeout(290)
 def test_nightly_cuts_at_its_deadline_resumes_and_starts_over_only_when_the_code_changed(tmp_path, smoke_data_root):
     """benchmarks/nightly.sh on the smoke suite: a night cut at its deadline keeps what is
