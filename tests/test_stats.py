@@ -403,6 +403,9 @@ def test_budget_axis_reports_rank_stability_plateau_and_verdict_changes() -> Non
     assert moving["rho"]["knn_top1"] < 0 and not moving["settled"]
     md = stats.budget_markdown([moving])
     assert "still moving" in md and "changes with the budget" in md
+    lo, hi = moving["rho_ci"]["knn_top1"]  # a bootstrap interval over methods, printed beside rho
+    assert lo <= moving["rho"]["knn_top1"] <= hi and f"[{lo:.2f}, {hi:.2f}]" in md
+    assert "read on the point estimate" in md
     assert "| family | method | linear 150 | linear 600 | kNN 150 | kNN 600 |" in md
     row = next(line for line in md.splitlines() if line.startswith("| reference | `random`"))
     assert row.count("|") == 7 and "–" not in row  # its one (untrained) value at every budget

@@ -437,6 +437,9 @@ def _decide(est: float, lo: float, hi: float, n_seeds: int) -> str:
     return "no evidence"
 
 
+CI_NOTE = "; in brackets a percentile bootstrap 95% interval over the methods"
+
+
 def _ci_text(lo: float, hi: float, n_seeds: int) -> str:
     if n_seeds >= 2 and not (np.isfinite(lo) and np.isfinite(hi)):
         return "no interval (every seed identical: no spread to test against)"
@@ -967,7 +970,9 @@ def budget_axis(
             common = sorted(set(a.dropna().index) & set(b.dropna().index))
             covered.append(len(common))
             if len(common) >= 3:
-                entry["rho"][m] = float(spearmanr(a[common], b[common]).statistic)
+                rho, lo, hi = spearman_ci(a[common].to_numpy(), b[common].to_numpy())
+                entry["rho"][m] = rho
+                entry.setdefault("rho_ci", {})[m] = (lo, hi)
             sup = {  # a budget where supervised has no value is no evidence of a plateau
                 int(st): float(means[st]["supervised"])
                 for st in budgets
@@ -1132,6 +1137,13 @@ def _budget_table(e: dict) -> list[str]:
     return lines
 
 
+CI_NOTE = "; in brackets a percentile bootstrap 95% interval over the methods"
+
+
+def _rho_ci_text(ci: tuple[float, float] | None) -> str:
+    return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and all(np.isfinite(ci)) else ""
+
+
 def rho_text(r: float) -> str:
     """Two decimals, three where two would round up to the threshold the value misses (0.799)."""
     return f"{r:.3f}" if r < SETTLED_RHO <= round(r, 2) else f"{r:.2f}"
@@ -1142,7 +1154,11 @@ def budget_markdown(axes: list[dict]) -> str:
     for e in axes:
         b = e["budgets"]
         lines += [f"**{e['dataset']}/{e['backbone']}**, budgets {', '.join(map(str, b))} steps:", ""]
-        rho = ", ".join(f"{m} {rho_text(r)}" for m, r in e["rho"].items()) or "n/a (fewer than 3 methods at both)"
+        ci = e.get("rho_ci", {})
+        rho = (
+            ", ".join(f"{m} {rho_text(r)}{_rho_ci_text(ci.get(m))}" for m, r in e["rho"].items())
+            or "n/a (fewer than 3 methods at both)"
+        )
         n_common, n_lo = e["coverage"]
         one_rung = e.get("rungs", 2) < 2
         partial = n_common < COVERAGE * n_lo or one_rung
@@ -1151,7 +1167,7 @@ def budget_markdown(axes: list[dict]) -> str:
         lines.append(
             f"- method ranking between {e['pair'][0]} and {e['pair'][1]} steps, Spearman rho: {rho} "
             f"({n_common} of the {n_lo} trained methods at {e['pair'][0]} steps have both; settled at >= "
-            f"{SETTLED_RHO}): **{state}**"
+            f"{SETTLED_RHO}, read on the point estimate{CI_NOTE if ci else ''}): **{state}**"
             + (" (fewer than two budgets that most methods reached: no ranking to compare yet)" if one_rung else "")
         )
         seed_rho = e.get("seed_rho", {})
