@@ -253,3 +253,45 @@ def test_reread_own_task_matches_what_the_job_recorded(tmp_path, smoke_data_root
     assert again["pretext_samples"] == recorded["pretext_samples"] > 0
     for k in ("pretext_accuracy", "pretext_chance", "pretext_baseline", "pretext_loss_heldout"):
         assert again[k] == pytest.approx(recorded[k], abs=1e-6), k
+
+
+def test_nightly_workflow_carries_the_jobs_cut_at_its_deadline(tmp_path):
+    """.github/workflows/nightly.yml: the pack step tars only the folders with a checkpoint
+    and no metrics.json (cut mid-job) and says so in a step output, which the save step
+    reads (not hashFiles: it sees nothing outside the workspace, where the tar is); the
+    unpack step puts them back in a fresh workspace."""
+    import yaml
+
+    wf = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())
+    steps = {s.get("name"): s for s in wf["jobs"]["leaderboard"]["steps"]}
+    pack, unpack = steps["Pack the jobs cut at this deadline"], steps["Unpack them"]
+    save = steps["Save them for the next night"]
+    assert f"steps.{pack['id']}.outputs.packed == 'true'" in save["if"] and "hashFiles" not in save["if"]
+    temp = tmp_path / "temp"
+    temp.mkdir()
+
+    def run(script: str, cwd: Path, out: Path) -> None:
+        script = script.replace("${{ runner.temp }}", str(temp))
+        env = {**os.environ, "GITHUB_OUTPUT": str(out)}
+        subprocess.run(["bash", "-e", "-c", script], cwd=cwd, env=env, check=True, timeout=60, capture_output=True)
+
+    night1 = tmp_path / "night1"
+    for job, files in {"cut": ["checkpoint.pt"], "done": ["checkpoint.pt", "metrics.json"], "new": []}.items():
+        d = night1 / "results" / "runs" / job
+        d.mkdir(parents=True)
+        for f in files:
+            (d / f).write_text(job)
+    run(pack["run"], night1, tmp_path / "out1")
+    assert "packed=true" in (tmp_path / "out1").read_text()
+    night2 = tmp_path / "night2"
+    night2.mkdir()
+    run(unpack["run"], night2, tmp_path / "out2")
+    assert sorted(p.name for p in (night2 / "results" / "runs").iterdir()) == ["cut"]
+    assert (night2 / "results" / "runs" / "cut" / "checkpoint.pt").read_text() == "cut"
+    assert not (temp / "partial-jobs.tar").exists()  # unpacked and removed
+    empty = tmp_path / "night3"
+    (empty / "results" / "runs" / "done").mkdir(parents=True)
+    (empty / "results" / "runs" / "done" / "metrics.json").write_text("{}")
+    run(pack["run"], empty, tmp_path / "out3")
+    assert not (tmp_path / "out3").exists() or "packed" not in (tmp_path / "out3").read_text()
+    assert not (temp / "partial-jobs.tar").exists()
