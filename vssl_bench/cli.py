@@ -912,7 +912,10 @@ def _time_left(
         )
     if unknown:
         which = ", ".join(unknown)
-        parts.append(f"no estimate for {sum(unknown.values())} job(s) of {which}: none like them has finished yet")
+        hint = "" if reference else " (`--times-from FOLDER` estimates them from another folder's finished jobs)"
+        parts.append(
+            f"no estimate for {sum(unknown.values())} job(s) of {which}: none like them has finished yet{hint}"
+        )
     return "; ".join(parts)
 
 
