@@ -79,50 +79,69 @@ def test_job_shares_known_answers():
 def _table(rows):
     import pandas as pd
 
-    cols = ["method", "dataset", "backbone", "steps", "seed", "status", "finished_at", "linear_top1"]
-    return pd.DataFrame([dict(zip(cols, r)) for r in rows])
+    cols = ["method", "dataset", "backbone", "steps", "seed", "status", "finished_at", "linear_top1", "holdout"]
+    df = pd.DataFrame([dict(zip(cols, r)) for r in rows])
+    return df.assign(job_id=[f"j{i}" for i in range(len(df))], family="f", knn_top1=df["linear_top1"])
 
 
 def test_compare_rankings_known_answers(tmp_path, capsys):
-    """benchmarks/compare_rankings.py: rows match on (method, data, backbone, budget, seed);
-    a superseded row (same key, earlier) is left out; `random` is shown but not ranked;
-    one swapped pair of four methods gives rho 0.8; --after-steps matches across budgets;
-    no shared row is exit 1, a missing table exit 2."""
+    """benchmarks/compare_rankings.py reads a folder as the report does (superseded and
+    validation rows left out) and matches rows on (method, data, backbone, budget, seed):
+    one table and rho per shared budget, never a mean over budgets; `random` is shown but
+    not ranked; one swapped pair of four methods gives rho 0.8 with spearman_ci's interval
+    on the per-method means; --after-steps pairs one budget with another; no shared trained
+    method is exit 1, a missing table or an ambiguous --after-steps exit 2."""
     import importlib.util
+
+    import numpy as np
+
+    from vssl_bench.stats import spearman_ci
 
     spec = importlib.util.spec_from_file_location("compare_rankings", ROOT / "benchmarks" / "compare_rankings.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     s, t = "synthetic", "tiny3d"
+    four = ("m1", "m2", "m3", "m4")
     a = _table(
-        [("random", s, t, 0, 0, "done", "1", 0.10)]
-        + [(m, s, t, 100, 0, "done", "1", v) for m, v in [("m1", 0.2), ("m2", 0.3), ("m3", 0.4), ("m4", 0.5)]]
-        + [("m1", s, t, 100, 0, "done", "0", 0.9)]  # superseded by the later m1 row
-        + [(m, s, t, 200, 0, "done", "1", v) for m, v in [("m1", 0.6), ("m2", 0.5), ("m3", 0.4), ("m4", 0.3)]]
+        [("random", s, t, 0, 0, "done", "1", 0.10, "test")]
+        + [(m, s, t, 100, 0, "done", "1", v, "test") for m, v in zip(four, (0.2, 0.3, 0.4, 0.5))]
+        + [("m1", s, t, 100, 0, "done", "0", 0.9, "test")]  # superseded by the later m1 row
+        + [("m2", s, t, 100, 0, "done", "2", 0.9, "val")]  # a tuning grid's validation row: not a result
+        + [(m, s, t, 200, 0, "done", "1", v, "test") for m, v in zip(four, (0.6, 0.5, 0.4, 0.3))]
     )
     b = _table(
-        [("random", s, t, 0, 0, "done", "1", 0.10)]
-        + [(m, s, t, 100, 0, "done", "1", v) for m, v in [("m1", 0.3), ("m2", 0.2), ("m3", 0.5), ("m4", 0.6)]]
-        + [("m1", s, t, 100, 1, "done", "1", 0.7)]  # a seed the other folder lacks: not matched
+        [("random", s, t, 0, 0, "done", "1", 0.10, "test")]
+        + [(m, s, t, 100, 0, "done", "1", v, "test") for m, v in zip(four, (0.3, 0.2, 0.5, 0.6))]
+        + [(m, s, t, 200, 0, "done", "1", v, "test") for m, v in zip(four, (0.6, 0.5, 0.4, 0.3))]
+        + [("m1", s, t, 100, 1, "done", "1", 0.7, "test")]  # a seed the other folder lacks: not matched
     )
-    m = mod.matched(a, b, [100], None)
-    assert sorted(m["method"]) == ["m1", "m2", "m3", "m4", "random"]
-    per, r = mod.compare(m, "linear_top1")
-    assert per.loc["m1", "linear_top1_a"] == pytest.approx(20.0) and per.loc["m1", "diff"] == pytest.approx(10.0)
-    assert per.loc["random", "diff"] == pytest.approx(0.0)
-    assert r["methods"] == 4 and r["rho"] == pytest.approx(0.8) and (r["swaps"], r["pairs"]) == (1, 6)
-    across = mod.compare(mod.matched(a, a, [100], None, after_steps=[200]), "linear_top1")[1]
-    assert across["rho"] == pytest.approx(-1.0) and across["swaps"] == 6
-    for d, df in (("a", a), ("b", b), ("c", b.assign(seed=5))):
+    for d, df in (("a", a), ("b", b), ("c", b.assign(seed=5)), ("r", b[b["method"] == "random"])):
         (tmp_path / d).mkdir()
         df.to_csv(tmp_path / d / "results.csv", index=False)
-    assert mod.main([str(tmp_path / "a"), str(tmp_path / "b"), "--steps", "100", "--metrics", "linear_top1"]) == 0
+    fa, fb = mod.load(tmp_path / "a"), mod.load(tmp_path / "b")
+    m = mod.matched(fa, fb, None, None)
+    at100 = m[m["_budget"].isin([0, 100])]
+    assert sorted(at100["method"]) == ["m1", "m2", "m3", "m4", "random"]
+    per, r = mod.compare(at100, "linear_top1")
+    assert per.loc["m1", "linear_top1_a"] == pytest.approx(20.0) and per.loc["m1", "diff"] == pytest.approx(10.0)
+    assert per.loc["m2", "linear_top1_a"] == pytest.approx(30.0) and per.loc["m2", "seeds"] == 1
+    assert per.loc["random", "diff"] == pytest.approx(0.0)
+    assert r["methods"] == 4 and r["rho"] == pytest.approx(0.8) and (r["swaps"], r["pairs"]) == (1, 6)
+    _, lo, hi = spearman_ci(np.array([20.0, 30.0, 40.0, 50.0]), np.array([30.0, 20.0, 50.0, 60.0]))
+    assert (r["lo"], r["hi"]) == (pytest.approx(lo), pytest.approx(hi))
+    across = mod.compare(mod.matched(fa, fa, [100], None, after_steps=[200]), "linear_top1")[1]
+    assert across["rho"] == pytest.approx(-1.0) and across["swaps"] == 6
+    with pytest.raises(ValueError, match="one --steps"):
+        mod.matched(fa, fa, None, None, after_steps=[200])
+    assert mod.main([str(tmp_path / "a"), str(tmp_path / "b"), "--metrics", "linear_top1"]) == 0
     out = capsys.readouterr().out
-    assert (
-        "Spearman rho 0.80" in out and "1 of 6 pairs swap places" in out and "| `m1` | 1 | 20.0 | 30.0 | +10.0 |" in out
-    )
+    assert "## 100 steps" in out and "## 200 steps" in out  # each budget its own table, no mean over both
+    assert "Spearman rho 0.80" in out and "1 of 6 pairs swap places" in out
+    assert "| `m1` | 1 | 20.0 | 30.0 | +10.0 |" in out and "Spearman rho 1.00" in out
     assert mod.main([str(tmp_path / "a"), str(tmp_path / "c")]) == 1
+    assert mod.main([str(tmp_path / "a"), str(tmp_path / "r")]) == 1  # random alone: nothing ranked
     assert mod.main([str(tmp_path / "a"), str(tmp_path / "nowhere")]) == 2
+    assert mod.main([str(tmp_path / "a"), str(tmp_path / "a"), "--after-steps", "200"]) == 2
 
 
 @pytest.mark.timeout(290)
@@ -257,9 +276,10 @@ def test_reread_own_task_matches_what_the_job_recorded(tmp_path, smoke_data_root
 
 def test_nightly_workflow_carries_the_jobs_cut_at_its_deadline(tmp_path):
     """.github/workflows/nightly.yml: the pack step tars only the folders with a checkpoint
-    and no metrics.json (cut mid-job) and says so in a step output, which the save step
-    reads (not hashFiles: it sees nothing outside the workspace, where the tar is); the
-    unpack step puts them back in a fresh workspace."""
+    and no metrics.json (cut mid-job), every night (an empty tar when none was cut, so the
+    newest cache is tonight's), and says so in a step output that the save step reads (not
+    hashFiles: it sees nothing outside the workspace, where the tar is); the unpack step puts
+    them back, except over a job whose committed folder has finished since."""
     import yaml
 
     wf = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())
@@ -269,29 +289,38 @@ def test_nightly_workflow_carries_the_jobs_cut_at_its_deadline(tmp_path):
     assert f"steps.{pack['id']}.outputs.packed == 'true'" in save["if"] and "hashFiles" not in save["if"]
     temp = tmp_path / "temp"
     temp.mkdir()
+    tar = temp / "partial-jobs.tar"
 
     def run(script: str, cwd: Path, out: Path) -> None:
         script = script.replace("${{ runner.temp }}", str(temp))
         env = {**os.environ, "GITHUB_OUTPUT": str(out)}
         subprocess.run(["bash", "-e", "-c", script], cwd=cwd, env=env, check=True, timeout=60, capture_output=True)
 
+    def folders(root: Path, jobs: dict) -> None:
+        for job, files in jobs.items():
+            d = root / "results" / "runs" / job
+            d.mkdir(parents=True, exist_ok=True)
+            for f in files:
+                (d / f).write_text(f"{root.name} {job}")
+
     night1 = tmp_path / "night1"
-    for job, files in {"cut": ["checkpoint.pt"], "done": ["checkpoint.pt", "metrics.json"], "new": []}.items():
-        d = night1 / "results" / "runs" / job
-        d.mkdir(parents=True)
-        for f in files:
-            (d / f).write_text(job)
+    folders(night1, {"cut": ["checkpoint.pt"], "cut2": ["checkpoint.pt", "curve.csv"], "done": ["metrics.json"]})
     run(pack["run"], night1, tmp_path / "out1")
     assert "packed=true" in (tmp_path / "out1").read_text()
+    # night 2: cut2 finished in a night whose cache was lost; its committed folder is here
     night2 = tmp_path / "night2"
-    night2.mkdir()
+    folders(night2, {"cut2": ["metrics.json", "curve.csv"]})
     run(unpack["run"], night2, tmp_path / "out2")
-    assert sorted(p.name for p in (night2 / "results" / "runs").iterdir()) == ["cut"]
-    assert (night2 / "results" / "runs" / "cut" / "checkpoint.pt").read_text() == "cut"
-    assert not (temp / "partial-jobs.tar").exists()  # unpacked and removed
-    empty = tmp_path / "night3"
-    (empty / "results" / "runs" / "done").mkdir(parents=True)
-    (empty / "results" / "runs" / "done" / "metrics.json").write_text("{}")
-    run(pack["run"], empty, tmp_path / "out3")
-    assert not (tmp_path / "out3").exists() or "packed" not in (tmp_path / "out3").read_text()
-    assert not (temp / "partial-jobs.tar").exists()
+    assert sorted(p.name for p in (night2 / "results" / "runs").iterdir()) == ["cut", "cut2"]
+    assert (night2 / "results" / "runs" / "cut" / "checkpoint.pt").read_text() == "night1 cut"
+    cut2 = night2 / "results" / "runs" / "cut2"
+    assert (cut2 / "curve.csv").read_text() == "night2 cut2" and not (cut2 / "checkpoint.pt").exists()
+    assert not tar.exists()  # unpacked and removed
+    night3 = tmp_path / "night3"  # nothing cut: an empty tar all the same
+    folders(night3, {"done": ["metrics.json", "checkpoint.pt"]})
+    run(pack["run"], night3, tmp_path / "out3")
+    assert "packed=true" in (tmp_path / "out3").read_text() and tar.exists()
+    night4 = tmp_path / "night4"
+    night4.mkdir()
+    run(unpack["run"], night4, tmp_path / "out4")
+    assert not (night4 / "results").exists() and not tar.exists()

@@ -391,6 +391,24 @@ def _two_budgets(shuffle_large: bool) -> pd.DataFrame:
     return pd.concat([small, big], ignore_index=True)
 
 
+def test_budget_axis_rho_interval_is_a_bootstrap_over_the_paired_method_means() -> None:
+    """The interval printed beside the budget rho: spearman_ci on each trained method's seed
+    means at the two budgets, paired by method (a noisy ranking, so the interval is wide)."""
+    df = _two_budgets(False)
+    rng = np.random.default_rng(0)
+    big = df["steps"] == 600.0
+    df.loc[big, "knn_top1"] = df.loc[big, "knn_top1"] + rng.normal(0, 0.15, int(big.sum()))
+    e = stats.budget_axis(df)[0]
+    means = df[df["method"] != "random"].groupby(["steps", "method"])["knn_top1"].mean()
+    a, b = means[150.0], means[600.0]
+    rho, lo, hi = stats.spearman_ci(a.to_numpy(), b[a.index].to_numpy())
+    assert e["rho"]["knn_top1"] == pytest.approx(rho) and e["rho_ci"]["knn_top1"] == (
+        pytest.approx(lo),
+        pytest.approx(hi),
+    )
+    assert hi - lo > 0.2  # wide enough that a swapped or unpaired bootstrap would not match by luck
+
+
 def test_budget_axis_reports_rank_stability_plateau_and_verdict_changes() -> None:
     settled = stats.budget_axis(_two_budgets(False))
     assert len(settled) == 1

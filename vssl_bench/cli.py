@@ -798,7 +798,8 @@ def status(
         t.add_row(cfg.method, str(cfg.steps), str(cfg.seed), st, detail)
     console.print(t)
     console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())), highlight=False)
-    if left := _time_left(cfgs, statuses, out, reference=reference):
+    hint = "" if reference else " (`--times-from FOLDER` estimates them from another folder's finished jobs)"
+    if left := _time_left(cfgs, statuses, out, reference=reference, hint=hint):
         console.print(left, highlight=False)
     if rows_only:
         console.print(
@@ -852,6 +853,7 @@ def _time_left(
     n_jobs: int | None = None,
     retry_failed: bool = False,
     reference: tuple[str, dict[tuple[str, int], list[tuple[float, float]]]] | None = None,
+    hint: str = "",
 ) -> str:
     """One line: about how much job time the unfinished jobs of a matrix still need, from its
     finished jobs' measured times: the mean over the jobs that differ from it in the seed only
@@ -862,7 +864,8 @@ def _time_left(
     and any evaluation the finished jobs did not run are not counted: it reads low. "" when
     every job is finished (done, or failed and not retried). ``reference``: another folder's
     measured times (:func:`_measured_times`), the last resort for a job none like which has
-    finished here; the line says how many jobs it estimated."""
+    finished here; the line says how many jobs it estimated. ``hint``: appended where some
+    jobs have no estimate (``status`` names ``--times-from``)."""
     seedless = lambda c: dataclasses.replace(c, seed=0).job_key()  # noqa: E731  (the same job but for its seed)
     exact: dict[str, list[tuple[float, float]]] = {}
     broad: dict[tuple, list[tuple[float, float]]] = {}
@@ -912,7 +915,6 @@ def _time_left(
         )
     if unknown:
         which = ", ".join(unknown)
-        hint = "" if reference else " (`--times-from FOLDER` estimates them from another folder's finished jobs)"
         parts.append(
             f"no estimate for {sum(unknown.values())} job(s) of {which}: none like them has finished yet{hint}"
         )

@@ -437,9 +437,6 @@ def _decide(est: float, lo: float, hi: float, n_seeds: int) -> str:
     return "no evidence"
 
 
-CI_NOTE = "; in brackets a percentile bootstrap 95% interval over the methods"
-
-
 def _ci_text(lo: float, hi: float, n_seeds: int) -> str:
     if n_seeds >= 2 and not (np.isfinite(lo) and np.isfinite(hi)):
         return "no interval (every seed identical: no spread to test against)"
@@ -912,7 +909,9 @@ def budget_axis(
 
     - ``rho``: Spearman correlation, per metric, of the method ranking (every trained method
       present at both, ``supervised`` included, ``random`` not: it does not train) between
-      the two largest budgets; settled at >= :data:`SETTLED_RHO`;
+      the two largest budgets; settled at >= :data:`SETTLED_RHO` (the point estimate);
+      ``rho_ci``: its percentile bootstrap 95% interval over the methods (:func:`spearman_ci`
+      on the paired seed means);
     - ``supervised``: its mean per budget and whether the largest budget is within
       :data:`PLATEAU_PTS` of the best one so far (a plateau can only be seen from below);
     - ``verdicts``: each question's answer at each budget (on ``verdict_metric``, as the
@@ -1155,6 +1154,7 @@ def budget_markdown(axes: list[dict]) -> str:
         b = e["budgets"]
         lines += [f"**{e['dataset']}/{e['backbone']}**, budgets {', '.join(map(str, b))} steps:", ""]
         ci = e.get("rho_ci", {})
+        note = CI_NOTE if any(_rho_ci_text(c) for c in ci.values()) else ""
         rho = (
             ", ".join(f"{m} {rho_text(r)}{_rho_ci_text(ci.get(m))}" for m, r in e["rho"].items())
             or "n/a (fewer than 3 methods at both)"
@@ -1167,7 +1167,7 @@ def budget_markdown(axes: list[dict]) -> str:
         lines.append(
             f"- method ranking between {e['pair'][0]} and {e['pair'][1]} steps, Spearman rho: {rho} "
             f"({n_common} of the {n_lo} trained methods at {e['pair'][0]} steps have both; settled at >= "
-            f"{SETTLED_RHO}, read on the point estimate{CI_NOTE if ci else ''}): **{state}**"
+            f"{SETTLED_RHO}, read on the point estimate{note}): **{state}**"
             + (" (fewer than two budgets that most methods reached: no ranking to compare yet)" if one_rung else "")
         )
         seed_rho = e.get("seed_rho", {})
