@@ -46,7 +46,7 @@ def _at(df: pd.DataFrame, budgets: list[int] | None, seeds: list[int] | None) ->
     if budgets:
         df = df[df["_budget"].isin(budgets) | (df["_budget"] == 0)]
     if seeds:
-        df = df[pd.to_numeric(df["seed"], errors="coerce").isin(seeds)]
+        df = df[df["seed"].isin(seeds)]  # load_results reads it as a number
     return df
 
 
@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         print("no trained method's (dataset, backbone, budget, seed) in both folders", file=sys.stderr)
         return 1
     names = (a.before.name or str(a.before), a.after.name or str(a.after))
-    budgets = sorted({b for b in m["_budget"] if b != 0}, key=str)
+    # smallest first; a pair of budgets ("4800 -> 9600") sorts by its first
+    budgets = sorted({b for b in m["_budget"] if b != 0}, key=lambda b: int(str(b).split()[0]))
     for budget in budgets:
         sub = m[(m["_budget"] == budget) | (m["_budget"] == 0)]
         print(f"## {budget} steps\n")

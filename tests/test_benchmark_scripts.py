@@ -136,6 +136,12 @@ def test_compare_rankings_known_answers(tmp_path, capsys):
     assert mod.main([str(tmp_path / "a"), str(tmp_path / "b"), "--metrics", "linear_top1"]) == 0
     out = capsys.readouterr().out
     assert "## 100 steps" in out and "## 200 steps" in out  # each budget its own table, no mean over both
+    for d, df in (("a30", a), ("b30", b)):  # smallest budget first, as numbers (30 before 100), not as text
+        (tmp_path / d).mkdir()
+        df.assign(steps=df["steps"].replace(200, 30)).to_csv(tmp_path / d / "results.csv", index=False)
+    assert mod.main([str(tmp_path / "a30"), str(tmp_path / "b30"), "--metrics", "linear_top1"]) == 0
+    out30 = capsys.readouterr().out
+    assert out30.index("## 30 steps") < out30.index("## 100 steps")
     assert "Spearman rho 0.80" in out and "1 of 6 pairs swap places" in out
     assert "| `m1` | 1 | 20.0 | 30.0 | +10.0 |" in out and "Spearman rho 1.00" in out
     assert mod.main([str(tmp_path / "a"), str(tmp_path / "c")]) == 1
