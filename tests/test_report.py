@@ -108,6 +108,27 @@ def test_report_renders_on_partial_tables(kind, tmp_path) -> None:
         assert [p.name for p in pngs] == ["bars_synthetic_tiny3d_150_steps.png"]
 
 
+def test_methods_without_a_row_are_named(tmp_path) -> None:
+    from vssl_bench.methods import METHODS as REGISTERED
+
+    def no_row(df: pd.DataFrame) -> list[str]:
+        return [n for n in summarize(df).notes if n.startswith("NO ROW")]
+
+    full = _table("full")
+    (note,) = no_row(full)  # the fixture has 16 of the registry's methods
+    absent = sorted(set(REGISTERED) - set(full["method"]))
+    assert f"{len(absent)} of {len(REGISTERED)} registered methods" in note and "at 150 steps" in note
+    assert all(m in note for m in absent) and "shuffle" not in note and "random" not in note
+    (note,) = no_row(_table("failed_row"))  # sort lost one seed of three: INCOMPLETE, not NO ROW
+    assert "sort" not in note
+    everyone = pd.concat(  # every registered method has a row: nothing to say
+        [full] + [full[full["method"] == "sort"].assign(method=m) for m in absent], ignore_index=True
+    )
+    assert no_row(everyone) == []
+    (note,) = no_row(full[full["method"] != "random"])  # random is named when it is missing too
+    assert "random" in note
+
+
 def test_figures_include_lowshot_only_when_present(tmp_path) -> None:
     df = _table("full")
     for n in (10, 100, 1000):

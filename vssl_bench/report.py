@@ -16,6 +16,7 @@ import pandas as pd
 
 from vssl_bench import html_report, plots
 from vssl_bench.config import ConfigError
+from vssl_bench.methods import METHODS
 from vssl_bench.stats import (
     DEFAULT_METRIC,
     LEARNED,
@@ -198,6 +199,15 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
                 f"data (data_digest {', '.join(digests)}); compare rows of one version"
             )
         steps = [x for x in g["steps"].unique() if x > 0]  # random trains 0 steps at every budget
+        untrained = set(g.loc[g["steps"] == 0, "method"])  # stands beside every budget
+        for st in sorted(steps):
+            absent = [m for m in METHODS if m not in untrained and m not in set(g.loc[g["steps"] == st, "method"])]
+            if absent:
+                notes.append(
+                    f"NO ROW: {len(absent)} of {len(METHODS)} registered methods have no finished row on "
+                    f"{ds}/{bb} at {int(st)} steps ({', '.join(absent)}); the tables and verdicts compare "
+                    f"only the methods listed"
+                )
         if len(steps) > 1:
             notes.append(
                 f"BUDGET AXIS on {ds}/{bb}: {len(steps)} budgets ({', '.join(str(int(x)) for x in sorted(steps))} "
