@@ -147,6 +147,8 @@ def test_compare_rankings_known_answers(tmp_path, capsys):
     assert mod.main([str(tmp_path / "a"), str(tmp_path / "c")]) == 1
     assert mod.main([str(tmp_path / "a"), str(tmp_path / "r")]) == 1  # random alone: nothing ranked
     assert mod.main([str(tmp_path / "a"), str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "--results" not in err  # --results is the report's option, not this script's
     assert mod.main([str(tmp_path / "a"), str(tmp_path / "a"), "--after-steps", "200"]) == 2
 
 
