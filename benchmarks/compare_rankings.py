@@ -37,9 +37,6 @@ KEYS = ["method", "dataset", "backbone", "seed"]
 def load(folder: Path) -> pd.DataFrame:
     """The folder's done rows as the report reads them, with each row's budget (``_budget``;
     ``random``, which does not train, at 0)."""
-    table = Path(folder) / "results.csv" if Path(folder).is_dir() else Path(folder)
-    if not table.exists():  # load_results' own message names the report's option
-        raise FileNotFoundError(f"no results table at {table}: name a folder that `vssl-bench run` wrote")
     df = load_results(folder)
     df = df[df["status"] == "done"] if "status" in df else df
     return df.assign(_budget=budget_of(df))

@@ -496,7 +496,7 @@ def report(
     try:
         df = load_results(results)
     except FileNotFoundError as e:
-        raise ConfigError(str(e)) from None
+        raise ConfigError(f"{e}; run `vssl-bench run` first, or report a folder that has one (--results)") from None
     metrics = (
         [metric]
         if metric

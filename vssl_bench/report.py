@@ -85,9 +85,7 @@ def load_results(path: Path) -> pd.DataFrame:
     if path.is_dir():
         path = path / "results.csv"
     if not path.exists():
-        raise FileNotFoundError(
-            f"no results table at {path}; run `vssl-bench run` first, or report a folder that has one (--results)"
-        )
+        raise FileNotFoundError(f"no results table at {path}")  # the caller says what to do: its options differ
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
@@ -201,7 +199,8 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
         steps = [x for x in g["steps"].unique() if x > 0]  # random trains 0 steps at every budget
         untrained = set(g.loc[g["steps"] == 0, "method"])  # stands beside every budget
         for st in sorted(steps):
-            absent = [m for m in METHODS if m not in untrained and m not in set(g.loc[g["steps"] == st, "method"])]
+            present = untrained | set(g.loc[g["steps"] == st, "method"])
+            absent = [m for m in METHODS if m not in present]
             if absent:
                 notes.append(
                     f"NO ROW: {len(absent)} of {len(METHODS)} registered methods have no finished row on "
