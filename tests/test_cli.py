@@ -218,7 +218,10 @@ def test_report_piped_into_a_reader_that_stops_early_still_writes(smoke_out, tmp
         (["run", "--methods", "sort", "--set", "knn_ks=0,20"], ["knn_ks", ">= 1"]),
         (["run", "--methods", "sort", "--dataset", "ucf101", "--data-root", "/nonexistent/ucf"], ["/nonexistent/ucf"]),
         (["run", "--methods", "sort", "--device", "tpu"], ["tpu", "cpu", "cuda"]),
-        (["report", "--results", "/nonexistent/results"], ["/nonexistent/results"]),
+        (
+            ["report", "--results", "/nonexistent/results"],
+            ["/nonexistent/results", "`vssl-bench run` first", "--results"],
+        ),
         (["list", "gizmos"], ["gizmos", "methods"]),
         (["run", "--methods", "sort", "--steps", "150", "--epochs", "2"], ["steps and epochs", "one of them"]),
         (["run", "--methods", "sort", "--epochs", "2", "--set", "steps=150"], ["steps and epochs", "one of them"]),

@@ -127,6 +127,17 @@ def test_methods_without_a_row_are_named(tmp_path) -> None:
     assert no_row(everyone) == []
     (note,) = no_row(full[full["method"] != "random"])  # random is named when it is missing too
     assert "random" in note
+    # two budgets: one note each; random (0 steps) stands beside both; a method missing at
+    # the larger budget only is named there only, marked when its job there failed
+    st = int(stats.budget_of(full).max())
+    big = full[full["method"] != "random"].assign(steps=4 * st)
+    two = pd.concat([full, big[big["method"] != "sort"], big[big["method"] == "sort"].assign(status="failed")])
+    small, large = no_row(two)
+    assert f"at {st} steps" in small and f"at {4 * st} steps" in large
+    assert "sort" not in small and "sort (failed)" in large and "random" not in large
+    assert "compare the 16 methods it has" in small and "compare the 15 methods it has" in large
+    (note,) = no_row(full[full["method"] == "random"])  # untrained only: no budget, one note
+    assert " steps (" not in note and f"{len(REGISTERED) - 1} of {len(REGISTERED)}" in note
 
 
 def test_figures_include_lowshot_only_when_present(tmp_path) -> None:

@@ -147,6 +147,32 @@ class Summary:
     chance: dict = field(default_factory=dict)  # (dataset, backbone) -> {metric: chance level}
 
 
+def _not_in_table(g: pd.DataFrame, failed: pd.DataFrame, where: str, steps: list) -> list[str]:
+    """``NO ROW`` notes for one dataset/backbone's summary rows ``g``: per budget, the
+    registered methods with no done row there (``random``, 0 steps, stands beside every
+    budget; a table without a known budget gets one note). The results table does not say
+    which methods a suite meant to run, so this is a fact about the table, not a to-do list:
+    a quick suite's report names the methods it never scheduled too. A method whose only
+    jobs there failed is marked ``(failed)``."""
+    untrained = set(g.loc[g["steps"] == 0, "method"])
+    failed_at = budget_of(failed) if len(failed) else pd.Series(dtype=int)
+    notes = []
+    for st in sorted(steps) or [None]:
+        here = g if st is None else g[g["steps"] == st]
+        present = untrained | set(here["method"])
+        absent = [m for m in METHODS if m not in present]
+        if not absent:
+            continue
+        gone = set(failed["method"] if st is None else failed.loc[failed_at == st, "method"])
+        named = ", ".join(f"{m} (failed)" if m in gone else m for m in absent)
+        at = "" if st is None else f" at {int(st)} steps"
+        notes.append(
+            f"NO ROW: {len(absent)} of {len(METHODS)} registered methods are not in this table on {where}{at} "
+            f"({named}); its tables and verdicts compare the {len(present)} methods it has"
+        )
+    return notes
+
+
 def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
     metrics = [m for m in (metrics or METRICS) if m in df]
     notes: list[str] = list(df.attrs.get("notes", []))  # latest_per_seed
@@ -197,16 +223,7 @@ def summarize(df: pd.DataFrame, metrics: list[str] | None = None) -> Summary:
                 f"data (data_digest {', '.join(digests)}); compare rows of one version"
             )
         steps = [x for x in g["steps"].unique() if x > 0]  # random trains 0 steps at every budget
-        untrained = set(g.loc[g["steps"] == 0, "method"])  # stands beside every budget
-        for st in sorted(steps):
-            present = untrained | set(g.loc[g["steps"] == st, "method"])
-            absent = [m for m in METHODS if m not in present]
-            if absent:
-                notes.append(
-                    f"NO ROW: {len(absent)} of {len(METHODS)} registered methods have no finished row on "
-                    f"{ds}/{bb} at {int(st)} steps ({', '.join(absent)}); the tables and verdicts compare "
-                    f"only the methods listed"
-                )
+        notes += _not_in_table(g, failed[(failed["dataset"] == ds) & (failed["backbone"] == bb)], f"{ds}/{bb}", steps)
         if len(steps) > 1:
             notes.append(
                 f"BUDGET AXIS on {ds}/{bb}: {len(steps)} budgets ({', '.join(str(int(x)) for x in sorted(steps))} "
