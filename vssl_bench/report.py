@@ -155,7 +155,7 @@ def _not_in_table(g: pd.DataFrame, failed: pd.DataFrame, where: str, steps: list
     a quick suite's report names the methods it never scheduled too. A method whose only
     jobs there failed is marked ``(failed)``."""
     untrained = set(g.loc[g["steps"] == 0, "method"])
-    failed_at = budget_of(failed) if len(failed) else pd.Series(dtype=int)
+    failed_at = budget_of(failed)
     notes = []
     for st in sorted(steps) or [None]:
         here = g if st is None else g[g["steps"] == st]
