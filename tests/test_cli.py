@@ -167,6 +167,18 @@ def test_run_summary_counts_and_exit_code(tmp_path) -> None:
     )
 
 
+def test_run_summary_counts_jobs_a_drain_left() -> None:
+    from vssl_bench.cli import DRAINED, run_summary
+    from vssl_bench.launch import NOT_STARTED
+
+    text, code = run_summary(["done", "skipped-done", NOT_STARTED, NOT_STARTED], Path("out"))
+    assert text.startswith("1 run, 1 skipped, 0 failed, 2 not started (SIGUSR1: the same command runs them).")
+    assert code == DRAINED == 138
+    assert run_summary(["failed", NOT_STARTED], Path("out"))[1] == 1  # a failure outranks the drain
+    text, code = run_summary(["done"], Path("out"))
+    assert code == 0 and text == "1 run, 0 skipped, 0 failed. `vssl-bench report --results out` for the comparison."
+
+
 def test_report_writes_leaderboard(smoke_out) -> None:
     r = vb("report", "--results", str(smoke_out))
     assert r.returncode == 0, r.stdout + r.stderr

@@ -442,3 +442,79 @@ def test_stop_signals_an_ignoring_parent_set_stay_ignored() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.split() == ["True", "True"], r.stdout + r.stderr
+
+
+def test_sigusr1_drains_a_run_finishing_its_running_jobs(smoke_data_root, tmp_path) -> None:
+    """``--jobs 2`` over three ``sort`` seeds; SIGUSR1 once the first two are training: both
+    finish (not cut short: ``resumed`` 0), the third is not started, the run says so and
+    exits 138; the same command then runs only the third."""
+    import signal
+    import subprocess
+
+    suite = _slow_suite(tmp_path, steps=8, seeds="[0, 1, 2]")
+    out = tmp_path / "drained"
+    args = ["run", "--suite", str(suite), "--no-references", "--jobs", "2"]
+    args += ["--data-root", str(smoke_data_root), "--out", str(out)]
+    env = {**_env(), "VSSL_BENCH_SLOW_STEP_S": "0.5"}
+    with tempfile.TemporaryFile("w+") as log:
+        p = subprocess.Popen(_cmd(*args), stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+        try:
+            deadline = time.monotonic() + 180
+            while len(list((out / "runs").glob("sort__*/checkpoint.pt"))) < 2:  # both training
+                assert p.poll() is None and time.monotonic() < deadline, (p.poll(), log.seek(0), log.read())
+                time.sleep(0.2)
+            p.send_signal(signal.SIGUSR1)
+            code = p.wait(timeout=180)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        log.seek(0)
+        text = " ".join(log.read().split())
+    assert code == 128 + signal.SIGUSR1, text
+    assert "SIGUSR1: finishing the jobs running now, starting no new one" in text, text
+    assert "2 run, 0 skipped, 0 failed, 1 not started (SIGUSR1: the same command runs them)" in text, text
+    assert "Traceback" not in text, text
+    rows = _rows(out)
+    assert sorted(row["seed"] for row in rows) == ["0", "1"] and all(row["status"] == "done" for row in rows)
+    for seed in (0, 1):
+        (run_dir,) = (out / "runs").glob(f"sort__*seed{seed}__*")
+        assert json.loads((run_dir / "metrics.json").read_text())["resumed"] == 0  # finished, not cut short
+    assert not list((out / "runs").glob("sort__*seed2__*/checkpoint.pt"))  # never started
+
+    r = subprocess.run(_cmd(*args), capture_output=True, text=True, timeout=600, env=_env())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 run, 2 skipped, 0 failed" in " ".join(r.stdout.split()), r.stdout
+    assert sorted(row["seed"] for row in _rows(out)) == ["0", "1", "2"]
+
+
+def test_a_drained_matrix_starts_no_job_but_still_skips_finished_ones(monkeypatch, tmp_path) -> None:
+    """One job at a time (``run_matrix`` in this process): once draining, a finished job is
+    still skipped (its row repaired), a job that would train is ``not-started`` and never
+    run; ``on_done`` hears only about the jobs it ran or skipped."""
+    from vssl_bench import launch
+    from vssl_bench.runner import JobOutcome
+
+    class Job:
+        def __init__(self, name: str, finished: bool) -> None:
+            self.name, self.finished = name, finished
+
+        def job_name(self) -> str:
+            return self.name
+
+    ran: list[str] = []
+
+    def run_job(cfg, out, progress, retry_failed):
+        ran.append(cfg.name)
+        if cfg.name == "a":
+            launch.request_drain()  # arrives while the first job trains
+        return JobOutcome(cfg.name, "skipped-done" if cfg.finished else "done")
+
+    monkeypatch.setattr(launch, "run_job", run_job)
+    monkeypatch.setattr(launch, "nothing_to_do", lambda cfg, out, retry: cfg.finished)
+    monkeypatch.setattr(launch, "_drain", launch.threading.Event())  # this test's own flag
+    heard: list[str] = []
+    jobs = [Job("a", False), Job("b", True), Job("c", False)]
+    outcomes = launch.run_matrix(jobs, tmp_path, on_done=lambda o, s: heard.append(o.name))
+    assert ran == ["a", "b"] and heard == ["a", "b"]
+    assert [o.status for o in outcomes] == ["done", "skipped-done", launch.NOT_STARTED]
+    assert launch.draining()

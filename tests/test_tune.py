@@ -461,6 +461,21 @@ def test_tune_end_to_end_writes_selection_and_grid(smoke_data_root, tmp_path) ->
     assert "of job time left for 1 job(s) (~" in " ".join(r4.stdout.split()), r4.stdout  # from the 5 done
 
 
+def test_a_drained_tune_writes_no_selection(run_cli, monkeypatch, smoke_data_root, tmp_path) -> None:
+    """A grid a drain (SIGUSR1) left unfinished selects nothing: a point not run could win."""
+    from vssl_bench import cli
+    from vssl_bench.launch import NOT_STARTED
+    from vssl_bench.runner import JobOutcome
+
+    monkeypatch.setattr(cli, "run_matrix", lambda jobs, *a, **k: [JobOutcome(c.job_name(), NOT_STARTED) for c in jobs])
+    sel = tmp_path / "tuned.yaml"
+    args = ["--suite", "smoke", "--methods", "supervised", "--no-references", "--data-root", str(smoke_data_root)]
+    code, out = run_cli("tune", *args, "--out", str(tmp_path / "tune"), "--write", str(sel))
+    text = " ".join(out.split())
+    assert code == 138 and "6 tuning job(s) not started (SIGUSR1); no selection written." in text, out
+    assert not sel.exists() and not (tmp_path / "tune" / "grid.md").exists()
+
+
 def test_a_budget_axis_runs_random_once() -> None:
     """random does not train: the same result at every budget, so one job, not one per budget."""
     jobs = load_suite("budgets").jobs()

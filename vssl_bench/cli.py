@@ -41,7 +41,15 @@ from vssl_bench.data.datasets import DATASETS, build_dataset
 from vssl_bench.data.prepare import MANIFEST, prepare_dataset
 from vssl_bench.eval import EVALUATIONS
 from vssl_bench.eval.base import Evaluation
-from vssl_bench.launch import run_matrix, slurm_cluster, slurm_options, submit_slurm
+from vssl_bench.launch import (
+    NOT_STARTED,
+    draining,
+    request_drain,
+    run_matrix,
+    slurm_cluster,
+    slurm_options,
+    submit_slurm,
+)
 from vssl_bench.methods import METHODS
 from vssl_bench.models.backbones import BACKBONES
 from vssl_bench.results import read_rows, results_path
@@ -303,6 +311,12 @@ def tune(
                 _outcome_line(o, f"  grid point: {point_of.get(o.name) or 'nothing to tune'}; validation split")
 
         outcomes = run_matrix([pt.cfg for pt in points], out, progress, retry_failed, on_done, n_jobs)
+    if left := sum(o.status == NOT_STARTED for o in outcomes):  # an unfinished grid selects nothing
+        console.print(
+            f"{left} tuning job(s) not started ({DRAIN_SIGNAL}); no selection written. "
+            "The same command runs them and then selects."
+        )
+        raise typer.Exit(DRAINED)
     table = grid_table(points, out)
     centres = grid_centres(s)
     best = select(table, s.base, n_seeds=len(s.seeds), centres=centres)
@@ -404,8 +418,9 @@ def _preflight(jobs: list[Config]) -> None:
 def run_summary(statuses: list[str], out: Path) -> tuple[str, int]:
     """The last line of ``run`` and its exit code: 1 while any job of the matrix is failed,
     whether it failed now or earlier (skipped: its failure is on record, the suite is still
-    incomplete); busy jobs (run by another process) do not count against it."""
-    n = {s: statuses.count(s) for s in ("done", "failed", "skipped-done", "skipped-failed")}
+    incomplete); else :data:`DRAINED` when a drain left jobs not started; busy jobs (run by
+    another process) do not count against it."""
+    n = {s: statuses.count(s) for s in ("done", "failed", "skipped-done", "skipped-failed", NOT_STARTED)}
     earlier = n["skipped-failed"]
     text = (
         f"{n['done']} run, {n['skipped-done'] + earlier} skipped, {n['failed']} failed"
@@ -415,9 +430,11 @@ def run_summary(statuses: list[str], out: Path) -> tuple[str, int]:
             if earlier
             else ""
         )
+        + (f", {n[NOT_STARTED]} not started ({DRAIN_SIGNAL}: the same command runs them)" if n[NOT_STARTED] else "")
         + f". `vssl-bench report --results {out}` for the comparison."
     )
-    return text, int(bool(n["failed"] or earlier))
+    code = 1 if n["failed"] or earlier else DRAINED if n[NOT_STARTED] else 0
+    return text, code
 
 
 def _submit_slurm(jobs: list[Config], out: Path, retry_failed: bool, on_skip, opts: dict, cluster: str) -> None:
@@ -957,6 +974,8 @@ _unwrap_help(app, data_app)
 INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as shells report it
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # kill, timeout, a batch system, a closed terminal
 _stopped_by: list[int] = []  # the stop signal received, if any
+DRAIN_SIGNAL = "SIGUSR1"  # finish the running jobs, start no new one
+DRAINED = 128 + getattr(signal, DRAIN_SIGNAL, 10)  # exit code of a drained run that left jobs (138)
 
 
 def _stop(signum: int, frame) -> None:
@@ -970,13 +989,28 @@ def _stop(signum: int, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _drain(signum: int, frame) -> None:
+    """SIGUSR1: ``run`` / ``tune`` finish the jobs running now and start no new one
+    (``launch.request_drain``); the run then ends with :data:`DRAINED`, and the same command
+    runs the rest. A stop that cuts no job short: nothing is trained twice."""
+    if not draining():
+        request_drain()
+        # os.write: a print here could re-enter a write the main thread is in the middle of
+        os.write(2, f"{DRAIN_SIGNAL}: finishing the jobs running now, starting no new one\n".encode())
+
+
 def _install_stop_handlers() -> None:
     """:func:`_stop` for the stop signals this process has not been told to ignore: under
-    ``nohup`` SIGHUP stays ignored, so closing the terminal does not stop the run."""
+    ``nohup`` SIGHUP stays ignored, so closing the terminal does not stop the run. And
+    :func:`_drain` for SIGUSR1, except under ``torchrun``: every rank must run the same
+    jobs, and a signal reaches one rank."""
     for name in STOP_SIGNALS:
         sig = getattr(signal, name, None)  # SIGHUP: not on Windows
         if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, _stop)
+    sig = getattr(signal, DRAIN_SIGNAL, None)  # not on Windows
+    if sig is not None and distributed.env_world_size() == 1 and signal.getsignal(sig) is not signal.SIG_IGN:
+        signal.signal(sig, _drain)
 
 
 def main() -> None:

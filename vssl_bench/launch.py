@@ -12,6 +12,10 @@ processes never run one job), the atomic ``metrics.json`` and the locked, atomic
   unless the config sets ``threads``, and one GPU through ``CUDA_VISIBLE_DEVICES``, round
   robin over the visible ones (several jobs share a GPU when N > GPUs). Workers draw no
   progress bar; the parent prints one line per finished job.
+- Draining (:func:`request_drain`; ``run`` and ``tune`` call it on ``SIGUSR1``): both
+  local launchers finish the jobs running now and start no new one; the jobs not started
+  come back as ``not-started`` outcomes, and the same command runs them later. Unlike a stop
+  (``SIGTERM``), no job is cut short, so none trains its last steps since a checkpoint again.
 - :func:`submit_slurm` (``vssl-bench run --launcher slurm``): one SLURM job per matrix job
   through submitit's ``AutoExecutor`` [1], logs in ``<out>/slurm/``; finished (and failed,
   unless retried) jobs are not submitted; a job that reaches its time limit or is
@@ -29,6 +33,7 @@ import logging
 import multiprocessing as mp
 import os
 import shutil
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -57,16 +62,38 @@ SLURM_DEFAULTS = {
 
 
 # ------------------------------------------------------------------------ local
+_drain = threading.Event()  # set: start no new job (the running ones finish)
+NOT_STARTED = "not-started"  # the status of a job a drained run did not start
+
+
+def request_drain() -> None:
+    """Finish the jobs running now, start no new one (safe to call from a signal handler)."""
+    _drain.set()
+
+
+def draining() -> bool:
+    return _drain.is_set()
+
+
+def _not_started(cfg: Config) -> JobOutcome:
+    return JobOutcome(cfg.job_name(), NOT_STARTED, reason="not started: the run was drained")
+
+
 def run_matrix(
     jobs: list[Config], out: Path, progress=None, retry_failed: bool = False, on_done=None, n_jobs: int = 1
 ) -> list[JobOutcome]:
     """Every job of the matrix, in order, in this process; ``n_jobs > 1``: that many at a
-    time, each in its own process (:func:`run_parallel`). ``on_done(outcome, seconds)``."""
+    time, each in its own process (:func:`run_parallel`). ``on_done(outcome, seconds)``.
+    Once :func:`draining`, a job that would train is not started (a finished one is still
+    skipped, its row repaired): its outcome is ``not-started``, and ``on_done`` is not called."""
     if n_jobs > 1:
         return run_parallel(jobs, out, n_jobs, retry_failed, on_done, progress)
     outcomes = []
     for cfg in jobs:
         t0 = time.perf_counter()
+        if draining() and not nothing_to_do(cfg, out, retry_failed):
+            outcomes.append(_not_started(cfg))
+            continue
         o = run_job(cfg, out, progress, retry_failed)
         if on_done is not None:
             on_done(o, time.perf_counter() - t0)
@@ -110,7 +137,9 @@ def run_parallel(
     ``on_done(outcome, seconds)`` is called in the parent as each job finishes. A worker that
     dies without reporting (killed, out of memory), or that reports no progress for the
     job's ``job_stall_s`` (the watchdog stops it), gives a ``failed`` outcome that is *not*
-    recorded: the job resumes from its last checkpoint on the next run.
+    recorded: the job resumes from its last checkpoint on the next run. Once
+    :func:`draining`, no new process starts: the jobs left that would train are
+    ``not-started`` (``on_done`` is not called for them), the running ones finish.
     """
     ctx = mp.get_context("spawn")
     gpus = visible_gpus(jobs[0].device) if jobs else []
@@ -131,11 +160,14 @@ def run_parallel(
 
     try:
         while todo or running:
-            while todo and free:
+            while todo and (free or draining()):
                 i, cfg = todo.popleft()
                 t0 = time.perf_counter()
                 if nothing_to_do(cfg, out, retry_failed):  # repairs its row, no process needed
                     finish(i, run_job(cfg, out, None, retry_failed), t0)
+                    continue
+                if draining():
+                    outcomes[i] = _not_started(cfg)
                     continue
                 slot = free.pop(0)
                 wcfg = dataclasses.replace(cfg, threads=slots[slot].threads) if cfg.threads <= 0 else cfg
