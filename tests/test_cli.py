@@ -173,7 +173,7 @@ def test_run_summary_counts_jobs_a_drain_left() -> None:
 
     text, code = run_summary(["done", "skipped-done", NOT_STARTED, NOT_STARTED], Path("out"))
     assert text.startswith("1 run, 1 skipped, 0 failed, 2 not started (SIGUSR1: the same command runs them).")
-    assert code == DRAINED == 138
+    assert code == DRAINED == 128 + signal.SIGUSR1
     assert run_summary(["failed", NOT_STARTED], Path("out"))[1] == 1  # a failure outranks the drain
     text, code = run_summary(["done"], Path("out"))
     assert code == 0 and text == "1 run, 0 skipped, 0 failed. `vssl-bench report --results out` for the comparison."

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -445,25 +446,29 @@ def test_stop_signals_an_ignoring_parent_set_stay_ignored() -> None:
 
 
 def test_sigusr1_drains_a_run_finishing_its_running_jobs(smoke_data_root, tmp_path) -> None:
-    """``--jobs 2`` over three ``sort`` seeds; SIGUSR1 once the first two are training: both
-    finish (not cut short: ``resumed`` 0), the third is not started, the run says so and
-    exits 138; the same command then runs only the third."""
+    """``--jobs 2`` over three ``sort`` seeds; SIGUSR1 to the whole process group (as
+    ``timeout -s USR1`` sends it) once the first two are training: both job processes ignore
+    it and finish (not cut short: ``resumed`` 0), the third is not started, the run says so
+    and exits 128 + SIGUSR1; the same command then runs only the third."""
+    import os
     import signal
     import subprocess
 
-    suite = _slow_suite(tmp_path, steps=8, seeds="[0, 1, 2]")
+    suite = _slow_suite(tmp_path, steps=12, seeds="[0, 1, 2]")
     out = tmp_path / "drained"
     args = ["run", "--suite", str(suite), "--no-references", "--jobs", "2"]
     args += ["--data-root", str(smoke_data_root), "--out", str(out)]
     env = {**_env(), "VSSL_BENCH_SLOW_STEP_S": "0.5"}
     with tempfile.TemporaryFile("w+") as log:
-        p = subprocess.Popen(_cmd(*args), stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+        p = subprocess.Popen(
+            _cmd(*args), stdout=log, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + 180
             while len(list((out / "runs").glob("sort__*/checkpoint.pt"))) < 2:  # both training
                 assert p.poll() is None and time.monotonic() < deadline, (p.poll(), log.seek(0), log.read())
                 time.sleep(0.2)
-            p.send_signal(signal.SIGUSR1)
+            os.killpg(p.pid, signal.SIGUSR1)  # the run process, its job processes, multiprocessing's helpers
             code = p.wait(timeout=180)
         finally:
             if p.poll() is None:
@@ -471,6 +476,7 @@ def test_sigusr1_drains_a_run_finishing_its_running_jobs(smoke_data_root, tmp_pa
         log.seek(0)
         text = " ".join(log.read().split())
     assert code == 128 + signal.SIGUSR1, text
+    assert "worker process died" not in text, text
     assert "SIGUSR1: finishing the jobs running now, starting no new one" in text, text
     assert "2 run, 0 skipped, 0 failed, 1 not started (SIGUSR1: the same command runs them)" in text, text
     assert "Traceback" not in text, text
@@ -485,6 +491,29 @@ def test_sigusr1_drains_a_run_finishing_its_running_jobs(smoke_data_root, tmp_pa
     assert r.returncode == 0, r.stdout + r.stderr
     assert "1 run, 2 skipped, 0 failed" in " ".join(r.stdout.split()), r.stdout
     assert sorted(row["seed"] for row in _rows(out)) == ["0", "1", "2"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="no SIGUSR1 (Windows)")
+def test_the_drain_signal_is_taken_only_while_jobs_run_here(monkeypatch) -> None:
+    """``run`` / ``tune`` take SIGUSR1 while their jobs run on this machine and give back the
+    previous disposition after (``report``, ``status``, a SLURM submission keep the default);
+    not where it was ignored, nor under ``torchrun`` (every rank must run the same jobs)."""
+    from vssl_bench import cli
+
+    before = signal.getsignal(signal.SIGUSR1)
+    with cli._drain_on_signal():
+        assert signal.getsignal(signal.SIGUSR1) is cli._on_drain_signal
+    assert signal.getsignal(signal.SIGUSR1) is before
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with cli._drain_on_signal():
+        assert signal.getsignal(signal.SIGUSR1) is before
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    previous = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    try:
+        with cli._drain_on_signal():
+            assert signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
 
 
 def test_a_drained_matrix_starts_no_job_but_still_skips_finished_ones(monkeypatch, tmp_path) -> None:
@@ -511,7 +540,8 @@ def test_a_drained_matrix_starts_no_job_but_still_skips_finished_ones(monkeypatc
 
     monkeypatch.setattr(launch, "run_job", run_job)
     monkeypatch.setattr(launch, "nothing_to_do", lambda cfg, out, retry: cfg.finished)
-    monkeypatch.setattr(launch, "_drain", launch.threading.Event())  # this test's own flag
+    monkeypatch.setattr(launch, "job_status", lambda cfg, out: "pending")
+    monkeypatch.setattr(launch, "_drain_requested", False)  # this test's own flag, restored after
     heard: list[str] = []
     jobs = [Job("a", False), Job("b", True), Job("c", False)]
     outcomes = launch.run_matrix(jobs, tmp_path, on_done=lambda o, s: heard.append(o.name))

@@ -472,7 +472,7 @@ def test_a_drained_tune_writes_no_selection(run_cli, monkeypatch, smoke_data_roo
     args = ["--suite", "smoke", "--methods", "supervised", "--no-references", "--data-root", str(smoke_data_root)]
     code, out = run_cli("tune", *args, "--out", str(tmp_path / "tune"), "--write", str(sel))
     text = " ".join(out.split())
-    assert code == 138 and "6 tuning job(s) not started (SIGUSR1); no selection written." in text, out
+    assert code == cli.DRAINED and "6 tuning job(s) not started (SIGUSR1); no selection written." in text, out
     assert not sel.exists() and not (tmp_path / "tune" / "grid.md").exists()
 
 

@@ -42,6 +42,7 @@ from vssl_bench.data.prepare import MANIFEST, prepare_dataset
 from vssl_bench.eval import EVALUATIONS
 from vssl_bench.eval.base import Evaluation
 from vssl_bench.launch import (
+    DRAIN_SIGNAL,
     NOT_STARTED,
     draining,
     request_drain,
@@ -81,6 +82,8 @@ from vssl_bench.tune import (
     write_selection,
 )
 from vssl_bench.utils import Watchdog, atomic_write_text
+
+DRAINED = 128 + getattr(signal, DRAIN_SIGNAL, 10)  # exit code of a drained run that left jobs (138 on Linux)
 
 app = typer.Typer(
     add_completion=False,
@@ -171,7 +174,9 @@ def run(
     """Pretrain every method x budget x seed of the matrix, evaluate each checkpoint, record the results.
 
     Finished jobs are skipped; a killed job resumes from its last checkpoint. Exit code 1
-    while a job of the matrix is failed (in this run or, skipped, earlier).
+    while a job of the matrix is failed (in this run or, skipped, earlier). SIGUSR1 to this
+    process (kill -USR1 PID) drains it: the running jobs finish, no new one starts, and it
+    exits 138 if it left jobs; the same command runs them.
     """
     if launcher not in ("local", "slurm"):
         raise choice_error("launcher", launcher, ["local", "slurm"])
@@ -218,7 +223,7 @@ def run(
         return
     # one process: a watchdog stops it if the job stops making progress (--jobs N: the parent watches)
     watch = Watchdog(s.base.job_stall_s) if n_jobs == 1 else contextlib.nullcontext()
-    with _progress() as progress, watch:
+    with _progress() as progress, watch, _drain_on_signal():
         outcomes = run_matrix(jobs, out, progress, retry_failed, on_done, n_jobs)
     distributed.shutdown()  # under torchrun: every rank is done with the matrix; no-op otherwise
     text, code = run_summary([o.status for o in outcomes], out)
@@ -250,7 +255,8 @@ def tune(
     """The same small grid for every method (learning rate x 3, one parameter of its own x 2),
     selected on a validation split carved from the training videos, never the test set.
 
-    Writes the selection (--write) and the grid's table (OUT/grid.md). Resumable like `run`.
+    Writes the selection (--write) and the grid's table (OUT/grid.md). Resumable like `run`,
+    drained like it by SIGUSR1 (an unfinished grid writes no selection).
     """
     if n_jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {n_jobs}")
@@ -303,7 +309,7 @@ def tune(
     _prepare_data(s.base)
     out.mkdir(parents=True, exist_ok=True)
     watch = Watchdog(s.base.job_stall_s) if n_jobs == 1 else contextlib.nullcontext()
-    with _progress() as progress, watch:
+    with _progress() as progress, watch, _drain_on_signal():
         point_of = {pt.cfg.job_name(): point_text(pt.overrides) for pt in points}
 
         def on_done(o, secs):  # a line per job, as `run` prints: a long grid can be followed in its log
@@ -974,8 +980,6 @@ _unwrap_help(app, data_app)
 INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as shells report it
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # kill, timeout, a batch system, a closed terminal
 _stopped_by: list[int] = []  # the stop signal received, if any
-DRAIN_SIGNAL = "SIGUSR1"  # finish the running jobs, start no new one
-DRAINED = 128 + getattr(signal, DRAIN_SIGNAL, 10)  # exit code of a drained run that left jobs (138)
 
 
 def _stop(signum: int, frame) -> None:
@@ -989,28 +993,42 @@ def _stop(signum: int, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _drain(signum: int, frame) -> None:
-    """SIGUSR1: ``run`` / ``tune`` finish the jobs running now and start no new one
-    (``launch.request_drain``); the run then ends with :data:`DRAINED`, and the same command
-    runs the rest. A stop that cuts no job short: nothing is trained twice."""
+def _on_drain_signal(signum: int, frame) -> None:
+    """SIGUSR1 while ``run`` / ``tune`` run jobs here: finish the jobs running now, start no
+    new one (``launch.request_drain``); the run then ends with :data:`DRAINED` if it left
+    jobs, and the same command runs them. A stop that cuts no job short."""
     if not draining():
         request_drain()
-        # os.write: a print here could re-enter a write the main thread is in the middle of
-        os.write(2, f"{DRAIN_SIGNAL}: finishing the jobs running now, starting no new one\n".encode())
+        try:  # os.write: a print here could re-enter a write the main thread is in the middle of
+            os.write(2, f"{DRAIN_SIGNAL}: finishing the jobs running now, starting no new one\n".encode())
+        except OSError:  # no stderr to say it on: the drain stands
+            pass
+
+
+@contextlib.contextmanager
+def _drain_on_signal():
+    """:func:`_on_drain_signal` for SIGUSR1 while the jobs of ``run`` / ``tune`` run on this
+    machine, the previous disposition after; not where the signal is ignored (inherited),
+    not on Windows, and not under ``torchrun``: every rank must run the same jobs, and a
+    signal reaches one rank (there SIGUSR1 keeps its default: it ends the process)."""
+    sig = getattr(signal, DRAIN_SIGNAL, None)
+    if sig is None or distributed.env_world_size() > 1 or signal.getsignal(sig) is signal.SIG_IGN:
+        yield
+        return
+    previous = signal.signal(sig, _on_drain_signal)
+    try:
+        yield
+    finally:
+        signal.signal(sig, previous)
 
 
 def _install_stop_handlers() -> None:
     """:func:`_stop` for the stop signals this process has not been told to ignore: under
-    ``nohup`` SIGHUP stays ignored, so closing the terminal does not stop the run. And
-    :func:`_drain` for SIGUSR1, except under ``torchrun``: every rank must run the same
-    jobs, and a signal reaches one rank."""
+    ``nohup`` SIGHUP stays ignored, so closing the terminal does not stop the run."""
     for name in STOP_SIGNALS:
         sig = getattr(signal, name, None)  # SIGHUP: not on Windows
         if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, _stop)
-    sig = getattr(signal, DRAIN_SIGNAL, None)  # not on Windows
-    if sig is not None and distributed.env_world_size() == 1 and signal.getsignal(sig) is not signal.SIG_IGN:
-        signal.signal(sig, _drain)
 
 
 def main() -> None:

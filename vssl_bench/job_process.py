@@ -33,8 +33,9 @@ def main(cfg, out: Path, retry_failed: bool, gpu: str | None, conn) -> None:
     if cfg.threads > 0:
         os.environ["OMP_NUM_THREADS"] = str(cfg.threads)  # before torch is imported here
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    if hasattr(signal, "SIGUSR1"):  # the parent's drain signal: a job sent it too (a process group) trains on
-        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    if hasattr(signal, "SIGUSR1"):  # the parent's drain signal, sent to the process group too: this job trains on
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # (blocked since the parent started it; blocked it stays,
+        # so DataLoader workers started from here inherit the block across their exec, and live on too)
     latest = {"n": 1, "what": "starting", "done": False}  # progress so far; a thread forwards it when it moved
     send_lock = threading.Lock()  # the outcome and the beats share the pipe
 

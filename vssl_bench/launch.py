@@ -12,10 +12,10 @@ processes never run one job), the atomic ``metrics.json`` and the locked, atomic
   unless the config sets ``threads``, and one GPU through ``CUDA_VISIBLE_DEVICES``, round
   robin over the visible ones (several jobs share a GPU when N > GPUs). Workers draw no
   progress bar; the parent prints one line per finished job.
-- Draining (:func:`request_drain`; ``run`` and ``tune`` call it on ``SIGUSR1``): both
-  local launchers finish the jobs running now and start no new one; the jobs not started
-  come back as ``not-started`` outcomes, and the same command runs them later. Unlike a stop
-  (``SIGTERM``), no job is cut short, so none trains its last steps since a checkpoint again.
+- Draining (:func:`request_drain`; ``run`` and ``tune`` call it on ``SIGUSR1`` while they
+  run jobs locally): both local ways finish the jobs running now and start no new one; the
+  jobs not started come back as ``not-started`` outcomes, and the same command runs them
+  later. Unlike a stop (``SIGTERM``), no job is cut short, so nothing is trained twice.
 - :func:`submit_slurm` (``vssl-bench run --launcher slurm``): one SLURM job per matrix job
   through submitit's ``AutoExecutor`` [1], logs in ``<out>/slurm/``; finished (and failed,
   unless retried) jobs are not submitted; a job that reaches its time limit or is
@@ -28,12 +28,13 @@ processes never run one job), the atomic ``metrics.json`` and the locked, atomic
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing as mp
 import os
 import shutil
-import threading
+import signal
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -62,21 +63,46 @@ SLURM_DEFAULTS = {
 
 
 # ------------------------------------------------------------------------ local
-_drain = threading.Event()  # set: start no new job (the running ones finish)
+DRAIN_SIGNAL = "SIGUSR1"  # what `run` / `tune` take as a request to drain (cli)
 NOT_STARTED = "not-started"  # the status of a job a drained run did not start
+_drain_requested = False  # True: start no new job (the running ones finish)
 
 
 def request_drain() -> None:
-    """Finish the jobs running now, start no new one (safe to call from a signal handler)."""
-    _drain.set()
+    """Finish the jobs running now, start no new one. A plain assignment: safe in a signal
+    handler, however often the signal comes."""
+    global _drain_requested
+    _drain_requested = True
 
 
 def draining() -> bool:
-    return _drain.is_set()
+    return _drain_requested
 
 
-def _not_started(cfg: Config) -> JobOutcome:
+def _left(cfg: Config, out: Path) -> JobOutcome:
+    """The outcome of a job a drained run does not start: busy if another process runs it."""
+    if job_status(cfg, out) == "running":
+        return JobOutcome(cfg.job_name(), "locked", reason="another process is running this job")
     return JobOutcome(cfg.job_name(), NOT_STARTED, reason="not started: the run was drained")
+
+
+@contextlib.contextmanager
+def _drain_signal_blocked():
+    """Block the drain signal in this thread while a job process starts: the process inherits
+    the block across fork and exec, keeps it, and ignores the signal too
+    (``job_process.main``), as do the DataLoader workers it starts, so a signal sent to the
+    whole process group (``timeout -s USR1``, ``kill -USR1 -PGID``) reaches only the parent,
+    even while a job process is still starting. The parent gets a signal that came meanwhile
+    once it unblocks."""
+    sig = getattr(signal, DRAIN_SIGNAL, None)
+    if sig is None or not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {sig})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def run_matrix(
@@ -84,15 +110,16 @@ def run_matrix(
 ) -> list[JobOutcome]:
     """Every job of the matrix, in order, in this process; ``n_jobs > 1``: that many at a
     time, each in its own process (:func:`run_parallel`). ``on_done(outcome, seconds)``.
-    Once :func:`draining`, a job that would train is not started (a finished one is still
-    skipped, its row repaired): its outcome is ``not-started``, and ``on_done`` is not called."""
+    Once :func:`draining`, a job with work left (training or an evaluation) is not started
+    (a finished one is still skipped, its row repaired): its outcome is ``not-started`` (or
+    ``locked`` if another process runs it), and ``on_done`` is not called for it."""
     if n_jobs > 1:
         return run_parallel(jobs, out, n_jobs, retry_failed, on_done, progress)
     outcomes = []
     for cfg in jobs:
         t0 = time.perf_counter()
         if draining() and not nothing_to_do(cfg, out, retry_failed):
-            outcomes.append(_not_started(cfg))
+            outcomes.append(_left(cfg, out))
             continue
         o = run_job(cfg, out, progress, retry_failed)
         if on_done is not None:
@@ -138,7 +165,7 @@ def run_parallel(
     dies without reporting (killed, out of memory), or that reports no progress for the
     job's ``job_stall_s`` (the watchdog stops it), gives a ``failed`` outcome that is *not*
     recorded: the job resumes from its last checkpoint on the next run. Once
-    :func:`draining`, no new process starts: the jobs left that would train are
+    :func:`draining`, no new process starts: the jobs left with work to do are
     ``not-started`` (``on_done`` is not called for them), the running ones finish.
     """
     ctx = mp.get_context("spawn")
@@ -167,7 +194,7 @@ def run_parallel(
                     finish(i, run_job(cfg, out, None, retry_failed), t0)
                     continue
                 if draining():
-                    outcomes[i] = _not_started(cfg)
+                    outcomes[i] = _left(cfg, out)
                     continue
                 slot = free.pop(0)
                 wcfg = dataclasses.replace(cfg, threads=slots[slot].threads) if cfg.threads <= 0 else cfg
@@ -177,7 +204,8 @@ def run_parallel(
                     args=(wcfg, Path(out), retry_failed, slots[slot].gpu, send),
                     name=f"vssl-bench {cfg.job_name()}",
                 )
-                proc.start()
+                with _drain_signal_blocked():
+                    proc.start()
                 send.close()  # the child holds the only writer: EOF here when it dies
                 running[recv] = (proc, i, cfg, slot, t0)
                 beats[recv] = (time.monotonic(), "starting")
