@@ -331,3 +331,43 @@ def test_nightly_workflow_carries_the_jobs_cut_at_its_deadline(tmp_path):
     night4.mkdir()
     run(unpack["run"], night4)
     assert not (night4 / "results").exists() and not tar.exists()
+
+
+def test_readme_table_known_answers(tmp_path, capsys):
+    """benchmarks/readme_table.py: chance first, then random and supervised, then each family
+    best linear first; a method that did not learn in italics with **no**; --seeds narrows
+    to one seed (no spread), --steps to one budget (random stands beside it); a missing
+    folder is exit 2, nothing matching exit 1."""
+    import importlib.util
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_stats import METHODS, make_table
+
+    spec = importlib.util.spec_from_file_location("readme_table", ROOT / "benchmarks" / "readme_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    df = make_table({m: 0.3 + 0.02 * i for i, m in enumerate(METHODS)}, pretext=lambda mu: mu).assign(
+        pretext_chance=0.25, chance_top1=0.0625, chance_r1=0.0625
+    )
+    df.loc[df["method"] == "sort", "pretext_accuracy"] = 0.2  # below its chance level: did not learn
+    (tmp_path / "r").mkdir()
+    df.to_csv(tmp_path / "r" / "results.csv", index=False)
+    assert mod.main([str(tmp_path / "r")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith("| family")]
+    names = [ln.split(" | ")[1].strip("*`") for ln in rows]
+    assert names[:3] == ["–", "random", "supervised"] and rows[0].startswith("| chance | – | 6.2 | 6.2 | 6.2 |")
+    fams = [ln.split(" | ")[0].strip("|* ") for ln in rows[3:]]
+    assert fams == sorted(fams, key=["pretext", "generative", "contrastive"].index)
+    pretext = [n for n, f in zip(names[3:], fams) if f == "pretext"]
+    order = list(METHODS)  # planted means rise with the registry order: best first is the reverse
+    assert pretext == sorted(pretext, key=order.index, reverse=True)
+    (sort_row,) = [ln for ln in rows if "`sort`" in ln]
+    assert sort_row.startswith("| *pretext* | *`sort`* |") and sort_row.endswith("| **no** |")
+    assert " ± " in rows[3] and "Seeds per row: 3." in lines
+    assert mod.main([str(tmp_path / "r"), "--seeds", "0", "--steps", "150"]) == 0
+    out = capsys.readouterr().out
+    assert " ± " not in out and "| reference | `random` |" in out and "Seeds per row: 1." in out
+    assert mod.main([str(tmp_path / "r"), "--steps", "999"]) == 1  # random alone is no table either
+    assert mod.main([str(tmp_path / "nowhere")]) == 2
+    assert mod.main([str(tmp_path / "r"), "--seeds", "x"]) == 2

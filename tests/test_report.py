@@ -176,6 +176,27 @@ def test_bars_draw_no_zero_width_interval_for_one_seed(tmp_path, monkeypatch, ki
     assert seen["errorbars"] is errorbars
 
 
+def test_bars_mark_a_method_that_did_not_learn(tmp_path, monkeypatch) -> None:
+    """As the tables' italics: a method whose own task fails the gate is drawn hatched and
+    pale, its label says "(did not learn)"; the others are drawn as they are."""
+    df = _table("full").assign(pretext_chance=0.25)
+    df.loc[df["method"] == "sort", "pretext_accuracy"] = 0.2  # below its chance level on every seed
+    seen = {}
+    real = matplotlib.figure.Figure.savefig
+
+    def spy(fig, *a, **k):
+        ax = fig.axes[0]
+        seen["labels"] = [t.get_text() for t in ax.get_yticklabels()]
+        seen["hatched"] = [p.get_hatch() for p in ax.patches]
+        return real(fig, *a, **k)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", spy)
+    assert plots.bars(df, "s", tmp_path)
+    marked = [lab for lab, h in zip(seen["labels"], seen["hatched"]) if h]
+    assert marked == ["sort (did not learn)"], seen
+    assert "vcop" in seen["labels"] and "random" in seen["labels"]
+
+
 def test_html_escapes_hostile_text() -> None:
     df = _table("full")
     summary = summarize(df)

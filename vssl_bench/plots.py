@@ -58,6 +58,15 @@ def method_stats(d: pd.DataFrame, metric: str) -> pd.DataFrame:
     return out.sort_values(["_f", "method"]).drop(columns="_f").reset_index(drop=True)
 
 
+def not_learned(d: pd.DataFrame) -> set[str]:
+    """The methods of one setting that did not learn their own task (``stats.learnability``,
+    the leaderboard's gate): drawn hatched and pale, their label says so."""
+    lb = stats.learnability(d)
+    if lb.empty:
+        return set()
+    return {m for m, ok in zip(lb["method"], lb["learned"]) if ok is not None and not bool(ok)}
+
+
 def _seeds_label(n: pd.Series) -> str:
     lo, hi = int(n.min()), int(n.max())
     return f"{lo} seed{'s' if hi > 1 else ''}" if lo == hi else f"{lo}-{hi} seeds"
@@ -81,6 +90,7 @@ def bars(d: pd.DataFrame, setting: str, out_dir: Path, metrics: list[str] | None
     order = method_stats(d, metrics[0])
     methods = list(order["method"]) + [m for m in methods if m not in set(order["method"])]
     fam = d.groupby("method")["family"].first().to_dict()
+    unlearned = not_learned(d)
     y = np.arange(len(methods))
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(2.6 + 2.9 * len(metrics), 1.2 + 0.32 * len(methods)), sharey=True, squeeze=False
@@ -88,7 +98,7 @@ def bars(d: pd.DataFrame, setting: str, out_dir: Path, metrics: list[str] | None
     for ax, m in zip(axes[0], metrics):
         t = tabs[m].set_index("method").reindex(methods)
         colors = [FAMILY_COLORS.get(fam.get(k, ""), "k") for k in methods]
-        ax.barh(
+        drawn = ax.barh(
             y,
             100 * t["mean"].fillna(0),
             xerr=100 * t["half"] if t["half"].notna().any() else None,  # nan: no bar (1 seed), not a 0-width one
@@ -96,6 +106,10 @@ def bars(d: pd.DataFrame, setting: str, out_dir: Path, metrics: list[str] | None
             error_kw={"elinewidth": 1, "capsize": 2},
             height=0.7,
         )
+        for patch, k in zip(drawn.patches, methods):  # as the tables' italics: numbers of a net that did not learn
+            if k in unlearned:
+                patch.set_alpha(0.35)
+                patch.set_hatch("///")
         for yi, v, h in zip(y, t["mean"], t["half"].fillna(0)):
             if np.isfinite(v):
                 ax.text(100 * (v + h) + 1, yi, f"{100 * v:.1f}", va="center", ha="left", fontsize=7)
@@ -106,7 +120,7 @@ def bars(d: pd.DataFrame, setting: str, out_dir: Path, metrics: list[str] | None
         ax.set_xlim(0, 100)
         ax.grid(axis="x", alpha=0.3)
     ax0 = axes[0][0]
-    ax0.set_yticks(y, methods, fontsize=8)
+    ax0.set_yticks(y, [f"{k} (did not learn)" if k in unlearned else k for k in methods], fontsize=8)
     ax0.invert_yaxis()
     _family_legend(axes[0][-1], fam.values(), fig)
     n = pd.concat([t["n"] for t in tabs.values()])
