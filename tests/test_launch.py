@@ -374,6 +374,31 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _signal_once_two_train(args: list[str], out: Path, send, group: bool = False) -> tuple[int, str]:
+    """Start ``vssl-bench ARGS`` (steps made to last 0.5 s each), wait until two jobs train
+    (each has a checkpoint), call ``send(process, checkpoints)``, wait for the run to end:
+    its exit code and its output on one line. ``group``: in a process group of its own."""
+    import subprocess
+
+    env = {**_env(), "VSSL_BENCH_SLOW_STEP_S": "0.5"}
+    with tempfile.TemporaryFile("w+") as log:
+        p = subprocess.Popen(
+            _cmd(*args), stdout=log, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=group
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while len(ckpts := list((out / "runs").glob("sort__*/checkpoint.pt"))) < 2:  # both training
+                assert p.poll() is None and time.monotonic() < deadline, (p.poll(), log.seek(0), log.read())
+                time.sleep(0.2)
+            send(p, ckpts)
+            code = p.wait(timeout=180)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        log.seek(0)
+        return code, " ".join(log.read().split())
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux)")
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
 def test_a_stopped_run_leaves_no_job_process_behind(sig, smoke_data_root, tmp_path) -> None:
@@ -384,30 +409,20 @@ def test_a_stopped_run_leaves_no_job_process_behind(sig, smoke_data_root, tmp_pa
     on, unwatched, holding the job's lock and cores; after SIGTERM the same command resumes
     both jobs from their checkpoints."""
     import os
-    import signal
     import subprocess
 
     suite = _slow_suite(tmp_path, steps=200, seeds="[0, 1]")
     out = tmp_path / "stopped"
     args = ["run", "--suite", str(suite), "--no-references", "--jobs", "2"]
     args += ["--data-root", str(smoke_data_root), "--out", str(out)]
-    env = {**_env(), "VSSL_BENCH_SLOW_STEP_S": "0.5"}
-    with tempfile.TemporaryFile("w+") as log:
-        p = subprocess.Popen(_cmd(*args), stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
-        try:
-            deadline = time.monotonic() + 180
-            while len(ckpts := list((out / "runs").glob("sort__*/checkpoint.pt"))) < 2:  # both training
-                assert p.poll() is None and time.monotonic() < deadline, (p.poll(), log.seek(0), log.read())
-                time.sleep(0.5)
-            workers = [int((c.parent / ".lock").read_text().split()[0]) for c in ckpts]
-            assert p.pid not in workers and all(_alive(w) for w in workers)
-            p.send_signal(getattr(signal, sig))
-            code = p.wait(timeout=60)
-        finally:
-            if p.poll() is None:
-                p.kill()
-        log.seek(0)
-        text = " ".join(log.read().split())
+    workers: list[int] = []
+
+    def send(p, ckpts) -> None:
+        workers.extend(int((c.parent / ".lock").read_text().split()[0]) for c in ckpts)
+        assert p.pid not in workers and all(_alive(w) for w in workers)
+        p.send_signal(getattr(signal, sig))
+
+    code, text = _signal_once_two_train(args, out, send)
     deadline = time.monotonic() + 30  # a job process checks on its parent every beat (5 s)
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -451,30 +466,14 @@ def test_sigusr1_drains_a_run_finishing_its_running_jobs(smoke_data_root, tmp_pa
     it and finish (not cut short: ``resumed`` 0), the third is not started, the run says so
     and exits 128 + SIGUSR1; the same command then runs only the third."""
     import os
-    import signal
     import subprocess
 
     suite = _slow_suite(tmp_path, steps=12, seeds="[0, 1, 2]")
     out = tmp_path / "drained"
     args = ["run", "--suite", str(suite), "--no-references", "--jobs", "2"]
     args += ["--data-root", str(smoke_data_root), "--out", str(out)]
-    env = {**_env(), "VSSL_BENCH_SLOW_STEP_S": "0.5"}
-    with tempfile.TemporaryFile("w+") as log:
-        p = subprocess.Popen(
-            _cmd(*args), stdout=log, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
-        )
-        try:
-            deadline = time.monotonic() + 180
-            while len(list((out / "runs").glob("sort__*/checkpoint.pt"))) < 2:  # both training
-                assert p.poll() is None and time.monotonic() < deadline, (p.poll(), log.seek(0), log.read())
-                time.sleep(0.2)
-            os.killpg(p.pid, signal.SIGUSR1)  # the run process, its job processes, multiprocessing's helpers
-            code = p.wait(timeout=180)
-        finally:
-            if p.poll() is None:
-                p.kill()
-        log.seek(0)
-        text = " ".join(log.read().split())
+    # to the whole group: the run process, its job processes, multiprocessing's helpers
+    code, text = _signal_once_two_train(args, out, lambda p, _: os.killpg(p.pid, signal.SIGUSR1), group=True)
     assert code == 128 + signal.SIGUSR1, text
     assert "worker process died" not in text, text
     assert "SIGUSR1: finishing the jobs running now, starting no new one" in text, text
