@@ -8,6 +8,15 @@ Each job is read on the videos it was evaluated on (its config's ``holdout``: th
 split, or a tuning job's validation carve), in eval mode, as ``heldout_pretext`` does at the
 end of a job. A folder without ``checkpoint.pt`` (a committed one: checkpoints are
 git-ignored) is reported and skipped.
+
+``--batch-size B`` reads the task in held-out batches of B clips, B at most every held-out
+clip (as many batches as cover the clips the job read, ``pretext_eval_batches`` batches of
+its training batch size, and at least one): for a task posed within a batch (the contrastive methods' "which clip of the
+batch is my positive") B is the gallery, so a larger B is a harder task for the network and
+for its training-free baseline alike. ``--untrained`` reads the job's method with its seeded
+initial weights instead of its checkpoint: what the network does before any training.
+
+    .venv/bin/python benchmarks/reread_own_task.py results/runs/xmodal__* --batch-size 256 [--untrained]
 """
 
 from __future__ import annotations
@@ -39,11 +48,17 @@ def config_of(run_dir: Path) -> Config:
     return Config(**kw)
 
 
-def reread(run_dir: Path, device: torch.device) -> dict:
+def reread(run_dir: Path, device: torch.device, batch_size: int | None = None, untrained: bool = False) -> dict:
     cfg = config_of(run_dir)
     train, heldout = build_dataset(cfg)
     method = build_method(cfg, len(train.classes), device)
-    load_weights(method, RunDir(run_dir), device)
+    if not untrained:
+        load_weights(method, RunDir(run_dir), device)
+    if batch_size is not None:  # the same clips in batches of batch_size (at most all held-out clips at once)
+        batch_size = min(batch_size, len(heldout))
+        read = cfg.pretext_eval_batches * min(cfg.batch_size, len(heldout))
+        batches = max(1, min(read, len(heldout)) // batch_size)
+        cfg = dataclasses.replace(cfg, batch_size=batch_size, pretext_eval_batches=batches)
     return heldout_pretext(method, heldout, cfg, device)
 
 
@@ -51,17 +66,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="job folders (results/.../runs/NAME)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch-size", type=int, default=None, help="held-out batch (the gallery of a within-batch task)")
+    ap.add_argument("--untrained", action="store_true", help="the seeded initial weights, not the checkpoint")
     args = ap.parse_args()
+    if args.batch_size is not None and args.batch_size < 1:
+        ap.error(f"--batch-size must be >= 1, got {args.batch_size}")
     torch.set_num_threads(1)
     for d in args.runs:
-        if not (d / "checkpoint.pt").exists():
+        if not args.untrained and not (d / "checkpoint.pt").exists():
             print(f"{d.name}: no checkpoint.pt, skipped")
             continue
-        r = reread(d, torch.device(args.device))
+        r = reread(d, torch.device(args.device), args.batch_size, args.untrained)
         cfg = config_of(d)
         point = ", ".join(f"{k}={v}" for k, v in sorted(cfg.params.items()))
         vals = "  ".join(f"{k.removeprefix('pretext_')} {v:.3f}" for k, v in r.items() if isinstance(v, float))
-        print(f"{d.name} (lr={cfg.lr:g}; {point}; {cfg.holdout}, {r.get('pretext_samples')} clips): {vals}")
+        how = ("untrained, " if args.untrained else "") + (f"batches of {args.batch_size}, " if args.batch_size else "")
+        print(f"{d.name} (lr={cfg.lr:g}; {point}; {how}{cfg.holdout}, {r.get('pretext_samples')} clips): {vals}")
 
 
 if __name__ == "__main__":

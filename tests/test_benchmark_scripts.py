@@ -280,6 +280,14 @@ def test_reread_own_task_matches_what_the_job_recorded(tmp_path, smoke_data_root
     assert again["pretext_samples"] == recorded["pretext_samples"] > 0
     for k in ("pretext_accuracy", "pretext_chance", "pretext_baseline", "pretext_loss_heldout"):
         assert again[k] == pytest.approx(recorded[k], abs=1e-6), k
+    # other batches: as many as cover the clips the job read, at least one (of all held-out clips at most)
+    n, held = recorded["pretext_samples"], len(mod.build_dataset(mod.config_of(run_dir))[1])
+    assert n < held and mod.reread(run_dir, mod.torch.device("cpu"), batch_size=n // 2)["pretext_samples"] == n
+    assert mod.reread(run_dir, mod.torch.device("cpu"), batch_size=10_000)["pretext_samples"] == held
+    fresh = mod.reread(run_dir, mod.torch.device("cpu"), untrained=True)  # the seeded initial weights
+    assert fresh["pretext_samples"] == n and fresh["pretext_loss_heldout"] != pytest.approx(
+        recorded["pretext_loss_heldout"], abs=1e-6
+    )
 
 
 def test_nightly_workflow_carries_the_jobs_cut_at_its_deadline(tmp_path):
