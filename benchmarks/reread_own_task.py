@@ -9,14 +9,15 @@ split, or a tuning job's validation carve), in eval mode, as ``heldout_pretext``
 end of a job. A folder without ``checkpoint.pt`` (a committed one: checkpoints are
 git-ignored) is reported and skipped.
 
-``--batch-size B`` reads the task in held-out batches of B clips, B at most every held-out
-clip (as many batches as cover the clips the job read, ``pretext_eval_batches`` batches of
-its training batch size, and at least one): for a task posed within a batch (the contrastive methods' "which clip of the
-batch is my positive") B is the gallery, so a larger B is a harder task for the network and
-for its training-free baseline alike. ``--untrained`` reads the job's method with its seeded
-initial weights instead of its checkpoint: what the network does before any training.
+``--batch-size B`` reads the task in held-out batches of B clips instead of the method's
+own (its ``heldout_batch``, else the training batch size), B at most every held-out clip
+(as many batches as cover the clips the job read, and at least one). For a task posed
+within a batch (the contrastive methods' "which clip of the batch is my positive") B is the
+gallery, so a larger B is a harder task for the network and for its training-free baseline
+alike. ``--untrained`` reads the job's method with its seeded initial weights instead of
+its checkpoint: what the network does before any training.
 
-    .venv/bin/python benchmarks/reread_own_task.py results/runs/xmodal__* --batch-size 256 [--untrained]
+    .venv/bin/python benchmarks/reread_own_task.py results/runs/xmodal__* --batch-size 32 [--untrained]
 """
 
 from __future__ import annotations
@@ -54,12 +55,7 @@ def reread(run_dir: Path, device: torch.device, batch_size: int | None = None, u
     method = build_method(cfg, len(train.classes), device)
     if not untrained:
         load_weights(method, RunDir(run_dir), device)
-    if batch_size is not None:  # the same clips in batches of batch_size (at most all held-out clips at once)
-        batch_size = min(batch_size, len(heldout))
-        read = cfg.pretext_eval_batches * min(cfg.batch_size, len(heldout))
-        batches = max(1, min(read, len(heldout)) // batch_size)
-        cfg = dataclasses.replace(cfg, batch_size=batch_size, pretext_eval_batches=batches)
-    return heldout_pretext(method, heldout, cfg, device)
+    return heldout_pretext(method, heldout, cfg, device, gallery=batch_size)
 
 
 def main() -> None:

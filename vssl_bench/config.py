@@ -9,8 +9,8 @@ it (YAML, ``--set``, Python): types, ranges, fixed choices. What needs a registr
 method, dataset, backbone and evaluation names; a method's or an evaluation's parameters,
 which travel here as plain dicts) is checked where jobs are resolved (``vssl_bench.suite``,
 the runner), and what changes a job's result without being a field (the embedded data's
-generator version) is added to its key by the module that knows it
-(:func:`register_key_part`).
+generator version, a method's measure version) is added to its key by the module that
+knows it (:func:`register_key_part`).
 
 Unknown keys anywhere (YAML or ``--set``) raise :class:`ConfigError`, whose message is
 one line naming the valid choices; the CLI turns it into exit code 2.
@@ -109,7 +109,7 @@ class Config:
     linear_epochs: int = 100
     linear_lr: float = 1e-2  # SEVERE linear eval: Adam lr 0.01
     linear_weight_decay: float = 1e-4
-    pretext_eval_batches: int = 8  # held-out batches to measure the own task (8 x 32 = the embedded test split)
+    pretext_eval_batches: int = 8  # held-out training batches read for the own task (8 x 32 = the embedded test split)
     # Evaluations beyond linear / kNN / retrieval (the registry vssl_bench.eval.EVALUATIONS)
     # and their parameters: name -> {param: value}. Not part of job_key(): switching one on
     # later runs only that evaluation on the finished job's checkpoint.
@@ -141,8 +141,11 @@ class Config:
     def job_key(self) -> str:
         """Stable hash of everything that changes the result (not device, threads, workers,
         timeouts or the evaluations switched on) and of the registered key parts."""
-        if not _KEY_PARTS:
-            raise RuntimeError("no key parts registered: import vssl_bench.data.datasets before naming a job")
+        if missing := [k for k in KEY_PART_OWNERS if k not in _KEY_PARTS]:
+            raise RuntimeError(
+                f"key parts not registered ({', '.join(missing)}): import "
+                f"{' and '.join(KEY_PART_OWNERS[k] for k in missing)} before naming a job"
+            )
         d = self.to_dict()
         for k in NOT_IN_KEY:
             d.pop(k, None)
@@ -153,7 +156,7 @@ class Config:
             d.pop("val_fraction", None)
         else:  # how the validation videos are drawn (2: whole recording groups where names have them)
             d["val_carve"] = VAL_CARVE
-        for part in _KEY_PARTS:
+        for part in _KEY_PARTS.values():
             d.update(part(self))
         blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:10]
@@ -182,14 +185,17 @@ NOT_IN_KEY = (
 # key only when set away from their default, so every earlier job keeps its key.
 OMIT_AT_DEFAULT = {"holdout": "test", "val_fraction": 0.2}
 VAL_CARVE = 2  # version of data.datasets.validation_split's draw: a changed draw is a new job
-_KEY_PARTS: list[Callable[[Config], dict]] = []
+_KEY_PARTS: dict[str, Callable[[Config], dict]] = {}
+# The key parts every job key needs, and the module that registers each: a process that
+# has not imported one of them would name jobs differently, so it is refused instead.
+KEY_PART_OWNERS = {"data": "vssl_bench.data.datasets", "methods": "vssl_bench.methods"}
 
 
-def register_key_part(part: Callable[[Config], dict]) -> None:
+def register_key_part(name: str, part: Callable[[Config], dict]) -> None:
     """``part(cfg) -> dict`` joins every job key: what changes a result without being a
-    Config field (``data.datasets`` registers the embedded generator's version)."""
-    if part not in _KEY_PARTS:
-        _KEY_PARTS.append(part)
+    Config field (``data.datasets`` registers the embedded generator's version as
+    ``data``, ``methods`` a method's measure version)."""
+    _KEY_PARTS[name] = part
 
 
 PREFETCH = ("auto", "thread", "off")

@@ -551,13 +551,23 @@ def write_curve(path: Path, curve: list) -> None:
 
 
 @torch.no_grad()
-def heldout_pretext(method: Method, test: VideoList, cfg: Config, device: torch.device) -> dict:
-    """The method's own task on held-out (test-split) videos, model in eval mode:
-    mean ``acc`` (-> ``pretext_accuracy``) and mean loss over ``pretext_eval_batches``."""
+def heldout_pretext(
+    method: Method, test: VideoList, cfg: Config, device: torch.device, gallery: int | None = None
+) -> dict:
+    """The method's own task on held-out (test-split) videos, model in eval mode: mean
+    ``acc`` (-> ``pretext_accuracy``) and mean loss over ``pretext_eval_batches`` batches of
+    the training batch size. A method whose task is posed within a batch over a larger
+    gallery (its ``heldout_batch``, or ``gallery``: at most every held-out clip) is handed
+    consecutive loader batches joined into galleries of that size (a multiple of the loader
+    batch), as many as read the same clips, at least one: the same clips and views as one
+    batch of that size, decoded and held in memory a training batch at a time."""
     if cfg.pretext_eval_batches <= 0:
         return {}
     method.eval()
-    bs = min(cfg.batch_size, len(test))
+    size = min(gallery or type(method).heldout_batch or cfg.batch_size, len(test))
+    bs = min(cfg.batch_size, size)  # the loader's batch: the training batch, or a smaller gallery
+    join = size // bs  # loader batches per gallery (1 unless a method asks for a larger gallery)
+    n_galleries = max(1, cfg.pretext_eval_batches * min(cfg.batch_size, len(test)) // (join * bs))
     loader = data_loader(
         PretrainDataset(test, partial(type(method).views, p=method.p, cfg=cfg), cfg, cfg.seed + 10_000),
         batch_size=bs,
@@ -568,8 +578,14 @@ def heldout_pretext(method: Method, test: VideoList, cfg: Config, device: torch.
     )
     seen: dict[str, list[float]] = {}
     n = samples = 0
-    for batch in loader:
-        warn_unreadable(batch)
+    parts: list[dict] = []
+    for part in loader:
+        warn_unreadable(part)
+        parts.append(part)
+        if len(parts) < join:
+            continue
+        batch = parts[0] if join == 1 else {k: torch.cat([q[k] for q in parts]) for k in parts[0]}
+        parts = []
         batch = to_device(batch, device, cfg.channels_last)
         with autocast(device, cfg):
             out = method.loss(batch)
@@ -578,7 +594,7 @@ def heldout_pretext(method: Method, test: VideoList, cfg: Config, device: torch.
                 seen.setdefault(k, []).append(float(out[k]))
         n += 1
         samples += int(batch["label"].shape[0])
-        if n >= cfg.pretext_eval_batches:
+        if n >= n_galleries:
             break
     res = {col: (float(np.mean(seen[k])) if seen.get(k) else None) for k, col in HELDOUT.items()}
     res["pretext_samples"] = samples  # held-out videos behind those means (the gate's sample size)

@@ -69,12 +69,17 @@ def test_full_and_shift_suites():
     assert {c.steps for c in full.jobs()} == {9600} and {c.steps for c in everything.jobs()} == {150}
     assert set(full.tuned) == set(full.methods) - {"random"}
     assert not everything.tuned
-    # all-methods names the committed 150-step suite's jobs: its rows are results/150-steps'
+    # all-methods names the committed 150-step suite's jobs: its rows are results/150-steps',
+    # but xmodal's, measured on 32-clip galleries before its measure_version 1 (methods/xmodal.py)
     committed = Path(__file__).resolve().parents[2] / "results" / "150-steps" / "results.csv"
     if committed.exists():  # a trimmed checkout may lack the results
         with committed.open(newline="") as f:
             ids = {row["job_id"] for row in csv.DictReader(f)}
-        assert {c.job_name() for c in everything.jobs()} <= ids
+        names = {c.method: set() for c in everything.jobs()}
+        for c in everything.jobs():
+            names[c.method].add(c.job_name())
+        assert set().union(*(v for m, v in names.items() if m != "xmodal")) <= ids
+        assert len(names["xmodal"]) == 3 and not names["xmodal"] & ids
     assert list(load_suite("quick").base.evaluations) == ["lowshot", "temporal"]  # the cheap ones only
     shift = load_suite("shift")
     assert shift.base.dataset == "synthetic-biased" and "shift" in shift.base.evaluations

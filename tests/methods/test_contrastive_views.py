@@ -376,3 +376,71 @@ def test_pair_methods_views_are_two_windows_of_one_video(name, monkeypatch):
         v = make_views(name, seed)
         assert 0 <= start_of(v["view1"]) - start_of(v["view0"]) <= MAX_START  # CVRL-sampled windows
     assert not flips  # no horizontal flip by default
+
+
+def test_a_methods_heldout_batch_is_its_gallery(smoke_data_root):
+    """``heldout_pretext`` poses xmodal's own task over its ``heldout_batch`` (256, at most
+    every held-out clip: 48 here) and a gallery given to it over that many, joining loader
+    batches of the training size: the same clips and views as one batch of the gallery's
+    size. A method without one (nce) reads ``pretext_eval_batches`` training batches, as
+    before. xmodal's chance is one over the gallery."""
+    import vssl_bench.data.datasets  # noqa: F401 - registers the key parts
+    from vssl_bench.data.datasets import build_dataset
+    from vssl_bench.runner import build_method
+    from vssl_bench.train import heldout_pretext
+
+    def setup(name: str, batch_size: int = 8):
+        cfg = Config(
+            method=name,
+            dataset="synthetic",
+            data_root=str(smoke_data_root),
+            synthetic_train_per_class=6,
+            synthetic_test_per_class=3,
+            clip_len=4,
+            frame_stride=2,
+            batch_size=batch_size,
+            pretext_eval_batches=2,
+            threads=1,
+        )
+        train, test = build_dataset(cfg)
+        return cfg, test, build_method(cfg, len(train.classes), torch.device("cpu"))
+
+    cpu = torch.device("cpu")
+    cfg, test, xm = setup("xmodal")
+    assert METHODS["xmodal"].heldout_batch == 256 > len(test) == 48
+    r = heldout_pretext(xm, test, cfg, cpu)  # every held-out clip at once: 6 loader batches joined
+    assert r["pretext_chance"] == pytest.approx(1 / 48) and r["pretext_samples"] == 48
+    cfg48 = setup("xmodal", batch_size=48)[0]
+    one = heldout_pretext(xm, test, cfg48, cpu)  # one loader batch of 48, the same model
+    assert one["pretext_samples"] == 48
+    for k in ("pretext_accuracy", "pretext_baseline", "pretext_loss_heldout"):
+        assert r[k] == pytest.approx(one[k], rel=1e-5), k  # joined batches are that one batch
+    r = heldout_pretext(xm, test, cfg, cpu, gallery=8)  # the training batch: 2 galleries of 8
+    assert r["pretext_chance"] == pytest.approx(1 / 8) and r["pretext_samples"] == 16
+    cfg, test, nce = setup("nce")
+    r = heldout_pretext(nce, test, cfg, cpu)  # two training batches of 8 (chance: 1 of 2 x 8 - 1 views)
+    assert r["pretext_chance"] == pytest.approx(1 / 15) and r["pretext_samples"] == 16
+
+
+def test_a_measure_version_renames_only_that_methods_jobs(monkeypatch):
+    """``Method.measure_version`` joins the job key when > 0 (xmodal: 1, its held-out
+    gallery), so its jobs measured the old way run again; every other method's job keeps
+    its name: the committed full suite's seed-0 rows are still found as finished."""
+    import csv
+    from pathlib import Path
+
+    from vssl_bench.methods.xmodal import XModal
+    from vssl_bench.suite import load_suite
+
+    rows = Path(__file__).resolve().parents[2] / "results" / "results.csv"
+    with open(rows, newline="") as f:
+        committed = {r["job_id"] for r in csv.DictReader(f)}
+    jobs = [c for c in load_suite("full").jobs() if c.seed == 0]
+    others = [c.job_name() for c in jobs if c.method != "xmodal"]
+    assert len(others) == 20 and all(n in committed for n in others), sorted(set(others) - committed)
+    (xm,) = [c for c in jobs if c.method == "xmodal"]
+    measured_on_32 = "xmodal__synthetic__tiny3d__seed0__2b80a6e6e7"  # committed, before the gallery
+    assert measured_on_32 in committed and xm.job_name() != measured_on_32
+    monkeypatch.setattr(XModal, "measure_version", 0)
+    assert xm.job_name() == measured_on_32  # the version is the only difference
+    assert [m for m, cls in METHODS.items() if cls.measure_version] == []

@@ -280,7 +280,7 @@ def _data_version(cfg: Config) -> dict:
     return {"synthetic_version": synthetic.SYNTHETIC_VERSION} if cfg.dataset.startswith("synthetic") else {}
 
 
-register_key_part(_data_version)
+register_key_part("data", _data_version)
 
 
 def build_dataset(cfg: Config) -> tuple[VideoList, VideoList]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from vssl_bench.config import choice_error
+from vssl_bench.config import Config, choice_error, register_key_part
 from vssl_bench.methods.aot import ArrowOfTime
 from vssl_bench.methods.base import FAMILIES, Method, params_from_dict
 from vssl_bench.methods.contrastive import Contrastive
@@ -63,6 +63,16 @@ def get_method(name: str) -> type[Method]:
     if name not in METHODS:
         raise choice_error("method", name, list(METHODS))
     return METHODS[name]
+
+
+def _measure_version(cfg: Config) -> dict:
+    """A method's ``measure_version`` joins its job keys when > 0: jobs finished under the
+    method's old measure run again instead of being skipped (every other key unchanged)."""
+    version = getattr(METHODS.get(cfg.method), "measure_version", 0)
+    return {"measure_version": version} if version else {}
+
+
+register_key_part("methods", _measure_version)
 
 
 def resolve_params(name: str, raw: dict | None) -> dict:

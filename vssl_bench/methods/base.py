@@ -52,6 +52,15 @@ class Method(nn.Module):
     # the gate's note names it beside its value (tests/methods/test_smoke.py: set where returned)
     baseline_name: ClassVar[str] = ""
     trains: ClassVar[bool] = True  # False: evaluated at initialisation (the `random` row)
+    # the held-out own task is posed over galleries of this many clips (None: the training
+    # batch), loader batches joined, reading the same clips as pretext_eval_batches training
+    # batches: a task posed within a batch ("which clip of the batch is my positive") has
+    # the batch as its gallery (train.heldout_pretext)
+    heldout_batch: ClassVar[int | None] = None
+    # raised when how the method's rows are *measured* changes (not its training): joins the
+    # job key when > 0, so jobs finished under the old measure run again instead of being
+    # skipped (Config.job_key); 0 leaves every key as it was
+    measure_version: ClassVar[int] = 0
     # `vssl-bench tune`'s method-specific axis: {parameter (or Config field): (default, alternative)}
     tune: ClassVar[dict[str, tuple]] = {}
     ddp_find_unused_parameters: ClassVar[bool] = False  # True if some steps leave parameters out (DDP)

@@ -253,6 +253,8 @@ def pixel_instance_top1(v0: Tensor, v1: Tensor, negatives: Tensor | None = None)
 
 @torch.no_grad()
 def top1_match(z0: Tensor, z1: Tensor) -> Tensor:
-    """Share of rows i whose most cosine-similar row of ``z1`` is row i (the positive)."""
-    sim = F.normalize(z0.float(), dim=1) @ F.normalize(z1.float(), dim=1).T  # (B, B)
+    """Share of rows i whose most cosine-similar row of ``z1`` is row i (the positive), in
+    float32 outside autocast: a bf16 matmul could turn near-ties over a large gallery."""
+    with torch.autocast(z0.device.type, enabled=False):
+        sim = F.normalize(z0.float(), dim=1) @ F.normalize(z1.float(), dim=1).T  # (B, B)
     return sim.argmax(1).eq(torch.arange(sim.shape[0], device=sim.device)).float().mean()

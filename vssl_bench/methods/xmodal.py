@@ -25,9 +25,13 @@ Defaults: temperature 0.1 and the 128-d projection as the rest of the family.
 Own task and its training-free baseline: the share of RGB clips whose most similar motion
 view in the batch is their own (chance 1/B). Because the motion view is the differences of
 the same crop, differencing the RGB clip's own frames and matching by pixels pooled to
-4 x 4 (:func:`difference_top1`) solves that nearly always on the embedded data (0.97-1.00
-on held-out batches of 32): the own task cannot show that the encoders learned, and the
-gate says so.
+4 x 4 (:func:`difference_top1`) solves that nearly always on the embedded data: 98.8 % on
+held-out batches of 32, where no accuracy measured on 256 clips can clear it (100 % has a
+95 % interval from 98.5 %). So the held-out task is posed over galleries of 256 clips
+(``heldout_batch``; all the embedded data's held-out clips at once), where the pixel
+solution falls to 97.7 % and a network that learned the task still matches them all
+(measured on the seed-0 checkpoint of the full suite: 256 / 256, untrained 1 / 256).
+``measure_version`` 1: jobs measured on batches of 32 run again.
 
 [1] P. Morgado, N. Vasconcelos, I. Misra, "Audio-Visual Instance Discrimination with
     Cross-Modal Agreement" (AVID), CVPR 2021.
@@ -80,6 +84,8 @@ class XModal(Method):
     summary = "cross-modal agreement: RGB clip vs its frame differences, two encoders, InfoNCE"
     reference = "Morgado et al. AVID, CVPR 2021; Han et al. CoCLR, NeurIPS 2020"
     baseline_name = "matching each clip's own frame differences to the motion views by pixels pooled to 4 x 4"
+    heldout_batch = 256  # the held-out gallery (see the module's docstring): training batches stay as they are
+    measure_version = 1  # held-out galleries of 256 clips, not the training batch's 32
 
     # `vssl-bench tune`: lr x 3 and this parameter x 2 (default first), the same effort for every method
     tune = {"temperature": (0.1, 0.2)}  # as nce
