@@ -65,6 +65,22 @@ def lossless_video(tmp_path):
     return make
 
 
+def smoke_config(data_root: Path, **overrides):
+    """A Config on the smoke-size embedded data at ``data_root`` (:func:`smoke_data_root`:
+    6 train + 3 test videos per class), short clips; ``overrides`` set any other field."""
+    from vssl_bench.config import Config
+
+    kw = dict(
+        dataset="synthetic",
+        data_root=str(data_root),
+        synthetic_train_per_class=6,
+        synthetic_test_per_class=3,
+        clip_len=4,
+        frame_stride=2,
+    )
+    return Config(**{**kw, **overrides})
+
+
 @pytest.fixture(scope="session")
 def smoke_data_root(tmp_path_factory) -> Path:
     """``--data-root`` holding the embedded ``synthetic`` dataset, generated once per session

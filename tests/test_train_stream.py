@@ -34,25 +34,15 @@ def test_spanning_sampler_is_the_epochs_full_batches_in_turn(world, epoch, start
 
 
 def _pretrain(root, tmp_path, name, **kw):
-    from vssl_bench.config import Config
+    from conftest import smoke_config
+
     from vssl_bench.data.datasets import build_dataset
     from vssl_bench.methods import resolve_params
     from vssl_bench.runner import build_method
     from vssl_bench.train import pretrain
 
-    cfg = Config(
-        method="nce",
-        params=resolve_params("nce", {}),
-        dataset="synthetic",
-        data_root=str(root),
-        synthetic_train_per_class=6,
-        synthetic_test_per_class=3,
-        batch_size=40,
-        steps=7,
-        clip_len=4,
-        frame_stride=2,
-        checkpoint_every=3,
-        seed=1,
+    cfg = smoke_config(
+        root, method="nce", params=resolve_params("nce", {}), batch_size=40, steps=7, checkpoint_every=3, seed=1
     )
     cfg = dataclasses.replace(cfg, **kw)
     train, _ = build_dataset(cfg)  # 96 videos: 2 batches of 40 per epoch, 16 left over
@@ -111,23 +101,19 @@ def test_too_many_unreadable_videos_fail_with_a_message_that_names_the_rule(smok
     """Every unreadable draw is skipped and counted; past ``max_decode_failures`` of the
     job's reads the job stops, and the message says which share of how many reads it
     allows (it printed "limit 0" when the share of a small budget rounded down)."""
-    from vssl_bench.config import Config
+    from conftest import smoke_config
+
     from vssl_bench.data.datasets import build_dataset
     from vssl_bench.methods import resolve_params
     from vssl_bench.runner import build_method
     from vssl_bench.train import TooManyDecodeFailures, pretrain
 
-    cfg = Config(
+    cfg = smoke_config(
+        smoke_data_root,
         method="supervised",
         params=resolve_params("supervised", {}),
-        dataset="synthetic",
-        data_root=str(smoke_data_root),
-        synthetic_train_per_class=6,
-        synthetic_test_per_class=3,
         batch_size=8,
         steps=2,
-        clip_len=4,
-        frame_stride=2,
         cache_decoded_mb=0,
     )
     train, _ = build_dataset(cfg)
@@ -176,26 +162,15 @@ def test_cpu_workers_hand_over_finished_batches(smoke_data_root) -> None:
     the training process (nce with one worker on its own core: 0.87 -> 0.99 of a bare
     step's clips/s, benchmarks/loop_efficiency.py); the values are those of finishing it in
     the training process."""
-    from vssl_bench.config import Config
+    from conftest import smoke_config
+
     from vssl_bench.data import transforms
     from vssl_bench.data.datasets import build_dataset
     from vssl_bench.methods import get_method, resolve_params
     from vssl_bench.methods.base import params_from_dict
     from vssl_bench.train import make_loader, to_device
 
-    cfg = Config(
-        method="nce",
-        params=resolve_params("nce", {}),
-        dataset="synthetic",
-        data_root=str(smoke_data_root),
-        synthetic_train_per_class=6,
-        synthetic_test_per_class=3,
-        batch_size=8,
-        steps=2,
-        clip_len=4,
-        frame_stride=2,
-        seed=1,
-    )
+    cfg = smoke_config(smoke_data_root, method="nce", params=resolve_params("nce", {}), batch_size=8, steps=2, seed=1)
     train, _ = build_dataset(cfg)
     cls, cpu = get_method("nce"), torch.device("cpu")
     p = params_from_dict(cls, cfg.params)

@@ -384,24 +384,14 @@ def test_a_methods_heldout_batch_is_its_gallery(smoke_data_root):
     batches of the training size: the same clips and views as one batch of the gallery's
     size. A method without one (nce) reads ``pretext_eval_batches`` training batches, as
     before. xmodal's chance is one over the gallery."""
-    import vssl_bench.data.datasets  # noqa: F401 - registers the key parts
+    from conftest import smoke_config
+
     from vssl_bench.data.datasets import build_dataset
     from vssl_bench.runner import build_method
     from vssl_bench.train import heldout_pretext
 
     def setup(name: str, batch_size: int = 8):
-        cfg = Config(
-            method=name,
-            dataset="synthetic",
-            data_root=str(smoke_data_root),
-            synthetic_train_per_class=6,
-            synthetic_test_per_class=3,
-            clip_len=4,
-            frame_stride=2,
-            batch_size=batch_size,
-            pretext_eval_batches=2,
-            threads=1,
-        )
+        cfg = smoke_config(smoke_data_root, method=name, batch_size=batch_size, pretext_eval_batches=2, threads=1)
         train, test = build_dataset(cfg)
         return cfg, test, build_method(cfg, len(train.classes), torch.device("cpu"))
 
