@@ -9,7 +9,8 @@ linear probe (best first), a method that did not learn its own task in *italics*
 narrows them: the first seed of a suite still filling gives a complete one-seed table);
 the line under the table says how many seeds each row has. The numbers come from
 ``vssl_bench.report.summarize``, the leaderboard's own summary, so the README copies no
-number by hand. Exit code 2 on a missing table or bad options, 1 if no trained method's row matches.
+number by hand. Exit code 2 on a missing table, bad options or several budgets without
+``--steps``; 1 if no trained method's row matches.
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ def table(folder: Path, steps: int | None = None, seeds: list[int] | None = None
         df = df[df["seed"].isin(seeds)]
     if steps is not None:
         df = df[budget_of(df).isin([0, steps])]  # random (0 steps) stands beside every budget
-    if not (budget_of(df) > 0).any():  # random alone, or nothing: no comparison to show
+    trained_at = sorted(set(budget_of(df)) - {0})
+    if not trained_at:  # random alone, or nothing: no comparison to show
         return "", []
+    if len(trained_at) > 1:  # one row per method: a table of one budget
+        budgets = ", ".join(map(str, trained_at))
+        raise ConfigError(f"{folder} has {len(trained_at)} budgets ({budgets} steps): pass --steps")
     s = summarize(df, list(METRICS))
     shown = display_frame(s, list(METRICS))
     trained = shown[shown["family"] != "chance"].copy()
@@ -59,7 +64,7 @@ def table(folder: Path, steps: int | None = None, seeds: list[int] | None = None
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results", type=Path, help="a results folder (its results.csv)")
-    ap.add_argument("--steps", type=int, default=None, help="one budget (default: every budget in the folder)")
+    ap.add_argument("--steps", type=int, default=None, help="one budget (default: the folder's, if it has one)")
     ap.add_argument("--seeds", default=None, help="comma-separated seeds (default: all)")
     a = ap.parse_args(argv)
     try:

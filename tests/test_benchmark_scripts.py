@@ -344,9 +344,11 @@ def test_nightly_workflow_carries_the_jobs_cut_at_its_deadline(tmp_path):
 def test_readme_table_known_answers(tmp_path, capsys):
     """benchmarks/readme_table.py: chance first, then random and supervised, then each family
     best linear first; a method that did not learn in italics with **no**; --seeds narrows
-    to one seed (no spread), --steps to one budget (random stands beside it); a missing
-    folder is exit 2, nothing matching exit 1."""
+    to one seed (no spread), --steps to one budget (random stands beside it), which a folder
+    of several budgets needs; a missing folder is exit 2, nothing matching exit 1."""
     import importlib.util
+
+    import pandas as pd
 
     sys.path.insert(0, str(ROOT / "tests"))
     from test_stats import METHODS, make_table
@@ -377,5 +379,9 @@ def test_readme_table_known_answers(tmp_path, capsys):
     out = capsys.readouterr().out
     assert " ± " not in out and "| reference | `random` |" in out and "Seeds per row: 1." in out
     assert mod.main([str(tmp_path / "r"), "--steps", "999"]) == 1  # random alone is no table either
+    (tmp_path / "two").mkdir()  # two budgets: one must be chosen (one row per method)
+    pd.concat([df, df[df["method"] != "random"].assign(steps=300.0)]).to_csv(tmp_path / "two" / "results.csv")
+    assert mod.main([str(tmp_path / "two")]) == 2 and "pass --steps" in capsys.readouterr().err
+    assert mod.main([str(tmp_path / "two"), "--steps", "300"]) == 0
     assert mod.main([str(tmp_path / "nowhere")]) == 2
     assert mod.main([str(tmp_path / "r"), "--seeds", "x"]) == 2

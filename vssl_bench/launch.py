@@ -45,7 +45,7 @@ import torch
 
 from vssl_bench import job_process
 from vssl_bench.config import Config, ConfigError, choice_error
-from vssl_bench.runner import JobOutcome, job_status, nothing_to_do, run_job
+from vssl_bench.runner import JobOutcome, busy, job_status, nothing_to_do, run_job
 from vssl_bench.utils import cpu_cores
 
 log = logging.getLogger("vssl_bench")
@@ -82,7 +82,7 @@ def draining() -> bool:
 def _left(cfg: Config, out: Path) -> JobOutcome:
     """The outcome of a job a drained run does not start: busy if another process runs it."""
     if job_status(cfg, out) == "running":
-        return JobOutcome(cfg.job_name(), "locked", reason="another process is running this job")
+        return busy(cfg.job_name())
     return JobOutcome(cfg.job_name(), NOT_STARTED, reason="not started: the run was drained")
 
 
@@ -336,7 +336,7 @@ def submit_slurm(
         if nothing_to_do(cfg, out, retry_failed):
             o = run_job(cfg, out, None, retry_failed)  # re-upserts its row (repairs a kill between writes)
         elif job_status(cfg, out) == "running":
-            o = JobOutcome(cfg.job_name(), "locked", reason="another process is running this job")
+            o = busy(cfg.job_name())
         else:
             todo.append(cfg)
             continue

@@ -102,6 +102,11 @@ def run_job(cfg: Config, out: Path, progress=None, retry_failed: bool = False) -
         return distributed.broadcast_object(_run_locked(cfg, run_dir, out, progress if main else None))
 
 
+def busy(name: str) -> JobOutcome:
+    """The outcome of a job another process is running (its lock is held): not run here."""
+    return JobOutcome(name, "locked", reason="another process is running this job")
+
+
 def _skip_outcome(
     got: bool, run_dir: RunDir, out: Path, retry_failed: bool, cfg: Config | None = None, progress=None
 ) -> JobOutcome | None:
@@ -110,7 +115,7 @@ def _skip_outcome(
     parameters changed), on its saved checkpoint, without retraining."""
     name = run_dir.name
     if not got:
-        return JobOutcome(name, "locked", reason="another process is running this job")
+        return busy(name)
     prev = run_dir.read_metrics()
     if prev is not None and prev.get("status") == "done":
         todo = pending_evaluations(cfg, prev, retry_failed) if cfg is not None else []
