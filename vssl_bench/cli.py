@@ -425,8 +425,8 @@ def run_summary(statuses: list[str], out: Path) -> tuple[str, int]:
     """The last line of ``run`` and its exit code: 1 while any job of the matrix is failed,
     whether it failed now or earlier (skipped: its failure is on record, the suite is still
     incomplete); else :data:`DRAINED` when a drain left jobs not started; busy jobs (run by
-    another process) do not count against it."""
-    n = {s: statuses.count(s) for s in ("done", "failed", "skipped-done", "skipped-failed", NOT_STARTED)}
+    another process) are counted in the line but not against the exit code."""
+    n = {s: statuses.count(s) for s in ("done", "failed", "skipped-done", "skipped-failed", "locked", NOT_STARTED)}
     earlier = n["skipped-failed"]
     text = (
         f"{n['done']} run, {n['skipped-done'] + earlier} skipped, {n['failed']} failed"
@@ -436,6 +436,7 @@ def run_summary(statuses: list[str], out: Path) -> tuple[str, int]:
             if earlier
             else ""
         )
+        + (f", {n['locked']} busy (run by another process)" if n["locked"] else "")
         + (f", {n[NOT_STARTED]} not started ({DRAIN_SIGNAL}: the same command runs them)" if n[NOT_STARTED] else "")
         + f". `vssl-bench report --results {out}` for the comparison."
     )
