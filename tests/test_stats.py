@@ -213,6 +213,34 @@ def test_learnability_known_answers() -> None:
     assert lb.loc["at_chance", "bound"] == pytest.approx(0.10333 - 4.3027 * 0.025166 / np.sqrt(3), abs=1e-4)
 
 
+def test_learnability_two_seeds_each_tested_on_their_own() -> None:
+    # two seeds at 66.4 % and 62.9 % of 256 against chance 50 % (aot's at 9600 steps): a
+    # t-interval with 1 degree of freedom would start at 42.3 %; each seed clears 50 % on its own
+    # held-out questions (Wilson from 60.4 % and 56.8 %): learned, the lower one shown
+    both = stats.learnability(pd.DataFrame(_gate_rows("aot", [0.664, 0.629], chance=0.5))).iloc[0]
+    assert both["learned"] is True and stats.MIN_SEEDS_T == 3
+    assert both["bound"] == pytest.approx(stats._wilson_lower(0.629, 256), abs=1e-6) == pytest.approx(0.568, abs=1e-3)
+    # one of the two does not clear it alone: not learned, and the note says whose interval it is
+    one = stats.learnability(pd.DataFrame(_gate_rows("aot", [0.664, 0.52], chance=0.5))).iloc[0]
+    assert one["learned"] is False
+    assert "(the lowest seed's 95 % interval from" in one["why"] and "not clearly above chance (50.0 %)" in one["why"]
+    # a reconstruction task with two seeds: each ratio under the one-seed rule's 0.90x
+    rows = [
+        {
+            **r,
+            "pretext_accuracy": np.nan,
+            "pretext_loss_heldout": loss,
+            "pretext_baseline_loss": 1.0,
+            "family": "generative",
+        }
+        for r, loss in zip(_gate_rows("mae", [0.0, 0.0]), [0.85, 0.93])
+    ]
+    mae = stats.learnability(pd.DataFrame(rows)).iloc[0]
+    assert mae["task"] == "loss" and mae["learned"] is False and mae["bound"] == pytest.approx(0.93)
+    rows[1]["pretext_loss_heldout"] = 0.88
+    assert stats.learnability(pd.DataFrame(rows)).iloc[0]["learned"] is True
+
+
 def test_learnability_names_a_collapse() -> None:
     """A method below its floor whose held-out embeddings sit on one point (pretext_spread
     ~0, as batch-hard triplet's did) is said to have collapsed; a spread one (or one that
