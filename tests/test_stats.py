@@ -237,6 +237,15 @@ def test_learnability_two_seeds_each_tested_on_their_own() -> None:
     ]
     mae = stats.learnability(pd.DataFrame(rows)).iloc[0]
     assert mae["task"] == "loss" and mae["learned"] is False and mae["bound"] == pytest.approx(0.93)
+    assert mae["why"].startswith("held-out loss 0.89 x the training-free predictor's (filling the masked")
+    assert "; the highest seed's 0.93 x, not clearly below it" in mae["why"]
+    assert mae["why"].endswith("(each seed must be under 0.90 x)")
+    # three seeds that agree exactly: no spread for a t-interval, so each must pass on its own
+    same = [{**rows[0], "seed": float(k), "pretext_loss_heldout": 0.99} for k in range(3)]
+    assert stats.learnability(pd.DataFrame(same)).iloc[0]["learned"] is False
+    # two seeds without a sample count (an old record): the strict t-interval, as before
+    old = stats.learnability(pd.DataFrame(_gate_rows("aot", [0.664, 0.629], chance=0.5, samples=np.nan))).iloc[0]
+    assert old["learned"] is False and "(95 % interval from" in old["why"]
     rows[1]["pretext_loss_heldout"] = 0.88
     assert stats.learnability(pd.DataFrame(rows)).iloc[0]["learned"] is True
 

@@ -195,8 +195,9 @@ def select(
     score; where none learned, the score alone decides. A method with no own task to gate
     (``random``, results from before a method measured its task: ``learned`` None everywhere)
     is ranked on its score. With several
-    tuning seeds a point's seeds are read together as the leaderboard reads a method's (a
-    t-interval over the seeds: strict with two)."""
+    tuning seeds a point's seeds are read together as the leaderboard reads a method's
+    (:func:`vssl_bench.stats.learnability`: every seed on its own below three seeds, a
+    t-interval over the seeds from three)."""
     best: dict[str, dict] = {}
     for method in dict.fromkeys(r["method"] for r in table):
         rows = [r for r in table if r["method"] == method and not math.isnan(r["score"]) and r["seeds"] >= n_seeds]
