@@ -200,9 +200,11 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
             b = float(np.nanmean(base[ok])) if len(base) and np.isfinite(base[ok]).any() else math.nan
             ns = col("pretext_samples")
             n = int(np.nanmean(ns)) if np.isfinite(ns).any() else 0
-            spread_a = len(a) >= 2 and a.max() > a.min()  # (std > 0 is true of equal values after rounding)
-            if spread_a and (len(a) >= MIN_SEEDS_T or n <= 0):  # (no sample count, an old record: no
-                # per-seed interval to read, so two seeds keep the strict t-interval)
+            varied = a.max() > a.min()  # (not std > 0: rounding leaves it positive for equal values)
+            # a t-interval from MIN_SEEDS_T seeds, or with no sample count (an old record: no
+            # per-seed interval to read, so two seeds keep the strict t-interval)
+            t_read = varied and (len(a) >= MIN_SEEDS_T or n <= 0)
+            if t_read:
                 lo = float(a.mean() - _t_quantile(len(a) - 1) * a.std(ddof=1) / math.sqrt(len(a)))
             else:  # one or two seeds, or seeds that agree exactly (no spread to measure): each seed's
                 # own held-out samples, and every seed must clear the floor (identical seeds answered
@@ -210,8 +212,7 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
                 lo = min(_wilson_lower(float(x), n) for x in a) if n > 0 else float(a.min())
             floor = max(c, b) if np.isfinite(b) else c
             row.update(task="accuracy", value=float(a.mean()), bound=lo, floor=floor, learned=bool(lo > floor))
-            per_seed = len(a) >= 2 and not (spread_a and (len(a) >= MIN_SEEDS_T or n <= 0))
-            where = "the lowest seed's 95 % interval" if per_seed and spread_a else "95 % interval"
+            where = "95 % interval" if t_read or not varied else "the lowest seed's 95 % interval"
             held = f"held-out accuracy {pts(a.mean())} % ({where} from {pts(lo)} %)"
             if lo <= c:
                 row["why"] = f"{held} not clearly above chance ({pts(c)} %)"
@@ -238,7 +239,7 @@ def learnability(df: pd.DataFrame) -> pd.DataFrame:
             row.update(task="loss", value=float(r.mean()), bound=hi, floor=floor, learned=bool(hi < floor))
             if hi >= floor:
                 name = _baseline_name(meth)
-                worst = "" if t_read or len(r) == 1 or r.max() == r.min() else f"; the highest seed's {hi:.2f} x"
+                worst = "" if t_read or r.max() == r.min() else f"; the highest seed's {hi:.2f} x"
                 row["why"] = (
                     f"held-out loss {r.mean():.2f} x the training-free predictor's{f' ({name})' if name else ''}"
                     f"{worst}, not clearly below it"
